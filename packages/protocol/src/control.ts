@@ -1,0 +1,200 @@
+/**
+ * Control messages: JSON carried in CONTROL frames on stream 0, and the JSON payloads of OPEN frames.
+ * Parsers here validate shape and size and throw ProtocolError('BAD_MESSAGE') with a message naming the field.
+ */
+
+import { ConnectError, ProtocolError, type ErrorBody, isErrorCode } from './errors.js';
+import { MAX_LABEL } from './limits.js';
+
+/** What the hub tells agents about a service in their workspace. */
+export interface ServiceInfo {
+  id: string;
+  name: string;
+  /** host:port as the exposing agent sees it. */
+  target: string;
+  agentId: string;
+  agentLabel: string;
+  online: boolean;
+}
+
+export interface AgentInfo {
+  version: string;
+  label?: string;
+  hostname?: string;
+  platform?: string;
+}
+
+/** Operations an agent may request, with their arguments and results. */
+export interface ControlOps {
+  expose: { args: { name: string; target: string; replace?: boolean }; result: { service: ServiceInfo } };
+  unexpose: { args: { name: string }; result: Record<string, never> };
+  resolve: { args: { name: string }; result: { service: ServiceInfo } };
+  reach: { args: { name: string; localPort: number }; result: { service: ServiceInfo; tunnelId: string } };
+  unreach: { args: { tunnelId: string }; result: Record<string, never> };
+  list: { args: Record<string, never>; result: { services: ServiceInfo[] } };
+}
+export type ControlOp = keyof ControlOps;
+const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list']);
+
+export interface HelloMessage {
+  t: 'hello';
+  v: number;
+  agent: AgentInfo;
+}
+export interface RequestMessage<Op extends ControlOp = ControlOp> {
+  t: 'req';
+  id: number;
+  op: Op;
+  args: ControlOps[Op]['args'];
+}
+export type AgentMessage = HelloMessage | RequestMessage;
+
+export interface WelcomeMessage {
+  t: 'welcome';
+  v: number;
+  agentId: string;
+  workspaceId: string;
+  connectionId: string;
+  label: string;
+}
+export type ReplyMessage =
+  | { t: 'reply'; id: number; ok: true; result: unknown }
+  | { t: 'reply'; id: number; ok: false; error: ErrorBody };
+export interface EventMessage {
+  t: 'event';
+  event: 'service_online' | 'service_offline';
+  name: string;
+}
+export type HubMessage = WelcomeMessage | ReplyMessage | EventMessage;
+
+/** OPEN payload from an agent: which service to reach. */
+export interface OpenRequest {
+  service: string;
+}
+/** OPEN payload from the hub to the exposing agent: which service, and who asks. */
+export interface OpenNotice {
+  service: string;
+  from: { agentId: string; label: string };
+}
+
+/** Parses a control message sent by an agent. */
+export function parseAgentMessage(payload: Buffer): AgentMessage {
+  const msg = parseObject(payload, 'control message');
+  if (msg.t === 'hello') {
+    const agent = msg.agent;
+    if (!Number.isInteger(msg.v)) throw bad('hello.v must be an integer protocol version');
+    if (typeof agent !== 'object' || agent === null) throw bad('hello.agent must be an object');
+    const a = agent as Record<string, unknown>;
+    return {
+      t: 'hello',
+      v: msg.v as number,
+      agent: {
+        version: str(a.version, 'hello.agent.version', 64),
+        ...optStr(a, 'label', MAX_LABEL),
+        ...optStr(a, 'hostname', MAX_LABEL),
+        ...optStr(a, 'platform', 64),
+      },
+    };
+  }
+  if (msg.t === 'req') {
+    if (!Number.isSafeInteger(msg.id) || (msg.id as number) < 0) throw bad('req.id must be a non-negative integer');
+    if (typeof msg.op !== 'string' || !OPS.has(msg.op)) throw bad(`req.op must be one of ${[...OPS].join(', ')}`);
+    const args = msg.args ?? {};
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) throw bad('req.args must be an object');
+    return { t: 'req', id: msg.id as number, op: msg.op as ControlOp, args: args as never };
+  }
+  throw bad(`unknown control message type ${JSON.stringify(msg.t)}`);
+}
+
+/** Parses a control message sent by the hub. */
+export function parseHubMessage(payload: Buffer): HubMessage {
+  const msg = parseObject(payload, 'control message');
+  switch (msg.t) {
+    case 'welcome':
+      return {
+        t: 'welcome',
+        v: Number(msg.v),
+        agentId: str(msg.agentId, 'welcome.agentId', 64),
+        workspaceId: str(msg.workspaceId, 'welcome.workspaceId', 64),
+        connectionId: str(msg.connectionId, 'welcome.connectionId', 64),
+        label: str(msg.label, 'welcome.label', MAX_LABEL),
+      };
+    case 'reply':
+      if (!Number.isSafeInteger(msg.id)) throw bad('reply.id must be an integer');
+      if (msg.ok === true) return { t: 'reply', id: msg.id as number, ok: true, result: msg.result };
+      return { t: 'reply', id: msg.id as number, ok: false, error: errorBody(msg.error) };
+    case 'event':
+      if (msg.event !== 'service_online' && msg.event !== 'service_offline') throw bad('unknown event');
+      return { t: 'event', event: msg.event, name: str(msg.name, 'event.name', 255) };
+    default:
+      throw bad(`unknown control message type ${JSON.stringify(msg.t)}`);
+  }
+}
+
+/** Parses the OPEN payload an agent sends. */
+export function parseOpenRequest(payload: Buffer): OpenRequest {
+  const msg = parseObject(payload, 'OPEN payload');
+  return { service: str(msg.service, 'OPEN.service', 255) };
+}
+
+/** Parses the OPEN payload the hub sends to an exposing agent. */
+export function parseOpenNotice(payload: Buffer): OpenNotice {
+  const msg = parseObject(payload, 'OPEN payload');
+  const from = (msg.from ?? {}) as Record<string, unknown>;
+  return {
+    service: str(msg.service, 'OPEN.service', 255),
+    from: { agentId: String(from.agentId ?? ''), label: String(from.label ?? '') },
+  };
+}
+
+/** Parses an error payload (OPEN_ERROR, RESET, GOAWAY); anything unreadable becomes PROTOCOL_ERROR. */
+export function parseErrorPayload(payload: Buffer): ErrorBody {
+  try {
+    return errorBody(JSON.parse(payload.toString('utf8')));
+  } catch {
+    return { code: 'PROTOCOL_ERROR', message: 'unreadable error payload' };
+  }
+}
+
+function errorBody(value: unknown): ErrorBody {
+  const v = (value ?? {}) as Record<string, unknown>;
+  return {
+    code: isErrorCode(v.code) ? v.code : 'INTERNAL',
+    message: typeof v.message === 'string' ? v.message.slice(0, 1024) : 'unknown error',
+  };
+}
+
+function parseObject(payload: Buffer, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw bad(`${what} is not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function str(value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string') throw bad(`${field} must be a string`);
+  if (value.length > max) throw bad(`${field} is longer than ${max} characters`);
+  return value;
+}
+
+function optStr<K extends string>(obj: Record<string, unknown>, key: K, max: number): { [P in K]?: string } {
+  const value = obj[key];
+  if (value === undefined) return {};
+  return { [key]: str(value, `hello.agent.${key}`, max) } as { [P in K]?: string };
+}
+
+function bad(message: string): ProtocolError {
+  return new ProtocolError('BAD_MESSAGE', message);
+}
+
+/** Reads a typed argument of a request, or throws a BAD_REQUEST ConnectError naming it. */
+export function requireString(args: Record<string, unknown>, key: string, max = 255): string {
+  const value = args[key];
+  if (typeof value !== 'string' || value.length === 0) throw new ConnectError('BAD_REQUEST', `${key} must be a non-empty string`);
+  if (value.length > max) throw new ConnectError('BAD_REQUEST', `${key} is longer than ${max} characters`);
+  return value;
+}

@@ -1,0 +1,115 @@
+/**
+ * Every error that crosses a boundary (HTTP API, WebSocket close, OPEN_ERROR/RESET frame, CLI exit) has a stable
+ * code from this table, an HTTP status, and a WebSocket close code for errors that end a connection.
+ * Hub, CLI and SDK all read this one table.
+ */
+
+interface ErrorSpec {
+  /** HTTP status for API responses. */
+  status: number;
+  /** WebSocket close code (4000-4999 private range) when the error ends an agent connection. */
+  close: number;
+  /** What the error means, for docs and for messages without more detail. */
+  summary: string;
+}
+
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, close: 4400, summary: 'The request is malformed.' },
+  BAD_MESSAGE: { status: 400, close: 4400, summary: 'A message on the agent connection is malformed.' },
+  INVALID_NAME: { status: 400, close: 4400, summary: 'A service name must be a DNS label: a-z, 0-9 and -, at most 63 characters.' },
+  INVALID_TARGET: { status: 400, close: 4400, summary: 'A target must be host:port with a port from 1 to 65535.' },
+  UNAUTHORIZED: { status: 401, close: 4401, summary: 'Credentials are missing or not valid.' },
+  TOKEN_EXPIRED: { status: 401, close: 4401, summary: 'The agent token has expired; run `connect up` again to re-enrol.' },
+  FORBIDDEN: { status: 403, close: 4403, summary: 'These credentials may not do that.' },
+  NOT_FOUND: { status: 404, close: 4404, summary: 'Not found.' },
+  SERVICE_NOT_FOUND: { status: 404, close: 4404, summary: 'Service not found.' },
+  SERVICE_OFFLINE: { status: 503, close: 4503, summary: 'The agent exposing this service is not connected.' },
+  SERVICE_NAME_TAKEN: { status: 409, close: 4409, summary: 'Another agent already exposes a service with this name.' },
+  TARGET_UNREACHABLE: { status: 502, close: 4502, summary: 'The exposing agent could not connect to its local target.' },
+  OPEN_TIMEOUT: { status: 504, close: 4504, summary: 'The exposing agent did not answer the stream open in time.' },
+  PEER_GONE: { status: 502, close: 4502, summary: 'The other agent of the stream disconnected.' },
+  STREAM_CLOSED: { status: 400, close: 4400, summary: 'The stream was closed.' },
+  PROTOCOL_ERROR: { status: 400, close: 4002, summary: 'The peer broke the wire protocol.' },
+  FRAME_TOO_LARGE: { status: 413, close: 4003, summary: 'A frame is larger than the protocol allows.' },
+  CONTROL_TOO_LARGE: { status: 413, close: 4003, summary: 'A control message is larger than the protocol allows.' },
+  FLOW_CONTROL: { status: 400, close: 4005, summary: 'The peer sent more data than its credit allowed.' },
+  TOO_MANY_STREAMS: { status: 429, close: 4429, summary: 'Too many streams are open on this connection.' },
+  HANDSHAKE_TIMEOUT: { status: 408, close: 4008, summary: 'The agent did not complete the handshake in time.' },
+  UNSUPPORTED_VERSION: { status: 426, close: 4426, summary: 'The agent speaks a protocol version this hub does not.' },
+  IDLE_TIMEOUT: { status: 408, close: 4008, summary: 'Nothing was received on the connection for too long.' },
+  REPLACED: { status: 409, close: 4409, summary: 'A newer connection of the same agent took over this service.' },
+  RATE_LIMITED: { status: 429, close: 4429, summary: 'Too many requests; wait and try again.' },
+  PAYLOAD_TOO_LARGE: { status: 413, close: 4003, summary: 'The request body is too large.' },
+  SHUTTING_DOWN: { status: 503, close: 4503, summary: 'The hub is shutting down; reconnect.' },
+  HUB_UNREACHABLE: { status: 503, close: 4503, summary: 'The hub cannot be reached.' },
+  PORT_IN_USE: { status: 409, close: 4409, summary: 'The local port is already in use.' },
+  NOT_ENROLLED: { status: 401, close: 4401, summary: 'This machine has no agent token yet; run `connect up` first.' },
+  INSECURE_HUB: { status: 400, close: 4400, summary: 'Plain http:// or ws:// is only allowed to a loopback hub.' },
+  INTERNAL: { status: 500, close: 1011, summary: 'Internal error.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** The JSON shape of an error on every boundary: `{ code, message }` (HTTP bodies wrap it in `{ error }`). */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/** An error with a stable code. `message` is written for a person and says what was expected. */
+export class ConnectError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string = ERROR_CODES[code].summary, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConnectError';
+    this.code = code;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  get closeCode(): number {
+    return ERROR_CODES[this.code].close;
+  }
+
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** A violation of the wire protocol: ends the connection that sent it. */
+export class ProtocolError extends ConnectError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** Rebuilds a ConnectError from a `{code, message}` received over the wire; unknown codes become INTERNAL. */
+export function errorFromBody(body: unknown): ConnectError {
+  if (typeof body === 'object' && body !== null) {
+    const { code, message } = body as { code?: unknown; message?: unknown };
+    if (isErrorCode(code)) return new ConnectError(code, typeof message === 'string' ? message : undefined);
+  }
+  return new ConnectError('INTERNAL');
+}
+
+/** Builds a WebSocket close reason (at most 123 bytes): `CODE: message`, cut to fit. */
+export function closeReason(code: ErrorCode, message: string): string {
+  const full = `${code}: ${message}`;
+  const bytes = Buffer.from(full, 'utf8');
+  if (bytes.length <= 123) return full;
+  return bytes.subarray(0, 120).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}
+
+/** Parses a close reason written by closeReason back into a code and message. */
+export function parseCloseReason(reason: string): ErrorBody | undefined {
+  const match = /^([A-Z_]+): (.*)$/s.exec(reason);
+  if (!match || !isErrorCode(match[1])) return undefined;
+  return { code: match[1], message: match[2]! };
+}

@@ -1,0 +1,290 @@
+/**
+ * The Private Connect wire format: binary frames multiplexing many TCP streams over one agent ↔ hub WebSocket.
+ *
+ * Protocol flow
+ * -------------
+ *   agent                                  hub                                   agent
+ *   (reaching, B)                                                                (exposing, A)
+ *   ── WebSocket upgrade, Authorization: Bearer <agent token> ──▶   (401 + JSON error before upgrade if refused)
+ *   CONTROL hello {v, agent}          ──▶
+ *                                     ◀──  CONTROL welcome {agentId, workspaceId, limits}
+ *   CONTROL request {id, op, ...}     ──▶                                        (expose / resolve / list / ...)
+ *                                     ◀──  CONTROL reply {id, ok, result|error}
+ *   OPEN   s=1 {service:"prod-db"}    ──▶  looks the name up in B's workspace only
+ *                                          OPEN  s=2 {service, from}         ──▶ dials its local target
+ *                                          OPEN_OK s=2                       ◀──
+ *   OPEN_OK s=1                       ◀──
+ *   DATA s=1 <bytes>                  ──▶  DATA s=2 <same bytes>             ──▶
+ *   WINDOW s=1 +n                     ◀──  WINDOW s=2 +n                     ◀── (credit: A consumed n bytes)
+ *   CLOSE s=1 (half close)            ──▶  CLOSE s=2                         ──▶
+ *   RESET s=… {code, message}         ◀─▶  aborts both directions, the hub forwards it to the other side
+ *
+ * The hub reads only the header: it rewrites the stream id and forwards the payload bytes untouched. Stream ids
+ * are per WebSocket: the agent allocates odd ids, the hub allocates even ids, id 0 is the connection itself.
+ *
+ * Flow control (credit, like HTTP/2 windows): each side of a stream may send at most INITIAL_STREAM_WINDOW bytes
+ * of DATA payload before the receiving agent grants more with WINDOW. Credit is end to end (agent to agent); the
+ * hub tracks it too and closes a connection that sends beyond its credit, so hub memory per stream is bounded by
+ * the window.
+ *
+ * Frame layout (big-endian), FRAME_HEADER_SIZE = 10 bytes, then `length` bytes of payload:
+ *   offset 0  u8   type       one of FrameType
+ *   offset 1  u8   flags      FrameFlag bits; bits not defined in this version must be 0
+ *   offset 2  u32  stream id  0 for connection-level frames (CONTROL, PING, PONG, GOAWAY)
+ *   offset 6  u32  length     payload length, at most MAX_FRAME_PAYLOAD
+ *
+ * Over a WebSocket every binary message is exactly one frame. Over a byte stream (tests, hub-to-hub links) frames
+ * are concatenated and FrameDecoder splits them.
+ */
+
+import { ProtocolError } from './errors.js';
+import {
+  MAX_CONTROL_MESSAGE,
+  MAX_FRAME_PAYLOAD,
+} from './limits.js';
+
+/**
+ * Version history:
+ *   1  first version: OPEN/OPEN_OK/OPEN_ERROR/DATA/WINDOW/CLOSE/RESET/PING/PONG/CONTROL/GOAWAY.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const FRAME_HEADER_SIZE = 10;
+
+/** Frame types. The byte layout of each payload is in the comment beside it. */
+export const FrameType = {
+  /** Open a stream. Payload: JSON OpenPayload ({service} from an agent; {service, from} from the hub). */
+  OPEN: 0x01,
+  /** The target accepted the stream. Empty payload. */
+  OPEN_OK: 0x02,
+  /** The stream could not be opened; the id is free again. Payload: JSON {code, message}. */
+  OPEN_ERROR: 0x03,
+  /** Stream bytes, relayed untouched. Payload: raw bytes (encrypted when FLAG_ENCRYPTED is set). */
+  DATA: 0x04,
+  /** Grant the peer more credit on this stream. Payload: u32 big-endian increment, 1 ..= MAX_WINDOW. */
+  WINDOW: 0x05,
+  /** The sender will send no more DATA on this stream (half close). Empty payload. */
+  CLOSE: 0x06,
+  /** Abort the stream in both directions. Payload: JSON {code, message}. */
+  RESET: 0x07,
+  /** Liveness and round-trip time, stream 0. Payload: 8 opaque bytes, echoed in PONG. */
+  PING: 0x08,
+  /** Answer to PING, stream 0. Payload: the 8 bytes of the PING. */
+  PONG: 0x09,
+  /** Control message, stream 0. Payload: UTF-8 JSON, at most MAX_CONTROL_MESSAGE bytes (see control.ts). */
+  CONTROL: 0x0a,
+  /** The sender is going away (hub shutdown). Payload: JSON {code, message, reconnectMs}. */
+  GOAWAY: 0x0b,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+const KNOWN_TYPES = new Set<number>(Object.values(FrameType));
+const TYPE_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, value]) => [value, name]));
+
+/** Flag bits. FLAG_ENCRYPTED is reserved for end-to-end encrypted DATA payloads. */
+export const FrameFlag = { ENCRYPTED: 0x01 } as const;
+const KNOWN_FLAGS = FrameFlag.ENCRYPTED;
+
+/** Largest WINDOW increment and largest window a receiver may grant (2^31 - 1, as in HTTP/2). */
+export const MAX_WINDOW = 0x7fffffff;
+/** Stream ids are u32; 0 is the connection. */
+export const MAX_STREAM_ID = 0xffffffff;
+
+export interface Frame {
+  type: FrameType;
+  flags: number;
+  streamId: number;
+  payload: Buffer;
+}
+
+/** Human name of a frame type, for errors and logs. */
+export function frameTypeName(type: number): string {
+  return TYPE_NAMES.get(type) ?? `0x${type.toString(16).padStart(2, '0')}`;
+}
+
+/** Encodes one frame into a new buffer (header + payload). */
+export function encodeFrame(type: FrameType, streamId: number, payload: Uint8Array = EMPTY, flags = 0): Buffer {
+  if (payload.length > MAX_FRAME_PAYLOAD) {
+    throw new ProtocolError('FRAME_TOO_LARGE', `frame payload of ${payload.length} bytes exceeds the limit of ${MAX_FRAME_PAYLOAD}`);
+  }
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length);
+  writeHeader(buf, type, flags, streamId, payload.length);
+  buf.set(payload, FRAME_HEADER_SIZE);
+  return buf;
+}
+
+/** Writes a header into the first FRAME_HEADER_SIZE bytes of `buf`. */
+export function writeHeader(buf: Buffer, type: FrameType, flags: number, streamId: number, length: number): void {
+  buf[0] = type;
+  buf[1] = flags;
+  buf.writeUInt32BE(streamId >>> 0, 2);
+  buf.writeUInt32BE(length >>> 0, 6);
+}
+
+/** Rewrites the stream id of an encoded frame in place: all the hub does to a frame it relays. */
+export function setStreamId(frame: Buffer, streamId: number): void {
+  frame.writeUInt32BE(streamId >>> 0, 2);
+}
+
+/** Reads the stream id of an encoded frame without decoding it. */
+export function getStreamId(frame: Buffer): number {
+  return frame.readUInt32BE(2);
+}
+
+/**
+ * Decodes a buffer that must hold exactly one frame (one WebSocket message).
+ * The payload is a view into `buf`, not a copy. Throws ProtocolError on anything malformed.
+ */
+export function decodeFrame(buf: Buffer): Frame {
+  if (buf.length < FRAME_HEADER_SIZE) {
+    throw new ProtocolError('PROTOCOL_ERROR', `a frame needs a ${FRAME_HEADER_SIZE}-byte header, got ${buf.length} bytes`);
+  }
+  const header = readHeader(buf);
+  if (buf.length !== FRAME_HEADER_SIZE + header.length) {
+    throw new ProtocolError(
+      'PROTOCOL_ERROR',
+      `frame header announces ${header.length} payload bytes but the message carries ${buf.length - FRAME_HEADER_SIZE}`,
+    );
+  }
+  const { type, flags, streamId } = header;
+  return { type, flags, streamId, payload: buf.subarray(FRAME_HEADER_SIZE) };
+}
+
+interface Header {
+  type: FrameType;
+  flags: number;
+  streamId: number;
+  length: number;
+}
+
+function readHeader(buf: Buffer): Header {
+  const type = buf[0]!;
+  const flags = buf[1]!;
+  const streamId = buf.readUInt32BE(2);
+  const length = buf.readUInt32BE(6);
+  if (!KNOWN_TYPES.has(type)) {
+    throw new ProtocolError('PROTOCOL_ERROR', `unknown frame type ${frameTypeName(type)}`);
+  }
+  if ((flags & ~KNOWN_FLAGS) !== 0) {
+    throw new ProtocolError('PROTOCOL_ERROR', `frame flags 0x${flags.toString(16)} use reserved bits`);
+  }
+  if (length > MAX_FRAME_PAYLOAD) {
+    throw new ProtocolError('FRAME_TOO_LARGE', `frame payload of ${length} bytes exceeds the limit of ${MAX_FRAME_PAYLOAD}`);
+  }
+  const t = type as FrameType;
+  const connectionLevel = t === FrameType.CONTROL || t === FrameType.PING || t === FrameType.PONG || t === FrameType.GOAWAY;
+  if (connectionLevel !== (streamId === 0)) {
+    throw new ProtocolError(
+      'PROTOCOL_ERROR',
+      connectionLevel
+        ? `${frameTypeName(type)} frames belong to stream 0, got stream ${streamId}`
+        : `${frameTypeName(type)} frames need a stream id other than 0`,
+    );
+  }
+  if (t === FrameType.CONTROL && length > MAX_CONTROL_MESSAGE) {
+    throw new ProtocolError('CONTROL_TOO_LARGE', `control message of ${length} bytes exceeds the limit of ${MAX_CONTROL_MESSAGE}`);
+  }
+  if ((t === FrameType.PING || t === FrameType.PONG) && length !== 8) {
+    throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(type)} carries exactly 8 bytes, got ${length}`);
+  }
+  if (t === FrameType.WINDOW && length !== 4) {
+    throw new ProtocolError('PROTOCOL_ERROR', `WINDOW carries exactly 4 bytes, got ${length}`);
+  }
+  if ((t === FrameType.OPEN_OK || t === FrameType.CLOSE) && length !== 0) {
+    throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(type)} carries no payload, got ${length} bytes`);
+  }
+  return { type: t, flags, streamId, length };
+}
+
+/**
+ * Splits a byte stream into frames. Chunks may be cut anywhere, down to single bytes.
+ * Holds at most one partial frame (bounded by MAX_FRAME_PAYLOAD, checked as soon as the header is complete).
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private header: Header | undefined;
+
+  /** Feeds bytes; returns every frame completed by them. Throws ProtocolError; the decoder is then unusable. */
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Frame[] = [];
+    for (;;) {
+      if (!this.header) {
+        if (this.buffered < FRAME_HEADER_SIZE) break;
+        this.header = readHeader(this.peek(FRAME_HEADER_SIZE));
+      }
+      const total = FRAME_HEADER_SIZE + this.header.length;
+      if (this.buffered < total) break;
+      const bytes = this.take(total);
+      const { type, flags, streamId } = this.header;
+      frames.push({ type, flags, streamId, payload: bytes.subarray(FRAME_HEADER_SIZE) });
+      this.header = undefined;
+    }
+    return frames;
+  }
+
+  /** Bytes held for an incomplete frame. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!.subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    let first = this.chunks[0]!;
+    if (first.length < n) {
+      this.chunks = [Buffer.concat(this.chunks)];
+      first = this.chunks[0]!;
+    }
+    const out = first.subarray(0, n);
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/** Encodes a WINDOW payload. */
+export function encodeWindow(streamId: number, increment: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 4);
+  writeHeader(buf, FrameType.WINDOW, 0, streamId, 4);
+  buf.writeUInt32BE(increment, FRAME_HEADER_SIZE);
+  return buf;
+}
+
+/** Reads a WINDOW increment, refusing 0 and values above MAX_WINDOW. */
+export function readWindowIncrement(frame: Frame): number {
+  const increment = frame.payload.readUInt32BE(0);
+  if (increment === 0 || increment > MAX_WINDOW) {
+    throw new ProtocolError('PROTOCOL_ERROR', `WINDOW increment must be 1..${MAX_WINDOW}, got ${increment}`);
+  }
+  return increment;
+}
+
+/** Encodes a frame whose payload is JSON (OPEN, OPEN_ERROR, RESET, CONTROL, GOAWAY). */
+export function encodeJsonFrame(type: FrameType, streamId: number, value: unknown): Buffer {
+  return encodeFrame(type, streamId, Buffer.from(JSON.stringify(value), 'utf8'));
+}
+
+/** Parses the JSON payload of a frame into an object, or throws ProtocolError naming the frame type. */
+export function readJsonPayload(frame: Frame): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame.payload.toString('utf8'));
+  } catch {
+    throw new ProtocolError('BAD_MESSAGE', `${frameTypeName(frame.type)} payload is not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError('BAD_MESSAGE', `${frameTypeName(frame.type)} payload must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,5 @@
+export * from './frame.js';
+export * from './limits.js';
+export * from './errors.js';
+export * from './control.js';
+export * from './names.js';

@@ -1,0 +1,28 @@
+/** Named limits shared by hub and agents. Every one of them has a test that goes past it. */
+
+/** Largest payload of one frame. Agents cut DATA into pieces no larger than this. */
+export const MAX_FRAME_PAYLOAD = 1024 * 1024;
+/** Largest CONTROL message (JSON). */
+export const MAX_CONTROL_MESSAGE = 64 * 1024;
+/** Largest OPEN / OPEN_ERROR / RESET / GOAWAY JSON payload the hub accepts. */
+export const MAX_SMALL_JSON = 4 * 1024;
+/** Credit each side of a new stream starts with, in bytes. Bounds what the hub may hold for one stream direction. */
+export const INITIAL_STREAM_WINDOW = 2 * 1024 * 1024;
+/** A receiver grants credit back once it has consumed this many bytes (a quarter of the window). */
+export const WINDOW_UPDATE_THRESHOLD = INITIAL_STREAM_WINDOW / 4;
+/** Time an agent has after the WebSocket upgrade to send its hello. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Open streams one agent connection may have at once (both directions together). */
+export const MAX_STREAMS_PER_CONNECTION = 4096;
+/** Time a stream open may wait for the exposing agent's answer. */
+export const OPEN_TIMEOUT_MS = 15_000;
+/** How often each side pings an otherwise quiet connection. */
+export const PING_INTERVAL_MS = 15_000;
+/** A connection with nothing received for this long is considered dead and closed. */
+export const IDLE_TIMEOUT_MS = 45_000;
+/** Service names: DNS labels, lower case, at most this long. */
+export const MAX_SERVICE_NAME = 63;
+/** Agent labels (host names, free text) are cut to this length. */
+export const MAX_LABEL = 128;
+/** Control requests one connection may have waiting for a reply at once. */
+export const MAX_PENDING_CONTROL = 64;
