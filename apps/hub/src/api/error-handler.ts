@@ -1,0 +1,31 @@
+/** Maps every error leaving the HTTP API to `{ error: { code, message } }` with the code's status. */
+
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ConnectError } from '@private-connect/protocol';
+
+const FASTIFY_CODES: Record<string, ConnectError['code']> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'BAD_REQUEST',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_VALIDATION: 'BAD_REQUEST',
+};
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    let error: ConnectError;
+    if (err instanceof ConnectError) error = err;
+    else if (err.validation) error = new ConnectError('BAD_REQUEST', `invalid request: ${err.message}`);
+    else if (err.code && FASTIFY_CODES[err.code]) error = new ConnectError(FASTIFY_CODES[err.code]!, err.message);
+    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) error = new ConnectError('BAD_REQUEST', err.message);
+    else {
+      request.log.error({ err }, 'unhandled error in request');
+      error = new ConnectError('INTERNAL');
+    }
+    void reply.status(error.status).send({ error: error.toJSON() });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+}

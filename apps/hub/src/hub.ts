@@ -1,0 +1,103 @@
+/** Assembles a hub: database, HTTP API, agent endpoint and relay. `startHub` is what main.ts and tests call. */
+
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL } from '@private-connect/protocol';
+import type { HubConfig } from './config.js';
+import { openDatabase, type Database } from './db/index.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { installErrorHandler } from './api/error-handler.js';
+import { registerRoutes } from './api/routes.js';
+import { attachAgentEndpoint } from './relay/agent-endpoint.js';
+import type { AgentConnection } from './relay/agent-connection.js';
+import { lookupMissingService, type RelayContext } from './relay/relay-context.js';
+import { createRelayStats, type RelayStats } from './relay/relay-stats.js';
+import { ServiceRouter } from './relay/router.js';
+import { bootstrapIfEmpty, type Bootstrap } from './store/bootstrap.js';
+
+export interface Hub {
+  /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001. */
+  url: string;
+  port: number;
+  db: Database;
+  log: Logger;
+  stats: RelayStats;
+  connections: Set<AgentConnection>;
+  /** Set on the first start with an empty database. */
+  bootstrap?: Bootstrap;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Logger to use instead of a new one writing JSON to stdout. */
+  logger?: Logger;
+  /** An already open database (tests); the hub will not close it. */
+  db?: Database;
+}
+
+/** Starts a hub and resolves once it listens. */
+export async function startHub(config: HubConfig, options: StartOptions = {}): Promise<Hub> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const db = options.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  try {
+    // Tunnels left open by a previous run of this hub cannot be live any more.
+    await db.withSystem((tx) => tx.query('update tunnels set closed_at = now() where closed_at is null'));
+    const bootstrap = await bootstrapIfEmpty(db, config.bootstrapApiKey);
+    const router = new ServiceRouter();
+    const connections = new Set<AgentConnection>();
+    const stats = createRelayStats();
+    const ctx: RelayContext = {
+      db,
+      router,
+      log,
+      stats,
+      connections,
+      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      maxPendingControl: MAX_PENDING_CONTROL,
+      lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
+    };
+
+    const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, disableRequestLogging: true, return503OnClosing: true });
+    installErrorHandler(app);
+    registerRoutes(app, { db, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ });
+    const metrics = createMetrics(stats, connections);
+    app.get('/metrics', async (_request, reply) => {
+      void reply.header('content-type', metrics.contentType);
+      return metrics.metrics();
+    });
+    const endpoint = attachAgentEndpoint(app.server, ctx, {
+      pingIntervalMs: config.pingIntervalMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      clientIp: (req) => req.socket.remoteAddress,
+    });
+
+    await app.listen({ port: config.port, host: config.host });
+    const port = (app.server.address() as AddressInfo).port;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    log.info({ port, database: db.kind }, 'hub listening');
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      db,
+      log,
+      stats,
+      connections,
+      bootstrap,
+      close() {
+        closing ??= (async () => {
+          await endpoint.close();
+          await app.close();
+          if (!options.db) await db.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    if (!options.db) await db.close().catch(() => undefined);
+    throw err;
+  }
+}

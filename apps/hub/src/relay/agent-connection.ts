@@ -1,0 +1,421 @@
+/**
+ * One agent WebSocket on the hub: handshake, the stream table, and the relay of frames between the two agents
+ * of each stream. The hub reads frame headers only; DATA payloads are forwarded as the same buffer.
+ */
+
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import {
+  ConnectError,
+  FrameType,
+  INITIAL_STREAM_WINDOW,
+  MAX_SMALL_JSON,
+  MAX_STREAM_ID,
+  MAX_STREAMS_PER_CONNECTION,
+  MAX_WINDOW,
+  OPEN_TIMEOUT_MS,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  closeReason,
+  decodeFrame,
+  encodeFrame,
+  encodeJsonFrame,
+  frameTypeName,
+  parseAgentMessage,
+  parseOpenRequest,
+  readWindowIncrement,
+  setStreamId,
+  type ErrorCode,
+  type Frame,
+  type HelloMessage,
+  type RequestMessage,
+} from '@private-connect/protocol';
+import type { Principal } from '../store/credentials.js';
+import type { Logger } from '../logger.js';
+import type { RelayContext } from './relay-context.js';
+import { handleControlRequest, onConnectionOpen, onConnectionClosed } from './control-handler.js';
+
+type AgentPrincipal = Extract<Principal, { kind: 'agent' }>;
+
+/** One side of a relayed stream: the stream id on one connection, linked to the other side. */
+interface StreamEnd {
+  conn: AgentConnection;
+  id: number;
+  peer: StreamEnd;
+  /** 'opener' sent OPEN; 'target' received it from the hub. */
+  role: 'opener' | 'target';
+  state: 'opening' | 'open';
+  /** DATA bytes this side's agent may still send, granted by the other agent's WINDOW frames. */
+  credit: number;
+  /** This side's agent sent CLOSE (no more DATA from it). */
+  closedByAgent: boolean;
+  openTimer?: NodeJS.Timeout;
+}
+
+/** Makes the two ends of a relayed stream point at each other. */
+function linkedPair(a: Omit<StreamEnd, 'peer'>, b: Omit<StreamEnd, 'peer'>): [StreamEnd, StreamEnd] {
+  const first = a as StreamEnd;
+  const second = b as StreamEnd;
+  first.peer = second;
+  second.peer = first;
+  return [first, second];
+}
+
+export interface ConnectionMeta {
+  ip?: string;
+  userAgent?: string;
+}
+
+export class AgentConnection {
+  readonly id = randomUUID();
+  readonly log: Logger;
+  state: 'handshake' | 'open' | 'closed' = 'handshake';
+  lastReceivedAt = Date.now();
+  hello: HelloMessage | undefined;
+  /** Service names this connection routes; entries removed by unexpose, takeover and teardown. */
+  readonly exposed = new Set<string>();
+  /** Tunnel ids (reach sessions) opened on this connection; removed by unreach and teardown. */
+  readonly tunnels = new Set<string>();
+  /** Streams by id on this socket; entries removed by dropStream (close, reset, open failure) and teardown. */
+  private readonly streams = new Map<number, StreamEnd>();
+  private nextHubStreamId = 2;
+  private lastAgentStreamId = 0;
+  private readonly handshakeTimer: NodeJS.Timeout;
+  private controlChain: Promise<void> = Promise.resolve();
+  private pendingControl = 0;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly ctx: RelayContext,
+    readonly principal: AgentPrincipal,
+    readonly meta: ConnectionMeta,
+  ) {
+    this.log = ctx.log.child({ conn: this.id, agent: principal.agentId, workspace: principal.workspaceId });
+    this.handshakeTimer = setTimeout(
+      () => this.fail(new ProtocolError('HANDSHAKE_TIMEOUT', `no hello within ${ctx.handshakeTimeoutMs} ms of connecting`)),
+      ctx.handshakeTimeoutMs,
+    );
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('close', () => this.teardown());
+    ws.on('error', (err) => this.log.debug({ err: err.message }, 'agent socket error'));
+  }
+
+  get workspaceId(): string {
+    return this.principal.workspaceId;
+  }
+
+  get agentId(): string {
+    return this.principal.agentId;
+  }
+
+  get label(): string {
+    return this.hello?.agent.label || this.principal.label;
+  }
+
+  /** Number of open streams on this socket. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Bytes queued in the socket towards the agent. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Sends an encoded frame to the agent; dropped once the connection is closing. */
+  send(frame: Buffer): void {
+    if (this.state !== 'closed' && this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true });
+  }
+
+  sendControl(message: unknown): void {
+    this.send(encodeJsonFrame(FrameType.CONTROL, 0, message));
+  }
+
+  /** Closes this connection because of `err`; the error's code goes in the close frame. */
+  fail(err: unknown): void {
+    if (this.state === 'closed') return;
+    const error = err instanceof ConnectError ? err : new ConnectError('INTERNAL');
+    if (!(err instanceof ConnectError)) this.log.error({ err }, 'unexpected error on agent connection');
+    else if (err instanceof ProtocolError) {
+      this.ctx.stats.protocolErrors++;
+      this.log.warn({ code: error.code, reason: error.message }, 'closing agent connection');
+    }
+    this.close(error.code, error.message);
+  }
+
+  /** Closes the socket with a protocol close code; teardown runs when the socket reports close. */
+  close(code: ErrorCode, message: string, closeCode?: number): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const wsCode = closeCode ?? new ConnectError(code).closeCode;
+    this.ws.close(wsCode, closeReason(code, message));
+    // A peer that never completes the close handshake is cut off.
+    setTimeout(() => this.ws.terminate(), 2000).unref();
+  }
+
+  /** Cuts the socket at once (dead peer). */
+  terminate(): void {
+    this.state = 'closed';
+    this.ws.terminate();
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.state === 'closed') return;
+    this.lastReceivedAt = Date.now();
+    try {
+      if (!isBinary) throw new ProtocolError('PROTOCOL_ERROR', 'text messages are not part of the protocol; send binary frames');
+      const frame = decodeFrame(data);
+      if (this.state === 'handshake') return this.onHandshakeFrame(frame);
+      this.onFrame(frame, data);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onHandshakeFrame(frame: Frame): void {
+    if (frame.type !== FrameType.CONTROL) {
+      throw new ProtocolError('PROTOCOL_ERROR', `the first frame must be CONTROL hello, got ${frameTypeName(frame.type)}`);
+    }
+    const msg = parseAgentMessage(frame.payload);
+    if (msg.t !== 'hello') throw new ProtocolError('PROTOCOL_ERROR', 'the first control message must be hello');
+    if (msg.v !== PROTOCOL_VERSION) {
+      throw new ProtocolError(
+        'UNSUPPORTED_VERSION',
+        `this hub speaks protocol ${PROTOCOL_VERSION}, the agent ${msg.v}; install the matching connect version`,
+      );
+    }
+    clearTimeout(this.handshakeTimer);
+    this.hello = msg;
+    this.state = 'open';
+    this.ctx.connections.add(this);
+    this.sendControl({
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      agentId: this.agentId,
+      workspaceId: this.workspaceId,
+      connectionId: this.id,
+      label: this.label,
+    });
+    this.log.info({ version: msg.agent.version }, 'agent connected');
+    onConnectionOpen(this);
+  }
+
+  private onFrame(frame: Frame, raw: Buffer): void {
+    switch (frame.type) {
+      case FrameType.DATA:
+        return this.onData(frame, raw);
+      case FrameType.WINDOW:
+        return this.onWindow(frame, raw);
+      case FrameType.OPEN:
+        return this.onOpen(frame);
+      case FrameType.OPEN_OK:
+      case FrameType.OPEN_ERROR:
+        return this.onOpenAnswer(frame, raw);
+      case FrameType.CLOSE:
+        return this.onClose(frame, raw);
+      case FrameType.RESET:
+        return this.onReset(frame, raw);
+      case FrameType.CONTROL:
+        return this.onControl(frame);
+      case FrameType.PING:
+        return this.send(encodeFrame(FrameType.PONG, 0, frame.payload));
+      case FrameType.PONG:
+        return;
+      case FrameType.GOAWAY:
+        return this.close('SHUTTING_DOWN', 'agent said goodbye', 1000);
+    }
+  }
+
+  /** The end for a frame's stream id, or undefined for a stream that already ended (late frames are dropped). */
+  private endFor(frame: Frame): StreamEnd | undefined {
+    const end = this.streams.get(frame.streamId);
+    if (end) return end;
+    const id = frame.streamId;
+    const known = id % 2 === 1 ? id <= this.lastAgentStreamId : id < this.nextHubStreamId;
+    if (!known) {
+      throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(frame.type)} for stream ${id}, which was never opened`);
+    }
+    return undefined;
+  }
+
+  private onData(frame: Frame, raw: Buffer): void {
+    const end = this.endFor(frame);
+    if (!end) return;
+    if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} before OPEN_OK`);
+    if (end.closedByAgent) throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} after CLOSE`);
+    const length = frame.payload.length;
+    if (length > end.credit) {
+      throw new ProtocolError('FLOW_CONTROL', `stream ${end.id} sent ${length} bytes with ${end.credit} bytes of credit`);
+    }
+    end.credit -= length;
+    this.ctx.stats.bytesRelayed += length;
+    this.ctx.stats.framesRelayed++;
+    this.forward(end, raw);
+  }
+
+  private onWindow(frame: Frame, raw: Buffer): void {
+    const end = this.endFor(frame);
+    if (!end) return;
+    const increment = readWindowIncrement(frame);
+    const peer = end.peer;
+    if (peer.credit + increment > MAX_WINDOW) {
+      throw new ProtocolError('FLOW_CONTROL', `WINDOW on stream ${end.id} grows the window beyond ${MAX_WINDOW}`);
+    }
+    peer.credit += increment;
+    this.forward(end, raw);
+  }
+
+  private onOpen(frame: Frame): void {
+    const id = frame.streamId;
+    if (id % 2 === 0 || id <= this.lastAgentStreamId) {
+      throw new ProtocolError('PROTOCOL_ERROR', `OPEN with stream id ${id}: agent stream ids must be odd and increasing`);
+    }
+    this.lastAgentStreamId = id;
+    if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN payload is too large');
+    const { service } = parseOpenRequest(frame.payload);
+    if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) {
+      return this.refuseOpen(id, 'TOO_MANY_STREAMS', `this agent already has ${MAX_STREAMS_PER_CONNECTION} open streams`);
+    }
+    const target = this.ctx.router.get(this.workspaceId, service);
+    if (!target || target.state !== 'open') {
+      this.ctx.lookupMissingService(this.workspaceId, service).then(
+        (err) => this.refuseOpen(id, err.code, err.message),
+        (err) => {
+          this.log.error({ err }, 'service lookup failed');
+          this.refuseOpen(id, 'INTERNAL', 'internal error while looking up the service');
+        },
+      );
+      return;
+    }
+    if (target.streams.size >= MAX_STREAMS_PER_CONNECTION) {
+      return this.refuseOpen(id, 'TOO_MANY_STREAMS', `the agent exposing "${service}" has too many open streams`);
+    }
+    const targetId = target.allocateStreamId();
+    const pair = linkedPair(
+      { conn: this, id, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false },
+      { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false },
+    );
+    const opener = pair[0];
+    this.streams.set(id, opener);
+    target.streams.set(targetId, pair[1]);
+    opener.openTimer = setTimeout(() => {
+      if (opener.state !== 'opening') return;
+      this.refuseOpen(id, 'OPEN_TIMEOUT', `the agent exposing "${service}" did not answer within ${OPEN_TIMEOUT_MS} ms`);
+      target.send(encodeJsonFrame(FrameType.RESET, targetId, { code: 'OPEN_TIMEOUT', message: 'stream open timed out' }));
+      this.dropPair(opener);
+    }, OPEN_TIMEOUT_MS);
+    target.send(encodeJsonFrame(FrameType.OPEN, targetId, { service, from: { agentId: this.agentId, label: this.label } }));
+  }
+
+  private refuseOpen(id: number, code: ErrorCode, message: string): void {
+    this.ctx.stats.streamOpenFailures++;
+    this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
+  }
+
+  private onOpenAnswer(frame: Frame, raw: Buffer): void {
+    const end = this.endFor(frame);
+    if (!end) return;
+    if (end.role !== 'target' || end.state !== 'opening') {
+      throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(frame.type)} on stream ${end.id}, which is not waiting for an answer`);
+    }
+    const opener = end.peer;
+    clearTimeout(opener.openTimer);
+    if (frame.type === FrameType.OPEN_OK) {
+      end.state = 'open';
+      opener.state = 'open';
+      this.ctx.stats.streamsOpened++;
+      this.forward(end, raw);
+    } else {
+      if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN_ERROR payload is too large');
+      this.ctx.stats.streamOpenFailures++;
+      this.forward(end, raw);
+      this.dropPair(end);
+    }
+  }
+
+  private onClose(frame: Frame, raw: Buffer): void {
+    const end = this.endFor(frame);
+    if (!end) return;
+    if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `CLOSE on stream ${end.id} before OPEN_OK`);
+    if (end.closedByAgent) return;
+    end.closedByAgent = true;
+    this.forward(end, raw);
+    if (end.peer.closedByAgent) this.dropPair(end);
+  }
+
+  private onReset(frame: Frame, raw: Buffer): void {
+    const end = this.endFor(frame);
+    if (!end) return;
+    if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'RESET payload is too large');
+    clearTimeout(end.openTimer ?? end.peer.openTimer);
+    if (end.peer.state === 'opening' && end.peer.role === 'opener') {
+      // The target refused after all: the opener waits for OPEN_ERROR, not RESET.
+      end.peer.conn.send(encodeJsonFrame(FrameType.OPEN_ERROR, end.peer.id, { code: 'TARGET_UNREACHABLE', message: 'the exposing agent reset the stream' }));
+    } else {
+      this.forward(end, raw);
+    }
+    this.dropPair(end);
+  }
+
+  private onControl(frame: Frame): void {
+    const msg = parseAgentMessage(frame.payload);
+    if (msg.t !== 'req') throw new ProtocolError('PROTOCOL_ERROR', 'hello was already received');
+    if (this.pendingControl >= this.ctx.maxPendingControl) {
+      throw new ProtocolError('PROTOCOL_ERROR', `more than ${this.ctx.maxPendingControl} control requests are waiting for replies`);
+    }
+    this.pendingControl++;
+    // Requests of one connection run one after another, in the order sent.
+    this.controlChain = this.controlChain.then(() => this.runControl(msg));
+  }
+
+  private async runControl(msg: RequestMessage): Promise<void> {
+    try {
+      const result = await handleControlRequest(this, msg);
+      this.sendControl({ t: 'reply', id: msg.id, ok: true, result });
+    } catch (err) {
+      const error = err instanceof ConnectError ? err : new ConnectError('INTERNAL');
+      if (!(err instanceof ConnectError)) this.log.error({ err, op: msg.op }, 'control request failed');
+      this.sendControl({ t: 'reply', id: msg.id, ok: false, error: error.toJSON() });
+    } finally {
+      this.pendingControl--;
+    }
+  }
+
+  /** Rewrites the frame's stream id to the peer's and sends the same buffer there. */
+  private forward(end: StreamEnd, raw: Buffer): void {
+    setStreamId(raw, end.peer.id);
+    end.peer.conn.send(raw);
+  }
+
+  private allocateStreamId(): number {
+    const id = this.nextHubStreamId;
+    if (id > MAX_STREAM_ID - 2) {
+      // Stream ids are never reused: an exhausted connection is asked to reconnect.
+      this.close('SHUTTING_DOWN', 'stream ids exhausted; reconnect');
+    }
+    this.nextHubStreamId += 2;
+    return id;
+  }
+
+  private dropPair(end: StreamEnd): void {
+    end.conn.streams.delete(end.id);
+    end.peer.conn.streams.delete(end.peer.id);
+  }
+
+  /** Ends the connection's streams, routes and tunnels once the socket closed. */
+  private teardown(): void {
+    const wasOpen = this.state !== 'handshake' || this.hello !== undefined;
+    this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
+    this.ctx.connections.delete(this);
+    for (const end of this.streams.values()) {
+      clearTimeout(end.openTimer ?? end.peer.openTimer);
+      const peer = end.peer;
+      peer.conn.streams.delete(peer.id);
+      const type = peer.state === 'opening' && peer.role === 'opener' ? FrameType.OPEN_ERROR : FrameType.RESET;
+      peer.conn.send(encodeJsonFrame(type, peer.id, { code: 'PEER_GONE', message: 'the other agent of this stream disconnected' }));
+    }
+    this.streams.clear();
+    if (wasOpen && this.hello) onConnectionClosed(this);
+  }
+}

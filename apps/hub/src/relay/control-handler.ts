@@ -1,0 +1,192 @@
+/** Control requests of an agent connection (expose, resolve, reach, list, ...), and its open/close bookkeeping. */
+
+import {
+  ConnectError,
+  parseTarget,
+  requireString,
+  validateServiceName,
+  type ControlOps,
+  type RequestMessage,
+} from '@private-connect/protocol';
+import { recordAudit } from '../store/audit.js';
+import { touchAgent } from '../store/agents.js';
+import { deleteService, findService, listServices, toServiceInfo, upsertService } from '../store/services.js';
+import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnels.js';
+import type { AgentConnection } from './agent-connection.js';
+import { serviceNotFound } from './relay-context.js';
+
+type Args = Record<string, unknown>;
+
+/** Runs one control request; the result is sent back as the reply. Throws ConnectError for refusals. */
+export async function handleControlRequest(conn: AgentConnection, msg: RequestMessage): Promise<unknown> {
+  const args = msg.args as Args;
+  switch (msg.op) {
+    case 'expose':
+      return expose(conn, args);
+    case 'unexpose':
+      return unexpose(conn, args);
+    case 'resolve':
+      return { service: await resolve(conn, args) };
+    case 'reach':
+      return reach(conn, args);
+    case 'unreach':
+      return unreach(conn, args);
+    case 'list':
+      return list(conn);
+  }
+}
+
+async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['expose']['result']> {
+  const name = validateServiceName(requireString(args, 'name'));
+  const target = parseTarget(requireString(args, 'target'));
+  const replace = args.replace === true;
+  const { db, router } = conn.ctx;
+  const current = router.get(conn.workspaceId, name);
+  if (current && current !== conn && current.agentId !== conn.agentId && !replace) {
+    throw new ConnectError('SERVICE_NAME_TAKEN', `"${name}" is already exposed by agent "${current.label}"; choose another name or pass --replace`);
+  }
+  const { row } = await db.withWorkspace(conn.workspaceId, async (tx) => {
+    const result = await upsertService(tx, conn.workspaceId, conn.agentId, name, target, replace);
+    if (result.changed) {
+      await recordAudit(tx, conn.workspaceId, {
+        actorType: 'agent',
+        actorId: conn.agentId,
+        action: 'service.expose',
+        targetType: 'service',
+        targetId: result.row.id,
+        ip: conn.meta.ip,
+        metadata: { name, target: `${target.host}:${target.port}`, replaced: replace && !result.created },
+      });
+    }
+    return result;
+  });
+  if (conn.state === 'closed') throw new ConnectError('STREAM_CLOSED', 'the connection closed');
+  const previous = router.set(conn.workspaceId, name, conn);
+  if (previous) {
+    previous.exposed.delete(name);
+    previous.sendControl({ t: 'event', event: 'service_offline', name });
+  }
+  conn.exposed.add(name);
+  conn.log.info({ service: name }, 'service exposed');
+  return { service: toServiceInfo(row, true) };
+}
+
+async function unexpose(conn: AgentConnection, args: Args): Promise<Record<string, never>> {
+  const name = requireString(args, 'name');
+  const row = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
+    const deleted = await deleteService(tx, conn.agentId, name);
+    if (deleted) {
+      await recordAudit(tx, conn.workspaceId, {
+        actorType: 'agent',
+        actorId: conn.agentId,
+        action: 'service.unexpose',
+        targetType: 'service',
+        targetId: deleted.id,
+        ip: conn.meta.ip,
+        metadata: { name },
+      });
+    }
+    return deleted;
+  });
+  if (!row) throw serviceNotFound(name);
+  const owner = conn.ctx.router.get(conn.workspaceId, name);
+  if (owner && owner.agentId === conn.agentId && conn.ctx.router.delete(conn.workspaceId, name, owner)) owner.exposed.delete(name);
+  return {};
+}
+
+async function resolve(conn: AgentConnection, args: Args) {
+  const name = requireString(args, 'name');
+  const row = await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => findService(tx, name));
+  if (!row) throw serviceNotFound(name);
+  return toServiceInfo(row, conn.ctx.router.isOnline(conn.workspaceId, name));
+}
+
+async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['reach']['result']> {
+  const name = requireString(args, 'name');
+  const localPort = args.localPort;
+  if (!Number.isInteger(localPort) || (localPort as number) < 0 || (localPort as number) > 65535) {
+    throw new ConnectError('BAD_REQUEST', 'localPort must be an integer from 0 to 65535');
+  }
+  const service = await resolve(conn, args);
+  const tunnelId = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
+    const id = await openTunnel(tx, conn.workspaceId, service.id, conn.agentId, localPort as number, conn.id);
+    await recordAudit(tx, conn.workspaceId, {
+      actorType: 'agent',
+      actorId: conn.agentId,
+      action: 'tunnel.open',
+      targetType: 'service',
+      targetId: service.id,
+      ip: conn.meta.ip,
+      metadata: { name, localPort, tunnelId: id },
+    });
+    return id;
+  });
+  conn.tunnels.add(tunnelId);
+  return { service, tunnelId };
+}
+
+async function unreach(conn: AgentConnection, args: Args): Promise<Record<string, never>> {
+  const tunnelId = requireString(args, 'tunnelId', 64);
+  if (!conn.tunnels.has(tunnelId)) throw new ConnectError('NOT_FOUND', 'no such tunnel on this connection');
+  await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
+    if (await closeTunnel(tx, tunnelId, conn.id)) {
+      await recordAudit(tx, conn.workspaceId, { actorType: 'agent', actorId: conn.agentId, action: 'tunnel.close', targetType: 'tunnel', targetId: tunnelId });
+    }
+  });
+  conn.tunnels.delete(tunnelId);
+  return {};
+}
+
+async function list(conn: AgentConnection): Promise<ControlOps['list']['result']> {
+  const rows = await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => listServices(tx));
+  return { services: rows.map((row) => toServiceInfo(row, conn.ctx.router.isOnline(conn.workspaceId, row.name))) };
+}
+
+/** After the handshake: record the token use, the connect event and an IP change. */
+export function onConnectionOpen(conn: AgentConnection): void {
+  const { ip, userAgent } = conn.meta;
+  const agent = conn.hello!.agent;
+  conn.ctx.db
+    .withWorkspace(conn.workspaceId, async (tx) => {
+      const previousIp = await touchAgent(tx, conn.agentId, conn.principal.tokenId, {
+        ip,
+        userAgent,
+        version: agent.version,
+        hostname: agent.hostname,
+        platform: agent.platform,
+      });
+      const base = { actorType: 'agent' as const, actorId: conn.agentId, targetType: 'agent', targetId: conn.agentId, ip, userAgent };
+      await recordAudit(tx, conn.workspaceId, { ...base, action: 'agent.connect', metadata: { connectionId: conn.id, version: agent.version } });
+      if (previousIp && ip && previousIp !== ip) {
+        await recordAudit(tx, conn.workspaceId, { ...base, action: 'agent.ip_changed', metadata: { previousIp, ip } });
+      }
+    })
+    .catch((err) => conn.log.error({ err }, 'recording the agent connect failed'));
+}
+
+/** After the socket closed: drop its routes, close its tunnels, record the disconnect. */
+export function onConnectionClosed(conn: AgentConnection): void {
+  const { router } = conn.ctx;
+  for (const name of conn.exposed) router.delete(conn.workspaceId, name, conn);
+  const offline = [...conn.exposed];
+  conn.exposed.clear();
+  conn.tunnels.clear();
+  conn.log.info({ services: offline }, 'agent disconnected');
+  conn.ctx.db
+    .withWorkspace(conn.workspaceId, async (tx) => {
+      await closeConnectionTunnels(tx, conn.id);
+      if (offline.length > 0) {
+        await tx.query('update services set last_online_at = now() where agent_id = $1 and name = any($2::text[])', [conn.agentId, offline]);
+      }
+      await recordAudit(tx, conn.workspaceId, {
+        actorType: 'agent',
+        actorId: conn.agentId,
+        action: 'agent.disconnect',
+        targetType: 'agent',
+        targetId: conn.agentId,
+        ip: conn.meta.ip,
+        metadata: { connectionId: conn.id, services: offline },
+      });
+    })
+    .catch((err) => conn.log.error({ err }, 'recording the agent disconnect failed'));
+}

@@ -1,0 +1,34 @@
+/** What every agent connection shares: database, router, stats, the set of live connections. */
+
+import { ConnectError } from '@private-connect/protocol';
+import type { Database } from '../db/index.js';
+import type { Logger } from '../logger.js';
+import { findService } from '../store/services.js';
+import type { AgentConnection } from './agent-connection.js';
+import type { ServiceRouter } from './router.js';
+import type { RelayStats } from './relay-stats.js';
+
+export interface RelayContext {
+  db: Database;
+  router: ServiceRouter;
+  log: Logger;
+  stats: RelayStats;
+  /** Connections past their handshake. Added by the handshake, deleted by the connection's teardown. */
+  connections: Set<AgentConnection>;
+  handshakeTimeoutMs: number;
+  maxPendingControl: number;
+  /** The error for a stream open to a name that has no live route. */
+  lookupMissingService(workspaceId: string, name: string): Promise<ConnectError>;
+}
+
+/** A service that is not routed is either offline (known in this workspace) or not found: never more. */
+export async function lookupMissingService(db: Database, workspaceId: string, name: string): Promise<ConnectError> {
+  const row = await db.withWorkspace(workspaceId, (tx) => findService(tx, name));
+  if (!row) return serviceNotFound(name);
+  return new ConnectError('SERVICE_OFFLINE', `"${name}" is exposed by agent "${row.agent_label}", which is not connected right now`);
+}
+
+/** The one answer for a name that does not exist in the caller's workspace, whoever else may have it. */
+export function serviceNotFound(name: string): ConnectError {
+  return new ConnectError('SERVICE_NOT_FOUND', `Service not found: ${name.slice(0, 80)}`);
+}

@@ -1,0 +1,14 @@
+/** Counters the relay bumps on its hot path; plain numbers, read by the metrics collector on scrape. */
+
+export interface RelayStats {
+  bytesRelayed: number;
+  framesRelayed: number;
+  streamsOpened: number;
+  streamOpenFailures: number;
+  authFailures: number;
+  protocolErrors: number;
+}
+
+export function createRelayStats(): RelayStats {
+  return { bytesRelayed: 0, framesRelayed: 0, streamsOpened: 0, streamOpenFailures: 0, authFailures: 0, protocolErrors: 0 };
+}

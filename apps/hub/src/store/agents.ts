@@ -1,0 +1,85 @@
+/** Agents and their tokens: enrolment, last-seen bookkeeping, listing. */
+
+import type { Queryable } from '../db/index.js';
+import { generateToken, hashSecret } from '../secrets.js';
+import { recordAudit } from './audit.js';
+
+export interface EnrolledAgent {
+  agentId: string;
+  workspaceId: string;
+  label: string;
+  token: string;
+  expiresAt: Date;
+}
+
+export interface EnrolInput {
+  label: string;
+  hostname?: string;
+  platform?: string;
+  ttlMs: number;
+  keyId: string;
+  ip?: string;
+  userAgent?: string;
+}
+
+/** Creates an agent and its first token (shown once) in the current workspace. */
+export async function enrolAgent(tx: Queryable, workspaceId: string, input: EnrolInput): Promise<EnrolledAgent> {
+  const [agent] = await tx.query<{ id: string }>(
+    `insert into agents (workspace_id, label, hostname, platform) values ($1, $2, $3, $4) returning id`,
+    [workspaceId, input.label, input.hostname ?? null, input.platform ?? null],
+  );
+  const token = generateToken();
+  const expiresAt = new Date(Date.now() + input.ttlMs);
+  await tx.query(
+    `insert into agent_tokens (workspace_id, agent_id, token_hash, expires_at) values ($1, $2, $3, $4)`,
+    [workspaceId, agent!.id, hashSecret(token), expiresAt],
+  );
+  await recordAudit(tx, workspaceId, {
+    actorType: 'api_key',
+    actorId: input.keyId,
+    action: 'agent.enroll',
+    targetType: 'agent',
+    targetId: agent!.id,
+    ip: input.ip,
+    userAgent: input.userAgent,
+    metadata: { label: input.label },
+  });
+  return { agentId: agent!.id, workspaceId, label: input.label, token, expiresAt };
+}
+
+/** Records a token use and refreshes what the agent reported about itself. Returns the previous IP. */
+export async function touchAgent(
+  tx: Queryable,
+  agentId: string,
+  tokenId: string,
+  info: { ip?: string; userAgent?: string; version?: string; hostname?: string; platform?: string },
+): Promise<string | null> {
+  const [before] = await tx.query<{ last_ip: string | null }>('select last_ip from agents where id = $1', [agentId]);
+  await tx.query(
+    `update agents set last_seen_at = now(), last_ip = coalesce($2, last_ip), version = coalesce($3, version),
+            hostname = coalesce($4, hostname), platform = coalesce($5, platform)
+      where id = $1`,
+    [agentId, info.ip ?? null, info.version ?? null, info.hostname ?? null, info.platform ?? null],
+  );
+  await tx.query(
+    `update agent_tokens set last_used_at = now(), last_ip = $2, last_user_agent = $3 where id = $1`,
+    [tokenId, info.ip ?? null, info.userAgent?.slice(0, 512) ?? null],
+  );
+  return before?.last_ip ?? null;
+}
+
+export interface AgentRow {
+  id: string;
+  label: string;
+  hostname: string | null;
+  version: string | null;
+  last_seen_at: Date | null;
+  created_at: Date;
+}
+
+/** Lists the current workspace's agents. */
+export async function listAgents(tx: Queryable): Promise<AgentRow[]> {
+  return tx.query<AgentRow>(
+    'select id, label, hostname, version, last_seen_at, created_at from agents where revoked_at is null order by label, created_at',
+  );
+}

@@ -1,0 +1,35 @@
+/** Tunnels: active reach sessions (an agent listening locally for a service), opened and closed by agents. */
+
+import type { Queryable } from '../db/index.js';
+
+export async function openTunnel(
+  tx: Queryable,
+  workspaceId: string,
+  serviceId: string,
+  agentId: string,
+  localPort: number,
+  connectionId: string,
+): Promise<string> {
+  const [row] = await tx.query<{ id: string }>(
+    `insert into tunnels (workspace_id, service_id, agent_id, local_port, connection_id) values ($1, $2, $3, $4, $5) returning id`,
+    [workspaceId, serviceId, agentId, localPort, connectionId],
+  );
+  return row!.id;
+}
+
+/** Closes one tunnel of the given connection; returns whether it was open. */
+export async function closeTunnel(tx: Queryable, tunnelId: string, connectionId: string): Promise<boolean> {
+  const rows = await tx.query(
+    'update tunnels set closed_at = now() where id = $1 and connection_id = $2 and closed_at is null returning id',
+    [tunnelId, connectionId],
+  );
+  return rows.length > 0;
+}
+
+/** Closes every tunnel of a connection that went away. */
+export async function closeConnectionTunnels(tx: Queryable, connectionId: string): Promise<number> {
+  const rows = await tx.query('update tunnels set closed_at = now() where connection_id = $1 and closed_at is null returning id', [
+    connectionId,
+  ]);
+  return rows.length;
+}

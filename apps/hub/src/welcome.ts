@@ -1,0 +1,35 @@
+/** The start-up instructions printed for a person: how to connect the first agents. */
+
+import type { HubConfig } from './config.js';
+import type { Hub } from './hub.js';
+
+/** Prints the next steps to stderr (not through the logger: the one-time API key must not enter log files). */
+export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableStream = process.stderr): void {
+  const hubUrl = config.publicUrl ?? `http://localhost:${hub.port}`;
+  const connect = 'node apps/connect/dist/src/main.js';
+  const lines = ['', `Private Connect hub is running on ${hubUrl} (database: ${hub.db.kind === 'pglite' ? `embedded, in ${config.dataDir}` : 'PostgreSQL'})`, ''];
+  if (hub.bootstrap) {
+    lines.push(
+      'A workspace was created. Its API key is shown ONCE; keep it somewhere safe:',
+      '',
+      `    ${hub.bootstrap.apiKey}`,
+      '',
+      'Connect an agent on each machine (the CLI is `connect`; from this repo: ' + connect + '):',
+      '',
+      `    connect up --hub ${hubUrl} --api-key ${hub.bootstrap.apiKey}`,
+      '    connect expose localhost:5432 --name prod-db     # on the machine that has the service',
+      '    connect reach prod-db                            # on the machine that wants it',
+      '',
+      'Two agents on one box: give each its own config folder, e.g. CONNECT_HOME=/tmp/agent-a connect up ...',
+    );
+  } else {
+    lines.push(
+      'Connect an agent with an API key of your workspace:',
+      '',
+      `    connect up --hub ${hubUrl} --api-key pc_...`,
+      '',
+      'Lost the key? Create a new one: node apps/hub/dist/src/create-api-key.js',
+    );
+  }
+  out.write(lines.join('\n') + '\n\n');
+}
