@@ -1,0 +1,392 @@
+/**
+ * The agent's one WebSocket to the hub: handshake, control requests, the stream table, keepalive, and
+ * reconnection with capped exponential backoff and jitter. Streams of both directions share the socket.
+ */
+
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
+import {
+  ConnectError,
+  FrameType,
+  IDLE_TIMEOUT_MS,
+  OPEN_TIMEOUT_MS,
+  PING_INTERVAL_MS,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodeFrame,
+  encodeJsonFrame,
+  errorFromBody,
+  parseCloseReason,
+  parseErrorPayload,
+  parseHubMessage,
+  parseOpenNotice,
+  readWindowIncrement,
+  type AgentInfo,
+  type ControlOp,
+  type ControlOps,
+  type Frame,
+  type OpenNotice,
+  type WelcomeMessage,
+} from '@private-connect/protocol';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { TunnelStream, type StreamTransport } from './tunnel-stream.js';
+import { agentEndpointUrl } from './hub-url.js';
+
+export interface HubConnectionOptions {
+  hubUrl: string;
+  token: string;
+  agent: AgentInfo;
+  backoff?: BackoffOptions;
+  pingIntervalMs?: number;
+  idleTimeoutMs?: number;
+  /** Allow http:// / ws:// to a hub that is not on loopback. */
+  allowInsecure?: boolean;
+  /** Extra CA certificates for a hub with a private certificate. */
+  ca?: string | Buffer;
+}
+
+/** Events: 'connected' (WelcomeMessage), 'disconnected' ({error, retryInMs}), 'fatal' (ConnectError), 'event' (hub event). */
+export interface HubConnectionEvents {
+  connected: [WelcomeMessage];
+  disconnected: [{ error: ConnectError; retryInMs: number }];
+  fatal: [ConnectError];
+  event: [{ event: string; name: string }];
+}
+
+/** An incoming stream request: accept() once the local target is connected, or refuse(). */
+export interface IncomingOpen {
+  notice: OpenNotice;
+  stream: TunnelStream;
+  accept(): void;
+  refuse(code: ConnectError['code'], message: string): void;
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CODES = new Set(['UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'UNSUPPORTED_VERSION']);
+
+interface PendingRequest {
+  resolve(value: unknown): void;
+  reject(err: ConnectError): void;
+}
+
+interface PendingOpen {
+  stream: TunnelStream;
+  resolve(stream: TunnelStream): void;
+  reject(err: ConnectError): void;
+  timer: NodeJS.Timeout;
+}
+
+export class HubConnection extends EventEmitter<HubConnectionEvents> implements StreamTransport {
+  private ws: WebSocket | undefined;
+  private welcome: WelcomeMessage | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private lastReceivedAt = 0;
+  private nextStreamId = 1;
+  private nextRequestId = 1;
+  /** Streams of the current socket by id; removed by streamEnded() and when the socket goes away. */
+  private readonly streams = new Map<number, TunnelStream>();
+  /** Requests waiting for a reply on the current socket; rejected when it goes away. */
+  private readonly requests = new Map<number, PendingRequest>();
+  /** Opens waiting for OPEN_OK / OPEN_ERROR; rejected when the socket goes away. */
+  private readonly opens = new Map<number, PendingOpen>();
+  private openHandler: ((open: IncomingOpen) => void) | undefined;
+  private readonly url: string;
+  /** Round-trip time of the last ping, in ms. */
+  rttMs: number | undefined;
+
+  constructor(private readonly options: HubConnectionOptions) {
+    super();
+    this.url = agentEndpointUrl(options.hubUrl, options.allowInsecure ?? false);
+  }
+
+  /** Starts connecting (and reconnecting until close()). */
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  get connected(): boolean {
+    return this.welcome !== undefined;
+  }
+
+  get identity(): WelcomeMessage | undefined {
+    return this.welcome;
+  }
+
+  /** Handles stream requests from the hub (exposing agents). */
+  onOpen(handler: (open: IncomingOpen) => void): void {
+    this.openHandler = handler;
+  }
+
+  /** Resolves once connected; rejects after `timeoutMs` or on a fatal error. */
+  ready(timeoutMs = Infinity): Promise<WelcomeMessage> {
+    if (this.welcome) return Promise.resolve(this.welcome);
+    if (this.stopped) return Promise.reject(new ConnectError('HUB_UNREACHABLE', 'the agent was stopped'));
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off('connected', onConnected);
+        this.off('fatal', onFatal);
+      };
+      const onConnected = (welcome: WelcomeMessage) => {
+        cleanup();
+        resolve(welcome);
+      };
+      const onFatal = (err: ConnectError) => {
+        cleanup();
+        reject(err);
+      };
+      const timer = Number.isFinite(timeoutMs)
+        ? setTimeout(() => {
+            cleanup();
+            reject(new ConnectError('HUB_UNREACHABLE', `not connected to the hub within ${timeoutMs} ms`));
+          }, timeoutMs)
+        : undefined;
+      this.on('connected', onConnected);
+      this.on('fatal', onFatal);
+    });
+  }
+
+  /** Sends a control request on the current connection and waits for its reply. */
+  async request<Op extends ControlOp>(op: Op, args: ControlOps[Op]['args']): Promise<ControlOps[Op]['result']> {
+    await this.ready();
+    const id = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      this.requests.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'req', id, op, args }));
+    });
+  }
+
+  /** Opens a stream to a service of the workspace; waits up to `waitMs` for a connection to the hub first. */
+  async openStream(service: string, waitMs = 10_000): Promise<TunnelStream> {
+    await this.ready(waitMs);
+    const id = this.nextStreamId;
+    this.nextStreamId += 2;
+    const stream = new TunnelStream(id, this, service);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.opens.delete(id);
+        reject(new ConnectError('OPEN_TIMEOUT', `no answer from the hub for "${service}" within ${OPEN_TIMEOUT_MS} ms`));
+      }, OPEN_TIMEOUT_MS + 1000);
+      this.opens.set(id, { stream, resolve, reject, timer });
+      this.send(encodeJsonFrame(FrameType.OPEN, id, { service }));
+    });
+  }
+
+  /** Sends a frame on the current socket (dropped when disconnected: streams are reset then anyway). */
+  send(frame: Buffer): void {
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: true });
+  }
+
+  streamEnded(stream: TunnelStream): void {
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+  }
+
+  /** Number of open streams. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Stops for good: closes the socket, ends streams, no reconnect. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) {
+      this.dropSocketState(new ConnectError('HUB_UNREACHABLE', 'the agent was stopped'));
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000, 'agent stopping');
+      setTimeout(() => ws.terminate(), 1000).unref();
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url, {
+      headers: { authorization: `Bearer ${this.options.token}`, 'user-agent': `connect/${this.options.agent.version} (${process.platform})` },
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      maxPayload: 2 * 1024 * 1024,
+      skipUTF8Validation: true,
+      ...(this.options.ca ? { ca: this.options.ca } : {}),
+    });
+    this.ws = ws;
+    let closeError: ConnectError | undefined;
+    ws.on('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.length < 16 && chunks.push(chunk));
+      res.on('end', () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')).error;
+        } catch {
+          body = undefined;
+        }
+        closeError = body ? errorFromBody(body) : new ConnectError('HUB_UNREACHABLE', `the hub answered HTTP ${res.statusCode} instead of upgrading`);
+        ws.terminate();
+      });
+    });
+    ws.on('open', () => {
+      this.lastReceivedAt = Date.now();
+      this.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent }));
+    });
+    ws.on('message', (data: Buffer) => {
+      this.lastReceivedAt = Date.now();
+      try {
+        this.onFrame(decodeFrame(data));
+      } catch (err) {
+        closeError = err instanceof ConnectError ? err : new ConnectError('PROTOCOL_ERROR', 'the hub sent a malformed frame');
+        ws.terminate();
+      }
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      closeError ??= new ConnectError('HUB_UNREACHABLE', `cannot reach the hub at ${this.options.hubUrl}: ${err.code ?? err.message}`);
+    });
+    ws.on('close', (code, reason) => {
+      const parsed = parseCloseReason(reason.toString('utf8'));
+      const error = closeError ?? (parsed ? errorFromBody(parsed) : new ConnectError('HUB_UNREACHABLE', `the connection to the hub closed (${code})`));
+      this.onSocketClosed(ws, error);
+    });
+  }
+
+  private onSocketClosed(ws: WebSocket, error: ConnectError): void {
+    if (this.ws !== ws) return;
+    this.ws = undefined;
+    this.dropSocketState(error);
+    if (this.stopped) return;
+    if (FATAL_CODES.has(error.code)) {
+      this.stopped = true;
+      this.emit('fatal', error);
+      return;
+    }
+    const retryInMs = error.code === 'SHUTTING_DOWN' && this.attempt === 0 ? 200 : backoffDelay(this.attempt, this.options.backoff ?? DEFAULT_BACKOFF);
+    this.attempt++;
+    this.emit('disconnected', { error, retryInMs });
+    this.retryTimer = setTimeout(() => this.connect(), retryInMs);
+  }
+
+  private dropSocketState(error: ConnectError): void {
+    clearInterval(this.pingTimer);
+    this.welcome = undefined;
+    const gone = new ConnectError(error.code === 'SHUTTING_DOWN' ? 'SHUTTING_DOWN' : 'HUB_UNREACHABLE', `lost the connection to the hub: ${error.message}`);
+    for (const stream of this.streams.values()) stream.abort();
+    this.streams.clear();
+    for (const request of this.requests.values()) request.reject(gone);
+    this.requests.clear();
+    for (const open of this.opens.values()) {
+      clearTimeout(open.timer);
+      open.reject(gone);
+    }
+    this.opens.clear();
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.CONTROL:
+        return this.onControl(frame);
+      case FrameType.DATA:
+        return this.streams.get(frame.streamId)?.onData(frame.payload);
+      case FrameType.WINDOW:
+        return this.streams.get(frame.streamId)?.onWindow(readWindowIncrement(frame));
+      case FrameType.CLOSE:
+        return this.streams.get(frame.streamId)?.onClose();
+      case FrameType.RESET:
+        return this.streams.get(frame.streamId)?.onReset(parseErrorPayload(frame.payload));
+      case FrameType.OPEN:
+        return this.onIncomingOpen(frame);
+      case FrameType.OPEN_OK:
+      case FrameType.OPEN_ERROR:
+        return this.onOpenAnswer(frame);
+      case FrameType.PING:
+        return this.send(encodeFrame(FrameType.PONG, 0, frame.payload));
+      case FrameType.PONG:
+        this.rttMs = Date.now() - frame.payload.readDoubleBE(0);
+        return;
+      case FrameType.GOAWAY:
+        // The hub is going away: the close that follows triggers a quick reconnect.
+        this.attempt = 0;
+        return;
+    }
+  }
+
+  private onControl(frame: Frame): void {
+    const msg = parseHubMessage(frame.payload);
+    if (msg.t === 'welcome') {
+      this.welcome = msg;
+      this.attempt = 0;
+      this.nextStreamId = 1;
+      this.startKeepalive();
+      this.emit('connected', msg);
+    } else if (msg.t === 'reply') {
+      const pending = this.requests.get(msg.id);
+      if (!pending) return;
+      this.requests.delete(msg.id);
+      if (msg.ok) pending.resolve(msg.result);
+      else pending.reject(errorFromBody(msg.error));
+    } else {
+      this.emit('event', { event: msg.event, name: msg.name });
+    }
+  }
+
+  private onIncomingOpen(frame: Frame): void {
+    const notice = parseOpenNotice(frame.payload);
+    const id = frame.streamId;
+    const stream = new TunnelStream(id, this, notice.service);
+    const refuse = (code: ConnectError['code'], message: string) =>
+      this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
+    if (!this.openHandler) return refuse('SERVICE_NOT_FOUND', `Service not found: ${notice.service}`);
+    let answered = false;
+    const socketAtOpen = this.ws;
+    this.openHandler({
+      notice,
+      stream,
+      accept: () => {
+        if (answered || this.ws !== socketAtOpen) return;
+        answered = true;
+        this.streams.set(id, stream);
+        this.send(Buffer.from([FrameType.OPEN_OK, 0, (id >>> 24) & 0xff, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff, 0, 0, 0, 0]));
+      },
+      refuse: (code, message) => {
+        if (answered || this.ws !== socketAtOpen) return;
+        answered = true;
+        refuse(code, message);
+      },
+    });
+  }
+
+  private onOpenAnswer(frame: Frame): void {
+    const open = this.opens.get(frame.streamId);
+    if (!open) return;
+    this.opens.delete(frame.streamId);
+    clearTimeout(open.timer);
+    if (frame.type === FrameType.OPEN_OK) {
+      this.streams.set(frame.streamId, open.stream);
+      open.resolve(open.stream);
+    } else {
+      open.reject(errorFromBody(parseErrorPayload(frame.payload)));
+    }
+  }
+
+  private startKeepalive(): void {
+    clearInterval(this.pingTimer);
+    const interval = this.options.pingIntervalMs ?? PING_INTERVAL_MS;
+    const idle = this.options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastReceivedAt > idle) {
+        this.ws?.terminate();
+        return;
+      }
+      const payload = Buffer.allocUnsafe(8);
+      payload.writeDoubleBE(Date.now(), 0);
+      this.send(encodeFrame(FrameType.PING, 0, payload));
+    }, interval);
+    this.pingTimer.unref();
+  }
+}

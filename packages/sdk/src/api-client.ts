@@ -1,0 +1,84 @@
+/** A typed client for the hub's REST API. Errors come back as ConnectError with the hub's code. */
+
+import { ConnectError, errorFromBody, type ServiceInfo } from '@private-connect/protocol';
+import { apiBaseUrl } from './agent/hub-url.js';
+
+export interface EnrolResult {
+  agentId: string;
+  workspaceId: string;
+  label: string;
+  token: string;
+  expiresAt: string;
+}
+
+export interface AgentSummary {
+  id: string;
+  label: string;
+  hostname: string | null;
+  version: string | null;
+  online: boolean;
+  lastSeenAt: string | null;
+}
+
+export type Me =
+  | { kind: 'agent'; workspaceId: string; agentId: string; label: string; expiresAt: string }
+  | { kind: 'api_key'; workspaceId: string; keyId: string };
+
+export interface ApiClientOptions {
+  hubUrl: string;
+  /** API key or agent token. */
+  credential: string;
+  allowInsecure?: boolean;
+  timeoutMs?: number;
+}
+
+export class ApiClient {
+  private readonly base: string;
+
+  constructor(private readonly options: ApiClientOptions) {
+    this.base = apiBaseUrl(options.hubUrl, options.allowInsecure ?? false);
+  }
+
+  enrol(body: { label?: string; hostname?: string; platform?: string }): Promise<EnrolResult> {
+    return this.call('POST', '/v1/agents/enroll', body);
+  }
+
+  me(): Promise<Me> {
+    return this.call('GET', '/v1/me');
+  }
+
+  async services(): Promise<ServiceInfo[]> {
+    return (await this.call<{ services: ServiceInfo[] }>('GET', '/v1/services')).services;
+  }
+
+  async agents(): Promise<AgentSummary[]> {
+    return (await this.call<{ agents: AgentSummary[] }>('GET', '/v1/agents')).agents;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.base + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.options.credential}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ConnectError('HUB_UNREACHABLE', `cannot reach the hub at ${this.options.hubUrl}: ${cause}`);
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new ConnectError('HUB_UNREACHABLE', `the hub at ${this.options.hubUrl} answered HTTP ${response.status} with something that is not JSON; is this a Private Connect hub?`);
+    }
+    if (!response.ok) throw errorFromBody((json as { error?: unknown }).error);
+    return json as T;
+  }
+}
