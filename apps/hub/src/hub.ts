@@ -1,7 +1,7 @@
 /** Assembles a hub: database, HTTP API, agent endpoint and relay. `startHub` is what main.ts and tests call. */
 
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
@@ -58,7 +58,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
     };
 
-    const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, disableRequestLogging: true, return503OnClosing: true });
+    const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
     installErrorHandler(app);
     registerRoutes(app, { db, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ });
     const metrics = createMetrics(stats, connections);

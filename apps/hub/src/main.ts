@@ -1,11 +1,42 @@
 #!/usr/bin/env node
 /** `connect-hub`: reads the environment and starts the hub. Everything else lives in startHub(). */
 
-import { loadConfig, ConfigError } from './config.js';
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError, type HubConfig } from './config.js';
+import { openDatabase } from './db/index.js';
 import { startHub } from './hub.js';
+import { createApiKey } from './store/bootstrap.js';
 import { printWelcome } from './welcome.js';
 
+const USAGE = `usage: connect-hub                      start the hub (configured by HUB_* and DATABASE_URL)
+       connect-hub create-api-key [--workspace <id>] [--name <name>]
+                                       print a new API key (with the embedded database, stop the hub first)`;
+
+/** Operator command: a new API key for a workspace, for when the bootstrap key is lost. */
+async function createApiKeyCommand(config: HubConfig, args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { workspace: { type: 'string' }, name: { type: 'string', default: 'created by connect-hub' } } });
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  try {
+    const workspaces = await db.withSystem((tx) => tx.query<{ id: string; name: string }>('select id, name from workspaces order by created_at'));
+    const workspace = values.workspace ? workspaces.find((w) => w.id === values.workspace) : workspaces.length === 1 ? workspaces[0] : undefined;
+    if (!workspace) {
+      const known = workspaces.map((w) => `  ${w.id}  ${w.name}`).join('\n') || '  (none: start the hub once to create the first workspace)';
+      throw new Error(`${values.workspace ? `no workspace ${values.workspace}` : 'several workspaces; pass --workspace <id>'}; workspaces:\n${known}`);
+    }
+    const apiKey = await createApiKey(db, workspace.id, values.name);
+    process.stdout.write(`${apiKey}\n`);
+    process.stderr.write(`new API key for workspace "${workspace.name}"; it is shown once. Use it with: connect up --hub <url> --api-key ${apiKey}\n`);
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === '--help' || command === '-h' || (command !== undefined && command !== 'create-api-key')) {
+    process.stderr.write(USAGE + '\n');
+    process.exit(command === '--help' || command === '-h' ? 0 : 2);
+  }
   let config;
   try {
     config = loadConfig();
@@ -16,6 +47,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (command === 'create-api-key') return createApiKeyCommand(config, rest);
   const hub = await startHub(config);
   printWelcome(hub, config);
   let stopping = false;

@@ -28,7 +28,7 @@ export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableSt
       '',
       `    connect up --hub ${hubUrl} --api-key pc_...`,
       '',
-      'Lost the key? Create a new one: node apps/hub/dist/src/create-api-key.js',
+      `Lost the key? Create a new one: node apps/hub/dist/src/main.js create-api-key${hub.db.kind === 'pglite' ? ' (stop the hub first: the embedded database has one user at a time)' : ''}`,
     );
   }
   out.write(lines.join('\n') + '\n\n');

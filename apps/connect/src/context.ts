@@ -1,0 +1,31 @@
+/** What every command gets: the output, the config folder, the environment, and the loaded agent config. */
+
+import { ConnectError } from '@private-connect/protocol';
+import { readConfig, resolveHome, type AgentConfig } from '@private-connect/sdk';
+import type { CliEnv } from './env.js';
+import type { Output } from './output.js';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  debug?: boolean;
+}
+
+export interface Context {
+  out: Output;
+  home: string;
+  env: CliEnv;
+}
+
+export function createContext(out: Output, env: CliEnv, options: GlobalOptions): Context {
+  return { out, env, home: resolveHome(options.config, { CONNECT_HOME: env.home }) };
+}
+
+/** The enrolled agent's config, or NOT_ENROLLED with the command that fixes it. */
+export async function requireConfig(ctx: Context): Promise<AgentConfig> {
+  const config = await readConfig(ctx.home);
+  if (!config) {
+    throw new ConnectError('NOT_ENROLLED', `this machine is not connected to a hub yet (no ${ctx.home}/config.json); run: connect up --hub <url> --api-key <pc_...>`);
+  }
+  return config;
+}

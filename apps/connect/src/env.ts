@@ -1,0 +1,26 @@
+/** The CLI's environment, read in this one module. Explicit flags win over these. */
+
+export interface CliEnv {
+  home?: string;
+  hubUrl?: string;
+  allowInsecure: boolean;
+  /** Cap of the reconnect backoff in ms (CONNECT_RECONNECT_MAX_MS), for fast recovery in tests and LANs. */
+  reconnectMaxMs?: number;
+}
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
+  const max = env.CONNECT_RECONNECT_MAX_MS;
+  let reconnectMaxMs: number | undefined;
+  if (max !== undefined && max !== '') {
+    reconnectMaxMs = Number(max);
+    if (!Number.isInteger(reconnectMaxMs) || reconnectMaxMs < 100) {
+      throw new Error('CONNECT_RECONNECT_MAX_MS must be a whole number of milliseconds, at least 100');
+    }
+  }
+  return {
+    home: env.CONNECT_HOME || undefined,
+    hubUrl: env.CONNECT_HUB_URL || undefined,
+    allowInsecure: env.CONNECT_ALLOW_INSECURE === 'true' || env.CONNECT_ALLOW_INSECURE === '1',
+    reconnectMaxMs,
+  };
+}

@@ -1,0 +1,1 @@
+export { runCli, rewriteShorthand, VERSION } from './cli.js';
