@@ -1,0 +1,144 @@
+/**
+ * The multi-process world of the end-to-end tests and benchmarks: a real hub process (`connect-hub`) and real
+ * `connect` agent processes, each agent with its own config folder, talking over real sockets.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startProcess, type Proc } from './processes.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+export const HUB_MAIN = join(root, 'apps/hub/dist/src/main.js');
+export const CONNECT_MAIN = join(root, 'apps/connect/dist/src/main.js');
+
+/** A fresh API key in the bootstrap format (pc_ + 32 base62). */
+export function newApiKey(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return 'pc_' + Array.from(randomBytes(32), (b) => alphabet[b % 62]).join('');
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `pc-${prefix}-`));
+}
+
+export interface HubOptions {
+  /** Fixed port (to restart a hub on the same address); 0 picks a free one. */
+  port?: number;
+  /** Embedded database folder; a new temp folder when omitted. Ignored with databaseUrl. */
+  dataDir?: string;
+  databaseUrl?: string;
+  apiKey?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface HubProcess {
+  proc: Proc;
+  url: string;
+  port: number;
+  dataDir: string;
+  apiKey: string;
+  /** The hub's /metrics as name → value (first sample of each name without labels). */
+  metrics(): Promise<Map<string, number>>;
+  stop(): Promise<void>;
+}
+
+/** Starts `connect-hub` and resolves once it logs "hub listening". */
+export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
+  const dataDir = options.dataDir ?? (await tempDir('hub'));
+  const apiKey = options.apiKey ?? newApiKey();
+  const proc = startProcess(
+    process.execPath,
+    [HUB_MAIN],
+    {
+      HUB_PORT: String(options.port ?? 0),
+      HUB_HOST: '127.0.0.1',
+      HUB_DATA_DIR: dataDir,
+      DATABASE_URL: options.databaseUrl ?? '',
+      HUB_BOOTSTRAP_API_KEY: apiKey,
+      LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    'hub',
+  );
+  const listening = await proc.waitFor((l) => l.msg === 'hub listening', 30_000, '"hub listening" log line');
+  const port = Number(listening.port);
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    proc,
+    url,
+    port,
+    dataDir,
+    apiKey,
+    async metrics() {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      const values = new Map<string, number>();
+      for (const line of text.split('\n')) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+        if (m && !values.has(m[1]!)) values.set(m[1]!, Number(m[3]));
+      }
+      return values;
+    },
+    async stop() {
+      await proc.stop();
+    },
+  };
+}
+
+export interface AgentHome {
+  home: string;
+  label: string;
+  /** Runs a one-shot command (`up`, `ls`, `status`, `down`) and returns its exit code and output. */
+  run(args: string[], env?: NodeJS.ProcessEnv): { code: number; stdout: string; stderr: string; json: () => unknown };
+  /** Starts a long-running command (`expose`, `reach`) with --json. */
+  start(args: string[], env?: NodeJS.ProcessEnv): Proc;
+  /** `connect expose <target> --name <name>`, resolved once the hub confirmed it. */
+  expose(target: string, name: string, extra?: string[]): Promise<Proc>;
+  /** `connect reach <name>`, resolved with the local port once it listens. */
+  reach(name: string, extra?: string[]): Promise<{ proc: Proc; port: number }>;
+}
+
+export interface AgentOptions {
+  label?: string;
+  home?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** An agent config folder enrolled with `connect up` against the hub. */
+export async function enrolAgent(hub: { url: string; apiKey: string }, options: AgentOptions = {}): Promise<AgentHome> {
+  const home = options.home ?? (await tempDir('agent'));
+  const label = options.label ?? `agent-${randomBytes(3).toString('hex')}`;
+  const baseEnv: NodeJS.ProcessEnv = { CONNECT_HOME: home, CONNECT_RECONNECT_MAX_MS: '500', NO_COLOR: '1', ...options.env };
+  const agent: AgentHome = {
+    home,
+    label,
+    run(args, env) {
+      const result = spawnSync(process.execPath, [CONNECT_MAIN, '--json', ...args], { env: { ...process.env, ...baseEnv, ...env }, encoding: 'utf8', timeout: 30_000 });
+      return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, json: () => JSON.parse(result.stdout) as unknown };
+    },
+    start(args, env) {
+      return startProcess(process.execPath, [CONNECT_MAIN, '--json', ...args], { ...baseEnv, ...env }, `connect ${args.join(' ')} (${label})`);
+    },
+    async expose(target, name, extra = []) {
+      const proc = agent.start(['expose', target, '--name', name, ...extra]);
+      await proc.waitFor((l) => l.type === 'exposed' && (l.service as { name?: string } | undefined)?.name === name, 20_000, `"exposed ${name}" event`);
+      return proc;
+    },
+    async reach(name, extra = []) {
+      const proc = agent.start(['reach', name, ...extra]);
+      const line = await proc.waitFor((l) => l.type === 'listening' && l.name === name, 20_000, `"listening ${name}" event`);
+      return { proc, port: Number(line.port) };
+    },
+  };
+  const up = agent.run(['up', '--hub', hub.url, '--api-key', hub.apiKey, '--label', label]);
+  if (up.code !== 0) throw new Error(`connect up failed (${up.code}): ${up.stdout}${up.stderr}`);
+  return agent;
+}
+
+/** Removes temp folders at the end of a test file. */
+export async function removeDirs(...dirs: Array<string | undefined>): Promise<void> {
+  await Promise.all(dirs.filter((d): d is string => !!d).map((d) => rm(d, { recursive: true, force: true })));
+}

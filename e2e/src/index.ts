@@ -1,0 +1,3 @@
+export * from './processes.js';
+export * from './harness.js';
+export * from './tcp.js';

@@ -1,0 +1,176 @@
+/** Plain TCP helpers for tests and benchmarks: an echo server, a sink/source, and a client that collects bytes. */
+
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+
+export interface TcpServer {
+  server: net.Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+async function listen(server: net.Server, port = 0): Promise<TcpServer> {
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Echoes every byte back; half-closes when the client does. */
+export function echoServer(port = 0): Promise<TcpServer> {
+  return listen(
+    net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => undefined);
+      socket.pipe(socket);
+    }),
+    port,
+  );
+}
+
+/**
+ * A server speaking a tiny protocol for bulk tests: the client sends an 8-byte big-endian length N followed by N
+ * bytes of its own; the server answers with the 32-byte SHA-256 of what it received, then N pseudo-random bytes
+ * (seeded), then closes. Lets a test check integrity in both directions without holding the data.
+ */
+export function hashServer(port = 0): Promise<TcpServer> {
+  return listen(
+    net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      let header = Buffer.alloc(0);
+      let remaining = -1;
+      let total = 0;
+      const hash = createHash('sha256');
+      socket.on('data', (chunk: Buffer) => {
+        if (remaining < 0) {
+          header = Buffer.concat([header, chunk]);
+          if (header.length < 8) return;
+          total = Number(header.readBigUInt64BE(0));
+          remaining = total;
+          chunk = header.subarray(8);
+        }
+        const take = chunk.subarray(0, remaining);
+        hash.update(take);
+        remaining -= take.length;
+        if (remaining === 0) {
+          remaining = -2;
+          socket.write(hash.digest());
+          void writeStream(socket, total, 7).then(() => socket.end());
+        }
+      });
+    }),
+    port,
+  );
+}
+
+/** Deterministic bytes: block i of 64 KiB is SHA-256 chains of (seed, i); cheap and reproducible. */
+export function block(seed: number, index: number, size = 64 * 1024): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let h = createHash('sha256').update(`${seed}:${index}`).digest();
+  for (let off = 0; off < size; off += 32) {
+    h.copy(out, off, 0, Math.min(32, size - off));
+    if (off % 4096 === 0) h = createHash('sha256').update(h).digest();
+  }
+  return out;
+}
+
+/** Writes `total` deterministic bytes to a socket honouring backpressure; resolves with their SHA-256. */
+export async function writeStream(socket: net.Socket, total: number, seed: number): Promise<string> {
+  const hash = createHash('sha256');
+  let sent = 0;
+  let index = 0;
+  while (sent < total) {
+    const chunk = block(seed, index++).subarray(0, Math.min(64 * 1024, total - sent));
+    hash.update(chunk);
+    sent += chunk.length;
+    if (!socket.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => {
+          socket.off('close', onClose);
+          resolve();
+        };
+        const onClose = () => {
+          socket.off('drain', onDrain);
+          reject(new Error(`socket closed after ${sent} of ${total} bytes`));
+        };
+        socket.once('drain', onDrain);
+        socket.once('close', onClose);
+      });
+    }
+  }
+  return hash.digest('hex');
+}
+
+/** The SHA-256 that writeStream(total, seed) produces, computed without a socket. */
+export function expectedDigest(total: number, seed: number): string {
+  const hash = createHash('sha256');
+  let sent = 0;
+  let index = 0;
+  while (sent < total) {
+    const chunk = block(seed, index++).subarray(0, Math.min(64 * 1024, total - sent));
+    hash.update(chunk);
+    sent += chunk.length;
+  }
+  return hash.digest('hex');
+}
+
+export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host });
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Sends `payload`, half-closes, and resolves with everything the server sent back before closing. */
+export async function roundTrip(port: number, payload: Buffer | string, timeoutMs = 15_000): Promise<Buffer> {
+  const socket = await connect(port);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no complete answer on port ${port} within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} bytes)`));
+    }, timeoutMs);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    socket.end(payload);
+  });
+}
+
+/** Retries `fn` until it succeeds or the deadline passes (for "works again once X is back"). */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await fn();
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  }
+  throw last instanceof Error ? last : new Error(String(last));
+}
