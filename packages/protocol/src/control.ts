@@ -111,9 +111,10 @@ export function parseHubMessage(payload: Buffer): HubMessage {
   const msg = parseObject(payload, 'control message');
   switch (msg.t) {
     case 'welcome':
+      if (!Number.isSafeInteger(msg.v) || (msg.v as number) < 1) throw bad('welcome.v must be a protocol version number');
       return {
         t: 'welcome',
-        v: Number(msg.v),
+        v: msg.v as number,
         agentId: str(msg.agentId, 'welcome.agentId', 64),
         workspaceId: str(msg.workspaceId, 'welcome.workspaceId', 64),
         connectionId: str(msg.connectionId, 'welcome.connectionId', 64),

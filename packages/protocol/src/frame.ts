@@ -253,6 +253,9 @@ export class FrameDecoder {
 
 /** Encodes a WINDOW payload. */
 export function encodeWindow(streamId: number, increment: number): Buffer {
+  if (!Number.isInteger(increment) || increment < 1 || increment > MAX_WINDOW) {
+    throw new RangeError(`WINDOW increment must be 1..${MAX_WINDOW}, got ${increment}`);
+  }
   const buf = Buffer.allocUnsafe(FRAME_HEADER_SIZE + 4);
   writeHeader(buf, FrameType.WINDOW, 0, streamId, 4);
   buf.writeUInt32BE(increment, FRAME_HEADER_SIZE);

@@ -32,6 +32,9 @@ export function parseTarget(input: string): Target {
     portText = v6[2]!;
   } else if (text.includes(':')) {
     const at = text.lastIndexOf(':');
+    if (text.indexOf(':') !== at) {
+      throw new ConnectError('INVALID_TARGET', `"${input.slice(0, 80)}": put an IPv6 address in brackets, e.g. [::1]:5432`);
+    }
     host = text.slice(0, at);
     portText = text.slice(at + 1);
   }

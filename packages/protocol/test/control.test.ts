@@ -184,6 +184,12 @@ describe('parseHubMessage', () => {
     assert.deepEqual(parseHubMessage(json(welcome)), welcome);
   });
 
+  test('refuses a welcome without a numeric protocol version', () => {
+    for (const v of [undefined, '1', 0, 1.5, null]) {
+      assertBadMessage(() => parseHubMessage(json({ ...welcome, v })), /welcome\.v must be a protocol version number/);
+    }
+  });
+
   test('refuses a welcome with a missing or over-long field', () => {
     for (const key of ['agentId', 'workspaceId', 'connectionId', 'label']) {
       const { [key as keyof typeof welcome]: _, ...rest } = welcome;

@@ -402,7 +402,12 @@ describe('WINDOW frames', () => {
   });
 
   test('readWindowIncrement refuses an increment of 0', () => {
-    assertProtocolError(() => readWindowIncrement(decodeFrame(encodeWindow(1, 0))), 'PROTOCOL_ERROR', /WINDOW increment must be 1\.\.2147483647, got 0/);
+    const frame = decodeFrame(rawFrame(FrameType.WINDOW, 0, 1, Buffer.alloc(4)));
+    assertProtocolError(() => readWindowIncrement(frame), 'PROTOCOL_ERROR', /WINDOW increment must be 1\.\.2147483647, got 0/);
+  });
+
+  test('encodeWindow refuses to write an increment the peer would reject', () => {
+    for (const increment of [0, -1, 1.5, MAX_WINDOW + 1]) assert.throws(() => encodeWindow(1, increment), RangeError);
   });
 
   test('readWindowIncrement refuses an increment above MAX_WINDOW', () => {

@@ -69,6 +69,10 @@ describe('parseTarget', () => {
     assert.deepEqual(parseTarget('my_host-1:1'), { host: 'my_host-1', port: 1 });
   });
 
+  test('asks for brackets around an IPv6 address instead of guessing the port', () => {
+    assert.throws(() => parseTarget('::1:6379'), (err: Error & { code?: string }) => err.code === 'INVALID_TARGET' && /brackets/.test(err.message));
+  });
+
   test('parses a bracketed IPv6 address', () => {
     assert.deepEqual(parseTarget('[::1]:6379'), { host: '::1', port: 6379 });
     assert.deepEqual(parseTarget('[fe80::1:2]:443'), { host: 'fe80::1:2', port: 443 });
