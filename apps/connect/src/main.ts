@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { runCli } from './cli.js';
 
 // Exit explicitly: a command is over once runCli resolves, even if a socket is still being torn down.

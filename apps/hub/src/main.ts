@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** `connect-hub`: reads the environment and starts the hub. Everything else lives in startHub(). */
 
 import { parseArgs } from 'node:util';

@@ -6,7 +6,6 @@ import type { Hub } from './hub.js';
 /** Prints the next steps to stderr (not through the logger: the one-time API key must not enter log files). */
 export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableStream = process.stderr): void {
   const hubUrl = config.publicUrl ?? `http://localhost:${hub.port}`;
-  const connect = 'node apps/connect/dist/src/main.js';
   const lines = ['', `Private Connect hub is running on ${hubUrl} (database: ${hub.db.kind === 'pglite' ? `embedded, in ${config.dataDir}` : 'PostgreSQL'})`, ''];
   if (hub.bootstrap) {
     lines.push(
@@ -14,7 +13,7 @@ export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableSt
       '',
       `    ${hub.bootstrap.apiKey}`,
       '',
-      'Connect an agent on each machine (the CLI is `connect`; from this repo: ' + connect + '):',
+      'Connect an agent on each machine (the CLI is `connect`: in this repo run `npx connect`, or `npm link -w apps/connect` to put it on PATH):',
       '',
       `    connect up --hub ${hubUrl} --api-key ${hub.bootstrap.apiKey}`,
       '    connect expose localhost:5432 --name prod-db     # on the machine that has the service',
@@ -28,7 +27,7 @@ export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableSt
       '',
       `    connect up --hub ${hubUrl} --api-key pc_...`,
       '',
-      `Lost the key? Create a new one: node apps/hub/dist/src/main.js create-api-key${hub.db.kind === 'pglite' ? ' (stop the hub first: the embedded database has one user at a time)' : ''}`,
+      `Lost the key? Create a new one: npx connect-hub create-api-key${hub.db.kind === 'pglite' ? ' (stop the hub first: the embedded database has one user at a time)' : ''}`,
     );
   }
   out.write(lines.join('\n') + '\n\n');
