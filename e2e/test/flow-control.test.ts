@@ -1,0 +1,256 @@
+/**
+ * Per-stream credit flow control with real processes: a server that does not read holds the sender back end to
+ * end, and the hub does not buffer what the reader has not taken: its relay buffer stays within one stream
+ * window (INITIAL_STREAM_WINDOW) plus a frame per direction, and its memory does not grow with the data sent.
+ * Once the server reads again, every byte arrives intact.
+ */
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { FRAME_HEADER_SIZE, INITIAL_STREAM_WINDOW, MAX_FRAME_PAYLOAD } from '@private-connect/protocol';
+import {
+  block,
+  connect,
+  enrolAgent,
+  eventually,
+  expectedDigest,
+  removeDirs,
+  startHubProcess,
+  type AgentHome,
+  type HubProcess,
+  type Proc,
+} from '../src/index.js';
+
+const MiB = 1024 * 1024;
+const TOTAL = 64 * MiB;
+const SEED = 3;
+/** What the hub may hold for one stream: a full window of DATA plus one frame being written in each direction. */
+const HUB_BUFFER_BOUND = INITIAL_STREAM_WINDOW + 2 * (FRAME_HEADER_SIZE + MAX_FRAME_PAYLOAD);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A server whose connections start paused (nothing read) until `resume()`; hashes what it then reads. */
+interface SlowReader {
+  port: number;
+  /** Resolves with the first connection once it arrived. */
+  connection: Promise<net.Socket>;
+  /** Resolves with the byte count and SHA-256 of everything the first connection sent, once it half-closed. */
+  received: Promise<{ bytes: number; digest: string }>;
+  close(): Promise<void>;
+}
+
+async function slowReader(): Promise<SlowReader> {
+  let gotConnection!: (s: net.Socket) => void;
+  let gotAll!: (r: { bytes: number; digest: string }) => void;
+  const connection = new Promise<net.Socket>((r) => (gotConnection = r));
+  const received = new Promise<{ bytes: number; digest: string }>((r) => (gotAll = r));
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    socket.pause(); // adding a 'data' listener would otherwise start the flow
+    socket.once('end', () => {
+      gotAll({ bytes, digest: hash.digest('hex') });
+      socket.end();
+    });
+    gotConnection(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connection,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Writes `total` deterministic bytes (writeStream's blocks) honouring backpressure, counting in `flushed` the bytes
+ * the socket handed to the kernel (write callbacks), i.e. what left the client.
+ */
+function countingWriter(socket: net.Socket, total: number, seed: number) {
+  const state = { flushed: 0, done: undefined as unknown as Promise<void> };
+  state.done = (async () => {
+    let queued = 0;
+    let index = 0;
+    while (queued < total) {
+      const chunk = block(seed, index++).subarray(0, Math.min(64 * 1024, total - queued));
+      queued += chunk.length;
+      const ok = socket.write(chunk, (err) => {
+        if (!err) state.flushed += chunk.length;
+      });
+      if (!ok) {
+        await new Promise<void>((resolve, reject) => {
+          const onDrain = () => {
+            socket.off('close', onClose);
+            resolve();
+          };
+          const onClose = () => {
+            socket.off('drain', onDrain);
+            reject(new Error(`socket closed after ${state.flushed} of ${total} bytes`));
+          };
+          socket.once('drain', onDrain);
+          socket.once('close', onClose);
+        });
+      }
+    }
+    socket.end();
+  })();
+  return state;
+}
+
+describe('flow control with a slow reader', () => {
+  let hub: HubProcess;
+  let a: AgentHome;
+  let b: AgentHome;
+  let reader: SlowReader;
+  const procs: Proc[] = [];
+
+  before(async () => {
+    hub = await startHubProcess();
+    [a, b] = await Promise.all([enrolAgent(hub, { label: 'slow-server' }), enrolAgent(hub, { label: 'fast-client' })]);
+    reader = await slowReader();
+  });
+
+  after(async () => {
+    for (const proc of procs.reverse()) await proc.stop();
+    await reader?.close();
+    await hub?.stop();
+    await removeDirs(hub?.dataDir, a?.home, b?.home);
+  });
+
+  test('a paused server holds the sender back, the hub buffers at most a window, and all bytes arrive once it reads', async (t) => {
+    procs.push(await a.expose(`127.0.0.1:${reader.port}`, 'slow'));
+    const reach = await b.reach('slow', ['--port', '0']);
+    procs.push(reach.proc);
+
+    const before = await hub.metrics();
+    const rssBefore = before.get('process_resident_memory_bytes');
+    assert.ok(rssBefore !== undefined && rssBefore > 0, 'the hub reports its RSS');
+    assert.ok(before.has('connect_relay_buffered_bytes'), 'the hub reports its relay buffer');
+
+    const client = await connect(reach.port);
+    client.on('error', () => undefined);
+    const writer = countingWriter(client, TOTAL, SEED);
+    writer.done.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled rejection
+    const serverSide = await reader.connection;
+
+    // While the server reads nothing: sample until the sender has made no progress for a while (it is stalled).
+    let maxBuffered = 0;
+    let maxRss = rssBefore;
+    let samples = 0;
+    let last = -1;
+    let unchanged = 0;
+    const deadline = Date.now() + 60_000;
+    while (unchanged < 8 && Date.now() < deadline) {
+      await sleep(250);
+      const m = await hub.metrics();
+      maxBuffered = Math.max(maxBuffered, m.get('connect_relay_buffered_bytes') ?? Infinity);
+      maxRss = Math.max(maxRss, m.get('process_resident_memory_bytes') ?? Infinity);
+      samples++;
+      unchanged = writer.flushed === last ? unchanged + 1 : 0;
+      last = writer.flushed;
+    }
+    const flushedWhilePaused = writer.flushed;
+    assert.equal(serverSide.bytesRead, 0, 'the paused server read nothing');
+    assert.ok(unchanged >= 8, `the sender never stalled: ${flushedWhilePaused} of ${TOTAL} bytes left the client`);
+    assert.ok(
+      flushedWhilePaused < TOTAL / 2,
+      `the sender was not held back: ${flushedWhilePaused} of ${TOTAL} bytes left the client while the server read nothing`,
+    );
+    assert.ok(
+      maxBuffered <= HUB_BUFFER_BOUND,
+      `the hub buffered ${maxBuffered} bytes towards agents, more than one window plus a frame each way (${HUB_BUFFER_BOUND})`,
+    );
+    assert.ok(
+      maxRss - rssBefore < TOTAL / 4,
+      `the hub's RSS grew by ${maxRss - rssBefore} bytes while ${flushedWhilePaused} bytes waited for the reader`,
+    );
+    t.diagnostic(`stalled after ${flushedWhilePaused} bytes; hub buffered at most ${maxBuffered} bytes, RSS +${maxRss - rssBefore} (${samples} samples)`);
+
+    // The server reads again: everything arrives, in order, intact.
+    serverSide.resume();
+    await writer.done;
+    const received = await reader.received;
+    assert.equal(received.bytes, TOTAL, 'the server received exactly what the client sent');
+    assert.equal(received.digest, expectedDigest(TOTAL, SEED), 'the bytes arrived intact and in order');
+    client.destroy();
+  });
+
+  test('an exposing agent that stops reading its hub connection makes the hub hold at most a window, not the stream', async (t) => {
+    const sink = await slowReader();
+    const exposer = await a.expose(`127.0.0.1:${sink.port}`, 'frozen');
+    procs.push(exposer);
+    const reach = await b.reach('frozen', ['--port', '0']);
+    procs.push(reach.proc);
+    const pid = exposer.child.pid!;
+    try {
+      const before = await hub.metrics();
+      const relayedBefore = before.get('connect_relay_bytes_total')!;
+      const rssBefore = before.get('process_resident_memory_bytes')!;
+      const client = await connect(reach.port);
+      client.on('error', () => undefined);
+      // The stream is open once the server has its connection; it reads everything it gets.
+      const first = countingWriter(client, TOTAL, SEED);
+      first.done.catch(() => undefined); // awaited below
+      const serverSide = await sink.connection;
+      serverSide.resume();
+      // Data flows end to end (the stream is open on both agents) before A is frozen.
+      await eventually(async () => assert.ok(serverSide.bytesRead > 0, 'no data reached the server yet'), 20_000, 20);
+      // Freeze agent A: it no longer reads from the hub nor grants credit.
+      process.kill(pid, 'SIGSTOP');
+      let maxBuffered = 0;
+      let maxRss = rssBefore;
+      let relayed = 0;
+      let last = -1;
+      let unchanged = 0;
+      const deadline = Date.now() + 60_000;
+      while (unchanged < 8 && Date.now() < deadline) {
+        await sleep(250);
+        const m = await hub.metrics();
+        maxBuffered = Math.max(maxBuffered, m.get('connect_relay_buffered_bytes') ?? Infinity);
+        maxRss = Math.max(maxRss, m.get('process_resident_memory_bytes') ?? Infinity);
+        relayed = (m.get('connect_relay_bytes_total') ?? Infinity) - relayedBefore;
+        unchanged = first.flushed === last ? unchanged + 1 : 0;
+        last = first.flushed;
+      }
+      const delivered = serverSide.bytesRead;
+      t.diagnostic(`frozen agent: stalled after ${first.flushed} bytes; hub relayed ${relayed}, server got ${delivered}, hub buffered at most ${maxBuffered}, RSS +${maxRss - rssBefore}`);
+      assert.ok(unchanged >= 8, 'the sender never stalled');
+      assert.ok(
+        first.flushed - delivered < TOTAL / 2,
+        `the sender was not held back: ${first.flushed} bytes left the client, the server received ${delivered}`,
+      );
+      // Credit is granted only for bytes A handed to the server, so what the hub let through but the server has not
+      // received (sitting in the hub, the sockets, the frozen agent) is at most one window.
+      assert.ok(
+        relayed - delivered <= INITIAL_STREAM_WINDOW,
+        `the hub relayed ${relayed} bytes while the server received ${delivered}: ${relayed - delivered} in flight, more than a window (${INITIAL_STREAM_WINDOW})`,
+      );
+      assert.ok(maxBuffered <= HUB_BUFFER_BOUND, `the hub buffered ${maxBuffered} bytes towards the frozen agent, more than ${HUB_BUFFER_BOUND}`);
+      assert.ok(maxRss - rssBefore < TOTAL / 4, `the hub's RSS grew by ${maxRss - rssBefore} bytes`);
+      process.kill(pid, 'SIGCONT');
+      await first.done;
+      const received = await sink.received;
+      assert.equal(received.bytes, TOTAL);
+      assert.equal(received.digest, expectedDigest(TOTAL, SEED));
+      client.destroy();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await sink.close();
+    }
+  });
+});
