@@ -1,3 +1,5 @@
 export * from './processes.js';
 export * from './harness.js';
 export * from './tcp.js';
+export * from './inproc-hub.js';
+export * from './raw-agent.js';

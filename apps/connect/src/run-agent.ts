@@ -14,6 +14,8 @@ export async function runAgent(
   const config = await requireConfig(ctx);
   let fail: (err: ConnectError) => void = () => undefined;
   const fatal = new Promise<ConnectError>((resolve) => (fail = resolve));
+  /** printEvent already printed the fatal error; what setup rejects with afterwards is the same error. */
+  let fatalPrinted = false;
   const agent = new Agent({
     hubUrl: config.hubUrl,
     token: config.token,
@@ -23,7 +25,10 @@ export async function runAgent(
     backoff: { initialMs: 250, maxMs: ctx.env.reconnectMaxMs ?? 30_000 },
     onEvent: (event) => {
       printEvent(ctx.out, event);
-      if (event.type === 'fatal') fail(new ConnectError(event.code as ConnectError['code'], event.message));
+      if (event.type === 'fatal') {
+        fatalPrinted = true;
+        fail(new ConnectError(event.code as ConnectError['code'], event.message));
+      }
     },
   });
   let removeRecord: (() => Promise<void>) | undefined;
@@ -40,7 +45,7 @@ export async function runAgent(
     ctx.out.event({ type: 'stopped' }, color.dim('stopped'));
     return 0;
   } catch (err) {
-    if (!(err instanceof ConnectError && err.code === 'TOKEN_EXPIRED') || !ctx.out.json) ctx.out.error(err);
+    if (!fatalPrinted) ctx.out.error(err);
     return 1;
   } finally {
     process.off('SIGINT', onSignal);

@@ -34,6 +34,8 @@ export class TunnelStream {
   /** Local bytes waiting for credit (the socket is paused meanwhile). */
   private pending: Buffer | undefined;
   private socket: Socket | undefined;
+  /** DATA received before attach(); written to the socket by attach(). Bounded by the window like `unconsumed`. */
+  private early: Buffer[] = [];
   private sentClose = false;
   private gotClose = false;
   private localEnded = false;
@@ -59,6 +61,18 @@ export class TunnelStream {
     socket.on('close', () => {
       if (!this.ended) this.reset('STREAM_CLOSED', 'the local connection closed');
     });
+    if (this.ended) {
+      // Reset (or the hub connection lost) between OPEN_OK and attach.
+      this.early = [];
+      socket.destroy();
+      return;
+    }
+    // What the peer sent between OPEN_OK and attach (a server that speaks first: its bytes can arrive in the
+    // same read as OPEN_OK, before the opener's promise callback runs).
+    const early = this.early;
+    this.early = [];
+    for (const payload of early) socket.write(payload, () => this.consumed(payload.length));
+    if (this.gotClose) socket.end();
     socket.resume();
   }
 
@@ -70,8 +84,12 @@ export class TunnelStream {
       return this.reset('FLOW_CONTROL', 'the peer sent more than the window allows');
     }
     this.bytesIn += payload.length;
+    if (!this.socket) {
+      this.early.push(payload);
+      return;
+    }
     const length = payload.length;
-    this.socket!.write(payload, () => this.consumed(length));
+    this.socket.write(payload, () => this.consumed(length));
   }
 
   /** A WINDOW increment from the peer. */
