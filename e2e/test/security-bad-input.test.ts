@@ -519,6 +519,9 @@ describe('bad input does not hurt the hub or other clients', () => {
       { name: 'a wrong API key', headers: json, body: '{"label":"x"}', auth: () => `Bearer pc_${'Z'.repeat(32)}`, status: 401, code: 'UNAUTHORIZED' },
       { name: 'a malformed Authorization', headers: json, body: '{"label":"x"}', auth: () => `Token ${hub.apiKey}`, status: 401, code: 'UNAUTHORIZED' },
       { name: 'an agent token instead of an API key', headers: json, body: '{"label":"x"}', auth: () => `Bearer ${rogue.token}`, status: 403, code: 'FORBIDDEN' },
+      // Credentials are checked before the body: a stranger learns nothing about what the endpoint accepts.
+      { name: 'bad JSON without credentials', headers: json, body: '{"label": ', auth: () => undefined, status: 401, code: 'UNAUTHORIZED' },
+      { name: 'an invalid label with a wrong API key', headers: json, body: '{"label":""}', auth: () => `Bearer pc_${'Z'.repeat(32)}`, status: 401, code: 'UNAUTHORIZED' },
     ];
 
     for (const c of cases) {

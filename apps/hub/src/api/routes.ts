@@ -42,11 +42,19 @@ const enrolSchema = {
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/healthz', async () => ({ ok: true }));
 
-  app.post('/v1/agents/enroll', { schema: enrolSchema }, async (request, reply) => {
+  // Who is asking is settled before the body is validated: a stranger learns nothing about the schema.
+  const enrolPrincipals = new WeakMap<FastifyRequest, Principal>();
+  const enrolAuth = async (request: FastifyRequest) => {
     const principal = await principalOf(request, deps);
     if (principal.kind !== 'api_key') {
       throw new ConnectError('FORBIDDEN', 'enrolling an agent needs an API key (pc_...), not an agent token');
     }
+    enrolPrincipals.set(request, principal);
+  };
+
+  app.post('/v1/agents/enroll', { schema: enrolSchema, onRequest: enrolAuth }, async (request, reply) => {
+    const principal = enrolPrincipals.get(request);
+    if (principal?.kind !== 'api_key') throw new ConnectError('UNAUTHORIZED', 'missing credentials');
     const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };
     const label = body.label ?? body.hostname ?? 'agent';
     const enrolled = await deps.db.withWorkspace(principal.workspaceId, (tx) =>

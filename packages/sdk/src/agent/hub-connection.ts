@@ -242,7 +242,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       try {
         this.onFrame(decodeFrame(data));
       } catch (err) {
-        closeError = err instanceof ConnectError ? err : new ConnectError('PROTOCOL_ERROR', 'the hub sent a malformed frame');
+        // A malformed frame (ProtocolError) ends the connection; so does a bug in the agent, reported as such.
+        closeError =
+          err instanceof ConnectError ? err : new ConnectError('INTERNAL', `the agent failed while handling a frame: ${err instanceof Error ? err.message : String(err)}`);
         ws.terminate();
       }
     });
@@ -292,13 +294,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       case FrameType.CONTROL:
         return this.onControl(frame);
       case FrameType.DATA:
-        return this.streams.get(frame.streamId)?.onData(frame.payload);
       case FrameType.WINDOW:
-        return this.streams.get(frame.streamId)?.onWindow(readWindowIncrement(frame));
       case FrameType.CLOSE:
-        return this.streams.get(frame.streamId)?.onClose();
       case FrameType.RESET:
-        return this.streams.get(frame.streamId)?.onReset(parseErrorPayload(frame.payload));
+        return this.onStreamFrame(frame);
       case FrameType.OPEN:
         return this.onIncomingOpen(frame);
       case FrameType.OPEN_OK:
@@ -313,6 +312,22 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
         // The hub is going away: the close that follows triggers a quick reconnect.
         this.attempt = 0;
         return;
+    }
+  }
+
+  /** DATA, WINDOW, CLOSE, RESET: a malformed frame throws (connection error); a failing stream is reset alone. */
+  private onStreamFrame(frame: Frame): void {
+    const stream = this.streams.get(frame.streamId);
+    if (!stream) return; // a stream that just ended locally; the hub learns of it from our RESET/CLOSE
+    const increment = frame.type === FrameType.WINDOW ? readWindowIncrement(frame) : 0;
+    const error = frame.type === FrameType.RESET ? parseErrorPayload(frame.payload) : undefined;
+    try {
+      if (frame.type === FrameType.DATA) stream.onData(frame.payload);
+      else if (frame.type === FrameType.WINDOW) stream.onWindow(increment);
+      else if (frame.type === FrameType.CLOSE) stream.onClose();
+      else stream.onReset(error!);
+    } catch (err) {
+      stream.reset('INTERNAL', `the agent failed on this stream: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
