@@ -1,0 +1,56 @@
+/** Sizes of one bench run: full by default, small with BENCH_QUICK=1 (CI smoke); single values overridable. */
+
+export const MiB = 1024 * 1024;
+
+export interface BenchConfig {
+  quick: boolean;
+  /** Which parts run: BENCH_ONLY=relay or BENCH_ONLY=memory; both by default. */
+  relay: boolean;
+  memory: boolean;
+  bulkBytes: number;
+  bulkWarmupBytes: number;
+  bulkRuns: number;
+  roundTrips: number;
+  roundTripWarmup: number;
+  connSeconds: number;
+  connWarmupSeconds: number;
+  connConcurrency: number;
+  agents: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const quick = !!env.BENCH_QUICK && env.BENCH_QUICK !== '0' && env.BENCH_QUICK !== 'false';
+  const num = (name: string, fallback: number): number => {
+    const v = env[name];
+    if (v === undefined || v === '') return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+  const only = env.BENCH_ONLY ?? '';
+  if (only !== '' && only !== 'relay' && only !== 'memory') throw new Error(`BENCH_ONLY must be "relay" or "memory", got "${only}"`);
+  return {
+    quick,
+    relay: only !== 'memory',
+    memory: only !== 'relay',
+    bulkBytes: Math.round(num('BENCH_BULK_MIB', quick ? 64 : 512) * MiB),
+    bulkWarmupBytes: (quick ? 16 : 64) * MiB,
+    bulkRuns: Math.round(num('BENCH_BULK_RUNS', quick ? 1 : 3)),
+    roundTrips: Math.round(num('BENCH_ROUND_TRIPS', quick ? 2000 : 20_000)),
+    roundTripWarmup: quick ? 300 : 2000,
+    connSeconds: num('BENCH_CONN_SECONDS', quick ? 1.5 : 5),
+    connWarmupSeconds: quick ? 0.5 : 1,
+    connConcurrency: Math.round(num('BENCH_CONN_CONCURRENCY', 32)),
+    agents: Math.round(num('BENCH_AGENTS', quick ? 200 : 1000)),
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export const progress = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);

@@ -1,0 +1,60 @@
+/** Resident memory and CPU time of a process, read from /proc (Linux) without touching the process itself. */
+
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat times; 100 on every mainstream Linux. */
+const CLK_TCK = 100;
+
+/** VmRSS of a process in bytes, or undefined when /proc is not there. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds a process has used so far, or undefined without /proc. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which is in parentheses and may hold spaces): state is field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime (14), stime (15)
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of the whole machine (all cores) so far, from /proc/stat: busy in processes, in softirq, stolen. */
+export function machineSeconds(): { busy: number; softirq: number; steal: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+    return { busy: (user! + nice! + system! + irq!) / CLK_TCK, softirq: softirq! / CLK_TCK, steal: steal! / CLK_TCK };
+  } catch {
+    return { busy: NaN, softirq: NaN, steal: NaN };
+  }
+}
+
+/** Samples the CPU time of named processes around a piece of work: CPU seconds / wall seconds per process. */
+export async function withCpu<T>(pids: Record<string, number>, work: () => Promise<T>): Promise<{ result: T; cpu: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? NaN]));
+  const machine0 = machineSeconds();
+  const self0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const result = await work();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const self = process.cpuUsage(self0);
+  const cpu: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) cpu[name] = ((cpuSeconds(pid) ?? NaN) - before[name]!) / wall;
+  cpu.bench = (self.user + self.system) / 1e6 / wall;
+  // Everything else that ran meanwhile: softirq (mostly loopback TCP, ours or not), other processes, hypervisor steal.
+  const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
+  const machine1 = machineSeconds();
+  cpu.softirq = (machine1.softirq - machine0.softirq) / wall;
+  cpu.steal = (machine1.steal - machine0.steal) / wall;
+  cpu.other = Math.max(0, (machine1.busy - machine0.busy) / wall - ours);
+  return { result, cpu };
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: the hub relay beside direct loopback, in one run.
+ *
+ *   throughput   bulk bytes one way, client → sink                              MiB/s, tunnel/direct
+ *   latency      1-byte round trips on one connection to an echo server        p50/p99 µs, added µs
+ *   conn rate    connect, 1 byte, echo, close; N connections in flight         conn/s, tunnel/direct
+ *   hub memory   hub RSS idle, then with N authenticated idle agent sockets     MiB, KiB per agent
+ *
+ * "Through the hub" is a real hub process and real `connect expose` / `connect reach` agent processes started by the
+ * e2e harness; "direct" is the same client against the same server on loopback. BENCH_QUICK=1 shrinks every size
+ * (the CI smoke run); BENCH_ONLY=relay|memory runs one half; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
+ * and agents for each tunnel phase (see profile-hook.ts). Sizes: see config.ts. Results also go to
+ * artifacts/bench-latest.json.
+ * Exits 1 when a figure is missing or connections failed.
+ */
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, MiB, progress } from './config.js';
+import { memoryBench, type MemoryResults } from './memory-bench.js';
+import { relayBench, type RelayResults } from './relay-bench.js';
+import { added, fixed, int, pct, ratio, table } from './report.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const OUT_FILE = join(root, 'artifacts', 'bench-latest.json');
+
+function cpuLine(label: string, cpu: Record<string, number>): string {
+  return (
+    `  CPU during ${label} (100% = one core): hub ${pct(cpu.hub!)}, expose agent ${pct(cpu.expose!)}, ` +
+    `reach agent ${pct(cpu.reach!)}, bench client+server ${pct(cpu.bench!)}; softirq ${pct(cpu.softirq!)}, other processes ${pct(cpu.other!)}, steal ${pct(cpu.steal!)}`
+  );
+}
+
+function relayTable(r: RelayResults, bulkBytes: number, bulkRuns: number): string {
+  const { bulk, latency, connRate } = r;
+  return table(
+    ['relay', 'direct', 'through hub', 'hub vs direct'],
+    [
+      [`throughput, ${bulkBytes / MiB} MiB one way (MiB/s, median of ${bulkRuns})`, fixed(bulk.directMiBps), fixed(bulk.tunnelMiBps), ratio(bulk.tunnelMiBps, bulk.directMiBps)],
+      ['1-byte round trip p50 (µs)', int(latency.direct.p50), int(latency.tunnel.p50), added(latency.tunnel.p50, latency.direct.p50)],
+      ['1-byte round trip p99 (µs)', int(latency.direct.p99), int(latency.tunnel.p99), added(latency.tunnel.p99, latency.direct.p99)],
+      [`new connections/s (${connRate.direct.concurrency} in flight)`, int(connRate.direct.perSec), int(connRate.tunnel.perSec), ratio(connRate.tunnel.perSec, connRate.direct.perSec)],
+      ['one connection, open to close, p50 (µs)', int(connRate.direct.each.p50), int(connRate.tunnel.each.p50), added(connRate.tunnel.each.p50, connRate.direct.each.p50)],
+    ],
+  );
+}
+
+function memoryTable(m: MemoryResults): string {
+  return table(
+    ['hub memory', 'value'],
+    [
+      ['hub RSS idle (MiB)', fixed(m.idleRss / MiB)],
+      [`hub RSS with ${m.agents} idle agents connected (MiB)`, fixed(m.loadedRss / MiB)],
+      [`hub RSS added by ${m.agents} agents (MiB)`, fixed((m.loadedRss - m.idleRss) / MiB)],
+      ['hub RSS per connected agent (KiB)', fixed(m.perAgentRss / 1024)],
+      ['hub JS heap per connected agent (KiB)', fixed(m.perAgentHeap / 1024)],
+    ],
+  );
+}
+
+async function main(): Promise<number> {
+  const config = loadConfig();
+  const cores = cpus().length;
+  const started = new Date();
+  const load0 = loadavg()[0]!;
+  progress(`${config.quick ? 'quick run (BENCH_QUICK=1)' : 'full run'} on ${cores} CPU cores`);
+  const relay = config.relay ? await relayBench(config) : undefined;
+  const memory = config.memory ? await memoryBench(config) : undefined;
+  const load1 = loadavg()[0]!;
+
+  const tables: string[] = [];
+  if (relay) tables.push(relayTable(relay, config.bulkBytes, config.bulkRuns));
+  if (memory) tables.push(memoryTable(memory));
+
+  const notes: string[] = [];
+  if (relay) {
+    const { bulk, latency, connRate, processes } = relay;
+    notes.push(
+      cpuLine('tunnel throughput', bulk.cpu),
+      cpuLine('tunnel round trips', latency.cpu),
+      cpuLine('tunnel connection rate', connRate.cpu),
+      `  throughput runs (MiB/s): direct ${bulk.direct.map((r) => fixed(r.mibPerSec)).join(', ')}; through the hub ${bulk.tunnel.map((r) => fixed(r.mibPerSec)).join(', ')}`,
+      `  round trips: ${int(latency.direct.count)} per side; p90 direct ${int(latency.direct.p90)} µs, through the hub ${int(latency.tunnel.p90)} µs; max ${int(latency.direct.max)} / ${int(latency.tunnel.max)} µs`,
+      `  connections: ${int(connRate.direct.completed)} direct, ${int(connRate.tunnel.completed)} through the hub (${fixed(connRate.tunnel.seconds)} s each side); ` +
+        `failed ${connRate.direct.errors} / ${connRate.tunnel.errors}${connRate.tunnel.firstError ? ` (first: ${connRate.tunnel.firstError})` : ''}; ` +
+        `open-to-close p99 ${int(connRate.direct.each.p99)} / ${int(connRate.tunnel.each.p99)} µs`,
+      `  RSS after the relay runs: hub ${fixed(processes.hubRss / MiB)} MiB, expose agent ${fixed(processes.exposeAgentRss / MiB)} MiB, reach agent ${fixed(processes.reachAgentRss / MiB)} MiB`,
+    );
+  }
+  if (memory) {
+    notes.push(
+      `  hub memory: "idle" = fresh hub, ${memory.agents} agents enrolled, none connected; then ${memory.agents} authenticated agent WebSockets ` +
+        `(SDK HubConnection, hello/welcome) connected in ${fixed(memory.connectSeconds)} s. VmRSS from /proc after a full GC in the hub.`,
+      `  hub JS heap used ${fixed(memory.idleHeapUsed / MiB)} -> ${fixed(memory.loadedHeapUsed / MiB)} MiB, external ${fixed(memory.idleExternal / MiB)} -> ${fixed(memory.loadedExternal / MiB)} MiB ` +
+        `(the ~200 MiB external is the embedded PGlite database); RSS deltas carry a few MiB of allocator noise, the heap figure is the steadier one`,
+    );
+  }
+
+  const model = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const lines = [
+    `Private Connect bench: hub relay vs direct loopback (${config.quick ? 'quick run, BENCH_QUICK=1' : 'full run'})`,
+    `node ${process.version}, ${process.platform} ${process.arch}, ${cores} CPU cores (${model}), ${fixed(totalmem() / 1024 ** 3)} GiB RAM; load average ${fixed(load0, 2)} at start, ${fixed(load1, 2)} at end`,
+    'Through the hub = bench client -> `connect reach` -> hub -> `connect expose` -> server; direct = bench client -> server. All on 127.0.0.1.',
+    cores <= 2
+      ? `Only ${cores} core${cores === 1 ? '' : 's'}: the hub, both agents and the bench client+server compete for CPU, so the through-the-hub figures are pessimistic.`
+      : `The hub, both agents and the bench client+server share ${cores} cores.`,
+    '',
+    tables.join('\n\n'),
+    '',
+    ...notes,
+    `results: ${OUT_FILE}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+
+  const result = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: { node: process.version, platform: process.platform, arch: process.arch, cores, cpu: model, totalMemBytes: totalmem(), loadAverage: { start: load0, end: load1 } },
+    config,
+    summary: {
+      ...(relay
+        ? {
+            throughputMiBps: { direct: relay.bulk.directMiBps, tunnel: relay.bulk.tunnelMiBps, ratio: relay.bulk.tunnelMiBps / relay.bulk.directMiBps },
+            roundTripP50Us: { direct: relay.latency.direct.p50, tunnel: relay.latency.tunnel.p50, addedUs: relay.latency.tunnel.p50 - relay.latency.direct.p50 },
+            roundTripP99Us: { direct: relay.latency.direct.p99, tunnel: relay.latency.tunnel.p99, addedUs: relay.latency.tunnel.p99 - relay.latency.direct.p99 },
+            connectionsPerSec: { direct: relay.connRate.direct.perSec, tunnel: relay.connRate.tunnel.perSec, ratio: relay.connRate.tunnel.perSec / relay.connRate.direct.perSec },
+          }
+        : {}),
+      ...(memory
+        ? {
+            hubMemory: {
+              agents: memory.agents,
+              idleRssMiB: memory.idleRss / MiB,
+              loadedRssMiB: memory.loadedRss / MiB,
+              perAgentKiB: memory.perAgentRss / 1024,
+              perAgentHeapKiB: memory.perAgentHeap / 1024,
+            },
+          }
+        : {}),
+    },
+    details: { relay, memory },
+  };
+  mkdirSync(dirname(OUT_FILE), { recursive: true });
+  writeFileSync(OUT_FILE, JSON.stringify(result, null, 2) + '\n');
+  JSON.parse(readFileSync(OUT_FILE, 'utf8'));
+
+  // What CI checks: every part produced its figures and no connection failed beyond a trace.
+  const problems: string[] = [];
+  if (relay) {
+    if (!(relay.bulk.tunnelMiBps > 0) || !(relay.bulk.directMiBps > 0)) problems.push('no throughput figure');
+    if (!(relay.latency.tunnel.count > 0) || !Number.isFinite(relay.latency.tunnel.p99)) problems.push('no latency figure');
+    if (!(relay.connRate.tunnel.completed > 0) || !(relay.connRate.direct.completed > 0)) problems.push('no connection-rate figure');
+    for (const [side, r] of [['direct', relay.connRate.direct], ['through the hub', relay.connRate.tunnel]] as const) {
+      if (r.errors > Math.max(1, r.completed * 0.01)) problems.push(`${r.errors} failed connections ${side} (first: ${r.firstError})`);
+    }
+  }
+  if (memory && !Number.isFinite(memory.perAgentRss)) problems.push('no hub memory figure');
+  if (problems.length > 0) {
+    process.stderr.write(`bench: FAILED: ${problems.join('; ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
