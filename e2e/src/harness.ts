@@ -107,6 +107,22 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+type Starter = (args: string[]) => Proc;
+
+/** `connect expose`, resolved once the hub confirmed the service. */
+export async function startExpose(start: Starter, target: string, name: string, extra: string[] = []): Promise<Proc> {
+  const proc = start(['expose', target, '--name', name, ...extra]);
+  await proc.waitFor((l) => l.type === 'exposed' && (l.service as { name?: string } | undefined)?.name === name, 20_000, `"exposed ${name}" event`);
+  return proc;
+}
+
+/** `connect reach`, resolved with the local port once it listens. */
+export async function startReach(start: Starter, name: string, extra: string[] = []): Promise<{ proc: Proc; port: number }> {
+  const proc = start(['reach', name, ...extra]);
+  const line = await proc.waitFor((l) => l.type === 'listening' && l.name === name, 20_000, `"listening ${name}" event`);
+  return { proc, port: Number(line.port) };
+}
+
 /** An agent config folder enrolled with `connect up` against the hub. */
 export async function enrolAgent(hub: { url: string; apiKey: string }, options: AgentOptions = {}): Promise<AgentHome> {
   const home = options.home ?? (await tempDir('agent'));
@@ -122,16 +138,8 @@ export async function enrolAgent(hub: { url: string; apiKey: string }, options: 
     start(args, env) {
       return startProcess(process.execPath, [CONNECT_MAIN, '--json', ...args], { ...baseEnv, ...env }, `connect ${args.join(' ')} (${label})`);
     },
-    async expose(target, name, extra = []) {
-      const proc = agent.start(['expose', target, '--name', name, ...extra]);
-      await proc.waitFor((l) => l.type === 'exposed' && (l.service as { name?: string } | undefined)?.name === name, 20_000, `"exposed ${name}" event`);
-      return proc;
-    },
-    async reach(name, extra = []) {
-      const proc = agent.start(['reach', name, ...extra]);
-      const line = await proc.waitFor((l) => l.type === 'listening' && l.name === name, 20_000, `"listening ${name}" event`);
-      return { proc, port: Number(line.port) };
-    },
+    expose: (target, name, extra = []) => startExpose(agent.start, target, name, extra),
+    reach: (name, extra = []) => startReach(agent.start, name, extra),
   };
   const up = agent.run(['up', '--hub', hub.url, '--api-key', hub.apiKey, '--label', label]);
   if (up.code !== 0) throw new Error(`connect up failed (${up.code}): ${up.stdout}${up.stderr}`);

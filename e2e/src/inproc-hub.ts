@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createApiKey, createLogger, loadConfig, startHub, type Database, type Hub } from '@private-connect/hub';
-import { CONNECT_MAIN, newApiKey, tempDir } from './harness.js';
+import { CONNECT_MAIN, newApiKey, startExpose, startReach, tempDir } from './harness.js';
 import { startProcess, type Proc } from './processes.js';
 
 export interface InProcessHub {
@@ -152,16 +152,8 @@ export async function enrolAgentAsync(
     env,
     run: (args, runOptions = {}) => runConnect([...(runOptions.json === false ? [] : ['--json']), ...args], { ...env, ...runOptions.env }),
     start: (args, extraEnv) => startProcess(process.execPath, [CONNECT_MAIN, '--json', ...args], { ...env, ...extraEnv }, `connect ${args.join(' ')} (${label})`),
-    async expose(target, name, extra = []) {
-      const proc = agent.start(['expose', target, '--name', name, ...extra]);
-      await proc.waitFor((l) => l.type === 'exposed' && (l.service as { name?: string } | undefined)?.name === name, 20_000, `"exposed ${name}" event`);
-      return proc;
-    },
-    async reach(name, extra = []) {
-      const proc = agent.start(['reach', name, ...extra]);
-      const line = await proc.waitFor((l) => l.type === 'listening' && l.name === name, 20_000, `"listening ${name}" event`);
-      return { proc, port: Number(line.port) };
-    },
+    expose: (target, name, extra = []) => startExpose(agent.start, target, name, extra),
+    reach: (name, extra = []) => startReach(agent.start, name, extra),
     async config() {
       return JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as Awaited<ReturnType<AsyncAgentHome['config']>>;
     },

@@ -148,22 +148,25 @@ export function connectRawAgent(hubUrl: string, token: string, options: { author
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(agent));
     ws.once('unexpected-response', (_req, res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON: kept as text
-        }
+      void readBody(res).then((body) => {
         ws.terminate();
         reject(new UpgradeRefused(res.statusCode ?? 0, body));
-      });
+      }, reject);
     });
     ws.once('error', (err) => reject(err));
   });
+}
+
+/** An HTTP response body, parsed when it is JSON, else the text. */
+async function readBody(res: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text; // not JSON: kept as text
+  }
 }
 
 function controlOf(frame: Frame): HubMessage | undefined {
@@ -206,18 +209,7 @@ export function attemptUpgrade(hubUrl: string, headers: Record<string, string>, 
       resolve({ status: res.statusCode ?? 101, headers: res.headers, body: undefined });
     });
     req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON: kept as text
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-      });
+      void readBody(res).then((body) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }), reject);
     });
     req.on('error', reject);
     req.end();

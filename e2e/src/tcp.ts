@@ -87,29 +87,39 @@ export function block(seed: number, index: number, size = 64 * 1024): Buffer {
   return out;
 }
 
+/** The deterministic chunks writeStream(total, seed) sends, in order. */
+export function* chunks(total: number, seed: number): Generator<Buffer> {
+  for (let sent = 0, index = 0; sent < total; index++) {
+    const chunk = block(seed, index).subarray(0, Math.min(64 * 1024, total - sent));
+    sent += chunk.length;
+    yield chunk;
+  }
+}
+
+/** Resolves on 'drain'; rejects if the socket closes first (`what` names the progress for the message). */
+export function drained(socket: net.Socket, what: () => string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = () => {
+      socket.off('close', onClose);
+      resolve();
+    };
+    const onClose = () => {
+      socket.off('drain', onDrain);
+      reject(new Error(`socket closed after ${what()}`));
+    };
+    socket.once('drain', onDrain);
+    socket.once('close', onClose);
+  });
+}
+
 /** Writes `total` deterministic bytes to a socket honouring backpressure; resolves with their SHA-256. */
 export async function writeStream(socket: net.Socket, total: number, seed: number): Promise<string> {
   const hash = createHash('sha256');
   let sent = 0;
-  let index = 0;
-  while (sent < total) {
-    const chunk = block(seed, index++).subarray(0, Math.min(64 * 1024, total - sent));
+  for (const chunk of chunks(total, seed)) {
     hash.update(chunk);
     sent += chunk.length;
-    if (!socket.write(chunk)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          socket.off('close', onClose);
-          resolve();
-        };
-        const onClose = () => {
-          socket.off('drain', onDrain);
-          reject(new Error(`socket closed after ${sent} of ${total} bytes`));
-        };
-        socket.once('drain', onDrain);
-        socket.once('close', onClose);
-      });
-    }
+    if (!socket.write(chunk)) await drained(socket, () => `${sent} of ${total} bytes`);
   }
   return hash.digest('hex');
 }
@@ -117,13 +127,7 @@ export async function writeStream(socket: net.Socket, total: number, seed: numbe
 /** The SHA-256 that writeStream(total, seed) produces, computed without a socket. */
 export function expectedDigest(total: number, seed: number): string {
   const hash = createHash('sha256');
-  let sent = 0;
-  let index = 0;
-  while (sent < total) {
-    const chunk = block(seed, index++).subarray(0, Math.min(64 * 1024, total - sent));
-    hash.update(chunk);
-    sent += chunk.length;
-  }
+  for (const chunk of chunks(total, seed)) hash.update(chunk);
   return hash.digest('hex');
 }
 

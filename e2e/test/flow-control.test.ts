@@ -11,8 +11,9 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { FRAME_HEADER_SIZE, INITIAL_STREAM_WINDOW, MAX_FRAME_PAYLOAD } from '@private-connect/protocol';
 import {
-  block,
+  chunks,
   connect,
+  drained,
   enrolAgent,
   eventually,
   expectedDigest,
@@ -84,32 +85,35 @@ async function slowReader(): Promise<SlowReader> {
 function countingWriter(socket: net.Socket, total: number, seed: number) {
   const state = { flushed: 0, done: undefined as unknown as Promise<void> };
   state.done = (async () => {
-    let queued = 0;
-    let index = 0;
-    while (queued < total) {
-      const chunk = block(seed, index++).subarray(0, Math.min(64 * 1024, total - queued));
-      queued += chunk.length;
+    for (const chunk of chunks(total, seed)) {
       const ok = socket.write(chunk, (err) => {
         if (!err) state.flushed += chunk.length;
       });
-      if (!ok) {
-        await new Promise<void>((resolve, reject) => {
-          const onDrain = () => {
-            socket.off('close', onClose);
-            resolve();
-          };
-          const onClose = () => {
-            socket.off('drain', onDrain);
-            reject(new Error(`socket closed after ${state.flushed} of ${total} bytes`));
-          };
-          socket.once('drain', onDrain);
-          socket.once('close', onClose);
-        });
-      }
+      if (!ok) await drained(socket, () => `${state.flushed} of ${total} bytes`);
     }
     socket.end();
   })();
   return state;
+}
+
+/**
+ * Samples the hub's metrics every 250 ms until `progress()` (bytes that left the sender) has not moved for 8
+ * samples in a row: the sender is stalled. Returns the highest buffered bytes and RSS seen and the bytes relayed.
+ */
+async function sampleUntilStalled(hub: HubProcess, progress: () => number, rssBefore: number, relayedBefore: number) {
+  const seen = { maxBuffered: 0, maxRss: rssBefore, relayed: 0, unchanged: 0 };
+  let last = -1;
+  const deadline = Date.now() + 60_000;
+  while (seen.unchanged < 8 && Date.now() < deadline) {
+    await sleep(250);
+    const m = await hub.metrics();
+    seen.maxBuffered = Math.max(seen.maxBuffered, m.get('connect_relay_buffered_bytes') ?? Infinity);
+    seen.maxRss = Math.max(seen.maxRss, m.get('process_resident_memory_bytes') ?? Infinity);
+    seen.relayed = (m.get('connect_relay_bytes_total') ?? Infinity) - relayedBefore;
+    seen.unchanged = progress() === last ? seen.unchanged + 1 : 0;
+    last = progress();
+  }
+  return seen;
 }
 
 describe('flow control with a slow reader', () => {
@@ -149,21 +153,7 @@ describe('flow control with a slow reader', () => {
     const serverSide = await reader.connection;
 
     // While the server reads nothing: sample until the sender has made no progress for a while (it is stalled).
-    let maxBuffered = 0;
-    let maxRss = rssBefore;
-    let samples = 0;
-    let last = -1;
-    let unchanged = 0;
-    const deadline = Date.now() + 60_000;
-    while (unchanged < 8 && Date.now() < deadline) {
-      await sleep(250);
-      const m = await hub.metrics();
-      maxBuffered = Math.max(maxBuffered, m.get('connect_relay_buffered_bytes') ?? Infinity);
-      maxRss = Math.max(maxRss, m.get('process_resident_memory_bytes') ?? Infinity);
-      samples++;
-      unchanged = writer.flushed === last ? unchanged + 1 : 0;
-      last = writer.flushed;
-    }
+    const { maxBuffered, maxRss, unchanged } = await sampleUntilStalled(hub, () => writer.flushed, rssBefore, 0);
     const flushedWhilePaused = writer.flushed;
     assert.equal(serverSide.bytesRead, 0, 'the paused server read nothing');
     assert.ok(unchanged >= 8, `the sender never stalled: ${flushedWhilePaused} of ${TOTAL} bytes left the client`);
@@ -179,7 +169,7 @@ describe('flow control with a slow reader', () => {
       maxRss - rssBefore < TOTAL / 4,
       `the hub's RSS grew by ${maxRss - rssBefore} bytes while ${flushedWhilePaused} bytes waited for the reader`,
     );
-    t.diagnostic(`stalled after ${flushedWhilePaused} bytes; hub buffered at most ${maxBuffered} bytes, RSS +${maxRss - rssBefore} (${samples} samples)`);
+    t.diagnostic(`stalled after ${flushedWhilePaused} bytes; hub buffered at most ${maxBuffered} bytes, RSS +${maxRss - rssBefore}`);
 
     // The server reads again: everything arrives, in order, intact.
     serverSide.resume();
@@ -212,21 +202,7 @@ describe('flow control with a slow reader', () => {
       await eventually(async () => assert.ok(serverSide.bytesRead > 0, 'no data reached the server yet'), 20_000, 20);
       // Freeze agent A: it no longer reads from the hub nor grants credit.
       process.kill(pid, 'SIGSTOP');
-      let maxBuffered = 0;
-      let maxRss = rssBefore;
-      let relayed = 0;
-      let last = -1;
-      let unchanged = 0;
-      const deadline = Date.now() + 60_000;
-      while (unchanged < 8 && Date.now() < deadline) {
-        await sleep(250);
-        const m = await hub.metrics();
-        maxBuffered = Math.max(maxBuffered, m.get('connect_relay_buffered_bytes') ?? Infinity);
-        maxRss = Math.max(maxRss, m.get('process_resident_memory_bytes') ?? Infinity);
-        relayed = (m.get('connect_relay_bytes_total') ?? Infinity) - relayedBefore;
-        unchanged = first.flushed === last ? unchanged + 1 : 0;
-        last = first.flushed;
-      }
+      const { maxBuffered, maxRss, relayed, unchanged } = await sampleUntilStalled(hub, () => first.flushed, rssBefore, relayedBefore);
       const delivered = serverSide.bytesRead;
       t.diagnostic(`frozen agent: stalled after ${first.flushed} bytes; hub relayed ${relayed}, server got ${delivered}, hub buffered at most ${maxBuffered}, RSS +${maxRss - rssBefore}`);
       assert.ok(unchanged >= 8, 'the sender never stalled');
