@@ -15,6 +15,7 @@ import { lookupMissingService, type RelayContext } from './relay/relay-context.j
 import { createRelayStats, type RelayStats } from './relay/relay-stats.js';
 import { ServiceRouter } from './relay/router.js';
 import { bootstrapIfEmpty, type Bootstrap } from './store/bootstrap.js';
+import { systemClock, type Clock } from './clock.js';
 
 export interface Hub {
   /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001. */
@@ -34,11 +35,14 @@ export interface StartOptions {
   logger?: Logger;
   /** An already open database (tests); the hub will not close it. */
   db?: Database;
+  /** The clock every expiry decision reads (tests pass a ManualClock). */
+  clock?: Clock;
 }
 
 /** Starts a hub and resolves once it listens. */
 export async function startHub(config: HubConfig, options: StartOptions = {}): Promise<Hub> {
   const log = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
   const db = options.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   try {
     // Tunnels left open by a previous run of this hub cannot be live any more.
@@ -49,6 +53,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const stats = createRelayStats();
     const ctx: RelayContext = {
       db,
+      clock,
       router,
       log,
       stats,
@@ -60,7 +65,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
 
     const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
     installErrorHandler(app);
-    registerRoutes(app, { db, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ });
+    registerRoutes(app, { db, clock, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ });
     const metrics = createMetrics(stats, connections);
     app.get('/metrics', async (_request, reply) => {
       void reply.header('content-type', metrics.contentType);

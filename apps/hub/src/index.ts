@@ -1,3 +1,4 @@
+export { systemClock, ManualClock, type Clock } from './clock.js';
 export { startHub, type Hub, type StartOptions } from './hub.js';
 export { loadConfig, parseDuration, ConfigError, type HubConfig } from './config.js';
 export { createLogger, redactSecrets, maskIp, type Logger } from './logger.js';

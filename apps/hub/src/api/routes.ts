@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError, MAX_LABEL } from '@private-connect/protocol';
 import type { Database } from '../db/index.js';
+import type { Clock } from '../clock.js';
 import type { ServiceRouter } from '../relay/router.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import { authenticate, bearer, type Principal } from '../store/credentials.js';
@@ -11,6 +12,7 @@ import { listServices, toServiceInfo } from '../store/services.js';
 
 export interface ApiDeps {
   db: Database;
+  clock: Clock;
   router: ServiceRouter;
   connections: Set<AgentConnection>;
   agentTokenTtlMs: number;
@@ -20,7 +22,7 @@ export interface ApiDeps {
 /** Authenticates the request; every /v1 route calls this first. */
 async function principalOf(request: FastifyRequest, deps: ApiDeps): Promise<Principal> {
   try {
-    return await authenticate(deps.db, bearer(request.headers.authorization));
+    return await authenticate(deps.db, bearer(request.headers.authorization), deps.clock.now());
   } catch (err) {
     deps.onAuthFailure();
     throw err;
@@ -63,6 +65,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
         hostname: body.hostname,
         platform: body.platform,
         ttlMs: deps.agentTokenTtlMs,
+        now: deps.clock.now(),
         keyId: principal.keyId,
         ip: request.ip,
         userAgent: request.headers['user-agent'],

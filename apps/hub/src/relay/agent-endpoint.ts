@@ -50,7 +50,7 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
     if (path !== AGENT_PATH) {
       return refuseUpgrade(socket, new ConnectError('NOT_FOUND', `no WebSocket endpoint at ${path}; agents connect to ${AGENT_PATH}`));
     }
-    authenticate(ctx.db, bearer(req.headers.authorization)).then(
+    authenticate(ctx.db, bearer(req.headers.authorization), ctx.clock.now()).then(
       (principal) => {
         if (principal.kind !== 'agent') {
           ctx.stats.authFailures++;

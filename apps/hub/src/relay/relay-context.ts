@@ -1,6 +1,7 @@
 /** What every agent connection shares: database, router, stats, the set of live connections. */
 
 import { ConnectError } from '@private-connect/protocol';
+import type { Clock } from '../clock.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { findService } from '../store/services.js';
@@ -10,6 +11,7 @@ import type { RelayStats } from './relay-stats.js';
 
 export interface RelayContext {
   db: Database;
+  clock: Clock;
   router: ServiceRouter;
   log: Logger;
   stats: RelayStats;

@@ -17,6 +17,8 @@ export interface EnrolInput {
   hostname?: string;
   platform?: string;
   ttlMs: number;
+  /** Enrolment time, from the hub's clock. */
+  now: Date;
   keyId: string;
   ip?: string;
   userAgent?: string;
@@ -29,7 +31,7 @@ export async function enrolAgent(tx: Queryable, workspaceId: string, input: Enro
     [workspaceId, input.label, input.hostname ?? null, input.platform ?? null],
   );
   const token = generateToken();
-  const expiresAt = new Date(Date.now() + input.ttlMs);
+  const expiresAt = new Date(input.now.getTime() + input.ttlMs);
   await tx.query(
     `insert into agent_tokens (workspace_id, agent_id, token_hash, expires_at) values ($1, $2, $3, $4)`,
     [workspaceId, agent!.id, hashSecret(token), expiresAt],
