@@ -21,6 +21,58 @@ export interface HubConfig {
   bootstrapApiKey?: string;
   pingIntervalMs: number;
   idleTimeoutMs: number;
+  /** SMTP server for sign-in and invitation links (smtp:// or smtps://); unset = links are written to the log. */
+  smtpUrl?: string;
+  /** From address of those mails. */
+  smtpFrom: string;
+  /** Request limits per window (HUB_RATE_LIMIT_*, each `N/duration`, e.g. `5/1m`). */
+  rateLimits: RateLimits;
+}
+
+/** At most `max` requests per `windowMs`. */
+export interface RateLimit {
+  max: number;
+  windowMs: number;
+}
+
+/** The hub's rate limits; the env variable of each is named in RATE_LIMIT_ENV. */
+export interface RateLimits {
+  /** Login / magic-link requests per email address. */
+  loginPerEmail: RateLimit;
+  /** Login / magic-link requests per client IP. */
+  loginPerIp: RateLimit;
+  /** Device-code requests (/v1/device/*) per client IP. */
+  devicePerIp: RateLimit;
+  /** API requests per credential (API key, agent token or session; the IP when there is none). */
+  api: RateLimit;
+  /** Refused agent WebSocket upgrades (failed authentication) per client IP before further upgrades get 429. */
+  upgradeFailuresPerIp: RateLimit;
+}
+
+/** Each rate limit, its environment variable and its default. */
+export const RATE_LIMIT_ENV: Record<keyof RateLimits, [variable: string, fallback: string]> = {
+  loginPerEmail: ['HUB_RATE_LIMIT_LOGIN_EMAIL', '5/1m'],
+  loginPerIp: ['HUB_RATE_LIMIT_LOGIN_IP', '20/1m'],
+  devicePerIp: ['HUB_RATE_LIMIT_DEVICE_IP', '30/1m'],
+  api: ['HUB_RATE_LIMIT_API', '600/1m'],
+  upgradeFailuresPerIp: ['HUB_RATE_LIMIT_UPGRADE_FAILURES', '30/1m'],
+};
+
+/** Parses `N/duration` (e.g. `600/1m`, `3/1s`). */
+export function parseRateLimit(text: string, variable: string): RateLimit {
+  const match = /^(\d+)\/(.+)$/.exec(text.trim());
+  if (!match || Number(match[1]) < 1) throw new ConfigError(variable, `"${text}" is not a rate limit; use requests/window, e.g. 600/1m or 5/30s`);
+  const windowMs = parseDuration(match[2]!, variable);
+  if (windowMs < 1) throw new ConfigError(variable, 'the window must be longer than 0');
+  return { max: Number(match[1]), windowMs };
+}
+
+function rateLimits(env: NodeJS.ProcessEnv): RateLimits {
+  const out = {} as RateLimits;
+  for (const [key, [variable, fallback]] of Object.entries(RATE_LIMIT_ENV) as Array<[keyof RateLimits, [string, string]]>) {
+    out[key] = parseRateLimit(env[variable] || fallback, variable);
+  }
+  return out;
 }
 
 /** Thrown when an environment variable is invalid; the message names the variable. */
@@ -58,6 +110,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://');
   }
+  const smtpUrl = env.SMTP_URL || undefined;
+  if (smtpUrl !== undefined && !/^smtps?:\/\//.test(smtpUrl)) {
+    throw new ConfigError('SMTP_URL', 'must start with smtp:// or smtps://');
+  }
+  const smtpFrom = env.SMTP_FROM || 'Private Connect <no-reply@localhost>';
+  if (!/@/.test(smtpFrom)) throw new ConfigError('SMTP_FROM', 'must contain an email address');
   const publicUrl = env.HUB_PUBLIC_URL || undefined;
   if (publicUrl !== undefined && !/^https?:\/\//.test(publicUrl)) {
     throw new ConfigError('HUB_PUBLIC_URL', 'must start with http:// or https://');
@@ -73,5 +131,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     bootstrapApiKey,
     pingIntervalMs: env.HUB_PING_INTERVAL ? parseDuration(env.HUB_PING_INTERVAL, 'HUB_PING_INTERVAL') : PING_INTERVAL_MS,
     idleTimeoutMs: env.HUB_IDLE_TIMEOUT ? parseDuration(env.HUB_IDLE_TIMEOUT, 'HUB_IDLE_TIMEOUT') : IDLE_TIMEOUT_MS,
+    smtpUrl,
+    smtpFrom,
+    rateLimits: rateLimits(env),
   };
 }

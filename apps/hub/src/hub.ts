@@ -2,6 +2,7 @@
 
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
 import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
@@ -9,6 +10,11 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { installErrorHandler } from './api/error-handler.js';
 import { registerRoutes } from './api/routes.js';
+import { registerAuthRoutes } from './api/auth-routes.js';
+import { registerWorkspaceRoutes } from './api/workspace-routes.js';
+import { registerDeviceRoutes } from './api/device-routes.js';
+import { createMailer } from './mailer.js';
+import { createFailureLimiter, installRateLimits } from './api/rate-limits.js';
 import { attachAgentEndpoint } from './relay/agent-endpoint.js';
 import type { AgentConnection } from './relay/agent-connection.js';
 import { lookupMissingService, type RelayContext } from './relay/relay-context.js';
@@ -25,6 +31,8 @@ export interface Hub {
   log: Logger;
   stats: RelayStats;
   connections: Set<AgentConnection>;
+  /** Every HTTP route as `METHOD /path` (HEAD excluded), in registration order: the cross-workspace battery needs a case for each. */
+  routes: readonly string[];
   /** Set on the first start with an empty database. */
   bootstrap?: Bootstrap;
   close(): Promise<void>;
@@ -37,6 +45,8 @@ export interface StartOptions {
   db?: Database;
   /** The clock every expiry decision reads (tests pass a ManualClock). */
   clock?: Clock;
+  /** Where secrets meant for the operator are printed (sign-in links without SMTP_URL); default stderr. */
+  console?: NodeJS.WritableStream;
 }
 
 /** Starts a hub and resolves once it listens. */
@@ -63,9 +73,27 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
     };
 
+    let listenUrl = '';
     const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+    const routes: string[] = [];
+    app.addHook('onRoute', (route) => {
+      for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
+    });
     installErrorHandler(app);
-    registerRoutes(app, { db, clock, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ });
+    // Before any route: limits are attached to each route as it is registered.
+    await installRateLimits(app, config.rateLimits);
+    await app.register(fastifyCookie);
+    const apiDeps = { db, clock, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ };
+    registerRoutes(app, apiDeps);
+    const identityDeps = {
+      ...apiDeps,
+      mailer: createMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, log, console: options.console ?? process.stderr }),
+      linkBase: () => config.publicUrl ?? listenUrl,
+      tlsPublicUrl: config.publicUrl?.startsWith('https://') ?? false,
+    };
+    registerAuthRoutes(app, identityDeps);
+    registerWorkspaceRoutes(app, identityDeps);
+    registerDeviceRoutes(app, identityDeps);
     const metrics = createMetrics(stats, connections);
     app.get('/metrics', async (_request, reply) => {
       void reply.header('content-type', metrics.contentType);
@@ -75,12 +103,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
       clientIp: (req) => req.socket.remoteAddress,
+      upgradeFailures: createFailureLimiter(config.rateLimits.upgradeFailuresPerIp),
     });
 
     await app.listen({ port: config.port, host: config.host });
     const port = (app.server.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    listenUrl = url;
     log.info({ port, database: db.kind }, 'hub listening');
 
     let closing: Promise<void> | undefined;
@@ -91,6 +121,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       log,
       stats,
       connections,
+      routes,
       bootstrap,
       close() {
         closing ??= (async () => {

@@ -1,24 +1,38 @@
 /**
  * Structured JSON logging (pino) with redaction done in the logger, not at call sites: API keys (`pc_...`),
- * 64-hex agent tokens, bearer tokens and cookies never reach the output, whatever path logged them.
+ * 64-hex agent tokens, base64url session and link tokens, bearer tokens and cookies never reach the output, and
+ * IP addresses are masked (`192.168.x.x`), whatever path logged them.
  */
 
+import { isIPv6 } from 'node:net';
 import { pino, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
 const SECRET_PATTERNS: Array<[RegExp, string]> = [
-  [/pc_[A-Za-z0-9]{8,}/g, 'pc_[REDACTED]'],
-  [/\b[a-fA-F0-9]{64}\b/g, '[REDACTED_TOKEN]'],
+  // Cookies first: a whole Cookie / Set-Cookie header value, then a session cookie anywhere in text.
+  [/((?:set-)?cookie"?\s*[:=]\s*"?)[^"\\\n]+/gi, '$1[REDACTED]'],
+  [/(pc_session=)[^;\s"\\]+/gi, '$1[REDACTED]'],
   [/(bearer\s+)[^\s",\\]+/gi, '$1[REDACTED]'],
-  [/((?:set-)?cookie"?\s*[:=]\s*"?)[^"\\]+/gi, '$1[REDACTED]'],
+  // Secrets in query strings (magic-link, device and share URLs).
+  [/([?&](?:token|code|key|session|secret)=)[^&\s"\\]+/gi, '$1[REDACTED]'],
+  [/pc_[A-Za-z0-9]{8,}/g, 'pc_[REDACTED]'],
+  // Agent tokens and any other hex secret (64 hex), including longer runs.
+  [/(?<![A-Za-z0-9])[a-fA-F0-9]{32,}(?![A-Za-z0-9])/g, '[REDACTED_TOKEN]'],
+  // base64url secrets (session and link tokens: 43 characters for 256 bits); must contain a digit.
+  [/(?<![A-Za-z0-9_-])(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{40,}(?![A-Za-z0-9_-])/g, '[REDACTED_TOKEN]'],
 ];
 
-/** Removes every secret pattern from a string. */
+const IPV4 = /(?<![0-9.])(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}(?![0-9])/g;
+/** Candidates only: each is checked with isIPv6, so times like 11:24:46 stay as they are. */
+const IPV6 = /(?<![0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Za-z:])/g;
+
+/** Removes every secret pattern from a string and masks every IP address in it. */
 export function redactSecrets(text: string): string {
   let out = text;
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
-  return out;
+  out = out.replace(IPV4, '$1.$2.x.x');
+  return out.replace(IPV6, (candidate) => (isIPv6(candidate) ? maskIp(candidate)! : candidate));
 }
 
 /** Masks an IP address for logs: `192.168.1.20` → `192.168.x.x`; IPv6 keeps its first two groups. */
@@ -37,14 +51,34 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { service: 'hub' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'token', 'apiKey'], censor: '[REDACTED]' },
+      // Known secret fields are censored by name; everything else, in every path (messages, nested objects, error
+      // messages and stacks, serializers, child bindings), is scrubbed by pattern on the way out (streamWrite).
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["set-cookie"]',
+          'res.headers["set-cookie"]',
+          'headers.authorization',
+          'headers.cookie',
+          'token',
+          '*.token',
+          'apiKey',
+          '*.apiKey',
+          'secret',
+          '*.secret',
+        ],
+        censor: '[REDACTED]',
+      },
       hooks: { streamWrite: redactSecrets },
       serializers: {
-        req: (req: { method?: string; url?: string; ip?: string }) => ({
+        req: (req: { method?: string; url?: string; ip?: string; headers?: Record<string, unknown> }) => ({
           method: req.method,
           url: req.url?.split('?')[0],
           ip: maskIp(req.ip),
+          headers: req.headers,
         }),
+        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },
     },
     (destination ?? process.stdout) as pino.DestinationStream,

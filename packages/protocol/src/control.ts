@@ -56,6 +56,10 @@ export interface WelcomeMessage {
   workspaceId: string;
   connectionId: string;
   label: string;
+  /** When the agent's token stops working (ISO time; since protocol 1, optional). */
+  tokenExpiresAt?: string;
+  /** Milliseconds until then, by the hub's clock (so an agent with a wrong clock still warns in time). */
+  tokenExpiresInMs?: number;
 }
 export type ReplyMessage =
   | { t: 'reply'; id: number; ok: true; result: unknown }
@@ -119,6 +123,8 @@ export function parseHubMessage(payload: Buffer): HubMessage {
         workspaceId: str(msg.workspaceId, 'welcome.workspaceId', 64),
         connectionId: str(msg.connectionId, 'welcome.connectionId', 64),
         label: str(msg.label, 'welcome.label', MAX_LABEL),
+        ...(typeof msg.tokenExpiresAt === 'string' ? { tokenExpiresAt: str(msg.tokenExpiresAt, 'welcome.tokenExpiresAt', 64) } : {}),
+        ...(Number.isSafeInteger(msg.tokenExpiresInMs) ? { tokenExpiresInMs: msg.tokenExpiresInMs as number } : {}),
       };
     case 'reply':
       if (!Number.isSafeInteger(msg.id)) throw bad('reply.id must be an integer');

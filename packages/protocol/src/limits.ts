@@ -26,3 +26,6 @@ export const MAX_SERVICE_NAME = 63;
 export const MAX_LABEL = 128;
 /** Control requests one connection may have waiting for a reply at once. */
 export const MAX_PENDING_CONTROL = 64;
+
+/** An agent warns (and `connect status` shows it) once less than this time is left before its token stops working. */
+export const TOKEN_EXPIRY_WARNING_MS = 7 * 24 * 60 * 60 * 1000;

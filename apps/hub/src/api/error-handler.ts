@@ -23,6 +23,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       request.log.error({ err }, 'unhandled error in request');
       error = new ConnectError('INTERNAL');
     }
+    // Refusals are logged once, here, with the request (the logger redacts its credentials and masks its address).
+    if (error.status < 500) request.log.info({ req: request, code: error.code, reason: error.message }, 'request refused');
     void reply.status(error.status).send({ error: error.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {

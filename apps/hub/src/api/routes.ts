@@ -6,9 +6,14 @@ import type { Database } from '../db/index.js';
 import type { Clock } from '../clock.js';
 import type { ServiceRouter } from '../relay/router.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
-import { authenticate, bearer, type Principal } from '../store/credentials.js';
+import { authenticateRequest, type Principal } from '../store/credentials.js';
+import { SESSION_COOKIE } from '../store/sessions.js';
+import { authorize, type Action } from './guard.js';
 import { enrolAgent, listAgents } from '../store/agents.js';
 import { listServices, toServiceInfo } from '../store/services.js';
+import { recordAgentTokenUse } from '../store/agent-tokens.js';
+import { touchApiKey } from '../store/api-keys.js';
+import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
 
 export interface ApiDeps {
   db: Database;
@@ -19,17 +24,46 @@ export interface ApiDeps {
   onAuthFailure(): void;
 }
 
-/** Authenticates the request; every /v1 route calls this first. */
-async function principalOf(request: FastifyRequest, deps: ApiDeps): Promise<Principal> {
+/**
+ * Authenticates the request; every /v1 route calls this first. A signed-in user acts in the workspace named by
+ * `workspace` (routes under /v1/workspaces/:id) or the X-Workspace-Id header, else in their first workspace.
+ */
+export async function principalOf(request: FastifyRequest, deps: ApiDeps, workspace?: string): Promise<Principal> {
   try {
-    return await authenticate(deps.db, bearer(request.headers.authorization), deps.clock.now());
+    const workspaceHeader = workspace ?? request.headers['x-workspace-id'];
+    const creds = { authorization: request.headers.authorization, sessionCookie: request.cookies?.[SESSION_COOKIE], workspaceHeader };
+    const principal = await authenticateRequest(deps.db, creds, deps.clock.now());
+    await recordCredentialUse(deps, principal, request);
+    return principal;
   } catch (err) {
     deps.onAuthFailure();
     throw err;
   }
 }
 
-const enrolSchema = {
+/** Every use of an agent token or API key is recorded (IP, user agent; see store/agent-tokens.ts for the audit). */
+async function recordCredentialUse(deps: ApiDeps, principal: Principal, request: FastifyRequest): Promise<void> {
+  const now = deps.clock.now();
+  if (principal.kind === 'agent') {
+    const use = { ip: request.ip, userAgent: request.headers['user-agent'], via: 'http' as const, now };
+    await deps.db.withWorkspace(principal.workspaceId, (tx) => recordAgentTokenUse(tx, principal.workspaceId, principal.agentId, principal.tokenId, use));
+  } else if (principal.kind === 'api_key') {
+    await deps.db.withWorkspace(principal.workspaceId, (tx) => touchApiKey(tx, principal.keyId, now));
+  }
+}
+
+/**
+ * Authenticates, then asks the guard (see the rules at the top of api/guard.ts) whether the principal may perform
+ * `action`. Every /v1 route, here or in another route file, starts with this.
+ */
+export async function principalFor(request: FastifyRequest, deps: ApiDeps, action: Action): Promise<Principal> {
+  const principal = await principalOf(request, deps);
+  authorize(principal, action);
+  return principal;
+}
+
+/** What an agent says about itself when it enrols (by API key here, by device code in device-routes.ts). */
+export const enrolSchema = {
   body: {
     type: 'object',
     additionalProperties: false,
@@ -43,15 +77,12 @@ const enrolSchema = {
 
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/healthz', async () => ({ ok: true }));
+  registerCredentialRoutes(app, deps, (request) => principalOf(request, deps));
 
   // Who is asking is settled before the body is validated: a stranger learns nothing about the schema.
   const enrolPrincipals = new WeakMap<FastifyRequest, Principal>();
   const enrolAuth = async (request: FastifyRequest) => {
-    const principal = await principalOf(request, deps);
-    if (principal.kind !== 'api_key') {
-      throw new ConnectError('FORBIDDEN', 'enrolling an agent needs an API key (pc_...), not an agent token');
-    }
-    enrolPrincipals.set(request, principal);
+    enrolPrincipals.set(request, await principalFor(request, deps, 'agents.enrol'));
   };
 
   app.post('/v1/agents/enroll', { schema: enrolSchema, onRequest: enrolAuth }, async (request, reply) => {
@@ -76,21 +107,26 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   });
 
   app.get('/v1/me', async (request) => {
-    const principal = await principalOf(request, deps);
+    const principal = await principalFor(request, deps, 'me.read');
     if (principal.kind === 'agent') {
-      return { kind: 'agent', workspaceId: principal.workspaceId, agentId: principal.agentId, label: principal.label, expiresAt: principal.expiresAt.toISOString() };
+      // expiresAt: when this token stops working (expiry or end of a rotation grace period), by the hub's clock.
+      const timing = tokenTiming(principal.validUntil, deps.clock.now());
+      return { kind: 'agent', workspaceId: principal.workspaceId, agentId: principal.agentId, label: principal.label, expiresAt: principal.validUntil.toISOString(), ...timing };
+    }
+    if (principal.kind === 'user') {
+      return { kind: 'user', workspaceId: principal.workspaceId, userId: principal.userId, email: principal.email, role: principal.role };
     }
     return { kind: 'api_key', workspaceId: principal.workspaceId, keyId: principal.keyId };
   });
 
   app.get('/v1/services', async (request) => {
-    const principal = await principalOf(request, deps);
+    const principal = await principalFor(request, deps, 'services.list');
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listServices(tx));
     return { services: rows.map((row) => toServiceInfo(row, deps.router.isOnline(principal.workspaceId, row.name))) };
   });
 
   app.get('/v1/agents', async (request) => {
-    const principal = await principalOf(request, deps);
+    const principal = await principalFor(request, deps, 'agents.list');
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listAgents(tx));
     const online = new Set<string>();
     for (const conn of deps.connections) if (conn.workspaceId === principal.workspaceId) online.add(conn.agentId);

@@ -195,8 +195,11 @@ export class AgentConnection {
       workspaceId: this.workspaceId,
       connectionId: this.id,
       label: this.label,
+      // When this token stops working, by the hub's clock: the agent warns within TOKEN_EXPIRY_WARNING_MS.
+      tokenExpiresAt: this.principal.validUntil.toISOString(),
+      tokenExpiresInMs: this.principal.validUntil.getTime() - this.ctx.clock.now().getTime(),
     });
-    this.log.info({ version: msg.agent.version }, 'agent connected');
+    this.log.info({ version: msg.agent.version, label: this.label, hostname: msg.agent.hostname, ip: this.meta.ip }, 'agent connected');
     onConnectionOpen(this);
   }
 

@@ -15,6 +15,8 @@ import {
   encodeJsonFrame,
 } from '@private-connect/protocol';
 import { authenticate, bearer } from '../store/credentials.js';
+import { forbidden, isAllowed } from '../api/guard.js';
+import type { FailureLimiter } from '../api/rate-limits.js';
 import { AgentConnection } from './agent-connection.js';
 import type { RelayContext } from './relay-context.js';
 
@@ -30,6 +32,8 @@ export interface AgentEndpointOptions {
   idleTimeoutMs: number;
   /** Client address of a request (honours a trusted proxy when configured). */
   clientIp(req: IncomingMessage): string | undefined;
+  /** Refused upgrades per client IP; past the limit, upgrades from that IP get 429 before authentication. */
+  upgradeFailures?: FailureLimiter;
 }
 
 /** Attaches the agent endpoint to the hub's HTTP server. */
@@ -46,15 +50,27 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    const ip = options.clientIp(req) ?? 'unknown';
+    // Logged once, here, with the request: the logger redacts its credentials and masks its address.
+    const refuse = (err: ConnectError, headers?: Record<string, string>) => {
+      ctx.log.info({ req: { method: req.method, url: req.url, ip, headers: req.headers }, code: err.code, reason: err.message }, 'agent connection refused');
+      refuseUpgrade(socket, err, headers);
+    };
     const path = (req.url ?? '/').split('?')[0];
     if (path !== AGENT_PATH) {
-      return refuseUpgrade(socket, new ConnectError('NOT_FOUND', `no WebSocket endpoint at ${path}; agents connect to ${AGENT_PATH}`));
+      return refuse(new ConnectError('NOT_FOUND', `no WebSocket endpoint at ${path}; agents connect to ${AGENT_PATH}`));
+    }
+    const retryAfter = options.upgradeFailures?.retryAfter(ip) ?? 0;
+    if (retryAfter > 0) {
+      const err = new ConnectError('RATE_LIMITED', `too many refused connection attempts from this address; try again in ${retryAfter} s`);
+      return refuse(err, { 'Retry-After': String(retryAfter) });
     }
     authenticate(ctx.db, bearer(req.headers.authorization), ctx.clock.now()).then(
       (principal) => {
-        if (principal.kind !== 'agent') {
+        if (!isAllowed(principal, 'agents.connect') || principal.kind !== 'agent') {
           ctx.stats.authFailures++;
-          return refuseUpgrade(socket, new ConnectError('FORBIDDEN', 'an API key cannot connect as an agent; run `connect up --api-key ...` to enrol'));
+          options.upgradeFailures?.fail(ip);
+          return refuse(forbidden(principal, 'agents.connect'));
         }
         if (socket.destroyed) return;
         wss.handleUpgrade(req, socket, head, (ws) => {
@@ -63,8 +79,9 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
       },
       (err: unknown) => {
         ctx.stats.authFailures++;
+        options.upgradeFailures?.fail(ip);
         if (!(err instanceof ConnectError)) ctx.log.error({ err }, 'agent authentication failed');
-        refuseUpgrade(socket, err instanceof ConnectError ? err : new ConnectError('INTERNAL'));
+        refuse(err instanceof ConnectError ? err : new ConnectError('INTERNAL'));
       },
     );
   };
@@ -72,8 +89,12 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
 
   const sweep = setInterval(() => {
     const now = Date.now();
+    const hubNow = ctx.clock.now();
     for (const conn of ctx.connections) {
-      if (now - conn.lastReceivedAt > options.idleTimeoutMs) {
+      if (conn.principal.validUntil <= hubNow) {
+        // The token expired, or its rotation grace period ended, while the socket was open.
+        conn.close('TOKEN_EXPIRED', 'the agent token of this connection is no longer valid; restart the agent (after `connect up --rotate-token`) or run `connect up` again');
+      } else if (now - conn.lastReceivedAt > options.idleTimeoutMs) {
         conn.log.info('no traffic from the agent within the idle timeout; closing');
         conn.terminate();
       } else {
@@ -106,11 +127,12 @@ function pingPayload(now: number): Buffer {
 }
 
 /** Answers an upgrade request with an HTTP error and the JSON error body, then closes the socket. */
-function refuseUpgrade(socket: Duplex, err: ConnectError): void {
+function refuseUpgrade(socket: Duplex, err: ConnectError, headers: Record<string, string> = {}): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ error: err.toJSON() });
   socket.end(
     `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? 'Error'}\r\n` +
+      Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('') +
       'Content-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
@@ -118,4 +140,4 @@ function refuseUpgrade(socket: Duplex, err: ConnectError): void {
   );
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error' };
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error' };

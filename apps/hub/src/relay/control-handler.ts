@@ -9,16 +9,19 @@ import {
   type RequestMessage,
 } from '@private-connect/protocol';
 import { recordAudit } from '../store/audit.js';
-import { touchAgent } from '../store/agents.js';
+import { updateAgentDetails } from '../store/agents.js';
+import { recordAgentTokenUse } from '../store/agent-tokens.js';
 import { deleteService, findService, listServices, toServiceInfo, upsertService } from '../store/services.js';
 import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnels.js';
 import type { AgentConnection } from './agent-connection.js';
 import { serviceNotFound } from './relay-context.js';
+import { authorize } from '../api/guard.js';
 
 type Args = Record<string, unknown>;
 
 /** Runs one control request; the result is sent back as the reply. Throws ConnectError for refusals. */
 export async function handleControlRequest(conn: AgentConnection, msg: RequestMessage): Promise<unknown> {
+  authorize(conn.principal, 'relay.use');
   const args = msg.args as Args;
   switch (msg.op) {
     case 'expose':
@@ -142,24 +145,25 @@ async function list(conn: AgentConnection): Promise<ControlOps['list']['result']
   return { services: rows.map((row) => toServiceInfo(row, conn.ctx.router.isOnline(conn.workspaceId, row.name))) };
 }
 
-/** After the handshake: record the token use, the connect event and an IP change. */
+/** After the handshake: record the token use (IP, user agent, ip_changed), the connect event and the agent's details. */
 export function onConnectionOpen(conn: AgentConnection): void {
   const { ip, userAgent } = conn.meta;
   const agent = conn.hello!.agent;
+  const now = conn.ctx.clock.now();
   conn.ctx.db
     .withWorkspace(conn.workspaceId, async (tx) => {
-      const previousIp = await touchAgent(tx, conn.agentId, conn.principal.tokenId, {
+      await recordAgentTokenUse(tx, conn.workspaceId, conn.agentId, conn.principal.tokenId, { ip, userAgent, via: 'websocket', now });
+      await updateAgentDetails(tx, conn.agentId, { version: agent.version, hostname: agent.hostname, platform: agent.platform });
+      await recordAudit(tx, conn.workspaceId, {
+        actorType: 'agent',
+        actorId: conn.agentId,
+        action: 'agent.connect',
+        targetType: 'agent',
+        targetId: conn.agentId,
         ip,
         userAgent,
-        version: agent.version,
-        hostname: agent.hostname,
-        platform: agent.platform,
+        metadata: { connectionId: conn.id, version: agent.version },
       });
-      const base = { actorType: 'agent' as const, actorId: conn.agentId, targetType: 'agent', targetId: conn.agentId, ip, userAgent };
-      await recordAudit(tx, conn.workspaceId, { ...base, action: 'agent.connect', metadata: { connectionId: conn.id, version: agent.version } });
-      if (previousIp && ip && previousIp !== ip) {
-        await recordAudit(tx, conn.workspaceId, { ...base, action: 'agent.ip_changed', metadata: { previousIp, ip } });
-      }
     })
     .catch((err) => conn.log.error({ err }, 'recording the agent connect failed'));
 }

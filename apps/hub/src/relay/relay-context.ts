@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { findService } from '../store/services.js';
+import { notFound } from '../api/guard.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { ServiceRouter } from './router.js';
 import type { RelayStats } from './relay-stats.js';
@@ -32,5 +33,5 @@ export async function lookupMissingService(db: Database, workspaceId: string, na
 
 /** The one answer for a name that does not exist in the caller's workspace, whoever else may have it. */
 export function serviceNotFound(name: string): ConnectError {
-  return new ConnectError('SERVICE_NOT_FOUND', `Service not found: ${name.slice(0, 80)}`);
+  return notFound('service', name);
 }

@@ -19,7 +19,9 @@ export interface EnrolInput {
   ttlMs: number;
   /** Enrolment time, from the hub's clock. */
   now: Date;
-  keyId: string;
+  /** The API key that enrolled the agent, or (device-code approval) the user who approved it. */
+  keyId?: string;
+  userId?: string;
   ip?: string;
   userAgent?: string;
 }
@@ -37,8 +39,8 @@ export async function enrolAgent(tx: Queryable, workspaceId: string, input: Enro
     [workspaceId, agent!.id, hashSecret(token), expiresAt],
   );
   await recordAudit(tx, workspaceId, {
-    actorType: 'api_key',
-    actorId: input.keyId,
+    actorType: input.userId ? 'user' : 'api_key',
+    actorId: input.userId ?? input.keyId,
     action: 'agent.enroll',
     targetType: 'agent',
     targetId: agent!.id,
@@ -49,25 +51,12 @@ export async function enrolAgent(tx: Queryable, workspaceId: string, input: Enro
   return { agentId: agent!.id, workspaceId, label: input.label, token, expiresAt };
 }
 
-/** Records a token use and refreshes what the agent reported about itself. Returns the previous IP. */
-export async function touchAgent(
-  tx: Queryable,
-  agentId: string,
-  tokenId: string,
-  info: { ip?: string; userAgent?: string; version?: string; hostname?: string; platform?: string },
-): Promise<string | null> {
-  const [before] = await tx.query<{ last_ip: string | null }>('select last_ip from agents where id = $1', [agentId]);
+/** Refreshes what the agent reported about itself in its hello (token use is recordAgentTokenUse's job). */
+export async function updateAgentDetails(tx: Queryable, agentId: string, info: { version?: string; hostname?: string; platform?: string }): Promise<void> {
   await tx.query(
-    `update agents set last_seen_at = now(), last_ip = coalesce($2, last_ip), version = coalesce($3, version),
-            hostname = coalesce($4, hostname), platform = coalesce($5, platform)
-      where id = $1`,
-    [agentId, info.ip ?? null, info.version ?? null, info.hostname ?? null, info.platform ?? null],
+    `update agents set version = coalesce($2, version), hostname = coalesce($3, hostname), platform = coalesce($4, platform) where id = $1`,
+    [agentId, info.version ?? null, info.hostname ?? null, info.platform ?? null],
   );
-  await tx.query(
-    `update agent_tokens set last_used_at = now(), last_ip = $2, last_user_agent = $3 where id = $1`,
-    [tokenId, info.ip ?? null, info.userAgent?.slice(0, 512) ?? null],
-  );
-  return before?.last_ip ?? null;
 }
 
 export interface AgentRow {

@@ -33,3 +33,53 @@ export async function recordAudit(tx: Queryable, workspaceId: string, event: Aud
     ],
   );
 }
+
+/** Most events GET /v1/audit returns in one page. */
+export const MAX_AUDIT_PAGE = 500;
+
+export interface AuditFilter {
+  action?: string;
+  actorType?: string;
+  targetType?: string;
+  since?: Date;
+  until?: Date;
+  /** Only events with a smaller id (the cursor: the last id of the previous page). */
+  before?: string;
+  limit: number;
+}
+
+export interface AuditRow {
+  id: string;
+  at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  metadata: Record<string, unknown> | string;
+}
+
+/** The current workspace's audit events matching `filter`, newest first (inside withWorkspace: RLS scopes it). */
+export async function listAudit(tx: Queryable, filter: AuditFilter): Promise<AuditRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    where.push(clause.replace('?', `$${params.length}`));
+  };
+  if (filter.action) add('action = ?', filter.action);
+  if (filter.actorType) add('actor_type = ?', filter.actorType);
+  if (filter.targetType) add('target_type = ?', filter.targetType);
+  if (filter.since) add('at >= ?', filter.since);
+  if (filter.until) add('at < ?', filter.until);
+  if (filter.before) add('id < ?::bigint', filter.before);
+  params.push(Math.min(Math.max(filter.limit, 1), MAX_AUDIT_PAGE));
+  return tx.query<AuditRow>(
+    `select id::text as id, at, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata
+       from audit_log ${where.length ? `where ${where.join(' and ')}` : ''}
+      order by id desc limit $${params.length}`,
+    params,
+  );
+}

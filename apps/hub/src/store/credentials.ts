@@ -6,11 +6,13 @@
 import { ConnectError } from '@private-connect/protocol';
 import type { Database } from '../db/index.js';
 import { hashSecret, hashesEqual, isAgentToken, isApiKey } from '../secrets.js';
+import { authenticateSession, type UserPrincipal } from './sessions.js';
 
-/** Who is calling: an enrolled agent (by token) or an API key. */
+/** Who is calling: an enrolled agent (by token), an API key, or a signed-in user (session cookie). */
 export type Principal =
-  | { kind: 'agent'; workspaceId: string; agentId: string; tokenId: string; label: string; expiresAt: Date }
-  | { kind: 'api_key'; workspaceId: string; keyId: string };
+  | { kind: 'agent'; workspaceId: string; agentId: string; tokenId: string; label: string; expiresAt: Date; validUntil: Date }
+  | { kind: 'api_key'; workspaceId: string; keyId: string }
+  | UserPrincipal;
 
 interface TokenRow {
   id: string;
@@ -19,6 +21,7 @@ interface TokenRow {
   token_hash: Buffer;
   expires_at: Date;
   revoked_at: Date | null;
+  grace_until: Date | null;
   label: string;
   agent_revoked_at: Date | null;
 }
@@ -46,7 +49,7 @@ export async function authenticate(db: Database, secret: string | undefined, now
   if (isAgentToken(secret)) {
     const [row] = await db.withSystem((tx) =>
       tx.query<TokenRow>(
-        `select t.id, t.agent_id, t.workspace_id, t.token_hash, t.expires_at, t.revoked_at, a.label,
+        `select t.id, t.agent_id, t.workspace_id, t.token_hash, t.expires_at, t.revoked_at, t.grace_until, a.label,
                 a.revoked_at as agent_revoked_at
            from agent_tokens t join agents a on a.id = t.agent_id
           where t.token_hash = $1`,
@@ -56,13 +59,36 @@ export async function authenticate(db: Database, secret: string | undefined, now
     if (!row || !hashesEqual(toBuffer(row.token_hash), hash) || row.revoked_at || row.agent_revoked_at) {
       throw new ConnectError('UNAUTHORIZED', INVALID);
     }
+    // A token replaced by `connect up --rotate-token` works until its grace period ends, then like any bad token.
+    if (row.grace_until && new Date(row.grace_until) <= now) {
+      throw new ConnectError('UNAUTHORIZED', 'this agent token was replaced by a rotation and its 24-hour grace period is over; use the new token (or run `connect up` again to re-enrol)');
+    }
     const expiresAt = new Date(row.expires_at);
     if (expiresAt <= now) {
       throw new ConnectError('TOKEN_EXPIRED', `the agent token expired at ${expiresAt.toISOString()}; run \`connect up\` again to re-enrol`);
     }
-    return { kind: 'agent', workspaceId: row.workspace_id, agentId: row.agent_id, tokenId: row.id, label: row.label, expiresAt };
+    // validUntil: when this token stops working (expiry, or the end of its rotation grace period).
+    const validUntil = row.grace_until && new Date(row.grace_until) < expiresAt ? new Date(row.grace_until) : expiresAt;
+    return { kind: 'agent', workspaceId: row.workspace_id, agentId: row.agent_id, tokenId: row.id, label: row.label, expiresAt, validUntil };
   }
   throw new ConnectError('UNAUTHORIZED', INVALID);
+}
+
+/** The credentials a request may carry. */
+export interface RequestCredentials {
+  authorization?: string;
+  /** Value of the pc_session cookie. */
+  sessionCookie?: string;
+  /** X-Workspace-Id: which of a signed-in user's workspaces to act in (ignored for bearer credentials). */
+  workspaceHeader?: string | string[];
+}
+
+/** Authenticates a request: a bearer secret when present, else the session cookie. */
+export async function authenticateRequest(db: Database, creds: RequestCredentials, now = new Date()): Promise<Principal> {
+  const secret = bearer(creds.authorization);
+  if (secret !== undefined || !creds.sessionCookie) return authenticate(db, secret, now);
+  const workspace = Array.isArray(creds.workspaceHeader) ? creds.workspaceHeader[0] : creds.workspaceHeader;
+  return authenticateSession(db, creds.sessionCookie, workspace || undefined, now);
 }
 
 /** Reads the bearer secret from an Authorization header value. */

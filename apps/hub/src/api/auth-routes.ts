@@ -1,0 +1,116 @@
+/**
+ * Sign-in by magic link: POST /v1/auth/login mails a single-use link, /v1/auth/verify turns it into a session
+ * cookie (creating the user and a personal workspace on first sign-in, or joining an invited workspace),
+ * POST /v1/auth/logout ends the session.
+ */
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ConnectError } from '@private-connect/protocol';
+import type { Mailer } from '../mailer.js';
+import { recordAudit } from '../store/audit.js';
+import { consumeMagicLink, createMagicLink, MAX_LINK_TOKEN } from '../store/magic-links.js';
+import { addMember, listUserWorkspaces } from '../store/members.js';
+import { createSession, revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
+import { findOrCreateUser, MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
+import type { ApiDeps } from './routes.js';
+
+export interface IdentityDeps extends ApiDeps {
+  mailer: Mailer;
+  /** Base URL links point at: HUB_PUBLIC_URL, else the URL the hub listens on. */
+  linkBase(): string;
+  /** Whether the hub is served over TLS (HUB_PUBLIC_URL is https://): cookies get Secure. */
+  tlsPublicUrl: boolean;
+}
+
+/** The link a sign-in or invitation mail carries. */
+export function verifyLink(deps: IdentityDeps, token: string): string {
+  return `${deps.linkBase().replace(/\/+$/, '')}/auth/verify?token=${encodeURIComponent(token)}`;
+}
+
+export function requestMeta(request: FastifyRequest): RequestMeta {
+  return { ip: request.ip, userAgent: request.headers['user-agent'] };
+}
+
+const loginSchema = {
+  body: { type: 'object', required: ['email'], additionalProperties: false, properties: { email: { type: 'string', maxLength: MAX_EMAIL } } },
+} as const;
+
+const tokenSchema = {
+  querystring: { type: 'object', properties: { token: { type: 'string', maxLength: MAX_LINK_TOKEN } } },
+} as const;
+
+export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): void {
+  // 202 whether or not the address has an account: the answer never tells who is a user.
+  app.post('/v1/auth/login', { schema: loginSchema }, async (request, reply) => {
+    const email = normalizeEmail((request.body as { email: string }).email);
+    const { token, expiresAt } = await createMagicLink(deps.db, { email, purpose: 'login' }, deps.clock.now());
+    await deps.mailer.send({ to: email, subject: 'Sign in to Private Connect', intro: 'Open this link to sign in. It works once, for 15 minutes.', link: verifyLink(deps, token) });
+    void reply.status(202);
+    return { sent: true, expiresAt: expiresAt.toISOString(), message: `if ${email} can sign in, a link is on its way` };
+  });
+
+  const verify = async (request: FastifyRequest, reply: FastifyReply) => {
+    const token = (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token;
+    if (typeof token !== 'string' || token === '') throw new ConnectError('UNAUTHORIZED', 'this sign-in link is not valid; ask for a new one');
+    const result = await signIn(deps, token, requestMeta(request));
+    void reply.setCookie(SESSION_COOKIE, result.session, {
+      httpOnly: true,
+      sameSite: 'lax',
+      path: '/',
+      secure: deps.tlsPublicUrl || request.protocol === 'https',
+      maxAge: Math.floor(SESSION_IDLE_MS / 1000),
+    });
+    return result;
+  };
+
+  app.get('/v1/auth/verify', { schema: tokenSchema }, async (request, reply) => {
+    await verify(request, reply);
+    return reply.redirect('/', 303);
+  });
+
+  app.post('/v1/auth/verify', { schema: tokenSchema }, async (request, reply) => {
+    const { session: _session, ...answer } = await verify(request, reply);
+    return answer;
+  });
+
+  app.post('/v1/auth/logout', async (request, reply) => {
+    const cookie = request.cookies[SESSION_COOKIE];
+    if (cookie) await revokeSession(deps.db, cookie, deps.clock.now());
+    void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    void reply.status(204);
+  });
+}
+
+interface SignedIn {
+  session: string;
+  userId: string;
+  email: string;
+  workspaceId: string;
+  newUser: boolean;
+}
+
+/** Uses the link and opens a session, all in one transaction: a failure leaves the link unused. */
+async function signIn(deps: IdentityDeps, token: string, meta: RequestMeta): Promise<SignedIn> {
+  const now = deps.clock.now();
+  const signedIn = await deps.db.withSystem(async (tx) => {
+    const link = await consumeMagicLink(tx, token, now);
+    const user = await findOrCreateUser(tx, link.email, now, meta);
+    let workspaceId: string | undefined;
+    if (link.purpose === 'invite' && link.workspaceId && link.role) {
+      workspaceId = link.workspaceId;
+      if (await addMember(tx, link.workspaceId, user.id, link.role, now)) {
+        await recordAudit(tx, link.workspaceId, { actorType: 'user', actorId: user.id, action: 'member.add', targetType: 'user', targetId: user.id, ...meta, metadata: { email: user.email, role: link.role, via: 'invite' } });
+      }
+    }
+    await tx.query('update users set last_login_at = $2 where id = $1', [user.id, now]);
+    const session = await createSession(tx, user.id, now, meta);
+    return { session, userId: user.id, email: user.email, workspaceId, newUser: user.created };
+  });
+  const workspaces = await listUserWorkspaces(deps.db, signedIn.userId);
+  const workspaceId = signedIn.workspaceId ?? workspaces[0]?.id;
+  if (!workspaceId) throw new ConnectError('INTERNAL', 'the user has no workspace');
+  await deps.db.withWorkspace(workspaceId, (tx) =>
+    recordAudit(tx, workspaceId, { actorType: 'user', actorId: signedIn.userId, action: 'login', targetType: 'user', targetId: signedIn.userId, ...meta }),
+  );
+  return { ...signedIn, workspaceId };
+}

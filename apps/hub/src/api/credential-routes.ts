@@ -1,0 +1,150 @@
+/**
+ * Credential and audit routes: agent token rotation, agent revocation, API keys, the audit log. Who may do what is
+ * decided by the guard (api/guard.ts: agents.rotate_own_token, agents.revoke, api_keys.manage, audit.read).
+ */
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ConnectError, TOKEN_EXPIRY_WARNING_MS } from '@private-connect/protocol';
+import type { Principal } from '../store/credentials.js';
+import { revokeAgent, rotateAgentToken } from '../store/agent-tokens.js';
+import { createWorkspaceApiKey, listApiKeys, revokeApiKey, type Actor } from '../store/api-keys.js';
+import { listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
+import { authorize, notFound, type Action } from './guard.js';
+import type { ApiDeps } from './routes.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function actorOf(principal: Principal, request: FastifyRequest): Actor {
+  const p = principal as { kind: string; agentId?: string; keyId?: string; userId?: string };
+  const type = p.kind === 'agent' ? 'agent' : p.kind === 'api_key' ? 'api_key' : 'user';
+  return { type, id: p.agentId ?? p.keyId ?? p.userId, ip: request.ip, userAgent: request.headers['user-agent'] };
+}
+
+/** Milliseconds until an agent principal's token stops working, by the hub's clock, and whether to warn. */
+export function tokenTiming(validUntil: Date, now: Date): { expiresInMs: number; expiring: boolean } {
+  const expiresInMs = validUntil.getTime() - now.getTime();
+  return { expiresInMs, expiring: expiresInMs < TOKEN_EXPIRY_WARNING_MS };
+}
+
+const keyBodySchema = {
+  body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 128 } } },
+} as const;
+
+const auditQuerySchema = {
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      action: { type: 'string', maxLength: 128 },
+      actor_type: { type: 'string', maxLength: 32 },
+      target_type: { type: 'string', maxLength: 64 },
+      since: { type: 'string', format: 'date-time' },
+      until: { type: 'string', format: 'date-time' },
+      before: { type: 'string', pattern: '^[0-9]{1,18}$' },
+      limit: { type: 'integer', minimum: 1, maximum: MAX_AUDIT_PAGE },
+    },
+  },
+} as const;
+
+export function registerCredentialRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  principalOf: (request: FastifyRequest) => Promise<Principal>,
+): void {
+  // Who is asking, and whether they may, is settled in onRequest, before the body or query is validated.
+  const settled = new WeakMap<FastifyRequest, Principal>();
+  const guard = (action: Action) => ({
+    onRequest: async (request: FastifyRequest) => {
+      const principal = await principalOf(request);
+      authorize(principal, action);
+      settled.set(request, principal);
+    },
+  });
+  const caller = (request: FastifyRequest): Principal => {
+    const principal = settled.get(request);
+    if (!principal) throw new ConnectError('UNAUTHORIZED', 'missing credentials');
+    return principal;
+  };
+
+  app.post('/v1/agents/me/rotate-token', guard('agents.rotate_own_token'), async (request, reply) => {
+    const principal = caller(request);
+    if (principal.kind !== 'agent') throw new ConnectError('FORBIDDEN');
+    const rotated = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
+      rotateAgentToken(tx, principal.workspaceId, principal.agentId, principal.tokenId, {
+        now: deps.clock.now(),
+        ttlMs: deps.agentTokenTtlMs,
+        ip: request.ip,
+        userAgent: request.headers['user-agent'],
+      }),
+    );
+    void reply.status(201);
+    return { agentId: principal.agentId, token: rotated.token, expiresAt: rotated.expiresAt.toISOString(), previousTokenValidUntil: rotated.previousValidUntil.toISOString() };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/agents/:id', guard('agents.revoke'), async (request, reply) => {
+    const principal = caller(request);
+    const id = request.params.id;
+    const now = deps.clock.now();
+    const revoked = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeAgent(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
+    if (!revoked) throw notFound('agent', id);
+    // Its live connections end now: routes go first so that no new stream reaches its services meanwhile.
+    for (const conn of [...deps.connections]) {
+      if (conn.workspaceId !== principal.workspaceId || conn.agentId !== id) continue;
+      for (const name of conn.exposed) deps.router.delete(conn.workspaceId, name, conn);
+      conn.close('UNAUTHORIZED', 'this agent was revoked; enrol again with `connect up --api-key ...`');
+    }
+    return reply.status(204).send();
+  });
+
+  app.post('/v1/api-keys', { schema: keyBodySchema, ...guard('api_keys.manage') }, async (request, reply) => {
+    const principal = caller(request);
+    const { name } = request.body as { name: string };
+    const created = await deps.db.withWorkspace(principal.workspaceId, (tx) => createWorkspaceApiKey(tx, principal.workspaceId, name, actorOf(principal, request)));
+    void reply.status(201);
+    return { ...created.info, key: created.key };
+  });
+
+  app.get('/v1/api-keys', guard('api_keys.manage'), async (request) => {
+    const principal = caller(request);
+    return { apiKeys: await deps.db.withWorkspace(principal.workspaceId, (tx) => listApiKeys(tx)) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/api-keys/:id', guard('api_keys.manage'), async (request, reply) => {
+    const principal = caller(request);
+    const id = request.params.id;
+    const now = deps.clock.now();
+    const revoked = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeApiKey(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
+    if (!revoked) throw notFound('api_key', id);
+    return reply.status(204).send();
+  });
+
+  app.get('/v1/audit', { schema: auditQuerySchema, ...guard('audit.read') }, async (request) => {
+    const principal = caller(request);
+    const q = request.query as { action?: string; actor_type?: string; target_type?: string; since?: string; until?: string; before?: string; limit?: number };
+    const limit = q.limit ?? 100;
+    const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
+      listAudit(tx, {
+        action: q.action,
+        actorType: q.actor_type,
+        targetType: q.target_type,
+        since: q.since ? new Date(q.since) : undefined,
+        until: q.until ? new Date(q.until) : undefined,
+        before: q.before,
+        limit,
+      }),
+    );
+    const events = rows.map((r) => ({
+      id: r.id,
+      at: new Date(r.at).toISOString(),
+      actorType: r.actor_type,
+      actorId: r.actor_id,
+      action: r.action,
+      targetType: r.target_type,
+      targetId: r.target_id,
+      ip: r.ip,
+      userAgent: r.user_agent,
+      metadata: typeof r.metadata === 'string' ? (JSON.parse(r.metadata) as unknown) : r.metadata,
+    }));
+    return { events, nextBefore: events.length === limit ? events[events.length - 1]!.id : null };
+  });
+}

@@ -1,0 +1,83 @@
+/**
+ * Magic links: single-use sign-in and invitation links. The link carries a 256-bit random secret; the table keeps
+ * only its SHA-256. magic_links is not workspace-scoped: it is reached only here, through withSystem.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { ConnectError } from '@private-connect/protocol';
+import type { Database, Queryable } from '../db/index.js';
+import { hashSecret } from '../secrets.js';
+
+/** How long a sign-in link works. */
+export const LOGIN_LINK_TTL_MS = 15 * 60_000;
+/** How long an invitation link works: the invitee may not read their mail within minutes. */
+export const INVITE_LINK_TTL_MS = 7 * 86_400_000;
+/** Longest token accepted from a request; real ones are 43 characters. */
+export const MAX_LINK_TOKEN = 128;
+
+export type LinkPurpose = 'login' | 'invite';
+
+export interface NewLink {
+  email: string;
+  purpose: LinkPurpose;
+  /** Invitations only: the workspace joined and the role given. */
+  workspaceId?: string;
+  role?: 'admin' | 'member';
+  invitedBy?: string;
+}
+
+export interface UsedLink {
+  id: string;
+  email: string;
+  purpose: LinkPurpose;
+  workspaceId: string | null;
+  role: 'admin' | 'member' | null;
+}
+
+/**
+ * A fresh link secret: 32 random bytes as base64url (43 characters). Not 64 hex on purpose: the log redacts 64-hex
+ * strings as agent tokens, and without SMTP the link is delivered through the log.
+ */
+export function generateLinkToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Stores a new link and returns its secret (to be mailed, never stored) and expiry. */
+export async function createMagicLink(db: Database, link: NewLink, now: Date): Promise<{ token: string; expiresAt: Date }> {
+  const token = generateLinkToken();
+  const ttl = link.purpose === 'invite' ? INVITE_LINK_TTL_MS : LOGIN_LINK_TTL_MS;
+  const expiresAt = new Date(now.getTime() + ttl);
+  await db.withSystem((tx) =>
+    tx.query(
+      `insert into magic_links (token_hash, email, purpose, workspace_id, role, invited_by, created_at, expires_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [hashSecret(token), link.email, link.purpose, link.workspaceId ?? null, link.role ?? null, link.invitedBy ?? null, now, expiresAt],
+    ),
+  );
+  return { token, expiresAt };
+}
+
+/**
+ * Marks the link used and returns it, in the caller's withSystem transaction. The update is the single-use check:
+ * of two concurrent uses exactly one matches `used_at is null`. Throws UNAUTHORIZED (unknown), LINK_USED or
+ * LINK_EXPIRED.
+ */
+export async function consumeMagicLink(tx: Queryable, token: string, now: Date): Promise<UsedLink> {
+  if (token.length === 0 || token.length > MAX_LINK_TOKEN) throw unknownLink();
+  const hash = hashSecret(token);
+  const [row] = await tx.query<{ id: string; email: string; purpose: LinkPurpose; workspace_id: string | null; role: 'admin' | 'member' | null }>(
+    `update magic_links set used_at = $2
+      where token_hash = $1 and used_at is null and expires_at > $2
+      returning id, email, purpose, workspace_id, role`,
+    [hash, now],
+  );
+  if (row) return { id: row.id, email: row.email, purpose: row.purpose, workspaceId: row.workspace_id, role: row.role };
+  const [why] = await tx.query<{ used_at: Date | null }>('select used_at from magic_links where token_hash = $1', [hash]);
+  if (!why) throw unknownLink();
+  if (why.used_at) throw new ConnectError('LINK_USED', 'this sign-in link was already used; each link works once. Ask for a new one');
+  throw new ConnectError('LINK_EXPIRED', 'this sign-in link has expired; ask for a new one');
+}
+
+function unknownLink(): ConnectError {
+  return new ConnectError('UNAUTHORIZED', 'this sign-in link is not valid; ask for a new one');
+}

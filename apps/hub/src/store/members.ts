@@ -1,0 +1,105 @@
+/**
+ * Workspaces as a user sees them: membership, roles, creation. workspace_members is workspace-scoped (RLS) and is
+ * changed inside withWorkspace; the lookups by user (which workspaces am I in) and the email addresses of members
+ * read the system-only users table, so those few queries use withSystem and filter by user or workspace id.
+ */
+
+import { ConnectError } from '@private-connect/protocol';
+import type { Database, Queryable } from '../db/index.js';
+import { recordAudit } from './audit.js';
+import type { MemberRole } from './sessions.js';
+import type { RequestMeta } from './users.js';
+
+/** Longest workspace name (the column's check). */
+export const MAX_WORKSPACE_NAME = 128;
+
+export interface WorkspaceInfo {
+  id: string;
+  name: string;
+  role: MemberRole;
+}
+
+export interface MemberInfo {
+  userId: string;
+  email: string;
+  role: MemberRole;
+  joinedAt: string;
+}
+
+/** The workspaces a user belongs to: the personal workspace first, then by age of membership. */
+export async function listUserWorkspaces(db: Database, userId: string): Promise<WorkspaceInfo[]> {
+  return db.withSystem((tx) =>
+    tx.query<WorkspaceInfo>(
+      `select w.id, w.name, m.role from workspace_members m join workspaces w on w.id = m.workspace_id
+              join users u on u.id = m.user_id
+        where m.user_id = $1 order by m.workspace_id = u.personal_workspace_id desc nulls last, m.created_at, w.created_at, w.id`,
+      [userId],
+    ),
+  );
+}
+
+/** Creates a workspace owned by userId. connect_app may not insert workspaces, hence withSystem. */
+export async function createWorkspace(db: Database, userId: string, name: string, now: Date, meta: RequestMeta): Promise<WorkspaceInfo> {
+  return db.withSystem(async (tx) => {
+    const [ws] = await tx.query<{ id: string; name: string }>('insert into workspaces (name) values ($1) returning id, name', [name]);
+    await tx.query(`insert into workspace_members (workspace_id, user_id, role, created_at) values ($1, $2, 'owner', $3)`, [ws!.id, userId, now]);
+    await recordAudit(tx, ws!.id, { actorType: 'user', actorId: userId, action: 'workspace.create', targetType: 'workspace', targetId: ws!.id, ...meta, metadata: { name } });
+    return { id: ws!.id, name: ws!.name, role: 'owner' as const };
+  });
+}
+
+/** Adds userId to workspaceId with role, unless already a member (the existing role is kept). True when added. */
+export async function addMember(tx: Queryable, workspaceId: string, userId: string, role: MemberRole, now: Date): Promise<boolean> {
+  const rows = await tx.query(
+    `insert into workspace_members (workspace_id, user_id, role, created_at) values ($1, $2, $3, $4)
+     on conflict (workspace_id, user_id) do nothing returning user_id`,
+    [workspaceId, userId, role, now],
+  );
+  return rows.length > 0;
+}
+
+/** Members of a workspace with their email addresses. */
+export async function listMembers(db: Database, workspaceId: string): Promise<MemberInfo[]> {
+  const rows = await db.withWorkspace(workspaceId, (tx) =>
+    tx.query<{ user_id: string; role: MemberRole; created_at: Date }>('select user_id, role, created_at from workspace_members order by created_at, user_id'),
+  );
+  if (rows.length === 0) return [];
+  const users = await db.withSystem((tx) =>
+    tx.query<{ id: string; email: string }>('select id, email from users where id = any($1::uuid[])', [rows.map((row) => row.user_id)]),
+  );
+  const emails = new Map(users.map((user) => [user.id, user.email]));
+  return rows.map((row) => ({ userId: row.user_id, email: emails.get(row.user_id) ?? '', role: row.role, joinedAt: new Date(row.created_at).toISOString() }));
+}
+
+/**
+ * Removes userId from the workspace (inside withWorkspace, so another workspace's member is simply not found).
+ * An admin may not remove an owner, and the last owner cannot be removed. Returns false when there is no such member.
+ */
+export async function removeMember(
+  db: Database,
+  workspaceId: string,
+  actor: { kind: string; id: string; role?: MemberRole },
+  userId: string,
+  meta: RequestMeta,
+): Promise<boolean> {
+  return db.withWorkspace(workspaceId, async (tx) => {
+    const [target] = await tx.query<{ role: MemberRole }>('select role from workspace_members where user_id = $1 for update', [userId]);
+    if (!target) return false;
+    if (target.role === 'owner') {
+      if (actor.kind === 'user' && actor.role !== 'owner') throw new ConnectError('FORBIDDEN', 'only an owner can remove an owner');
+      const [{ owners }] = (await tx.query<{ owners: number }>(`select count(*)::int as owners from workspace_members where role = 'owner'`)) as [{ owners: number }];
+      if (owners <= 1) throw new ConnectError('FORBIDDEN', 'the last owner of a workspace cannot be removed');
+    }
+    await tx.query('delete from workspace_members where user_id = $1', [userId]);
+    await recordAudit(tx, workspaceId, {
+      actorType: actor.kind === 'user' ? 'user' : 'api_key',
+      actorId: actor.id,
+      action: 'member.remove',
+      targetType: 'user',
+      targetId: userId,
+      ...meta,
+      metadata: { role: target.role },
+    });
+    return true;
+  });
+}
