@@ -64,7 +64,10 @@ async function heapOf(hub: HubProcess): Promise<{ heapUsed: number; external: nu
 export async function memoryBench(config: BenchConfig): Promise<MemoryResults> {
   progress(`hub memory: a fresh hub process, ${config.agents} agents enrolled through the API`);
   const gcHook = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-hook.js')).href;
-  const hub = await startHubProcess({ env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${gcHook}`.trim() } });
+  // One API key enrols every agent: far more than the default per-key API limit allows in a minute.
+  const hub = await startHubProcess({
+    env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${gcHook}`.trim(), HUB_RATE_LIMIT_API: '1000000/1m' },
+  });
   try {
     const hubPid = hub.proc.child.pid ?? -1;
     const enrolled = await enrolMany(hub.url, hub.apiKey, config.agents);

@@ -60,6 +60,9 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       DATABASE_URL: options.databaseUrl ?? '',
       HUB_BOOTSTRAP_API_KEY: apiKey,
       LOG_LEVEL: 'info',
+      // Tests refuse many upgrades and make many requests from 127.0.0.1; the limits have tests of their own.
+      HUB_RATE_LIMIT_UPGRADE_FAILURES: '100000/1m',
+      HUB_RATE_LIMIT_API: '100000/1m',
       ...options.env,
     },
     'hub',

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { createApiKey, createLogger, loadConfig, startHub, type Database, type Hub } from '@private-connect/hub';
+import { createApiKey, createLogger, loadConfig, startHub, type Clock, type Database, type Hub } from '@private-connect/hub';
 import { CONNECT_MAIN, newApiKey, startExpose, startReach, tempDir } from './harness.js';
 import { startProcess, type Proc } from './processes.js';
 
@@ -35,6 +35,8 @@ export interface InProcessHub {
 export interface InProcessHubOptions {
   /** Extra environment for loadConfig (e.g. AGENT_TOKEN_TTL). */
   env?: NodeJS.ProcessEnv;
+  /** The hub's clock (a ManualClock lets a test move token expiry and grace periods forward). */
+  clock?: Clock;
 }
 
 /** Starts a hub in this process on 127.0.0.1 and a free port, with a new PGlite folder. */
@@ -47,6 +49,9 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     HUB_DATA_DIR: dataDir,
     HUB_BOOTSTRAP_API_KEY: apiKey,
     LOG_LEVEL: 'info',
+    // Tests refuse many upgrades and make many requests from 127.0.0.1; the limits have tests of their own.
+    HUB_RATE_LIMIT_UPGRADE_FAILURES: '100000/1m',
+    HUB_RATE_LIMIT_API: '100000/1m',
     ...options.env,
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -68,7 +73,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
       callback();
     },
   });
-  const hub = await startHub(config, { logger: createLogger(config.logLevel, sink) });
+  const hub = await startHub(config, { logger: createLogger(config.logLevel, sink), clock: options.clock });
   if (!hub.bootstrap) throw new Error('the in-process hub did not bootstrap a workspace');
   return {
     hub,

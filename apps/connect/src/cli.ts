@@ -11,9 +11,10 @@ import { list } from './commands/list.js';
 import { reach } from './commands/reach.js';
 import { status } from './commands/status.js';
 import { up } from './commands/up.js';
+import { audit, type AuditOptions } from './commands/audit.js';
 
 export const VERSION = '0.1.0';
-const COMMANDS = new Set(['up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help']);
+const COMMANDS = new Set(['audit', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help']);
 
 /**
  * `connect localhost:5432` is short for `connect expose localhost:5432` with a name chosen from the port.
@@ -58,7 +59,18 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--hub <url>', 'hub URL, e.g. https://hub.example.com (default: $CONNECT_HUB_URL)')
     .option('--api-key <key>', 'API key from the hub (pc_...)')
     .option('--label <label>', 'name of this machine in the workspace (default: hostname)')
-    .action(action((ctx, options: { hub?: string; apiKey?: string; label?: string }) => up(ctx, options)));
+    .option('--rotate-token', 'replace this agent\'s token now; the old one keeps working for 24 hours')
+    .action(action((ctx, options: { hub?: string; apiKey?: string; label?: string; rotateToken?: boolean }) => up(ctx, options)));
+
+  program
+    .command('audit')
+    .description('show the workspace\'s audit log, newest first')
+    .option('--limit <n>', 'how many events (1-500)', '50')
+    .option('--type <type>', 'only events about this kind of object (agent, service, api_key, tunnel, ...)')
+    .option('--action <action>', 'only this action, e.g. agent.ip_changed')
+    .option('--hub <url>', 'hub URL (default: the enrolled hub)')
+    .option('--api-key <key>', 'API key of the workspace (pc_...); reading the audit log needs one')
+    .action(action((ctx, options: AuditOptions) => audit(ctx, options)));
 
   program
     .command('expose')

@@ -3,6 +3,7 @@
 import { ConnectError } from '@private-connect/protocol';
 import { Agent, portsPath, recordRun, type AgentEvent, type RunRecord } from '@private-connect/sdk';
 import { requireConfig, type Context } from './context.js';
+import { tokenExpiryWarning } from './token-warning.js';
 import { color, type Output } from './output.js';
 
 /** Starts the agent, runs `setup` (expose or reach), then waits for a signal or a fatal error. Returns the exit code. */
@@ -80,5 +81,7 @@ function printEvent(out: Output, event: AgentEvent): void {
       return out.event(event, `${color.red('✗')} ${event.message}`);
     case 'service_taken_over':
       return out.event(event, `${color.yellow('!')} ${event.name} is now exposed by another connection of this agent`);
+    case 'token_expiring':
+      return out.json ? out.event(event) : out.warn(tokenExpiryWarning(event.expiresAt, event.expiresInMs));
   }
 }

@@ -21,8 +21,49 @@ export interface AgentSummary {
 }
 
 export type Me =
-  | { kind: 'agent'; workspaceId: string; agentId: string; label: string; expiresAt: string }
+  | { kind: 'agent'; workspaceId: string; agentId: string; label: string; expiresAt: string; expiresInMs?: number; expiring?: boolean }
   | { kind: 'api_key'; workspaceId: string; keyId: string };
+
+export interface RotatedToken {
+  agentId: string;
+  token: string;
+  expiresAt: string;
+  /** The previous token keeps working until then (24-hour grace period). */
+  previousTokenValidUntil: string;
+}
+
+export interface ApiKeySummary {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface AuditEvent {
+  id: string;
+  at: string;
+  actorType: string;
+  actorId: string | null;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  metadata: Record<string, unknown>;
+}
+
+export interface AuditQuery {
+  action?: string;
+  actorType?: string;
+  targetType?: string;
+  since?: string;
+  until?: string;
+  /** Cursor: the `nextBefore` of the previous page. */
+  before?: string;
+  limit?: number;
+}
 
 export interface ApiClientOptions {
   hubUrl: string;
@@ -53,6 +94,41 @@ export class ApiClient {
 
   async agents(): Promise<AgentSummary[]> {
     return (await this.call<{ agents: AgentSummary[] }>('GET', '/v1/agents')).agents;
+  }
+
+  /** Replaces the calling agent's token; the old one keeps working for 24 hours. */
+  rotateToken(): Promise<RotatedToken> {
+    return this.call('POST', '/v1/agents/me/rotate-token');
+  }
+
+  /** Revokes an agent: its token stops working and its connections close at once. */
+  async revokeAgent(id: string): Promise<void> {
+    await this.call('DELETE', `/v1/agents/${encodeURIComponent(id)}`);
+  }
+
+  /** Creates an API key; `key` is shown only in this answer. */
+  createApiKey(name: string): Promise<ApiKeySummary & { key: string }> {
+    return this.call('POST', '/v1/api-keys', { name });
+  }
+
+  async apiKeys(): Promise<ApiKeySummary[]> {
+    return (await this.call<{ apiKeys: ApiKeySummary[] }>('GET', '/v1/api-keys')).apiKeys;
+  }
+
+  async revokeApiKey(id: string): Promise<void> {
+    await this.call('DELETE', `/v1/api-keys/${encodeURIComponent(id)}`);
+  }
+
+  /** One page of the workspace's audit log, newest first. */
+  audit(query: AuditQuery = {}): Promise<{ events: AuditEvent[]; nextBefore: string | null }> {
+    const params = new URLSearchParams();
+    const names: Record<keyof AuditQuery, string> = { action: 'action', actorType: 'actor_type', targetType: 'target_type', since: 'since', until: 'until', before: 'before', limit: 'limit' };
+    for (const [key, name] of Object.entries(names) as Array<[keyof AuditQuery, string]>) {
+      const value = query[key];
+      if (value !== undefined) params.set(name, String(value));
+    }
+    const qs = params.toString();
+    return this.call('GET', `/v1/audit${qs ? `?${qs}` : ''}`);
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

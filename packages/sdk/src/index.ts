@@ -5,4 +5,15 @@ export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './agent/back
 export { agentEndpointUrl, apiBaseUrl, isLoopbackHost, parseHubUrl, assertSecureHub } from './agent/hub-url.js';
 export { choosePort, portIsFree, readPorts, savePort, type PortChoice } from './agent/port-store.js';
 export * from './config-store.js';
-export { ApiClient, type AgentSummary, type EnrolResult, type Me, type ApiClientOptions } from './api-client.js';
+export { deviceLogin, type DeviceCode, type DeviceLoginOptions } from './device-login.js';
+export {
+  ApiClient,
+  type AgentSummary,
+  type EnrolResult,
+  type Me,
+  type ApiClientOptions,
+  type RotatedToken,
+  type ApiKeySummary,
+  type AuditEvent,
+  type AuditQuery,
+} from './api-client.js';

@@ -1,35 +1,52 @@
-/** `connect up`: enrol this machine with a hub (trade an API key for an agent token) or check the enrolment. */
+/**
+ * `connect up`: enrol this machine with a hub (trade an API key for an agent token, or without one by device code)
+ * or check the enrolment.
+ */
 
 import { hostname, platform } from 'node:os';
 import { ConnectError } from '@private-connect/protocol';
 import { ApiClient, readConfig, writeConfig } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { color } from '../output.js';
+import { requireConfig } from '../context.js';
+import { tokenExpiryWarning } from '../token-warning.js';
+import { enrolByDevice } from './device-enrol.js';
 
 export interface UpOptions {
   hub?: string;
   apiKey?: string;
   label?: string;
+  /** Replace this agent's token now (the old one keeps working for 24 hours). */
+  rotateToken?: boolean;
 }
 
 export async function up(ctx: Context, options: UpOptions): Promise<number> {
   const existing = await readConfig(ctx.home);
   const hubUrl = options.hub ?? ctx.env.hubUrl ?? existing?.hubUrl;
   if (!hubUrl) throw new ConnectError('BAD_REQUEST', 'which hub? pass --hub https://hub.example.com (or set CONNECT_HUB_URL)');
+  if (options.rotateToken) return rotate(ctx);
   if (!options.apiKey) {
-    if (!existing) {
-      throw new ConnectError('NOT_ENROLLED', `this machine is not enrolled yet; run: connect up --hub ${hubUrl} --api-key <pc_...>`);
-    }
+    if (!existing) return enrolByDevice(ctx, hubUrl, options.label ?? hostname());
     const me = await new ApiClient({ hubUrl: existing.hubUrl, credential: existing.token, allowInsecure: ctx.env.allowInsecure }).me();
     ctx.out.result(
       { status: 'connected', hubUrl: existing.hubUrl, agentId: existing.agentId, label: existing.label, tokenExpiresAt: me.kind === 'agent' ? me.expiresAt : undefined },
       `${color.green('✓')} ${existing.label} is enrolled with ${existing.hubUrl} (agent ${existing.agentId})`,
     );
+    if (me.kind === 'agent' && me.expiring && me.expiresInMs !== undefined) ctx.out.warn(tokenExpiryWarning(me.expiresAt, me.expiresInMs));
     return 0;
   }
   const client = new ApiClient({ hubUrl, credential: options.apiKey, allowInsecure: ctx.env.allowInsecure });
   const label = options.label ?? existing?.label ?? hostname();
   const enrolled = await client.enrol({ label, hostname: hostname(), platform: platform() });
+  return saveEnrolment(ctx, hubUrl, enrolled);
+}
+
+/** Saves a new agent token in config.json and tells the person what to do next (API key and device flows). */
+export async function saveEnrolment(
+  ctx: Context,
+  hubUrl: string,
+  enrolled: { agentId: string; workspaceId: string; label: string; token: string; expiresAt: string },
+): Promise<number> {
   await writeConfig(ctx.home, {
     hubUrl,
     agentId: enrolled.agentId,
@@ -44,6 +61,21 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
       `${color.green('✓')} enrolled ${color.bold(enrolled.label)} with ${hubUrl}`,
       color.dim(`  agent token saved in ${ctx.home}/config.json (expires ${enrolled.expiresAt.slice(0, 10)})`),
       '  next: connect expose localhost:5432 --name prod-db   or   connect reach <name>',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+/** `connect up --rotate-token`: trades the current agent token for a new one and saves it in config.json. */
+async function rotate(ctx: Context): Promise<number> {
+  const config = await requireConfig(ctx);
+  const rotated = await new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure }).rotateToken();
+  await writeConfig(ctx.home, { ...config, token: rotated.token, tokenExpiresAt: rotated.expiresAt });
+  ctx.out.result(
+    { status: 'rotated', agentId: config.agentId, tokenExpiresAt: rotated.expiresAt, previousTokenValidUntil: rotated.previousTokenValidUntil, configDir: ctx.home },
+    [
+      `${color.green('✓')} new agent token saved in ${ctx.home}/config.json (expires ${rotated.expiresAt.slice(0, 10)})`,
+      color.dim(`  the previous token keeps working until ${rotated.previousTokenValidUntil.slice(0, 16).replace('T', ' ')} UTC; restart running agents to use the new one`),
     ].join('\n'),
   );
   return 0;

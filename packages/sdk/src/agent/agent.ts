@@ -7,6 +7,7 @@ import { connect as netConnect, createServer, type AddressInfo, type Server, typ
 import { hostname as osHostname } from 'node:os';
 import {
   ConnectError,
+  TOKEN_EXPIRY_WARNING_MS,
   formatTarget,
   parseTarget,
   validateServiceName,
@@ -30,7 +31,9 @@ export type AgentEvent =
   | { type: 'reach_registered'; name: string; tunnelId: string }
   | { type: 'stream_refused'; name: string; code: string; message: string }
   | { type: 'target_unreachable'; name: string; target: string; message: string }
-  | { type: 'service_taken_over'; name: string };
+  | { type: 'service_taken_over'; name: string }
+  /** The agent token stops working within TOKEN_EXPIRY_WARNING_MS (by the hub's clock); rotate it. */
+  | { type: 'token_expiring'; expiresAt: string; expiresInMs: number };
 
 export interface AgentOptions {
   hubUrl: string;
@@ -97,6 +100,9 @@ export class Agent {
     this.connection.onOpen((open) => this.onIncomingOpen(open));
     this.connection.on('connected', (welcome) => {
       this.emit({ type: 'connected', agentId: welcome.agentId, label: welcome.label });
+      if (welcome.tokenExpiresAt !== undefined && welcome.tokenExpiresInMs !== undefined && welcome.tokenExpiresInMs < TOKEN_EXPIRY_WARNING_MS) {
+        this.emit({ type: 'token_expiring', expiresAt: welcome.tokenExpiresAt, expiresInMs: welcome.tokenExpiresInMs });
+      }
       void this.reannounce();
     });
     this.connection.on('disconnected', ({ error, retryInMs }) =>

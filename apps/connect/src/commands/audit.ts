@@ -1,0 +1,43 @@
+/** `connect audit`: the workspace's audit log, newest first, as a table (or JSON). */
+
+import { ConnectError } from '@private-connect/protocol';
+import { ApiClient, readConfig } from '@private-connect/sdk';
+import type { Context } from '../context.js';
+import { table } from '../output.js';
+
+export interface AuditOptions {
+  limit?: string;
+  /** Kind of object the event is about (agent, service, api_key, ...). */
+  type?: string;
+  action?: string;
+  hub?: string;
+  /** Reading the audit log needs an API key (or an admin session); an agent token is refused by the hub. */
+  apiKey?: string;
+}
+
+export async function audit(ctx: Context, options: AuditOptions): Promise<number> {
+  const config = await readConfig(ctx.home);
+  const hubUrl = options.hub ?? ctx.env.hubUrl ?? config?.hubUrl;
+  if (!hubUrl) throw new ConnectError('BAD_REQUEST', 'which hub? pass --hub https://hub.example.com (or set CONNECT_HUB_URL)');
+  const credential = options.apiKey ?? config?.token;
+  if (!credential) throw new ConnectError('NOT_ENROLLED', 'reading the audit log needs an API key: connect audit --api-key <pc_...>');
+  const limit = options.limit === undefined ? 50 : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ConnectError('BAD_REQUEST', '--limit must be a whole number from 1 to 500');
+  const page = await new ApiClient({ hubUrl, credential, allowInsecure: ctx.env.allowInsecure }).audit({ limit, targetType: options.type, action: options.action });
+  const human =
+    page.events.length === 0
+      ? 'no audit events match'
+      : table(
+          ['TIME', 'ACTION', 'ACTOR', 'TARGET', 'IP', 'DETAILS'],
+          page.events.map((e) => [
+            e.at.slice(0, 19).replace('T', ' '),
+            e.action,
+            `${e.actorType}${e.actorId ? `:${e.actorId.slice(0, 8)}` : ''}`,
+            e.targetType ? `${e.targetType}${e.targetId ? `:${e.targetId.slice(0, 8)}` : ''}` : '',
+            e.ip ?? '',
+            JSON.stringify(e.metadata),
+          ]),
+        );
+  ctx.out.result(page, human);
+  return 0;
+}

@@ -1,0 +1,60 @@
+/**
+ * The agent's side of device-code enrolment (`connect up` without an API key): ask the hub for a code, show the
+ * user code, poll until a signed-in member approves it, and receive an agent token.
+ */
+
+import { ConnectError, errorFromBody } from '@private-connect/protocol';
+import { apiBaseUrl } from './agent/hub-url.js';
+import type { EnrolResult } from './api-client.js';
+
+export interface DeviceCode {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  expires_in: number;
+  interval: number;
+}
+
+export interface DeviceLoginOptions {
+  hubUrl: string;
+  allowInsecure?: boolean;
+  device: { label?: string; hostname?: string; platform?: string };
+  /** Called once with the code to show to the person. */
+  onCode(code: DeviceCode): void;
+  /** Waits between polls (tests pass a shorter one); default the hub's interval. */
+  sleep?: (ms: number) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+async function post<T>(base: string, hubUrl: string, path: string, body: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    throw new ConnectError('HUB_UNREACHABLE', `cannot reach the hub at ${hubUrl}: ${cause}`);
+  }
+  const json = (await response.json().catch(() => undefined)) as { error?: unknown } | undefined;
+  if (json === undefined) throw new ConnectError('HUB_UNREACHABLE', `the hub at ${hubUrl} answered HTTP ${response.status} with something that is not JSON`);
+  if (!response.ok) throw errorFromBody(json.error);
+  return json as T;
+}
+
+/** Runs the whole flow; resolves with the enrolment once approved, rejects with DEVICE_CODE_EXPIRED etc. */
+export async function deviceLogin(options: DeviceLoginOptions): Promise<EnrolResult> {
+  const base = apiBaseUrl(options.hubUrl, options.allowInsecure ?? false);
+  const code = await post<DeviceCode>(base, options.hubUrl, '/v1/device/code', options.device);
+  options.onCode(code);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (;;) {
+    if (options.signal?.aborted) throw new ConnectError('BAD_REQUEST', 'device login cancelled');
+    await sleep(code.interval * 1000);
+    try {
+      return await post<EnrolResult>(base, options.hubUrl, '/v1/device/token', { device_code: code.device_code });
+    } catch (err) {
+      if (err instanceof ConnectError && (err.code === 'AUTHORIZATION_PENDING' || err.code === 'RATE_LIMITED')) continue;
+      throw err;
+    }
+  }
+}
