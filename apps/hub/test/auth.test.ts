@@ -7,6 +7,7 @@ import { LOGIN_LINK_TTL_MS } from '../src/store/magic-links.js';
 import { SESSION_IDLE_MS } from '../src/store/sessions.js';
 import { sessionCookie, sessionSetCookie, startIdentityHub, type IdentityHub } from './support/identity-hub.js';
 import { dbKind } from './support/test-database.js';
+import { startSmtpSink } from './support/smtp-sink.js';
 
 const DAY = 86_400_000;
 let n = 0;
@@ -201,6 +202,38 @@ describe(`session cookie behind TLS (${dbKind})`, () => {
       assert.match(sessionSetCookie(answer.headers)!, /; Secure/);
     } finally {
       await h.dispose();
+    }
+  });
+});
+
+describe(`sign-in links by SMTP (${dbKind})`, () => {
+  it('mails the link through SMTP_URL instead of printing it, and the mailed link signs in', async () => {
+    const smtp = await startSmtpSink();
+    const h = await startIdentityHub({ SMTP_URL: smtp.url, SMTP_FROM: 'hub@example.com' });
+    try {
+      const email = newEmail();
+      const login = await h.request('POST', '/v1/auth/login', { body: { email } });
+      assert.equal(login.status, 202);
+      // The 202 does not wait for delivery; the mail arrives on the SMTP socket shortly after.
+      const deadline = Date.now() + 10_000;
+      while (smtp.mails.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(smtp.mails.length, 1, 'one mail reached the SMTP server');
+      const mail = smtp.mails[0]!;
+      assert.equal(mail.from, 'hub@example.com');
+      assert.deepEqual(mail.to, [email]);
+      assert.equal(h.console.filter((l) => l.includes(email)).length, 0, 'with SMTP the link is not printed');
+      // nodemailer sends long lines quoted-printable: undo soft line breaks and =XX escapes.
+      const body = mail.data.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+      const link = /https?:\/\/\S+\/auth\/verify\?token=[A-Za-z0-9_-]+/.exec(body)?.[0];
+      assert.ok(link, `no link in the mail:\n${mail.data}`);
+      const token = new URL(link).searchParams.get("token")!;
+      assert.ok(!JSON.stringify(h.logs).includes(token), 'the mailed token is not in the log');
+      const verify = await h.request('POST', `/v1/auth/verify?token=${encodeURIComponent(token)}`);
+      assert.equal(verify.status, 200, JSON.stringify(verify.body));
+      assert.ok(sessionCookie(verify.headers));
+    } finally {
+      await h.dispose();
+      await smtp.close();
     }
   });
 });
