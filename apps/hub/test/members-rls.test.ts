@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Database } from '../src/db/index.js';
-import { createTestDatabase, dbKind, type TestDatabase } from './support/test-database.js';
+import { createTestDatabase, dbKind, isPgError, type TestDatabase } from './support/test-database.js';
 
 interface Fixture {
   workspace: string;
@@ -29,14 +29,6 @@ async function seed(db: Database, tag: string): Promise<Fixture> {
 }
 
 const members = (db: Database) => db.withSystem((tx) => tx.query('select * from workspace_members order by workspace_id, user_id'));
-
-function isPgError(code: string, message: RegExp) {
-  return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
-    assert.match((error as Error).message, message);
-    return true;
-  };
-}
 
 describe(`row level security of membership and identity tables (${dbKind})`, () => {
   let t: TestDatabase;

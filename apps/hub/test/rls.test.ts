@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../src/db/index.js';
-import { createTestDatabase, dbKind, type TestDatabase } from './support/test-database.js';
+import { createTestDatabase, dbKind, isPgError, type TestDatabase } from './support/test-database.js';
 
 const TABLES = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log'] as const;
 type Table = (typeof TABLES)[number];
@@ -114,14 +114,6 @@ async function rolledBack<T>(db: Database, workspaceId: string, fn: (tx: Queryab
     (error) => error === rollback,
   );
   return result as T;
-}
-
-function isPgError(code: string, message: RegExp) {
-  return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
-    assert.match((error as Error).message, message);
-    return true;
-  };
 }
 
 describe(`row level security (${dbKind})`, () => {

@@ -3,3 +3,4 @@ export * from './limits.js';
 export * from './errors.js';
 export * from './control.js';
 export * from './names.js';
+export * from './api.js';

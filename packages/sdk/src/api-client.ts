@@ -1,6 +1,6 @@
 /** A typed client for the hub's REST API. Errors come back as ConnectError with the hub's code. */
 
-import { ConnectError, errorFromBody, type ServiceInfo } from '@private-connect/protocol';
+import { ConnectError, errorFromBody, type ApiKeyInfo, type AuditEntry, type ServiceInfo } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
 
 export interface EnrolResult {
@@ -30,28 +30,6 @@ export interface RotatedToken {
   expiresAt: string;
   /** The previous token keeps working until then (24-hour grace period). */
   previousTokenValidUntil: string;
-}
-
-export interface ApiKeySummary {
-  id: string;
-  name: string;
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
-
-export interface AuditEvent {
-  id: string;
-  at: string;
-  actorType: string;
-  actorId: string | null;
-  action: string;
-  targetType: string | null;
-  targetId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  metadata: Record<string, unknown>;
 }
 
 export interface AuditQuery {
@@ -107,12 +85,12 @@ export class ApiClient {
   }
 
   /** Creates an API key; `key` is shown only in this answer. */
-  createApiKey(name: string): Promise<ApiKeySummary & { key: string }> {
+  createApiKey(name: string): Promise<ApiKeyInfo & { key: string }> {
     return this.call('POST', '/v1/api-keys', { name });
   }
 
-  async apiKeys(): Promise<ApiKeySummary[]> {
-    return (await this.call<{ apiKeys: ApiKeySummary[] }>('GET', '/v1/api-keys')).apiKeys;
+  async apiKeys(): Promise<ApiKeyInfo[]> {
+    return (await this.call<{ apiKeys: ApiKeyInfo[] }>('GET', '/v1/api-keys')).apiKeys;
   }
 
   async revokeApiKey(id: string): Promise<void> {
@@ -120,7 +98,7 @@ export class ApiClient {
   }
 
   /** One page of the workspace's audit log, newest first. */
-  audit(query: AuditQuery = {}): Promise<{ events: AuditEvent[]; nextBefore: string | null }> {
+  audit(query: AuditQuery = {}): Promise<{ events: AuditEntry[]; nextBefore: string | null }> {
     const params = new URLSearchParams();
     const names: Record<keyof AuditQuery, string> = { action: 'action', actorType: 'actor_type', targetType: 'target_type', since: 'since', until: 'until', before: 'before', limit: 'limit' };
     for (const [key, name] of Object.entries(names) as Array<[keyof AuditQuery, string]>) {

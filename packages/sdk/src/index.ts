@@ -13,7 +13,5 @@ export {
   type Me,
   type ApiClientOptions,
   type RotatedToken,
-  type ApiKeySummary,
-  type AuditEvent,
   type AuditQuery,
 } from './api-client.js';

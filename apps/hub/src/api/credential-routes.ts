@@ -4,7 +4,7 @@
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConnectError, TOKEN_EXPIRY_WARNING_MS } from '@private-connect/protocol';
+import { ConnectError, TOKEN_EXPIRY_WARNING_MS, type AuditEntry } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
 import { revokeAgent, rotateAgentToken } from '../store/agent-tokens.js';
 import { createWorkspaceApiKey, listApiKeys, revokeApiKey, type Actor } from '../store/api-keys.js';
@@ -133,7 +133,7 @@ export function registerCredentialRoutes(
         limit,
       }),
     );
-    const events = rows.map((r) => ({
+    const events = rows.map((r): AuditEntry => ({
       id: r.id,
       at: new Date(r.at).toISOString(),
       actorType: r.actor_type,
@@ -143,7 +143,7 @@ export function registerCredentialRoutes(
       targetId: r.target_id,
       ip: r.ip,
       userAgent: r.user_agent,
-      metadata: typeof r.metadata === 'string' ? (JSON.parse(r.metadata) as unknown) : r.metadata,
+      metadata: typeof r.metadata === 'string' ? (JSON.parse(r.metadata) as Record<string, unknown>) : r.metadata,
     }));
     return { events, nextBefore: events.length === limit ? events[events.length - 1]!.id : null };
   });

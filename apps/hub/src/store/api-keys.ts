@@ -1,17 +1,10 @@
 /** API keys of a workspace: create (the key is returned once), list (prefix only, never the hash), revoke. */
 
+import type { ApiKeyInfo } from '@private-connect/protocol';
 import type { Queryable } from '../db/index.js';
 import { apiKeyPrefix, generateApiKey, hashSecret } from '../secrets.js';
 import { recordAudit, type ActorType } from './audit.js';
 
-export interface ApiKeyInfo {
-  id: string;
-  name: string;
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
 
 interface ApiKeyRow {
   id: string;

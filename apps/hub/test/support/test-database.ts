@@ -1,5 +1,6 @@
 /** A fresh, migrated database per test: in-memory PGlite, or a new PostgreSQL database when TEST_DATABASE=postgres. */
 
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase, type Database } from '../../src/db/index.js';
@@ -56,4 +57,13 @@ async function admin(sql: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** An assert.rejects validator: a PostgreSQL error with this SQLSTATE code and a message matching `message`. */
+export function isPgError(code: string, message: RegExp) {
+  return (error: unknown) => {
+    assert.equal((error as { code?: unknown }).code, code, String(error));
+    assert.match((error as Error).message, message);
+    return true;
+  };
 }
