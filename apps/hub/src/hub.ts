@@ -13,6 +13,7 @@ import { registerRoutes } from './api/routes.js';
 import { registerAuthRoutes } from './api/auth-routes.js';
 import { registerWorkspaceRoutes } from './api/workspace-routes.js';
 import { registerDeviceRoutes } from './api/device-routes.js';
+import { registerPages } from './pages/pages.js';
 import { createMailer } from './mailer.js';
 import { createFailureLimiter, installRateLimits } from './api/rate-limits.js';
 import { attachAgentEndpoint } from './relay/agent-endpoint.js';
@@ -94,6 +95,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     registerAuthRoutes(app, identityDeps);
     registerWorkspaceRoutes(app, identityDeps);
     registerDeviceRoutes(app, identityDeps);
+    await registerPages(app, identityDeps);
     const metrics = createMetrics(stats, connections);
     app.get('/metrics', async (_request, reply) => {
       void reply.header('content-type', metrics.contentType);

@@ -36,6 +36,8 @@ interface Req {
   method: string;
   path: string;
   body?: unknown;
+  /** A form post (the browser pages), instead of a JSON body. */
+  form?: Record<string, string>;
   headers?: Record<string, string>;
 }
 
@@ -109,8 +111,15 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     if (who === 'api_key') headers.authorization = `Bearer ${x.apiKey}`;
     if (who === 'agent') headers.authorization = `Bearer ${x.agentToken}`;
     if (who === 'user') headers.cookie = x.cookie;
-    if (req.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(h.hub.url + req.path, { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body), redirect: 'manual' });
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(req.body);
+    } else if (req.form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(req.form).toString();
+    }
+    const res = await fetch(h.hub.url + req.path, { method: req.method, headers, body, redirect: 'manual' });
     return { status: res.status, text: await res.text() };
   };
 
@@ -268,6 +277,23 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       await same(who, { method: 'POST', path: '/v1/device/approve', body: { user_code: c1, workspaceId: y.workspaceId } }, { method: 'POST', path: '/v1/device/approve', body: { user_code: c2, workspaceId: m } }, [[y.workspaceId, m], [c1, c2]], 'approve device into Y');
       const [c3, c4] = [await fresh(), await fresh()];
       await same(who, { method: 'POST', path: '/v1/device/approve', headers: { 'x-workspace-id': y.workspaceId }, body: { user_code: c3 } }, { method: 'POST', path: '/v1/device/approve', headers: { 'x-workspace-id': m }, body: { user_code: c4 } }, [[y.workspaceId, m], [c3, c4]], 'approve device with X-Workspace-Id of Y');
+    },
+    // The browser pages: the user's own workspaces only; Y's workspace answers like a missing one.
+    'GET /': (who) => plain(who, { method: 'GET', path: '/' }, 'home page'),
+    'GET /login': (who) => plain(who, { method: 'GET', path: '/login?next=/device' }, 'login page'),
+    'POST /login': (who) => plain(who, { method: 'POST', path: '/login', form: { email: `page-${who}@example.com`, next: '/' } }, 'login form'),
+    'GET /auth/verify': (who) => plain(who, { method: 'GET', path: `/auth/verify?token=${randomBytes(32).toString('hex')}` }, 'verify page'),
+    'POST /auth/verify': (who) => plain(who, { method: 'POST', path: '/auth/verify', form: { token: randomBytes(32).toString('hex'), next: '/' } }, 'verify form'),
+    // Not as X's user (that would end the session the battery signs in with): an unknown session changes nothing.
+    'POST /logout': () => plain(undefined, { method: 'POST', path: '/logout', headers: { cookie: `pc_session=${randomBytes(32).toString('hex')}` } }, 'logout'),
+    'GET /device': (who) => plain(who, { method: 'GET', path: '/device' }, 'device page'),
+    'POST /device': async (who) => {
+      const m = uuid();
+      const fresh = async () => JSON.parse((await call({ method: 'POST', path: '/v1/device/code', body: {} })).text).user_code as string;
+      const [c1, c2] = [await fresh(), await fresh()];
+      const post = (code: string, workspace: string): Req => ({ method: 'POST', path: '/device', form: { user_code: code, workspace_id: workspace } });
+      // Without a session (API key, agent token) both answer with the way to sign in; a user gets the same 404 page.
+      await same(who, post(c1, y.workspaceId), post(c2, m), [[y.workspaceId, m], [c1, c2]], 'approve device into Y by page', who === 'user');
     },
     'POST /v1/device/token': async (who) => {
       await plain(who, { method: 'POST', path: '/v1/device/token', body: { device_code: randomBytes(32).toString('hex') } }, 'device token');

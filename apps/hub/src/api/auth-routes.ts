@@ -22,9 +22,41 @@ export interface IdentityDeps extends ApiDeps {
   tlsPublicUrl: boolean;
 }
 
-/** The link a sign-in or invitation mail carries. */
-export function verifyLink(deps: IdentityDeps, token: string): string {
-  return `${deps.linkBase().replace(/\/+$/, '')}/auth/verify?token=${encodeURIComponent(token)}`;
+/**
+ * The link a sign-in or invitation mail carries: the hub's /auth/verify page, which signs in on a button press (a
+ * mail scanner that fetches the link does not use it up). `next` is where the browser goes afterwards.
+ */
+export function verifyLink(deps: IdentityDeps, token: string, next?: string): string {
+  const after = next && next !== '/' ? `&next=${encodeURIComponent(next)}` : '';
+  return `${deps.linkBase().replace(/\/+$/, '')}/auth/verify?token=${encodeURIComponent(token)}${after}`;
+}
+
+/** Only a path on this hub may follow sign-in (no `//host`, no scheme): anything else becomes `/`. */
+export function safeNext(value: unknown): string {
+  if (typeof value !== 'string' || value.length > 512) return '/';
+  return /^\/(?![\/\\])[^\s\\]*$/.test(value) ? value : '/';
+}
+
+/** Creates a single-use sign-in link for `email` and mails it (or prints it, without SMTP). */
+export async function sendLoginLink(deps: IdentityDeps, rawEmail: unknown, next?: string): Promise<{ email: string; expiresAt: Date }> {
+  const email = normalizeEmail(rawEmail);
+  const { token, expiresAt } = await createMagicLink(deps.db, { email, purpose: 'login' }, deps.clock.now());
+  await deps.mailer.send({ to: email, subject: 'Sign in to Private Connect', intro: 'Open this link to sign in. It works once, for 15 minutes.', link: verifyLink(deps, token, next) });
+  return { email, expiresAt };
+}
+
+/** Uses a sign-in link and sets the session cookie on the reply. */
+export async function openSession(deps: IdentityDeps, token: unknown, request: FastifyRequest, reply: FastifyReply): Promise<SignedIn> {
+  if (typeof token !== 'string' || token === '' || token.length > MAX_LINK_TOKEN) throw new ConnectError('UNAUTHORIZED', 'this sign-in link is not valid; ask for a new one');
+  const result = await signIn(deps, token, requestMeta(request));
+  void reply.setCookie(SESSION_COOKIE, result.session, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: deps.tlsPublicUrl || request.protocol === 'https',
+    maxAge: Math.floor(SESSION_IDLE_MS / 1000),
+  });
+  return result;
 }
 
 export function requestMeta(request: FastifyRequest): RequestMeta {
@@ -42,26 +74,13 @@ const tokenSchema = {
 export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): void {
   // 202 whether or not the address has an account: the answer never tells who is a user.
   app.post('/v1/auth/login', { schema: loginSchema }, async (request, reply) => {
-    const email = normalizeEmail((request.body as { email: string }).email);
-    const { token, expiresAt } = await createMagicLink(deps.db, { email, purpose: 'login' }, deps.clock.now());
-    await deps.mailer.send({ to: email, subject: 'Sign in to Private Connect', intro: 'Open this link to sign in. It works once, for 15 minutes.', link: verifyLink(deps, token) });
+    const { email, expiresAt } = await sendLoginLink(deps, (request.body as { email: string }).email);
     void reply.status(202);
     return { sent: true, expiresAt: expiresAt.toISOString(), message: `if ${email} can sign in, a link is on its way` };
   });
 
-  const verify = async (request: FastifyRequest, reply: FastifyReply) => {
-    const token = (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token;
-    if (typeof token !== 'string' || token === '') throw new ConnectError('UNAUTHORIZED', 'this sign-in link is not valid; ask for a new one');
-    const result = await signIn(deps, token, requestMeta(request));
-    void reply.setCookie(SESSION_COOKIE, result.session, {
-      httpOnly: true,
-      sameSite: 'lax',
-      path: '/',
-      secure: deps.tlsPublicUrl || request.protocol === 'https',
-      maxAge: Math.floor(SESSION_IDLE_MS / 1000),
-    });
-    return result;
-  };
+  const verify = (request: FastifyRequest, reply: FastifyReply) =>
+    openSession(deps, (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token, request, reply);
 
   app.get('/v1/auth/verify', { schema: tokenSchema }, async (request, reply) => {
     await verify(request, reply);
@@ -81,7 +100,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): vo
   });
 }
 
-interface SignedIn {
+export interface SignedIn {
   session: string;
   userId: string;
   email: string;

@@ -2,6 +2,7 @@
 
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
+import { errorPage } from '../pages/pages.js';
 
 const FASTIFY_CODES: Record<string, ConnectError['code']> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -25,6 +26,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     // Refusals are logged once, here, with the request (the logger redacts its credentials and masks its address).
     if (error.status < 500) request.log.info({ req: request, code: error.code, reason: error.message }, 'request refused');
+    // Pages (sign-in, device approval) answer with a page a person can read; everything else with JSON.
+    if ((request.routeOptions.config as { page?: boolean } | undefined)?.page) return errorPage(reply, error);
     void reply.status(error.status).send({ error: error.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {

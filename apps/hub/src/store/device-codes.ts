@@ -62,6 +62,18 @@ export async function createDeviceCode(db: Database, device: DeviceInfo, now: Da
   }
 }
 
+/** What the approval page shows of a pending, unexpired code; undefined for any other code. */
+export async function findPendingDeviceCode(db: Database, userCode: string, now: Date): Promise<(DeviceInfo & { createdAt: Date }) | undefined> {
+  const [row] = await db.withSystem((tx) =>
+    tx.query<{ label: string | null; hostname: string | null; platform: string | null; created_at: Date }>(
+      'select label, hostname, platform, created_at from device_codes where user_code = $1 and approved_at is null and expires_at > $2',
+      [userCode, now],
+    ),
+  );
+  if (!row) return undefined;
+  return { label: row.label ?? undefined, hostname: row.hostname ?? undefined, platform: row.platform ?? undefined, createdAt: new Date(row.created_at) };
+}
+
 /**
  * Approves a pending, unexpired user code for workspaceId (whose membership the caller has checked). Returns false
  * for a code that is unknown, expired, or already approved: the caller answers those alike.
