@@ -6,7 +6,7 @@ import { createContext, type Context, type GlobalOptions } from './context.js';
 import { readEnv } from './env.js';
 import { createOutput, type Output } from './output.js';
 import { down } from './commands/down.js';
-import { expose } from './commands/expose.js';
+import { expose, type ExposeOptions } from './commands/expose.js';
 import { list } from './commands/list.js';
 import { reach } from './commands/reach.js';
 import { status } from './commands/status.js';
@@ -78,8 +78,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .argument('<host:port>', 'the service, e.g. localhost:5432 or 5432')
     .option('-n, --name <name>', 'service name (default: from the port, e.g. 5432 → postgres)')
     .option('--replace', 'take the name over from another agent of the workspace')
+    .option('--http', 'the service speaks HTTP (shares can then limit methods and paths)')
+    .option('--hub-port', 'also give it a TCP port on the hub, for clients that run no agent')
     .addHelpText('after', '\nShorthand: connect localhost:5432  is  connect expose localhost:5432 --name postgres')
-    .action(action((ctx, target: string, options: { name?: string; replace?: boolean }) => expose(ctx, target, options)));
+    .action(action((ctx, target: string, options: ExposeOptions) => expose(ctx, target, options)));
 
   program
     .command('reach')

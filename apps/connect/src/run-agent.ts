@@ -65,7 +65,11 @@ function printEvent(out: Output, event: AgentEvent): void {
     case 'fatal':
       return out.error(new ConnectError(event.code as ConnectError['code'], event.message));
     case 'exposed':
-      return out.event(event, `${color.green('✓')} exposing ${color.bold(event.service.name)} → ${event.service.target}   reach it with: connect reach ${event.service.name}`);
+      return out.event(
+        event,
+        `${color.green('✓')} exposing ${color.bold(event.service.name)} → ${event.service.target}   reach it with: connect reach ${event.service.name}` +
+          (event.service.hubPort ? `\n  also on the hub's TCP port ${color.bold(String(event.service.hubPort))} (for clients without an agent)` : ''),
+      );
     case 'expose_failed':
       return out.event(event, `${color.red('✗')} could not expose ${event.name} again: ${event.message}`);
     case 'listening': {

@@ -27,6 +27,12 @@ export interface HubConfig {
   smtpFrom: string;
   /** Request limits per window (HUB_RATE_LIMIT_*, each `N/duration`, e.g. `5/1m`). */
   rateLimits: RateLimits;
+  /** Domain under which public links are served as `<token>.<domain>` (PUBLIC_BASE_DOMAIN); unset = path links only. */
+  publicBaseDomain?: string;
+  /** Ports the hub may give services for clients without an agent (HUB_TCP_PORT_RANGE, default 23000-23100). */
+  tcpPortRange: { first: number; last: number };
+  /** Address those ports are bound on (HUB_TCP_BIND, default 127.0.0.1). */
+  tcpBind: string;
 }
 
 /** At most `max` requests per `windowMs`. */
@@ -100,6 +106,16 @@ function port(text: string | undefined, variable: string, fallback: number): num
   return value;
 }
 
+function portRange(text: string): { first: number; last: number } {
+  const match = /^(\d{1,5})\s*-\s*(\d{1,5})$/.exec(text.trim());
+  const first = Number(match?.[1]);
+  const last = Number(match?.[2]);
+  if (!match || first < 1 || last > 65535 || first > last) {
+    throw new ConfigError('HUB_TCP_PORT_RANGE', `"${text}" is not a port range; use first-last, e.g. 23000-23100`);
+  }
+  return { first, last };
+}
+
 /** Builds the configuration from environment variables, failing fast with the variable's name. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   const bootstrapApiKey = env.HUB_BOOTSTRAP_API_KEY || undefined;
@@ -120,7 +136,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (publicUrl !== undefined && !/^https?:\/\//.test(publicUrl)) {
     throw new ConfigError('HUB_PUBLIC_URL', 'must start with http:// or https://');
   }
+  const publicBaseDomain = (env.PUBLIC_BASE_DOMAIN || '').trim().toLowerCase().replace(/^\.+|\.+$/g, '') || undefined;
+  if (publicBaseDomain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/.test(publicBaseDomain)) {
+    throw new ConfigError('PUBLIC_BASE_DOMAIN', `"${env.PUBLIC_BASE_DOMAIN}" is not a domain name, e.g. links.example.com`);
+  }
   return {
+    publicBaseDomain,
+    tcpPortRange: portRange(env.HUB_TCP_PORT_RANGE || '23000-23100'),
+    tcpBind: env.HUB_TCP_BIND || '127.0.0.1',
     port: port(env.HUB_PORT, 'HUB_PORT', 3001),
     host: env.HUB_HOST || '0.0.0.0',
     databaseUrl,

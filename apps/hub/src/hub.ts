@@ -1,9 +1,10 @@
 /** Assembles a hub: database, HTTP API, agent endpoint and relay. `startHub` is what main.ts and tests call. */
 
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
-import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL } from '@private-connect/protocol';
+import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL, RateBuckets } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { createLogger, type Logger } from './logger.js';
@@ -23,6 +24,14 @@ import { createRelayStats, type RelayStats } from './relay/relay-stats.js';
 import { ServiceRouter } from './relay/router.js';
 import { bootstrapIfEmpty, type Bootstrap } from './store/bootstrap.js';
 import { systemClock, type Clock } from './clock.js';
+import { LocalPeer } from './relay/local-peer.js';
+import { createAccessLog } from './sharing/access-log.js';
+import type { SharingContext } from './sharing/context.js';
+import { createHubPorts } from './sharing/hub-ports.js';
+import { createLinkProxy } from './sharing/link-proxy.js';
+import { registerLinkRoutes } from './sharing/link-routes.js';
+import { registerShareRoutes } from './sharing/share-routes.js';
+import { openShared } from './sharing/shares.js';
 
 export interface Hub {
   /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001. */
@@ -32,6 +41,8 @@ export interface Hub {
   log: Logger;
   stats: RelayStats;
   connections: Set<AgentConnection>;
+  /** Shares, public links and hub ports: the hub's own stream opener, access log, rate buckets. */
+  sharing: SharingContext;
   /** Every HTTP route as `METHOD /path` (HEAD excluded), in registration order: the cross-workspace battery needs a case for each. */
   routes: readonly string[];
   /** Set on the first start with an empty database. */
@@ -62,6 +73,18 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const router = new ServiceRouter();
     const connections = new Set<AgentConnection>();
     const stats = createRelayStats();
+    const sharing: SharingContext = {
+      db,
+      clock,
+      config,
+      log,
+      router,
+      stats,
+      connections,
+      local: new LocalPeer(stats, log),
+      access: createAccessLog(db, log),
+      rates: new RateBuckets(),
+    };
     const ctx: RelayContext = {
       db,
       clock,
@@ -69,13 +92,19 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       log,
       stats,
       connections,
+      sharing,
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
+      openShared: (conn, id, name) => openShared(sharing, conn, id, name),
     };
 
     let listenUrl = '';
-    const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+    // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
+    const linkProxy = createLinkProxy(sharing);
+    const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) =>
+      createServer((req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)));
+    const app = Fastify({ serverFactory, loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
     const routes: string[] = [];
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
@@ -96,6 +125,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     registerWorkspaceRoutes(app, identityDeps);
     registerDeviceRoutes(app, identityDeps);
     await registerPages(app, identityDeps);
+    registerShareRoutes(app, apiDeps, sharing);
+    registerLinkRoutes(app, apiDeps, sharing);
     const metrics = createMetrics(stats, connections);
     app.get('/metrics', async (_request, reply) => {
       void reply.header('content-type', metrics.contentType);
@@ -106,7 +137,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       idleTimeoutMs: config.idleTimeoutMs,
       clientIp: (req) => req.socket.remoteAddress,
       upgradeFailures: createFailureLimiter(config.rateLimits.upgradeFailuresPerIp),
+      otherUpgrade: (req, socket, head) => {
+        if (!linkProxy.matches(req)) return false;
+        linkProxy.upgrade(req, socket, head);
+        return true;
+      },
     });
+    const hubPorts = createHubPorts(sharing);
+    sharing.hubPorts = hubPorts;
 
     await app.listen({ port: config.port, host: config.host });
     const port = (app.server.address() as AddressInfo).port;
@@ -114,6 +152,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     listenUrl = url;
     log.info({ port, database: db.kind }, 'hub listening');
+    await hubPorts.start();
 
     let closing: Promise<void> | undefined;
     return {
@@ -123,12 +162,15 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       log,
       stats,
       connections,
+      sharing,
       routes,
       bootstrap,
       close() {
         closing ??= (async () => {
+          await hubPorts.close();
           await endpoint.close();
           await app.close();
+          await sharing.access.close();
           if (!options.db) await db.close();
         })();
         return closing;

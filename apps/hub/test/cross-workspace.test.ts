@@ -100,7 +100,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   /** Workspace X: the caller. */
   const x = { workspaceId: '', apiKey: '', agentToken: '', cookie: '', userId: '' };
   /** Workspace Y: the target, and every identifier of it that must never show. */
-  const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '' };
+  const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '' };
   const Y_SERVICE = 'victim-secret-db';
   const Y_AGENT_LABEL = 'victim-agent-label';
   let yAgent: RawAgent;
@@ -146,7 +146,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
 
   /** Every row of workspace Y, and Y's user's sessions: must not change whatever X does. */
   const snapshot = async (): Promise<string> => {
-    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links'];
+    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'shares', 'links', 'hub_ports'];
     const out: Record<string, unknown> = {};
     await h.hub.db.withSystem(async (tx) => {
       for (const table of tables) {
@@ -364,6 +364,14 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       const reply = await agent.request('list', {});
       assert.ok(reply.ok);
       for (const mark of yMarks()) assert.ok(!JSON.stringify(reply).includes(mark), `list revealed ${mark}`);
+    },
+    access: async (agent) => {
+      // A report about a share X does not own is refused like one about a share that does not exist; Y's audit
+      // log is unchanged (the snapshot after each case).
+      const m = uuid();
+      const hidden = y.shareId || uuid();
+      const report = (shareId: string) => ({ shareId, service: 'api', method: 'GET', path: '/', status: 200 });
+      await sameReply(agent, 'access', report(hidden), report(m), [hidden, m]);
     },
     expose: async (agent) => {
       // Y's name is free in X: exposing it succeeds like any unused name and takes nothing from Y.

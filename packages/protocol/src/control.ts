@@ -15,7 +15,13 @@ export interface ServiceInfo {
   agentId: string;
   agentLabel: string;
   online: boolean;
+  /** What the service speaks: 'http' services can be given method/path limits in shares. */
+  protocol?: ServiceProtocol;
+  /** The TCP port on the hub that forwards to this service (`connect expose --hub-port`), when it has one. */
+  hubPort?: number;
 }
+
+export type ServiceProtocol = 'tcp' | 'http';
 
 export interface AgentInfo {
   version: string;
@@ -26,15 +32,28 @@ export interface AgentInfo {
 
 /** Operations an agent may request, with their arguments and results. */
 export interface ControlOps {
-  expose: { args: { name: string; target: string; replace?: boolean }; result: { service: ServiceInfo } };
+  expose: { args: { name: string; target: string; replace?: boolean; protocol?: ServiceProtocol; hubPort?: boolean }; result: { service: ServiceInfo } };
   unexpose: { args: { name: string }; result: Record<string, never> };
   resolve: { args: { name: string }; result: { service: ServiceInfo } };
   reach: { args: { name: string; localPort: number }; result: { service: ServiceInfo; tunnelId: string } };
   unreach: { args: { tunnelId: string }; result: Record<string, never> };
   list: { args: Record<string, never>; result: { services: ServiceInfo[] } };
+  /** The exposing agent reports one HTTP request that came through a share (for the owner's audit log). */
+  access: { args: AccessReport; result: Record<string, never> };
+}
+
+/** One request through a share, as the exposing agent saw and answered it. */
+export interface AccessReport {
+  shareId: string;
+  service: string;
+  method: string;
+  path: string;
+  status: number;
+  /** Address of the reaching agent, as the hub told in the OPEN notice. */
+  ip?: string;
 }
 export type ControlOp = keyof ControlOps;
-const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list']);
+const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access']);
 
 export interface HelloMessage {
   t: 'hello';
@@ -78,7 +97,22 @@ export interface OpenRequest {
 /** OPEN payload from the hub to the exposing agent: which service, and who asks. */
 export interface OpenNotice {
   service: string;
-  from: { agentId: string; label: string };
+  /** Who opens: an agent, or the hub itself for a public link or hub port (agentId 'hub'). `ip` is its address. */
+  from: { agentId: string; label: string; ip?: string };
+  /** Set when the stream comes through a share; the exposing agent enforces its HTTP limits on HTTP services. */
+  share?: SharePolicy;
+}
+
+/** The limits of a share that the exposing agent applies to an HTTP service's requests. */
+export interface SharePolicy {
+  id: string;
+  name: string;
+  /** Allowed methods, upper case; absent means any. */
+  methods?: string[];
+  /** Allowed path prefixes; absent means any. */
+  paths?: string[];
+  /** Requests per minute over the whole share; absent means no limit. */
+  ratePerMin?: number;
 }
 
 /** Parses a control message sent by an agent. */
@@ -148,10 +182,33 @@ export function parseOpenRequest(payload: Buffer): OpenRequest {
 export function parseOpenNotice(payload: Buffer): OpenNotice {
   const msg = parseObject(payload, 'OPEN payload');
   const from = (msg.from ?? {}) as Record<string, unknown>;
-  return {
+  const notice: OpenNotice = {
     service: str(msg.service, 'OPEN.service', 255),
-    from: { agentId: String(from.agentId ?? ''), label: String(from.label ?? '') },
+    from: { agentId: String(from.agentId ?? ''), label: String(from.label ?? ''), ...(typeof from.ip === 'string' ? { ip: from.ip.slice(0, 64) } : {}) },
   };
+  if (msg.share !== undefined) notice.share = parseSharePolicy(msg.share);
+  return notice;
+}
+
+function parseSharePolicy(value: unknown): SharePolicy {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('OPEN.share must be an object');
+  const v = value as Record<string, unknown>;
+  const list = (field: string, max: number): string[] | undefined => {
+    const items = v[field];
+    if (items === undefined || items === null) return undefined;
+    if (!Array.isArray(items) || items.length > 64) throw bad(`OPEN.share.${field} must be an array of at most 64 strings`);
+    return items.map((item) => str(item, `OPEN.share.${field}[]`, max));
+  };
+  const policy: SharePolicy = { id: str(v.id, 'OPEN.share.id', 64), name: str(v.name, 'OPEN.share.name', 63) };
+  const methods = list('methods', 16);
+  const paths = list('paths', 512);
+  if (methods) policy.methods = methods;
+  if (paths) policy.paths = paths;
+  if (v.ratePerMin !== undefined && v.ratePerMin !== null) {
+    if (!Number.isSafeInteger(v.ratePerMin) || (v.ratePerMin as number) < 1) throw bad('OPEN.share.ratePerMin must be a positive integer');
+    policy.ratePerMin = v.ratePerMin as number;
+  }
+  return policy;
 }
 
 /** Parses an error payload (OPEN_ERROR, RESET, GOAWAY); anything unreadable becomes PROTOCOL_ERROR. */

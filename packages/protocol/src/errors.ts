@@ -50,6 +50,14 @@ export const ERROR_CODES = {
   PORT_IN_USE: { status: 409, close: 4409, summary: 'The local port is already in use.' },
   NOT_ENROLLED: { status: 401, close: 4401, summary: 'This machine has no agent token yet; run `connect up` first.' },
   INSECURE_HUB: { status: 400, close: 4400, summary: 'Plain http:// or ws:// is only allowed to a loopback hub.' },
+  SHARE_EXPIRED: { status: 410, close: 4410, summary: 'The share has expired; ask its owner for a new one.' },
+  SHARE_REVOKED: { status: 410, close: 4410, summary: 'The share was revoked by its owner.' },
+  SHARE_ALREADY_JOINED: { status: 409, close: 4409, summary: 'This share code was already used by a workspace; each share opens to one workspace.' },
+  PUBLIC_LINK_GONE: { status: 410, close: 4410, summary: 'This public link has expired or was revoked.' },
+  METHOD_NOT_ALLOWED: { status: 405, close: 4403, summary: 'This HTTP method is not allowed by the share or link.' },
+  PATH_NOT_ALLOWED: { status: 403, close: 4403, summary: 'This path is outside the prefixes the share or link allows.' },
+  HTTP_ONLY_LIMIT: { status: 400, close: 4400, summary: 'Method and path limits need an HTTP service (expose it with --http).' },
+  HUB_PORTS_EXHAUSTED: { status: 503, close: 4503, summary: 'Every port of HUB_TCP_PORT_RANGE is taken; widen the range or free a port.' },
   INTERNAL: { status: 500, close: 1011, summary: 'Internal error.' },
 } as const satisfies Record<string, ErrorSpec>;
 

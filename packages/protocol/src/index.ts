@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './control.js';
 export * from './names.js';
 export * from './api.js';
+export * from './http-rules.js';

@@ -15,7 +15,7 @@ import { ConnectError, ProtocolError, type ErrorCode } from '../src/errors.js';
 import { FrameType, decodeFrame, encodeJsonFrame } from '../src/frame.js';
 import { MAX_LABEL } from '../src/limits.js';
 
-const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list'];
+const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access'];
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
@@ -124,6 +124,7 @@ describe('parseAgentMessage', () => {
       reach: { name: 'prod-db', localPort: 15432 },
       unreach: { tunnelId: 't1' },
       list: {},
+      access: { shareId: 's1', service: 'api', method: 'GET', path: '/v1', status: 200 },
     };
     let id = 0;
     for (const op of ALL_OPS) {
@@ -300,6 +301,25 @@ describe('parseOpenNotice', () => {
       assert.deepEqual(parseOpenNotice(json({ service: 'db', from })), { service: 'db', from: { agentId: '', label: '' } });
     }
     assert.deepEqual(parseOpenNotice(json({ service: 'db', from: { agentId: 'a' } })), { service: 'db', from: { agentId: 'a', label: '' } });
+  });
+
+  test('reads the share policy and the opener address of a shared stream', () => {
+    const notice = {
+      service: 'api',
+      from: { agentId: 'ag_9', label: 'contractor', ip: '203.0.113.7' },
+      share: { id: 's1', name: 'acme', methods: ['GET', 'POST'], paths: ['/api/v1'], ratePerMin: 60 },
+    };
+    assert.deepEqual(parseOpenNotice(json(notice)), notice);
+    assert.deepEqual(parseOpenNotice(json({ service: 'db', from: {}, share: { id: 's2', name: 'b' } })).share, { id: 's2', name: 'b' });
+  });
+
+  test('refuses a malformed share policy', () => {
+    const base = { service: 'api', from: { agentId: 'a', label: 'b' } };
+    assertBadMessage(() => parseOpenNotice(json({ ...base, share: 'all' })), /OPEN\.share must be an object/);
+    assertBadMessage(() => parseOpenNotice(json({ ...base, share: { name: 'x' } })), /OPEN\.share\.id must be a string/);
+    assertBadMessage(() => parseOpenNotice(json({ ...base, share: { id: 's', name: 'x', methods: 'GET' } })), /methods must be an array/);
+    assertBadMessage(() => parseOpenNotice(json({ ...base, share: { id: 's', name: 'x', paths: Array(65).fill('/') } })), /at most 64/);
+    assertBadMessage(() => parseOpenNotice(json({ ...base, share: { id: 's', name: 'x', ratePerMin: 0 } })), /ratePerMin must be a positive integer/);
   });
 
   test('refuses a missing or over-long service', () => {

@@ -1,6 +1,7 @@
-export { Agent, AGENT_VERSION, type AgentEvent, type AgentOptions, type Reach, type ReachOptions } from './agent/agent.js';
+export { Agent, AGENT_VERSION, type AgentEvent, type AgentOptions, type ExposeOptions, type Reach, type ReachOptions } from './agent/agent.js';
 export { HubConnection, type HubConnectionOptions, type IncomingOpen } from './agent/hub-connection.js';
-export { TunnelStream } from './agent/tunnel-stream.js';
+export { TunnelStream, type StreamTransport } from './agent/tunnel-stream.js';
+export { duplexPair, type PairedDuplex } from './agent/duplex-pair.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './agent/backoff.js';
 export { agentEndpointUrl, apiBaseUrl, isLoopbackHost, parseHubUrl, assertSecureHub } from './agent/hub-url.js';
 export { choosePort, portIsFree, readPorts, savePort, type PortChoice } from './agent/port-store.js';

@@ -7,6 +7,10 @@ import { runAgent } from '../run-agent.js';
 export interface ExposeOptions {
   name?: string;
   replace?: boolean;
+  /** The service speaks HTTP (shares may then limit methods and paths). */
+  http?: boolean;
+  /** Also open a TCP port on the hub for it. */
+  hubPort?: boolean;
 }
 
 export async function expose(ctx: Context, targetText: string, options: ExposeOptions): Promise<number> {
@@ -14,7 +18,7 @@ export async function expose(ctx: Context, targetText: string, options: ExposeOp
   const name = validateServiceName(options.name ?? autoName(target));
   const targetString = formatTarget(target);
   return runAgent(ctx, { command: 'expose', name, target: targetString }, async (agent) => {
-    await agent.expose(name, targetString, { replace: options.replace ?? false });
+    await agent.expose(name, targetString, { replace: options.replace ?? false, protocol: options.http ? 'http' : 'tcp', hubPort: options.hubPort ?? false });
     return {};
   });
 }

@@ -64,6 +64,13 @@ export const POLICY = {
   'audit.read': { agent: false, api_key: true, roles: ADMINS },
   'members.read': { agent: false, api_key: true, roles: ALL_ROLES },
   'members.manage': { agent: false, api_key: false, roles: ADMINS },
+  /** Create, list and revoke shares of this workspace's services (`connect share`). Letting another workspace in
+   *  is an admin's decision for users; an agent or API key of the workspace acts for its operator. */
+  'shares.manage': { agent: true, api_key: true, roles: ADMINS },
+  /** Join another workspace's share with its code (`connect join`), and list the shares this workspace joined. */
+  'shares.join': { agent: true, api_key: true, roles: ADMINS },
+  /** Create, list and revoke public links (`connect link`). */
+  'links.manage': { agent: true, api_key: true, roles: ADMINS },
 } as const satisfies Record<string, Rule>;
 
 export type Action = keyof typeof POLICY;
@@ -112,6 +119,7 @@ const OBJECT_NAMES = {
   workspace: 'Workspace',
   invite: 'Invitation',
   share: 'Share',
+  link: 'Public link',
   tunnel: 'Tunnel',
   audit_event: 'Audit event',
 } as const;

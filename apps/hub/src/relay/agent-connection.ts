@@ -8,12 +8,9 @@ import type { WebSocket } from 'ws';
 import {
   ConnectError,
   FrameType,
-  INITIAL_STREAM_WINDOW,
   MAX_SMALL_JSON,
   MAX_STREAM_ID,
   MAX_STREAMS_PER_CONNECTION,
-  MAX_WINDOW,
-  OPEN_TIMEOUT_MS,
   PROTOCOL_VERSION,
   ProtocolError,
   closeReason,
@@ -23,50 +20,38 @@ import {
   frameTypeName,
   parseAgentMessage,
   parseOpenRequest,
-  readWindowIncrement,
-  setStreamId,
   type ErrorCode,
   type Frame,
   type HelloMessage,
+  type OpenNotice,
   type RequestMessage,
 } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
 import type { Logger } from '../logger.js';
 import type { RelayContext } from './relay-context.js';
 import { handleControlRequest, onConnectionOpen, onConnectionClosed } from './control-handler.js';
+import {
+  openPair,
+  peerGone,
+  refuseOpen,
+  relayClose,
+  relayData,
+  relayOpenAnswer,
+  relayReset,
+  relayWindow,
+  type RelayPeer,
+  type StreamEnd,
+  type StreamTag,
+} from './streams.js';
 
 type AgentPrincipal = Extract<Principal, { kind: 'agent' }>;
-
-/** One side of a relayed stream: the stream id on one connection, linked to the other side. */
-interface StreamEnd {
-  conn: AgentConnection;
-  id: number;
-  peer: StreamEnd;
-  /** 'opener' sent OPEN; 'target' received it from the hub. */
-  role: 'opener' | 'target';
-  state: 'opening' | 'open';
-  /** DATA bytes this side's agent may still send, granted by the other agent's WINDOW frames. */
-  credit: number;
-  /** This side's agent sent CLOSE (no more DATA from it). */
-  closedByAgent: boolean;
-  openTimer?: NodeJS.Timeout;
-}
-
-/** Makes the two ends of a relayed stream point at each other. */
-function linkedPair(a: Omit<StreamEnd, 'peer'>, b: Omit<StreamEnd, 'peer'>): [StreamEnd, StreamEnd] {
-  const first = a as StreamEnd;
-  const second = b as StreamEnd;
-  first.peer = second;
-  second.peer = first;
-  return [first, second];
-}
 
 export interface ConnectionMeta {
   ip?: string;
   userAgent?: string;
 }
 
-export class AgentConnection {
+export class AgentConnection implements RelayPeer {
   readonly id = randomUUID();
   readonly log: Logger;
   state: 'handshake' | 'open' | 'closed' = 'handshake';
@@ -76,8 +61,8 @@ export class AgentConnection {
   readonly exposed = new Set<string>();
   /** Tunnel ids (reach sessions) opened on this connection; removed by unreach and teardown. */
   readonly tunnels = new Set<string>();
-  /** Streams by id on this socket; entries removed by dropStream (close, reset, open failure) and teardown. */
-  private readonly streams = new Map<number, StreamEnd>();
+  /** Streams by id on this socket; entries removed by dropPair (close, reset, open failure) and teardown. */
+  readonly streams = new Map<number, StreamEnd>();
   private nextHubStreamId = 2;
   private lastAgentStreamId = 0;
   private readonly handshakeTimer: NodeJS.Timeout;
@@ -243,29 +228,12 @@ export class AgentConnection {
 
   private onData(frame: Frame, raw: Buffer): void {
     const end = this.endFor(frame);
-    if (!end) return;
-    if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} before OPEN_OK`);
-    if (end.closedByAgent) throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} after CLOSE`);
-    const length = frame.payload.length;
-    if (length > end.credit) {
-      throw new ProtocolError('FLOW_CONTROL', `stream ${end.id} sent ${length} bytes with ${end.credit} bytes of credit`);
-    }
-    end.credit -= length;
-    this.ctx.stats.bytesRelayed += length;
-    this.ctx.stats.framesRelayed++;
-    this.forward(end, raw);
+    if (end) relayData(end, frame, raw, this.ctx.stats);
   }
 
   private onWindow(frame: Frame, raw: Buffer): void {
     const end = this.endFor(frame);
-    if (!end) return;
-    const increment = readWindowIncrement(frame);
-    const peer = end.peer;
-    if (peer.credit + increment > MAX_WINDOW) {
-      throw new ProtocolError('FLOW_CONTROL', `WINDOW on stream ${end.id} grows the window beyond ${MAX_WINDOW}`);
-    }
-    peer.credit += increment;
-    this.forward(end, raw);
+    if (end) relayWindow(end, frame, raw);
   }
 
   private onOpen(frame: Frame): void {
@@ -279,85 +247,50 @@ export class AgentConnection {
     if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) {
       return this.refuseOpen(id, 'TOO_MANY_STREAMS', `this agent already has ${MAX_STREAMS_PER_CONNECTION} open streams`);
     }
-    const target = this.ctx.router.get(this.workspaceId, service);
-    if (!target || target.state !== 'open') {
-      this.ctx.lookupMissingService(this.workspaceId, service).then(
-        (err) => this.refuseOpen(id, err.code, err.message),
-        (err) => {
-          this.log.error({ err }, 'service lookup failed');
-          this.refuseOpen(id, 'INTERNAL', 'internal error while looking up the service');
-        },
-      );
+    const failed = (err: unknown) => {
+      this.log.error({ err }, 'service lookup failed');
+      this.refuseOpen(id, 'INTERNAL', 'internal error while looking up the service');
+    };
+    if (service.includes('/')) {
+      // `share/service`: a service of another workspace, through a share this workspace joined.
+      this.ctx.openShared(this, id, service).catch(failed);
       return;
     }
-    if (target.streams.size >= MAX_STREAMS_PER_CONNECTION) {
-      return this.refuseOpen(id, 'TOO_MANY_STREAMS', `the agent exposing "${service}" has too many open streams`);
+    const target = this.ctx.router.get(this.workspaceId, service);
+    if (!target || target.state !== 'open') {
+      this.ctx.lookupMissingService(this.workspaceId, service).then((err) => this.refuseOpen(id, err.code, err.message), failed);
+      return;
     }
-    const targetId = target.allocateStreamId();
-    const pair = linkedPair(
-      { conn: this, id, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false },
-      { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false },
-    );
-    const opener = pair[0];
-    this.streams.set(id, opener);
-    target.streams.set(targetId, pair[1]);
-    opener.openTimer = setTimeout(() => {
-      if (opener.state !== 'opening') return;
-      this.refuseOpen(id, 'OPEN_TIMEOUT', `the agent exposing "${service}" did not answer within ${OPEN_TIMEOUT_MS} ms`);
-      target.send(encodeJsonFrame(FrameType.RESET, targetId, { code: 'OPEN_TIMEOUT', message: 'stream open timed out' }));
-      this.dropPair(opener);
-    }, OPEN_TIMEOUT_MS);
-    target.send(encodeJsonFrame(FrameType.OPEN, targetId, { service, from: { agentId: this.agentId, label: this.label } }));
+    this.openTo(id, target, { service, from: { agentId: this.agentId, label: this.label } });
   }
 
-  private refuseOpen(id: number, code: ErrorCode, message: string): void {
-    this.ctx.stats.streamOpenFailures++;
-    this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
+  /** Opens this connection's stream `id` to `target`, which exposes `notice.service`. */
+  openTo(id: number, target: AgentConnection, notice: OpenNotice, tag?: StreamTag): void {
+    if (this.state === 'closed') return;
+    if (target.state !== 'open') return this.refuseOpen(id, 'SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
+    if (target.streams.size >= MAX_STREAMS_PER_CONNECTION) {
+      return this.refuseOpen(id, 'TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
+    }
+    openPair(this, id, target, target.allocateStreamId(), notice, this.ctx.stats, tag);
+  }
+
+  refuseOpen(id: number, code: ErrorCode, message: string): void {
+    refuseOpen({ conn: this, id }, code, message, this.ctx.stats);
   }
 
   private onOpenAnswer(frame: Frame, raw: Buffer): void {
     const end = this.endFor(frame);
-    if (!end) return;
-    if (end.role !== 'target' || end.state !== 'opening') {
-      throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(frame.type)} on stream ${end.id}, which is not waiting for an answer`);
-    }
-    const opener = end.peer;
-    clearTimeout(opener.openTimer);
-    if (frame.type === FrameType.OPEN_OK) {
-      end.state = 'open';
-      opener.state = 'open';
-      this.ctx.stats.streamsOpened++;
-      this.forward(end, raw);
-    } else {
-      if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN_ERROR payload is too large');
-      this.ctx.stats.streamOpenFailures++;
-      this.forward(end, raw);
-      this.dropPair(end);
-    }
+    if (end) relayOpenAnswer(end, frame, raw, this.ctx.stats);
   }
 
   private onClose(frame: Frame, raw: Buffer): void {
     const end = this.endFor(frame);
-    if (!end) return;
-    if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `CLOSE on stream ${end.id} before OPEN_OK`);
-    if (end.closedByAgent) return;
-    end.closedByAgent = true;
-    this.forward(end, raw);
-    if (end.peer.closedByAgent) this.dropPair(end);
+    if (end) relayClose(end, raw);
   }
 
   private onReset(frame: Frame, raw: Buffer): void {
     const end = this.endFor(frame);
-    if (!end) return;
-    if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'RESET payload is too large');
-    clearTimeout(end.openTimer ?? end.peer.openTimer);
-    if (end.peer.state === 'opening' && end.peer.role === 'opener') {
-      // The target refused after all: the opener waits for OPEN_ERROR, not RESET.
-      end.peer.conn.send(encodeJsonFrame(FrameType.OPEN_ERROR, end.peer.id, { code: 'TARGET_UNREACHABLE', message: 'the exposing agent reset the stream' }));
-    } else {
-      this.forward(end, raw);
-    }
-    this.dropPair(end);
+    if (end) relayReset(end, frame, raw);
   }
 
   private onControl(frame: Frame): void {
@@ -384,13 +317,8 @@ export class AgentConnection {
     }
   }
 
-  /** Rewrites the frame's stream id to the peer's and sends the same buffer there. */
-  private forward(end: StreamEnd, raw: Buffer): void {
-    setStreamId(raw, end.peer.id);
-    end.peer.conn.send(raw);
-  }
-
-  private allocateStreamId(): number {
+  /** A new stream id for a stream the hub opens on this connection (even, increasing, never reused). */
+  allocateStreamId(): number {
     const id = this.nextHubStreamId;
     if (id > MAX_STREAM_ID - 2) {
       // Stream ids are never reused: an exhausted connection is asked to reconnect.
@@ -400,24 +328,13 @@ export class AgentConnection {
     return id;
   }
 
-  private dropPair(end: StreamEnd): void {
-    end.conn.streams.delete(end.id);
-    end.peer.conn.streams.delete(end.peer.id);
-  }
-
   /** Ends the connection's streams, routes and tunnels once the socket closed. */
   private teardown(): void {
     const wasOpen = this.state !== 'handshake' || this.hello !== undefined;
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     this.ctx.connections.delete(this);
-    for (const end of this.streams.values()) {
-      clearTimeout(end.openTimer ?? end.peer.openTimer);
-      const peer = end.peer;
-      peer.conn.streams.delete(peer.id);
-      const type = peer.state === 'opening' && peer.role === 'opener' ? FrameType.OPEN_ERROR : FrameType.RESET;
-      peer.conn.send(encodeJsonFrame(type, peer.id, { code: 'PEER_GONE', message: 'the other agent of this stream disconnected' }));
-    }
+    for (const end of this.streams.values()) peerGone(end);
     this.streams.clear();
     if (wasOpen && this.hello) onConnectionClosed(this);
   }

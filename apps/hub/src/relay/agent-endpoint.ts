@@ -34,6 +34,8 @@ export interface AgentEndpointOptions {
   clientIp(req: IncomingMessage): string | undefined;
   /** Refused upgrades per client IP; past the limit, upgrades from that IP get 429 before authentication. */
   upgradeFailures?: FailureLimiter;
+  /** Offered every upgrade first; returns true when it took the request (public-link WebSockets). */
+  otherUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 /** Attaches the agent endpoint to the hub's HTTP server. */
@@ -50,6 +52,7 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    if (options.otherUpgrade?.(req, socket, head)) return;
     const ip = options.clientIp(req) ?? 'unknown';
     // Logged once, here, with the request: the logger redacts its credentials and masks its address.
     const refuse = (err: ConnectError, headers?: Record<string, string>) => {

@@ -16,6 +16,7 @@ import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnel
 import type { AgentConnection } from './agent-connection.js';
 import { serviceNotFound } from './relay-context.js';
 import { authorize } from '../api/guard.js';
+import { reportAccess } from '../sharing/shares.js';
 
 type Args = Record<string, unknown>;
 
@@ -36,6 +37,8 @@ export async function handleControlRequest(conn: AgentConnection, msg: RequestMe
       return unreach(conn, args);
     case 'list':
       return list(conn);
+    case 'access':
+      return reportAccess(conn.ctx.sharing, conn, args);
   }
 }
 
@@ -43,13 +46,16 @@ async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['ex
   const name = validateServiceName(requireString(args, 'name'));
   const target = parseTarget(requireString(args, 'target'));
   const replace = args.replace === true;
+  const protocol = args.protocol === undefined ? 'tcp' : args.protocol;
+  if (protocol !== 'tcp' && protocol !== 'http') throw new ConnectError('BAD_REQUEST', 'protocol must be "tcp" or "http"');
+  if (args.hubPort !== undefined && typeof args.hubPort !== 'boolean') throw new ConnectError('BAD_REQUEST', 'hubPort must be true or false');
   const { db, router } = conn.ctx;
   const current = router.get(conn.workspaceId, name);
   if (current && current !== conn && current.agentId !== conn.agentId && !replace) {
     throw new ConnectError('SERVICE_NAME_TAKEN', `"${name}" is already exposed by agent "${current.label}"; choose another name or pass --replace`);
   }
   const { row } = await db.withWorkspace(conn.workspaceId, async (tx) => {
-    const result = await upsertService(tx, conn.workspaceId, conn.agentId, name, target, replace);
+    const result = await upsertService(tx, conn.workspaceId, conn.agentId, name, target, replace, protocol);
     if (result.changed) {
       await recordAudit(tx, conn.workspaceId, {
         actorType: 'agent',
@@ -58,7 +64,7 @@ async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['ex
         targetType: 'service',
         targetId: result.row.id,
         ip: conn.meta.ip,
-        metadata: { name, target: `${target.host}:${target.port}`, replaced: replace && !result.created },
+        metadata: { name, target: `${target.host}:${target.port}`, protocol, replaced: replace && !result.created },
       });
     }
     return result;
@@ -71,7 +77,13 @@ async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['ex
   }
   conn.exposed.add(name);
   conn.log.info({ service: name }, 'service exposed');
-  return { service: toServiceInfo(row, true) };
+  const info = toServiceInfo(row, true);
+  if (args.hubPort === true) {
+    const hubPorts = conn.ctx.sharing.hubPorts;
+    if (!hubPorts) throw new ConnectError('SHUTTING_DOWN', 'the hub is not serving ports right now');
+    info.hubPort = await hubPorts.ensure(conn.workspaceId, name);
+  }
+  return { service: info };
 }
 
 async function unexpose(conn: AgentConnection, args: Args): Promise<Record<string, never>> {
@@ -92,6 +104,7 @@ async function unexpose(conn: AgentConnection, args: Args): Promise<Record<strin
     return deleted;
   });
   if (!row) throw serviceNotFound(name);
+  await conn.ctx.sharing.hubPorts?.release(conn.workspaceId, name);
   const owner = conn.ctx.router.get(conn.workspaceId, name);
   if (owner && owner.agentId === conn.agentId && conn.ctx.router.delete(conn.workspaceId, name, owner)) owner.exposed.delete(name);
   return {};

@@ -9,6 +9,7 @@ import { notFound } from '../api/guard.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { ServiceRouter } from './router.js';
 import type { RelayStats } from './relay-stats.js';
+import type { SharingContext } from '../sharing/context.js';
 
 export interface RelayContext {
   db: Database;
@@ -18,10 +19,15 @@ export interface RelayContext {
   stats: RelayStats;
   /** Connections past their handshake. Added by the handshake, deleted by the connection's teardown. */
   connections: Set<AgentConnection>;
+  /** Shares, public links and hub ports. */
+  sharing: SharingContext;
   handshakeTimeoutMs: number;
   maxPendingControl: number;
   /** The error for a stream open to a name that has no live route. */
   lookupMissingService(workspaceId: string, name: string): Promise<ConnectError>;
+  /** Opens `conn`'s stream `id` to `share/service`, a service of another workspace through a joined share; or
+   *  refuses it. The open answer (or OPEN_ERROR) reaches the agent either way. */
+  openShared(conn: AgentConnection, id: number, name: string): Promise<void>;
 }
 
 /** A service that is not routed is either offline (known in this workspace) or not found: never more. */

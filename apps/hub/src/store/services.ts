@@ -1,6 +1,6 @@
 /** Services: the durable record of what is exposed (name → agent + target). Who is online lives in the router. */
 
-import { ConnectError, formatTarget, type ServiceInfo, type Target } from '@private-connect/protocol';
+import { ConnectError, formatTarget, type ServiceInfo, type ServiceProtocol, type Target } from '@private-connect/protocol';
 import type { Queryable } from '../db/index.js';
 
 export interface ServiceRow {
@@ -10,9 +10,13 @@ export interface ServiceRow {
   agent_label: string;
   target_host: string;
   target_port: number;
+  protocol: ServiceProtocol;
+  /** The service's port on the hub, when it has one. */
+  hub_port: number | null;
 }
 
-const SELECT = `select s.id, s.name, s.agent_id, a.label as agent_label, s.target_host, s.target_port
+const SELECT = `select s.id, s.name, s.agent_id, a.label as agent_label, s.target_host, s.target_port, s.protocol,
+                       (select p.port from hub_ports p where p.workspace_id = s.workspace_id and p.service_name = s.name) as hub_port
                   from services s join agents a on a.id = s.agent_id`;
 
 /** Finds a service of the current workspace by name. */
@@ -37,6 +41,7 @@ export async function upsertService(
   name: string,
   target: Target,
   replace: boolean,
+  protocol: ServiceProtocol = 'tcp',
 ): Promise<{ row: ServiceRow; created: boolean; changed: boolean }> {
   const existing = await findService(tx, name);
   if (existing && existing.agent_id !== agentId && !replace) {
@@ -47,19 +52,19 @@ export async function upsertService(
   }
   if (!existing) {
     await tx.query(
-      `insert into services (workspace_id, agent_id, name, target_host, target_port, last_online_at)
-       values ($1, $2, $3, $4, $5, now())`,
-      [workspaceId, agentId, name, target.host, target.port],
+      `insert into services (workspace_id, agent_id, name, target_host, target_port, protocol, last_online_at)
+       values ($1, $2, $3, $4, $5, $6, now())`,
+      [workspaceId, agentId, name, target.host, target.port, protocol],
     );
   } else {
     await tx.query(
-      `update services set agent_id = $2, target_host = $3, target_port = $4, updated_at = now(), last_online_at = now()
+      `update services set agent_id = $2, target_host = $3, target_port = $4, protocol = $5, updated_at = now(), last_online_at = now()
         where id = $1`,
-      [existing.id, agentId, target.host, target.port],
+      [existing.id, agentId, target.host, target.port, protocol],
     );
   }
   const row = (await findService(tx, name))!;
-  const changed = !existing || existing.agent_id !== agentId || existing.target_host !== target.host || existing.target_port !== target.port;
+  const changed = !existing || existing.agent_id !== agentId || existing.target_host !== target.host || existing.target_port !== target.port || existing.protocol !== protocol;
   return { row, created: !existing, changed };
 }
 
@@ -80,5 +85,7 @@ export function toServiceInfo(row: ServiceRow, online: boolean): ServiceInfo {
     agentId: row.agent_id,
     agentLabel: row.agent_label,
     online,
+    protocol: row.protocol,
+    ...(row.hub_port !== null && row.hub_port !== undefined ? { hubPort: row.hub_port } : {}),
   };
 }

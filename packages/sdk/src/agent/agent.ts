@@ -12,6 +12,7 @@ import {
   parseTarget,
   validateServiceName,
   type ServiceInfo,
+  type ServiceProtocol,
   type Target,
 } from '@private-connect/protocol';
 import type { BackoffOptions } from './backoff.js';
@@ -67,6 +68,8 @@ interface ExposedService {
   name: string;
   target: Target;
   replace: boolean;
+  protocol: ServiceProtocol;
+  hubPort: boolean;
 }
 
 interface ReachState {
@@ -75,6 +78,25 @@ interface ReachState {
   port: number;
   /** Local client sockets; each deletes itself on close. */
   sockets: Set<Socket>;
+}
+
+export interface ExposeOptions {
+  /** Take the name over from another agent of the workspace. */
+  replace?: boolean;
+  /** What the service speaks (default tcp); 'http' services can get method/path limits in shares. */
+  protocol?: ServiceProtocol;
+  /** Also give the service a TCP port on the hub, for clients that run no agent. */
+  hubPort?: boolean;
+}
+
+function exposeArgs(entry: ExposedService) {
+  return {
+    name: entry.name,
+    target: formatTarget(entry.target),
+    replace: entry.replace,
+    ...(entry.protocol !== 'tcp' ? { protocol: entry.protocol } : {}),
+    ...(entry.hubPort ? { hubPort: true } : {}),
+  };
 }
 
 export class Agent {
@@ -116,11 +138,11 @@ export class Agent {
   }
 
   /** Exposes `target` (host:port) as `name` in the workspace; resolves once the hub accepted it. */
-  async expose(name: string, target: string, options: { replace?: boolean } = {}): Promise<ServiceInfo> {
+  async expose(name: string, target: string, options: ExposeOptions = {}): Promise<ServiceInfo> {
     validateServiceName(name);
     const parsed = parseTarget(target);
-    const entry = { name, target: parsed, replace: options.replace ?? false };
-    const { service } = await this.connection.request('expose', { name, target: formatTarget(parsed), replace: entry.replace });
+    const entry: ExposedService = { name, target: parsed, replace: options.replace ?? false, protocol: options.protocol ?? 'tcp', hubPort: options.hubPort ?? false };
+    const { service } = await this.connection.request('expose', exposeArgs(entry));
     this.exposed.set(name, entry);
     this.emit({ type: 'exposed', service });
     return service;
@@ -238,7 +260,7 @@ export class Agent {
   private async reannounce(): Promise<void> {
     for (const entry of this.exposed.values()) {
       try {
-        const { service } = await this.connection.request('expose', { name: entry.name, target: formatTarget(entry.target), replace: entry.replace });
+        const { service } = await this.connection.request('expose', exposeArgs(entry));
         this.emit({ type: 'exposed', service });
       } catch (err) {
         const error = err instanceof ConnectError ? err : new ConnectError('INTERNAL');

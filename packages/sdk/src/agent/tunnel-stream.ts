@@ -4,7 +4,7 @@
  * local socket has accepted, so a slow local reader stops the remote sender instead of filling memory.
  */
 
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   FRAME_HEADER_SIZE,
   FrameType,
@@ -33,7 +33,7 @@ export class TunnelStream {
   private ungranted = 0;
   /** Local bytes waiting for credit (the socket is paused meanwhile). */
   private pending: Buffer | undefined;
-  private socket: Socket | undefined;
+  private socket: Duplex | undefined;
   /** DATA received before attach(); written to the socket by attach(). Bounded by the window like `unconsumed`. */
   private early: Buffer[] = [];
   private sentClose = false;
@@ -49,8 +49,8 @@ export class TunnelStream {
     readonly service: string,
   ) {}
 
-  /** Connects the stream to a local socket; the socket is resumed. */
-  attach(socket: Socket): void {
+  /** Connects the stream to a local socket (or any Duplex, e.g. one side of duplexPair); it is resumed. */
+  attach(socket: Duplex): void {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onLocalData(chunk));
     socket.on('end', () => {

@@ -1,0 +1,151 @@
+/**
+ * The hub as the opening side of streams: public links and hub TCP ports open streams to an exposing agent from
+ * inside the hub. Each stream is a TunnelStream (the SDK's agent-side stream, with the same credit flow control)
+ * whose frames go straight into the relay functions instead of over a WebSocket, and frames for it come back
+ * through `send`. `openDuplex` hands the stream out as a Duplex (for Node's HTTP client, or a TCP socket).
+ */
+
+import type { Duplex } from 'node:stream';
+import {
+  ConnectError,
+  FrameType,
+  MAX_STREAM_ID,
+  MAX_STREAMS_PER_CONNECTION,
+  decodeFrame,
+  parseErrorPayload,
+  readWindowIncrement,
+  type OpenNotice,
+} from '@private-connect/protocol';
+import { TunnelStream, duplexPair, type StreamTransport } from '@private-connect/sdk';
+import type { Logger } from '../logger.js';
+import type { AgentConnection } from './agent-connection.js';
+import type { RelayStats } from './relay-stats.js';
+import { abortPair, openPair, relayClose, relayData, relayReset, relayWindow, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
+
+interface PendingOpen {
+  stream: TunnelStream;
+  resolve(stream: TunnelStream): void;
+  reject(err: ConnectError): void;
+}
+
+export class LocalPeer implements RelayPeer {
+  readonly streams = new Map<number, StreamEnd>();
+  private readonly locals = new Map<number, TunnelStream>();
+  private readonly opening = new Map<number, PendingOpen>();
+  private nextId = 1;
+  /** How our TunnelStreams send: into the relay, as if the frame had come from an agent. */
+  private readonly transport: StreamTransport = {
+    send: (raw) => this.fromStream(raw),
+    streamEnded: (stream) => {
+      if (this.locals.get(stream.id) === stream) this.locals.delete(stream.id);
+    },
+  };
+
+  constructor(
+    private readonly stats: RelayStats,
+    private readonly log: Logger,
+  ) {}
+
+  /** Number of streams the hub itself has open. */
+  get streamCount(): number {
+    return this.locals.size + this.opening.size;
+  }
+
+  /** Opens a stream to `target`'s service; resolves once the exposing agent accepted it. */
+  open(target: AgentConnection, notice: OpenNotice, tag?: StreamTag): Promise<TunnelStream> {
+    const id = this.nextId;
+    this.nextId = this.nextId >= MAX_STREAM_ID - 2 ? 1 : this.nextId + 2;
+    const stream = new TunnelStream(id, this.transport, notice.service);
+    return new Promise((resolve, reject) => {
+      this.opening.set(id, { stream, resolve, reject });
+      const fail = (code: ConnectError['code'], message: string) => {
+        this.opening.delete(id);
+        reject(new ConnectError(code, message));
+      };
+      if (target.state !== 'open') return fail('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
+      if (target.streamCount >= MAX_STREAMS_PER_CONNECTION) return fail('TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
+      // Through the same open path as an agent's OPEN: timer, notice, pair bookkeeping.
+      openPair(this, id, target, target.allocateStreamId(), notice, this.stats, tag);
+    });
+  }
+
+  /** Opens a stream and returns it as a Duplex: what is written goes to the service, what it sends is read. */
+  async openDuplex(target: AgentConnection, notice: OpenNotice, tag?: StreamTag): Promise<Duplex> {
+    const stream = await this.open(target, notice, tag);
+    const [inside, outside] = duplexPair();
+    stream.attach(inside);
+    return outside;
+  }
+
+  /** Cuts every hub-opened stream whose tag matches (a revoked link, a released port). */
+  abortWhere(match: (tag: StreamTag) => boolean, code: ConnectError['code'], message: string): number {
+    let n = 0;
+    for (const end of [...this.streams.values()]) {
+      if (end.tag && match(end.tag)) {
+        abortPair(end, code, message);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** A frame for one of our streams, forwarded by the relay from the exposing agent. */
+  send(raw: Buffer): void {
+    const frame = decodeFrame(raw);
+    const id = frame.streamId;
+    switch (frame.type) {
+      case FrameType.OPEN_OK: {
+        const pending = this.opening.get(id);
+        if (!pending) return;
+        this.opening.delete(id);
+        this.locals.set(id, pending.stream);
+        return pending.resolve(pending.stream);
+      }
+      case FrameType.OPEN_ERROR: {
+        const pending = this.opening.get(id);
+        if (!pending) return;
+        this.opening.delete(id);
+        const body = parseErrorPayload(frame.payload);
+        return pending.reject(new ConnectError(body.code, body.message));
+      }
+      case FrameType.DATA:
+        return this.locals.get(id)?.onData(frame.payload);
+      case FrameType.WINDOW:
+        return this.locals.get(id)?.onWindow(readWindowIncrement(frame));
+      case FrameType.CLOSE:
+        return this.locals.get(id)?.onClose();
+      case FrameType.RESET: {
+        const pending = this.opening.get(id);
+        if (pending) {
+          this.opening.delete(id);
+          const body = parseErrorPayload(frame.payload);
+          return pending.reject(new ConnectError(body.code, body.message));
+        }
+        return this.locals.get(id)?.onReset(parseErrorPayload(frame.payload));
+      }
+    }
+  }
+
+  /** A frame one of our TunnelStreams sends towards the exposing agent. */
+  private fromStream(raw: Buffer): void {
+    const frame = decodeFrame(raw);
+    const end = this.streams.get(frame.streamId);
+    if (!end) return; // the pair is already gone (reset by the other side)
+    try {
+      switch (frame.type) {
+        case FrameType.DATA:
+          return relayData(end, frame, raw, this.stats);
+        case FrameType.WINDOW:
+          return relayWindow(end, frame, raw);
+        case FrameType.CLOSE:
+          return relayClose(end, raw);
+        case FrameType.RESET:
+          return relayReset(end, frame, raw);
+      }
+    } catch (err) {
+      this.log.error({ err }, 'hub-opened stream broke the protocol');
+      abortPair(end, 'INTERNAL', 'the hub-side stream failed');
+    }
+  }
+
+}

@@ -1,0 +1,179 @@
+/**
+ * Relayed streams: two ends, each on a peer (an agent connection, or the hub's own LocalPeer for public links
+ * and hub ports), linked to each other. The functions here apply one frame sent by the peer of `end` and forward
+ * it to the other end: credit accounting, open/close/reset bookkeeping. The hub reads frame headers only; DATA
+ * payloads are forwarded as the same buffer with the stream id rewritten.
+ */
+
+import {
+  FrameType,
+  INITIAL_STREAM_WINDOW,
+  MAX_SMALL_JSON,
+  MAX_WINDOW,
+  OPEN_TIMEOUT_MS,
+  ProtocolError,
+  encodeJsonFrame,
+  frameTypeName,
+  readWindowIncrement,
+  setStreamId,
+  type ErrorCode,
+  type Frame,
+  type OpenNotice,
+} from '@private-connect/protocol';
+import type { RelayStats } from './relay-stats.js';
+
+/** Anything that holds ends of relayed streams and takes frames for them. */
+export interface RelayPeer {
+  /** This peer's ends by its stream ids. */
+  readonly streams: Map<number, StreamEnd>;
+  /** Delivers an encoded frame to the peer. */
+  send(frame: Buffer): void;
+}
+
+/** Why a stream exists beyond "an agent reached a service": what revoking a share or link must cut. */
+export interface StreamTag {
+  shareId?: string;
+  linkId?: string;
+  hubPort?: number;
+}
+
+/** One side of a relayed stream: the stream id on one peer, linked to the other side. */
+export interface StreamEnd {
+  conn: RelayPeer;
+  id: number;
+  peer: StreamEnd;
+  /** 'opener' sent OPEN; 'target' received it from the hub. */
+  role: 'opener' | 'target';
+  state: 'opening' | 'open';
+  /** DATA bytes this side's peer may still send, granted by the other side's WINDOW frames. */
+  credit: number;
+  /** This side's peer sent CLOSE (no more DATA from it). */
+  closedByAgent: boolean;
+  openTimer?: NodeJS.Timeout;
+  tag?: StreamTag;
+}
+
+/** Creates the two ends of a stream from `opener` (its id `openerId`) to `target` (its id `targetId`), sends the
+ *  OPEN notice to the target and starts the open timer. The answer arrives through `relayOpenAnswer`. */
+export function openPair(
+  opener: RelayPeer,
+  openerId: number,
+  target: RelayPeer,
+  targetId: number,
+  notice: OpenNotice,
+  stats: RelayStats,
+  tag?: StreamTag,
+): StreamEnd {
+  const first = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag } as StreamEnd;
+  const second = { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag } as StreamEnd;
+  first.peer = second;
+  second.peer = first;
+  opener.streams.set(openerId, first);
+  target.streams.set(targetId, second);
+  first.openTimer = setTimeout(() => {
+    if (first.state !== 'opening') return;
+    refuseOpen(first, 'OPEN_TIMEOUT', `the agent exposing "${notice.service}" did not answer within ${OPEN_TIMEOUT_MS} ms`, stats);
+    target.send(encodeJsonFrame(FrameType.RESET, targetId, { code: 'OPEN_TIMEOUT', message: 'stream open timed out' }));
+    dropPair(first);
+  }, OPEN_TIMEOUT_MS);
+  target.send(encodeJsonFrame(FrameType.OPEN, targetId, notice));
+  return first;
+}
+
+/** Answers an opener's OPEN with OPEN_ERROR (the pair, if any, is dropped by the caller). */
+export function refuseOpen(end: { conn: RelayPeer; id: number }, code: ErrorCode, message: string, stats: RelayStats): void {
+  stats.streamOpenFailures++;
+  end.conn.send(encodeJsonFrame(FrameType.OPEN_ERROR, end.id, { code, message }));
+}
+
+export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: RelayStats): void {
+  if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} before OPEN_OK`);
+  if (end.closedByAgent) throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} after CLOSE`);
+  const length = frame.payload.length;
+  if (length > end.credit) {
+    throw new ProtocolError('FLOW_CONTROL', `stream ${end.id} sent ${length} bytes with ${end.credit} bytes of credit`);
+  }
+  end.credit -= length;
+  stats.bytesRelayed += length;
+  stats.framesRelayed++;
+  forward(end, raw);
+}
+
+export function relayWindow(end: StreamEnd, frame: Frame, raw: Buffer): void {
+  const increment = readWindowIncrement(frame);
+  const peer = end.peer;
+  if (peer.credit + increment > MAX_WINDOW) {
+    throw new ProtocolError('FLOW_CONTROL', `WINDOW on stream ${end.id} grows the window beyond ${MAX_WINDOW}`);
+  }
+  peer.credit += increment;
+  forward(end, raw);
+}
+
+export function relayOpenAnswer(end: StreamEnd, frame: Frame, raw: Buffer, stats: RelayStats): void {
+  if (end.role !== 'target' || end.state !== 'opening') {
+    throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(frame.type)} on stream ${end.id}, which is not waiting for an answer`);
+  }
+  const opener = end.peer;
+  clearTimeout(opener.openTimer);
+  if (frame.type === FrameType.OPEN_OK) {
+    end.state = 'open';
+    opener.state = 'open';
+    stats.streamsOpened++;
+    forward(end, raw);
+  } else {
+    if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN_ERROR payload is too large');
+    stats.streamOpenFailures++;
+    forward(end, raw);
+    dropPair(end);
+  }
+}
+
+export function relayClose(end: StreamEnd, raw: Buffer): void {
+  if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `CLOSE on stream ${end.id} before OPEN_OK`);
+  if (end.closedByAgent) return;
+  end.closedByAgent = true;
+  forward(end, raw);
+  if (end.peer.closedByAgent) dropPair(end);
+}
+
+export function relayReset(end: StreamEnd, frame: Frame, raw: Buffer): void {
+  if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'RESET payload is too large');
+  clearTimeout(end.openTimer ?? end.peer.openTimer);
+  if (end.peer.state === 'opening' && end.peer.role === 'opener') {
+    // The target refused after all: the opener waits for OPEN_ERROR, not RESET.
+    end.peer.conn.send(encodeJsonFrame(FrameType.OPEN_ERROR, end.peer.id, { code: 'TARGET_UNREACHABLE', message: 'the exposing agent reset the stream' }));
+  } else {
+    forward(end, raw);
+  }
+  dropPair(end);
+}
+
+/** Ends a stream from the hub's side: both peers get RESET (or OPEN_ERROR, for an opener still waiting). */
+export function abortPair(end: StreamEnd, code: ErrorCode, message: string): void {
+  clearTimeout(end.openTimer ?? end.peer.openTimer);
+  for (const side of [end, end.peer]) {
+    const type = side.state === 'opening' && side.role === 'opener' ? FrameType.OPEN_ERROR : FrameType.RESET;
+    side.conn.send(encodeJsonFrame(type, side.id, { code, message }));
+  }
+  dropPair(end);
+}
+
+/** The peer of `end` is gone: tell the other side, forget the pair. */
+export function peerGone(end: StreamEnd): void {
+  clearTimeout(end.openTimer ?? end.peer.openTimer);
+  const peer = end.peer;
+  peer.conn.streams.delete(peer.id);
+  const type = peer.state === 'opening' && peer.role === 'opener' ? FrameType.OPEN_ERROR : FrameType.RESET;
+  peer.conn.send(encodeJsonFrame(type, peer.id, { code: 'PEER_GONE', message: 'the other agent of this stream disconnected' }));
+}
+
+/** Rewrites the frame's stream id to the peer's and sends the same buffer there. */
+export function forward(end: StreamEnd, raw: Buffer): void {
+  setStreamId(raw, end.peer.id);
+  end.peer.conn.send(raw);
+}
+
+export function dropPair(end: StreamEnd): void {
+  end.conn.streams.delete(end.id);
+  end.peer.conn.streams.delete(end.peer.id);
+}

@@ -1,0 +1,32 @@
+/** What shares, public links and hub ports need from the hub. */
+
+import type { Clock } from '../clock.js';
+import type { HubConfig } from '../config.js';
+import type { Database } from '../db/index.js';
+import type { Logger } from '../logger.js';
+import type { AgentConnection } from '../relay/agent-connection.js';
+import type { LocalPeer } from '../relay/local-peer.js';
+import type { RelayStats } from '../relay/relay-stats.js';
+import type { ServiceRouter } from '../relay/router.js';
+import type { AccessLog } from './access-log.js';
+import type { HubPorts } from './hub-ports.js';
+import type { RateBuckets } from '@private-connect/protocol';
+
+export interface SharingContext {
+  db: Database;
+  clock: Clock;
+  config: HubConfig;
+  log: Logger;
+  router: ServiceRouter;
+  stats: RelayStats;
+  /** Agent connections past their handshake (to cut streams of a revoked share). */
+  connections: Set<AgentConnection>;
+  /** The hub's own stream opener (public links, hub ports). */
+  local: LocalPeer;
+  /** Batched audit events for accesses. */
+  access: AccessLog;
+  /** Per share / link rate buckets (in this hub process). */
+  rates: RateBuckets;
+  /** TCP ports on the hub for services (set once the hub has them). */
+  hubPorts?: HubPorts;
+}

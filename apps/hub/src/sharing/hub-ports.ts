@@ -1,0 +1,142 @@
+/**
+ * TCP ports on the hub for services (`connect expose ... --hub-port`), for clients that run no agent: a
+ * connection to the port is a stream to the service, opened by the hub itself. Ports come from
+ * HUB_TCP_PORT_RANGE and are bound on HUB_TCP_BIND (loopback by default). The allocation is a row of hub_ports:
+ * a service keeps its port across hub and agent restarts until it is unexposed. Every hub listens on every
+ * allocated port (so a port keeps working whichever hub the agent is on).
+ */
+
+import net from 'node:net';
+import { ConnectError } from '@private-connect/protocol';
+import type { SharingContext } from './context.js';
+
+export interface HubPorts {
+  /** Listens on every allocated port (hub start). */
+  start(): Promise<void>;
+  /** The port of `name` in the workspace: its allocation, or a new one from the range. Listening on return. */
+  ensure(workspaceId: string, name: string): Promise<number>;
+  /** Frees the port of `name` (unexpose): the listener closes and open connections through it end. */
+  release(workspaceId: string, name: string): Promise<void>;
+  /** Port numbers listened on now. */
+  listening(): number[];
+  close(): Promise<void>;
+}
+
+interface Listener {
+  server: net.Server;
+  workspaceId: string;
+  name: string;
+  sockets: Set<net.Socket>;
+}
+
+export function createHubPorts(sharing: SharingContext): HubPorts {
+  const { db, config, log } = sharing;
+  const { first, last } = config.tcpPortRange;
+  const listeners = new Map<number, Listener>();
+
+  const onConnection = (port: number, listener: Listener, socket: net.Socket) => {
+    listener.sockets.add(socket);
+    socket.once('close', () => listener.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const target = sharing.router.get(listener.workspaceId, listener.name);
+    sharing.access.record(listener.workspaceId, {
+      actorType: 'public',
+      action: 'hub_port.connect',
+      targetType: 'service',
+      targetId: listener.name,
+      ip: socket.remoteAddress,
+      metadata: { port, online: Boolean(target && target.state === 'open') },
+    });
+    if (!target || target.state !== 'open') {
+      socket.destroy();
+      return;
+    }
+    sharing.local
+      .open(target, { service: listener.name, from: { agentId: 'hub', label: `hub port ${port}`, ip: socket.remoteAddress } }, { hubPort: port })
+      .then(
+        (stream) => {
+          if (socket.destroyed) return stream.reset('STREAM_CLOSED', 'the client left before the stream opened');
+          stream.attach(socket);
+        },
+        (err: unknown) => {
+          log.info({ port, service: listener.name, err: err instanceof Error ? err.message : String(err) }, 'hub port connection refused');
+          socket.destroy();
+        },
+      );
+  };
+
+  /** Listens on `port` for the service; false when something else holds the port. */
+  const listen = (port: number, workspaceId: string, name: string): Promise<boolean> => {
+    const existing = listeners.get(port);
+    if (existing) return Promise.resolve(existing.workspaceId === workspaceId && existing.name === name);
+    const listener: Listener = { server: net.createServer({ pauseOnConnect: true, allowHalfOpen: true }), workspaceId, name, sockets: new Set() };
+    listener.server.on('connection', (socket) => onConnection(port, listener, socket));
+    return new Promise((resolve) => {
+      listener.server.once('error', (err: NodeJS.ErrnoException) => {
+        log.warn({ port, err: err.code ?? err.message }, 'cannot listen on hub port');
+        resolve(false);
+      });
+      listener.server.listen(port, config.tcpBind, () => {
+        listeners.set(port, listener);
+        resolve(true);
+      });
+    });
+  };
+
+  const stop = async (port: number) => {
+    const listener = listeners.get(port);
+    if (!listener) return;
+    listeners.delete(port);
+    for (const socket of listener.sockets) socket.destroy();
+    sharing.local.abortWhere((tag) => tag.hubPort === port, 'STREAM_CLOSED', 'the hub port was released');
+    await new Promise<void>((resolve) => listener.server.close(() => resolve()));
+  };
+
+  return {
+    async start() {
+      const rows = await db.withSystem((tx) => tx.query<{ port: number; workspace_id: string; service_name: string }>('select port, workspace_id, service_name from hub_ports order by port'));
+      for (const row of rows) {
+        if (row.port < first || row.port > last) log.warn({ port: row.port }, 'hub port outside HUB_TCP_PORT_RANGE; still served');
+        await listen(row.port, row.workspace_id, row.service_name);
+      }
+    },
+
+    async ensure(workspaceId, name) {
+      // Allocation sees every workspace's ports (one port, one service hub-wide): the system role, keyed by hand.
+      const [mine] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
+      if (mine) {
+        await listen(mine.port, workspaceId, name);
+        return mine.port;
+      }
+      const taken = new Set(
+        (await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where port between $1 and $2', [first, last]))).map((r) => r.port),
+      );
+      for (let port = first; port <= last; port++) {
+        if (taken.has(port)) continue;
+        if (!(await listen(port, workspaceId, name))) continue; // held by another program: try the next
+        const inserted = await db.withSystem((tx) =>
+          tx.query('insert into hub_ports (port, workspace_id, service_name) values ($1, $2, $3) on conflict do nothing returning port', [port, workspaceId, name]),
+        );
+        if (inserted.length > 0) return port;
+        await stop(port); // another hub took it meanwhile (or this service got one there): look again
+        const [now] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
+        if (now) {
+          await listen(now.port, workspaceId, name);
+          return now.port;
+        }
+      }
+      throw new ConnectError('HUB_PORTS_EXHAUSTED', `every port of HUB_TCP_PORT_RANGE (${first}-${last}) is taken; widen the range or unexpose a service that has one`);
+    },
+
+    async release(workspaceId, name) {
+      const rows = await db.withSystem((tx) => tx.query<{ port: number }>('delete from hub_ports where workspace_id = $1 and service_name = $2 returning port', [workspaceId, name]));
+      for (const row of rows) await stop(row.port);
+    },
+
+    listening: () => [...listeners.keys()],
+
+    async close() {
+      for (const port of [...listeners.keys()]) await stop(port);
+    },
+  };
+}
