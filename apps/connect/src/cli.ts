@@ -12,9 +12,12 @@ import { reach } from './commands/reach.js';
 import { status } from './commands/status.js';
 import { up } from './commands/up.js';
 import { audit, type AuditOptions } from './commands/audit.js';
+import { share, shareList, shareRevoke, type ShareOptions } from './commands/share.js';
+import { join, type JoinOptions } from './commands/join.js';
+import { createLinkCommand, listLinksCommand, revokeLinkCommand, type LinkOptions } from './commands/link.js';
 
 export const VERSION = '0.1.0';
-const COMMANDS = new Set(['audit', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help']);
+const COMMANDS = new Set(['audit', 'link', 'share', 'join', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help']);
 
 /**
  * `connect localhost:5432` is short for `connect expose localhost:5432` with a name chosen from the port.
@@ -72,6 +75,28 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--api-key <key>', 'API key of the workspace (pc_...); reading the audit log needs one')
     .action(action((ctx, options: AuditOptions) => audit(ctx, options)));
 
+  // --hub and --api-key belong to `link` and are read by its subcommands too (`connect link ls --api-key ...`).
+  const link = program
+    .command('link')
+    .description('a public URL for an HTTP service, served by the hub; no login: the URL is the key')
+    .argument('<service>', 'service name')
+    .option('--expires <duration>', 'lifetime: 30m, 12h, 7d, 2w, at most 365d (default 7d)')
+    .option('--methods <list>', 'allowed HTTP methods, e.g. GET,HEAD (default: any)')
+    .option('--paths <list>', 'allowed path prefixes, e.g. /api/v1,/health (default: any)')
+    .option('--rate <n>', 'requests per minute over the whole link (default: no limit)')
+    .option('--hub <url>', 'hub URL (default: the enrolled hub)')
+    .option('--api-key <key>', 'API key of the workspace (pc_...) instead of this machine\'s agent token')
+    .action(action((ctx, service: string, options: LinkOptions) => createLinkCommand(ctx, service, options)));
+  link
+    .command('ls')
+    .description('list the workspace\'s public links')
+    .action(action((ctx) => listLinksCommand(ctx, link.opts<LinkOptions>())));
+  link
+    .command('revoke')
+    .description('revoke a public link: it answers 410 from now on and its open requests end')
+    .argument('<id>', 'the link id (connect link ls)')
+    .action(action((ctx, id: string) => revokeLinkCommand(ctx, id, link.opts<LinkOptions>())));
+
   program
     .command('expose')
     .description('make a local TCP service reachable by name in your workspace; runs until Ctrl-C')
@@ -96,6 +121,35 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .alias('list')
     .description('list the services of your workspace')
     .action(action((ctx) => list(ctx)));
+
+  const hubOptions = (command: Command) =>
+    command.option('--hub <url>', 'hub URL (default: the enrolled hub)').option('--api-key <key>', 'API key of the workspace (pc_...) instead of this machine\'s agent token');
+  const shareCommand = hubOptions(
+    program
+      .command('share')
+      .description('share services with ONE other workspace: prints a code it joins with (connect join); see also share ls, share revoke')
+      .argument('[services...]', 'services of this workspace to share')
+      .option('--name <name>', 'the share\'s name: the other workspace reaches NAME/SERVICE')
+      .option('--expires <duration>', 'how long the share lasts: 30m, 12h, 7d, 2w', '7d')
+      .option('--methods <list>', 'HTTP services only: allowed methods, e.g. GET,POST')
+      .option('--paths <list>', 'HTTP services only: allowed path prefixes, e.g. /api/v1')
+      .option('--rate <n>', 'requests (HTTP) or new connections (TCP) per minute over the whole share'),
+  ).action(action((ctx, services: string[], options: ShareOptions) => share(ctx, services, options)));
+  hubOptions(shareCommand.command('ls').alias('list').description('the shares this workspace made and joined')).action(
+    // `share ls --hub X`: commander gives options the parent knows to the parent; both are read.
+    action((ctx, options: ShareOptions) => shareList(ctx, { ...shareCommand.opts<ShareOptions>(), ...options })),
+  );
+  hubOptions(shareCommand.command('revoke').description('end a share now: its open connections are closed').argument('<id>', 'share id (or its name)')).action(
+    action((ctx, id: string, options: ShareOptions) => shareRevoke(ctx, id, { ...shareCommand.opts<ShareOptions>(), ...options })),
+  );
+
+  hubOptions(
+    program
+      .command('join')
+      .description('join another workspace\'s share with its code; reach its services as ALIAS/SERVICE')
+      .argument('<code>', 'the share code (pcs_...)')
+      .option('--as <alias>', 'the name to reach the share by (default: the share\'s name)'),
+  ).action(action((ctx, code: string, options: JoinOptions) => join(ctx, code, options)));
 
   program
     .command('status')

@@ -29,6 +29,8 @@ export interface HubConfig {
   rateLimits: RateLimits;
   /** Domain under which public links are served as `<token>.<domain>` (PUBLIC_BASE_DOMAIN); unset = path links only. */
   publicBaseDomain?: string;
+  /** A public-link request (or WebSocket) with no bytes either way for this long is cut (PUBLIC_LINK_IDLE_TIMEOUT). */
+  linkIdleTimeoutMs: number;
   /** Ports the hub may give services for clients without an agent (HUB_TCP_PORT_RANGE, default 23000-23100). */
   tcpPortRange: { first: number; last: number };
   /** Address those ports are bound on (HUB_TCP_BIND, default 127.0.0.1). */
@@ -140,8 +142,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (publicBaseDomain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/.test(publicBaseDomain)) {
     throw new ConfigError('PUBLIC_BASE_DOMAIN', `"${env.PUBLIC_BASE_DOMAIN}" is not a domain name, e.g. links.example.com`);
   }
+  const linkIdleTimeoutMs = parseDuration(env.PUBLIC_LINK_IDLE_TIMEOUT || '5m', 'PUBLIC_LINK_IDLE_TIMEOUT');
+  if (linkIdleTimeoutMs < 1) throw new ConfigError('PUBLIC_LINK_IDLE_TIMEOUT', 'must be longer than 0');
   return {
     publicBaseDomain,
+    linkIdleTimeoutMs,
     tcpPortRange: portRange(env.HUB_TCP_PORT_RANGE || '23000-23100'),
     tcpBind: env.HUB_TCP_BIND || '127.0.0.1',
     port: port(env.HUB_PORT, 'HUB_PORT', 3001),

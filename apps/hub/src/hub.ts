@@ -33,6 +33,11 @@ import { registerLinkRoutes } from './sharing/link-routes.js';
 import { registerShareRoutes } from './sharing/share-routes.js';
 import { openShared } from './sharing/shares.js';
 
+/** Time a client has to send a request's headers (slowloris); Node checks it every 30 s. */
+export const HTTP_HEADERS_TIMEOUT_MS = 60_000;
+/** Time a client has to send a whole request, body included (an upload through a public link too). */
+export const HTTP_REQUEST_TIMEOUT_MS = 300_000;
+
 export interface Hub {
   /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001. */
   url: string;
@@ -102,8 +107,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     let listenUrl = '';
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
-    const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) =>
-      createServer((req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)));
+    const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
+      const server = createServer((req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)));
+      // Fastify sets no timeouts on a server from serverFactory: slow headers and slow bodies (API and public
+      // links alike) are cut here, at Node's values, set explicitly so that they cannot silently change.
+      server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
+      server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
+      return server;
+    };
     const app = Fastify({ serverFactory, loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
     const routes: string[] = [];
     app.addHook('onRoute', (route) => {

@@ -1,7 +1,7 @@
 /**
- * Structured JSON logging (pino) with redaction done in the logger, not at call sites: API keys (`pc_...`),
- * 64-hex agent tokens, base64url session and link tokens, bearer tokens and cookies never reach the output, and
- * IP addresses are masked (`192.168.x.x`), whatever path logged them.
+ * Structured JSON logging (pino) with redaction done in the logger, not at call sites: API keys (`pc_...`), share
+ * codes (`pcs_...`), 64-hex agent tokens, base64url session and link tokens, bearer tokens and cookies never reach
+ * the output, and IP addresses are masked (`192.168.x.x`), whatever path logged them.
  */
 
 import { isIPv6 } from 'node:net';
@@ -17,10 +17,14 @@ const SECRET_PATTERNS: Array<[RegExp, string]> = [
   // Secrets in query strings (magic-link, device and share URLs).
   [/([?&](?:token|code|key|session|secret)=)[^&\s"\\]+/gi, '$1[REDACTED]'],
   [/pc_[A-Za-z0-9]{8,}/g, 'pc_[REDACTED]'],
+  // Share codes (`pcs_` + 32 base62).
+  [/pcs_[A-Za-z0-9]{8,}/g, 'pcs_[REDACTED]'],
   // Agent tokens and any other hex secret (64 hex), including longer runs.
   [/(?<![A-Za-z0-9])[a-fA-F0-9]{32,}(?![A-Za-z0-9])/g, '[REDACTED_TOKEN]'],
   // base64url secrets (session and link tokens: 43 characters for 256 bits); must contain a digit.
   [/(?<![A-Za-z0-9_-])(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{40,}(?![A-Za-z0-9_-])/g, '[REDACTED_TOKEN]'],
+  // Public-link tokens (52 lower-case base32 characters), also the rare one without a digit.
+  [/(?<![A-Za-z0-9_-])[a-z2-7]{52}(?![A-Za-z0-9_-])/g, '[REDACTED_TOKEN]'],
 ];
 
 const IPV4 = /(?<![0-9.])(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}(?![0-9])/g;

@@ -15,6 +15,15 @@ export function generateApiKey(): string {
   return out;
 }
 
+/** A share code: `pcs_` + 32 base62 characters (190 bits), like an API key with its own prefix. */
+export function generateShareCode(): string {
+  return 'pcs_' + generateApiKey().slice(3);
+}
+
+export function isShareCode(secret: string): boolean {
+  return /^pcs_[A-Za-z0-9]{32}$/.test(secret);
+}
+
 /** A 256-bit random secret as 64 hex characters (agent tokens, session ids). */
 export function generateToken(): string {
   return randomBytes(32).toString('hex');

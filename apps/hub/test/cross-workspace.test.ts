@@ -103,8 +103,11 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '' };
   const Y_SERVICE = 'victim-secret-db';
   const Y_AGENT_LABEL = 'victim-agent-label';
+  const Y_SHARE = 'victim-share-name';
   let yAgent: RawAgent;
   let ySnapshot = '';
+  /** Y's public link: X may neither see it (id, token, prefix) nor revoke it. */
+  const yLink = { id: '', token: '', prefix: '' };
 
   const call = async (req: Req, who?: Who): Promise<Answer> => {
     const headers: Record<string, string> = { ...req.headers };
@@ -124,7 +127,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   };
 
   /** Y's identifiers that no answer to X may contain. */
-  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId].filter(Boolean);
+  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE].filter(Boolean);
 
   /** `echoed`: references the caller sent itself, which an answer may repeat. */
   const revealsNothing = (answer: Answer, what: string, echoed: string[] = []) => {
@@ -197,6 +200,37 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       await plain(who, { method: 'GET', path: '/v1/agents' }, 'agents');
       const m = uuid();
       await same(who, { method: 'GET', path: '/v1/agents', headers: { 'x-workspace-id': y.workspaceId } }, { method: 'GET', path: '/v1/agents', headers: { 'x-workspace-id': m } }, [[y.workspaceId, m]], 'agents with X-Workspace-Id of Y', false);
+    },
+    'POST /v1/shares': async (who) => {
+      // Sharing Y's service from X: X has no such service; the same answer as a name that exists nowhere.
+      const share = (services: string[]): Req => ({ method: 'POST', path: '/v1/shares', body: { name: `from-${who.replace('_', '-')}`, services, expiresIn: '1d' } });
+      await same(who, share([Y_SERVICE]), share(['no-such-db']), [[Y_SERVICE, 'no-such-db']], 'share Y service');
+    },
+    'GET /v1/shares': (who) => plain(who, { method: 'GET', path: '/v1/shares' }, 'list shares'),
+    'DELETE /v1/shares/:id': async (who) => {
+      const m = uuid();
+      await same(who, { method: 'DELETE', path: `/v1/shares/${y.shareId}` }, { method: 'DELETE', path: `/v1/shares/${m}` }, [[y.shareId, m]], 'revoke share');
+    },
+    'POST /v1/shares/join': async (who) => {
+      // Without Y's code nothing joins: Y's share id (or a made-up code) is no code, like any other.
+      const m = uuid();
+      await same(who, { method: 'POST', path: '/v1/shares/join', body: { code: y.shareId } }, { method: 'POST', path: '/v1/shares/join', body: { code: m } }, [[y.shareId, m]], 'join by share id');
+      const [c1, c2] = [`pcs_${randomBytes(16).toString('hex')}`, `pcs_${randomBytes(16).toString('hex')}`];
+      await same(who, { method: 'POST', path: '/v1/shares/join', body: { code: c1, alias: 'victim' } }, { method: 'POST', path: '/v1/shares/join', body: { code: c2, alias: 'victim' } }, [[c1, c2]], 'join by unknown code');
+    },
+    'POST /v1/links': async (who) => {
+      // A link to Y's service from X: X has no such service; the same answer as a name that exists nowhere.
+      const link = (service: string): Req => ({ method: 'POST', path: '/v1/links', body: { service, expiresIn: '1d' } });
+      await same(who, link(Y_SERVICE), link('no-such-db'), [[Y_SERVICE, 'no-such-db']], 'link to Y service');
+    },
+    'GET /v1/links': async (who) => {
+      const answer = await call({ method: 'GET', path: '/v1/links' }, who);
+      revealsNothing(answer, 'list links');
+      for (const mark of [yLink.id, yLink.token, yLink.prefix]) assert.ok(!answer.text.includes(mark), `list links revealed ${mark}: ${answer.text}`);
+    },
+    'DELETE /v1/links/:id': async (who) => {
+      const m = uuid();
+      await same(who, { method: 'DELETE', path: `/v1/links/${yLink.id}` }, { method: 'DELETE', path: `/v1/links/${m}` }, [[yLink.id, m]], 'revoke link');
     },
     'POST /v1/auth/login': async (who) => {
       const m = `nobody-${uuid().slice(0, 8)}@example.com`;
@@ -316,6 +350,13 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     const reach = await yAgent.request('reach', { name: Y_SERVICE, localPort: 0 });
     assert.ok(reach.ok);
     y.tunnelId = (reach.result as { tunnelId: string }).tunnelId;
+    const share = await h.request('POST', '/v1/shares', { headers: { authorization: `Bearer ${y.apiKey}` }, body: { name: Y_SHARE, services: [Y_SERVICE], expiresIn: '7d' } });
+    assert.equal(share.status, 201, JSON.stringify(share.body));
+    y.shareId = share.body.share.id;
+
+    const yLinkAnswer = await h.request('POST', '/v1/links', { headers: { authorization: `Bearer ${y.apiKey}` }, body: { service: Y_SERVICE, expiresIn: '7d' } });
+    assert.equal(yLinkAnswer.status, 201, JSON.stringify(yLinkAnswer.body));
+    Object.assign(yLink, { id: yLinkAnswer.body.link.id, token: yLinkAnswer.body.token, prefix: yLinkAnswer.body.link.prefix });
 
     // X: a signed-in owner, an API key of X and an enrolled agent of X.
     const alice = await h.signIn('alice-caller@example.com');

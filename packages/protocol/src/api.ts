@@ -24,3 +24,117 @@ export interface AuditEntry {
   userAgent: string | null;
   metadata: Record<string, unknown>;
 }
+
+/** Where a share stands: not joined yet, joined by a workspace, past its expiry, or revoked by its owner. */
+export type ShareState = 'pending' | 'joined' | 'expired' | 'revoked';
+
+/** A share as its owning workspace sees it (POST and GET /v1/shares). The code is never shown again. */
+export interface ShareInfo {
+  id: string;
+  name: string;
+  /** The start of the code (`pcs_` and 4 characters), to tell codes apart. */
+  prefix: string;
+  services: string[];
+  /** Allowed HTTP methods; null means any. */
+  methods: string[] | null;
+  /** Allowed path prefixes; null means any. */
+  paths: string[] | null;
+  /** Requests (HTTP services) or new connections (TCP services) per minute over the whole share; null: no limit. */
+  ratePerMin: number | null;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  state: ShareState;
+  /** The workspace that joined, with the alias it reaches the services by. */
+  grantee: { workspaceId: string; workspaceName: string; alias: string; joinedAt: string } | null;
+}
+
+/** A share this workspace joined (GET /v1/shares `joined`, POST /v1/shares/join): only what the share itself says. */
+export interface JoinedShareInfo {
+  id: string;
+  /** The share's name in the joining workspace: reach its services as `<alias>/<service>`. */
+  alias: string;
+  /** The name the owner gave the share. */
+  name: string;
+  /** The name of the workspace that shared it. */
+  ownerWorkspace: string;
+  services: string[];
+  methods: string[] | null;
+  paths: string[] | null;
+  ratePerMin: number | null;
+  joinedAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  state: ShareState;
+}
+
+/** POST /v1/shares. */
+export interface CreateShareRequest {
+  name: string;
+  services: string[];
+  /** A duration: 30m, 12h, 7d, 2w. */
+  expiresIn: string;
+  methods?: string[];
+  paths?: string[];
+  rate?: number;
+}
+
+/** The answer to POST /v1/shares: `code` is shown this once (the hub keeps only its hash). */
+export interface CreatedShare {
+  share: ShareInfo;
+  code: string;
+}
+
+/** GET /v1/shares. */
+export interface ShareList {
+  owned: ShareInfo[];
+  joined: JoinedShareInfo[];
+}
+
+/** POST /v1/shares/join. */
+export interface JoinShareRequest {
+  code: string;
+  /** The name to reach the services by (default: the share's name). */
+  alias?: string;
+}
+
+/** Where a public link stands: serving, past its expiry, or revoked. */
+export type LinkState = 'active' | 'expired' | 'revoked';
+
+/** A public link as its workspace sees it (POST and GET /v1/links). The token is never shown again. */
+export interface LinkInfo {
+  id: string;
+  service: string;
+  /** The first characters of the token, to tell links apart. */
+  prefix: string;
+  /** Allowed HTTP methods; null means any. */
+  methods: string[] | null;
+  /** Allowed path prefixes; null means any. */
+  paths: string[] | null;
+  /** Requests per minute over the whole link (in each hub); null: no limit. */
+  ratePerMin: number | null;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+  state: LinkState;
+}
+
+/** POST /v1/links. */
+export interface CreateLinkRequest {
+  service: string;
+  /** A duration: 30m, 12h, 7d, 2w (default 7d, at most 365d). */
+  expiresIn?: string;
+  methods?: string[];
+  paths?: string[];
+  rate?: number;
+}
+
+/** The answer to POST /v1/links: the token and the URLs that carry it are shown this once (the hub keeps a hash). */
+export interface CreatedLink {
+  link: LinkInfo;
+  token: string;
+  /** Path mode: `<hub>/l/<token>/`; works without wildcard DNS. */
+  url: string;
+  /** Subdomain mode: `<scheme>://<token>.<PUBLIC_BASE_DOMAIN>/`, when the hub has PUBLIC_BASE_DOMAIN. */
+  subdomainUrl: string | null;
+}

@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   SHARE_EXPIRED: { status: 410, close: 4410, summary: 'The share has expired; ask its owner for a new one.' },
   SHARE_REVOKED: { status: 410, close: 4410, summary: 'The share was revoked by its owner.' },
   SHARE_ALREADY_JOINED: { status: 409, close: 4409, summary: 'This share code was already used by a workspace; each share opens to one workspace.' },
+  SHARE_NAME_TAKEN: { status: 409, close: 4409, summary: 'A live share already has this name (or alias) in the workspace; pick another one.' },
   PUBLIC_LINK_GONE: { status: 410, close: 4410, summary: 'This public link has expired or was revoked.' },
   METHOD_NOT_ALLOWED: { status: 405, close: 4403, summary: 'This HTTP method is not allowed by the share or link.' },
   PATH_NOT_ALLOWED: { status: 403, close: 4403, summary: 'This path is outside the prefixes the share or link allows.' },

@@ -16,6 +16,27 @@ export function validateServiceName(name: string): string {
   return name;
 }
 
+/**
+ * A name an agent reaches: a service of its own workspace (`prod-db`), or a service another workspace shared with
+ * it, as `<alias>/<service>` (the alias is the share's name in the joining workspace). Service names cannot
+ * contain '/', so the two never collide.
+ */
+export interface ReachName {
+  /** The share's alias, for a shared service. */
+  alias?: string;
+  service: string;
+}
+
+/** Parses a reach name; each half of `alias/service` must be a valid name. Throws INVALID_NAME. */
+export function parseReachName(name: string): ReachName {
+  const slash = name.indexOf('/');
+  if (slash < 0) return { service: validateServiceName(name) };
+  if (name.indexOf('/', slash + 1) >= 0) {
+    throw new ConnectError('INVALID_NAME', `"${name.slice(0, 80)}" is not a valid name: a shared service is <share>/<service>, with one /`);
+  }
+  return { alias: validateServiceName(name.slice(0, slash)), service: validateServiceName(name.slice(slash + 1)) };
+}
+
 export interface Target {
   host: string;
   port: number;

@@ -2,7 +2,7 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { WELL_KNOWN_PORTS, autoName, formatTarget, parseTarget, validateServiceName } from '../src/names.js';
+import { WELL_KNOWN_PORTS, autoName, formatTarget, parseReachName, parseTarget, validateServiceName } from '../src/names.js';
 import { ConnectError, type ErrorCode } from '../src/errors.js';
 import { MAX_SERVICE_NAME } from '../src/limits.js';
 
@@ -58,6 +58,21 @@ describe('validateServiceName', () => {
       () => validateServiceName('x'.repeat(10_000)),
       (err: unknown) => err instanceof ConnectError && err.message.length < 300 && err.message.includes('x'.repeat(80)) && !err.message.includes('x'.repeat(81)),
     );
+  });
+});
+
+describe('parseReachName', () => {
+  test('a plain name is a service of the workspace; share/service a service shared by another workspace', () => {
+    assert.deepEqual(parseReachName('prod-db'), { service: 'prod-db' });
+    assert.deepEqual(parseReachName('acme/prod-db'), { alias: 'acme', service: 'prod-db' });
+    const long = 'x'.repeat(MAX_SERVICE_NAME);
+    assert.deepEqual(parseReachName(`${long}/${long}`), { alias: long, service: long });
+  });
+
+  test('validates both halves and allows one slash only', () => {
+    for (const name of ['/db', 'acme/', 'Acme/db', 'acme/DB', 'a/b/c', '/', `${'x'.repeat(MAX_SERVICE_NAME + 1)}/db`, `acme/${'x'.repeat(MAX_SERVICE_NAME + 1)}`, 'ac me/db']) {
+      assertConnectError(() => parseReachName(name), 'INVALID_NAME');
+    }
   });
 });
 

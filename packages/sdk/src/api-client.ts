@@ -1,6 +1,8 @@
 /** A typed client for the hub's REST API. Errors come back as ConnectError with the hub's code. */
 
 import { ConnectError, errorFromBody, type ApiKeyInfo, type AuditEntry, type ServiceInfo } from '@private-connect/protocol';
+import type { CreateShareRequest, CreatedShare, JoinedShareInfo, ShareList } from '@private-connect/protocol';
+import type { CreateLinkRequest, CreatedLink, LinkInfo } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
 
 export interface EnrolResult {
@@ -95,6 +97,41 @@ export class ApiClient {
 
   async revokeApiKey(id: string): Promise<void> {
     await this.call('DELETE', `/v1/api-keys/${encodeURIComponent(id)}`);
+  }
+
+  /** Shares some services with one other workspace; `code` is shown only in this answer. */
+  createShare(body: CreateShareRequest): Promise<CreatedShare> {
+    return this.call('POST', '/v1/shares', body);
+  }
+
+  /** The workspace's own shares, and the shares of other workspaces it joined. */
+  shares(): Promise<ShareList> {
+    return this.call('GET', '/v1/shares');
+  }
+
+  /** Revokes a share: its open streams end at once. */
+  async revokeShare(id: string): Promise<void> {
+    await this.call('DELETE', `/v1/shares/${encodeURIComponent(id)}`);
+  }
+
+  /** Joins another workspace's share with its code; its services are then reached as `<alias>/<service>`. */
+  joinShare(code: string, alias?: string): Promise<JoinedShareInfo> {
+    return this.call('POST', '/v1/shares/join', { code, ...(alias !== undefined ? { alias } : {}) });
+  }
+
+  /** Creates a public link to a service; the token and URLs are shown only in this answer. */
+  createLink(body: CreateLinkRequest): Promise<CreatedLink> {
+    return this.call('POST', '/v1/links', body);
+  }
+
+  /** The workspace's public links, newest first (revoked and expired ones too). */
+  async links(): Promise<LinkInfo[]> {
+    return (await this.call<{ links: LinkInfo[] }>('GET', '/v1/links')).links;
+  }
+
+  /** Revokes a public link: it answers 410 from now on and its open requests end at once. */
+  async revokeLink(id: string): Promise<void> {
+    await this.call('DELETE', `/v1/links/${encodeURIComponent(id)}`);
   }
 
   /** One page of the workspace's audit log, newest first. */

@@ -66,7 +66,8 @@ export async function removeConfig(home: string): Promise<void> {
 export async function recordRun(home: string, record: RunRecord): Promise<() => Promise<void>> {
   const dir = join(home, 'run');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `${record.pid}-${record.command}-${record.name}.json`);
+  // A shared service's name is `share/service`: the file name keeps one path segment.
+  const file = join(dir, `${record.pid}-${record.command}-${record.name.replaceAll('/', '~')}.json`);
   await writeFile(file, JSON.stringify(record) + '\n', { mode: 0o600 });
   return () => rm(file, { force: true });
 }

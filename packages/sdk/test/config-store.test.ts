@@ -119,6 +119,13 @@ describe('run records', () => {
     await removeB();
   });
 
+  test('a reach of a shared service (share/service) is recorded in one file of the run folder', async () => {
+    const remove = await recordRun(home, { pid: process.pid, command: 'reach', name: 'acme/db', port: 5434, startedAt: 'now' });
+    assert.deepEqual((await readdir(join(home, 'run'))).filter((f) => f.endsWith('.json')), [`${process.pid}-reach-acme~db.json`]);
+    assert.deepEqual((await listRuns(home)).map((r) => r.name), ['acme/db']);
+    await remove();
+  });
+
   test('no run folder: nothing running', async () => {
     assert.deepEqual(await listRuns(join(home, 'does-not-exist')), []);
   });

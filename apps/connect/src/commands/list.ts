@@ -1,4 +1,4 @@
-/** `connect ls`: the services of the workspace, online or not. */
+/** `connect ls`: the services of the workspace, online or not, and the services other workspaces share with it. */
 
 import { ApiClient } from '@private-connect/sdk';
 import { requireConfig, type Context } from '../context.js';
@@ -6,14 +6,24 @@ import { color, table } from '../output.js';
 
 export async function list(ctx: Context): Promise<number> {
   const config = await requireConfig(ctx);
-  const services = await new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure }).services();
-  const human =
+  const api = new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure });
+  const [services, shares] = await Promise.all([api.services(), api.shares()]);
+  // Live joined shares only (`connect share ls` shows expired and revoked ones too): exactly what each share lists.
+  const shared = shares.joined
+    .filter((s) => s.state === 'joined')
+    .flatMap((s) => s.services.map((service) => ({ name: `${s.alias}/${service}`, share: s.alias, from: s.ownerWorkspace, expiresAt: s.expiresAt })));
+  const own =
     services.length === 0
       ? 'no services in this workspace yet; expose one with: connect expose localhost:5432 --name prod-db'
       : table(
           ['NAME', 'TARGET', 'AGENT', 'STATUS'],
           services.map((s) => [s.name, s.target, s.agentLabel, s.online ? color.green('online') : color.dim('offline')]),
         );
-  ctx.out.result({ services }, human);
+  const others =
+    shared.length === 0
+      ? ''
+      : '\n\nShared with this workspace (connect reach NAME):\n' +
+        table(['NAME', 'FROM', 'EXPIRES'], shared.map((s) => [s.name, s.from, s.expiresAt.slice(0, 16).replace('T', ' ') + ' UTC']));
+  ctx.out.result({ services, shared }, own + others);
   return 0;
 }

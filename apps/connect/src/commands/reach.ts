@@ -1,6 +1,9 @@
-/** `connect reach <name> [--port N]`: listen locally; every connection goes to the service through the hub. */
+/**
+ * `connect reach <name> [--port N]`: listen locally; every connection goes to the service through the hub. The name
+ * is a service of the workspace, or `<share>/<service>` for a service another workspace shared (connect join).
+ */
 
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, parseReachName } from '@private-connect/protocol';
 import type { Context } from '../context.js';
 import { runAgent } from '../run-agent.js';
 
@@ -10,6 +13,7 @@ export interface ReachOptions {
 }
 
 export async function reach(ctx: Context, name: string, options: ReachOptions): Promise<number> {
+  parseReachName(name);
   let port: number | undefined;
   if (options.port !== undefined) {
     port = Number(options.port);

@@ -14,7 +14,8 @@ import type { ApiDeps } from './routes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function actorOf(principal: Principal, request: FastifyRequest): Actor {
+/** Who did it, for the audit log: the principal's kind and id, with the request's address and user agent. */
+export function actorOf(principal: Principal, request: FastifyRequest): Actor {
   const p = principal as { kind: string; agentId?: string; keyId?: string; userId?: string };
   const type = p.kind === 'agent' ? 'agent' : p.kind === 'api_key' ? 'api_key' : 'user';
   return { type, id: p.agentId ?? p.keyId ?? p.userId, ip: request.ip, userAgent: request.headers['user-agent'] };

@@ -1,5 +1,6 @@
 /** Control requests of an agent connection (expose, resolve, reach, list, ...), and its open/close bookkeeping. */
 
+import { randomUUID } from 'node:crypto';
 import {
   ConnectError,
   parseTarget,
@@ -16,7 +17,7 @@ import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnel
 import type { AgentConnection } from './agent-connection.js';
 import { serviceNotFound } from './relay-context.js';
 import { authorize } from '../api/guard.js';
-import { reportAccess } from '../sharing/shares.js';
+import { reportAccess, resolveSharedService } from '../sharing/shares.js';
 
 type Args = Record<string, unknown>;
 
@@ -112,6 +113,8 @@ async function unexpose(conn: AgentConnection, args: Args): Promise<Record<strin
 
 async function resolve(conn: AgentConnection, args: Args) {
   const name = requireString(args, 'name');
+  // `alias/service`: a service of another workspace, through a share this workspace joined.
+  if (name.includes('/')) return (await resolveSharedService(conn.ctx.sharing, conn, name)).info;
   const row = await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => findService(tx, name));
   if (!row) throw serviceNotFound(name);
   return toServiceInfo(row, conn.ctx.router.isOnline(conn.workspaceId, name));
@@ -123,6 +126,7 @@ async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['rea
   if (!Number.isInteger(localPort) || (localPort as number) < 0 || (localPort as number) > 65535) {
     throw new ConnectError('BAD_REQUEST', 'localPort must be an integer from 0 to 65535');
   }
+  if (name.includes('/')) return reachShared(conn, name, localPort as number);
   const service = await resolve(conn, args);
   const tunnelId = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     const id = await openTunnel(tx, conn.workspaceId, service.id, conn.agentId, localPort as number, conn.id);
@@ -139,6 +143,28 @@ async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['rea
   });
   conn.tunnels.add(tunnelId);
   return { service, tunnelId };
+}
+
+/**
+ * A reach of `alias/service`. It keeps no tunnels row (a row names a service of the caller's own workspace, and
+ * this one lives in the owner's): the reach is audited here, each stream through the share in the owner's log.
+ */
+async function reachShared(conn: AgentConnection, name: string, localPort: number): Promise<ControlOps['reach']['result']> {
+  const { info, shareId } = await resolveSharedService(conn.ctx.sharing, conn, name);
+  const tunnelId = randomUUID();
+  await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) =>
+    recordAudit(tx, conn.workspaceId, {
+      actorType: 'agent',
+      actorId: conn.agentId,
+      action: 'tunnel.open',
+      targetType: 'share',
+      targetId: shareId,
+      ip: conn.meta.ip,
+      metadata: { name, localPort, tunnelId },
+    }),
+  );
+  conn.tunnels.add(tunnelId);
+  return { service: info, tunnelId };
 }
 
 async function unreach(conn: AgentConnection, args: Args): Promise<Record<string, never>> {

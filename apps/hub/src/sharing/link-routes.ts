@@ -1,7 +1,78 @@
-/** REST API of public links (OWNED BY THE PUBLIC-LINKS WORK): create, list, revoke. */
+/**
+ * REST API of public links: create (POST /v1/links), list (GET /v1/links), revoke (DELETE /v1/links/:id). Who may
+ * is the guard's `links.manage`; every lookup runs inside the caller's workspace, so another workspace's link
+ * answers like a missing one. Revoking cuts the link's open streams on this hub at once.
+ */
 
-import type { FastifyInstance } from 'fastify';
-import type { ApiDeps } from '../api/routes.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { MAX_SERVICE_NAME, parseMethods, parsePaths, type CreateLinkRequest, type CreatedLink } from '@private-connect/protocol';
+import { actorOf } from '../api/credential-routes.js';
+import { notFound } from '../api/guard.js';
+import { principalFor, type ApiDeps } from '../api/routes.js';
+import type { Principal } from '../store/credentials.js';
+import { findService } from '../store/services.js';
 import type { SharingContext } from './context.js';
+import { createLink, linkCache, linkTtl, listLinks, MAX_LINK_RATE, revokeLink, toLinkInfo } from './links.js';
+import { linkUrls } from './link-http.js';
 
-export function registerLinkRoutes(_app: FastifyInstance, _deps: ApiDeps, _sharing: SharingContext): void {}
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const rules = { anyOf: [{ type: 'string', maxLength: 4096 }, { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 512 } }] } as const;
+
+const createSchema = {
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['service'],
+    properties: {
+      service: { type: 'string', minLength: 1, maxLength: MAX_SERVICE_NAME },
+      expiresIn: { type: 'string', minLength: 1, maxLength: 16 },
+      methods: rules,
+      paths: rules,
+      rate: { type: 'integer', minimum: 1, maximum: MAX_LINK_RATE },
+    },
+  },
+} as const;
+
+export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing: SharingContext): void {
+  const cache = linkCache(sharing);
+  // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
+  const settled = new WeakMap<FastifyRequest, Principal>();
+  const guard = {
+    onRequest: async (request: FastifyRequest) => {
+      settled.set(request, await principalFor(request, deps, 'links.manage'));
+    },
+  };
+
+  app.post('/v1/links', { schema: createSchema, ...guard }, async (request, reply): Promise<CreatedLink> => {
+    const principal = settled.get(request)!;
+    const body = request.body as CreateLinkRequest;
+    const input = { service: body.service, ttlMs: linkTtl(body.expiresIn), methods: parseMethods(body.methods), paths: parsePaths(body.paths), rate: body.rate };
+    const now = deps.clock.now();
+    const { row, token } = await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
+      if (!(await findService(tx, input.service))) throw notFound('service', input.service);
+      return createLink(tx, principal.workspaceId, input, { ...actorOf(principal, request), now });
+    });
+    void reply.status(201);
+    return { link: toLinkInfo(row, now), token, ...linkUrls(sharing.config, token, `${request.protocol}://${request.host}`) };
+  });
+
+  app.get('/v1/links', guard, async (request) => {
+    const principal = settled.get(request)!;
+    const now = deps.clock.now();
+    const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listLinks(tx));
+    return { links: rows.map((row) => toLinkInfo(row, now)) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/links/:id', guard, async (request, reply) => {
+    const principal = settled.get(request)!;
+    const id = request.params.id;
+    const now = deps.clock.now();
+    const row = UUID.test(id) ? await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeLink(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })) : undefined;
+    if (!row) throw notFound('link', id);
+    // New requests are refused from now on (this hub; others within LINK_CACHE_MS), and open ones end now.
+    cache.forget(id);
+    sharing.local.abortWhere((tag) => tag.linkId === id, 'PUBLIC_LINK_GONE', 'the public link was revoked');
+    return reply.status(204).send();
+  });
+}

@@ -1,7 +1,250 @@
-/** REST API of shares (OWNED BY THE SHARES WORK): create, list, revoke, join. */
+/**
+ * REST API of shares: create (`connect share`), list owned and joined, revoke, and join another workspace's share
+ * by its code (`connect join`). Who may: the guard's `shares.manage` and `shares.join`. A share of another
+ * workspace, by id, answers exactly like a missing one; a code is shown once and kept as its hash.
+ */
 
-import type { FastifyInstance } from 'fastify';
-import type { ApiDeps } from '../api/routes.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import {
+  ConnectError,
+  parseDuration,
+  parseMethods,
+  parsePaths,
+  validateServiceName,
+  type CreateShareRequest,
+  type CreatedShare,
+  type JoinShareRequest,
+  type JoinedShareInfo,
+  type ShareList,
+} from '@private-connect/protocol';
+import { actorOf } from '../api/credential-routes.js';
+import { authorize, notFound, type Action } from '../api/guard.js';
+import { principalFor, type ApiDeps } from '../api/routes.js';
+import { generateShareCode, hashSecret, isShareCode } from '../secrets.js';
+import type { Queryable } from '../db/index.js';
+import type { Actor } from '../store/api-keys.js';
+import type { Principal } from '../store/credentials.js';
+import { recordAudit } from '../store/audit.js';
+import { findService } from '../store/services.js';
+import {
+  aliasInUse,
+  findOwnedShare,
+  findShareByCode,
+  insertShare,
+  isExpired,
+  listJoinedShares,
+  listOwnedShares,
+  markJoined,
+  revokeShare,
+  toJoinedShareInfo,
+  toShareInfo,
+  workspaceNames,
+} from '../store/shares.js';
 import type { SharingContext } from './context.js';
+import { cutShareStreams, startShareSweep } from './shares.js';
 
-export function registerShareRoutes(_app: FastifyInstance, _deps: ApiDeps, _sharing: SharingContext): void {}
+/** Services one share may hold (the column's check says the same). */
+export const MAX_SHARE_SERVICES = 64;
+/** The longest a share may live. */
+export const MAX_SHARE_TTL_MS = 365 * 24 * 60 * 60 * 1000;
+/** Highest --rate (requests or new connections per minute). */
+export const MAX_SHARE_RATE = 1_000_000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const createSchema = {
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'services', 'expiresIn'],
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 63 },
+      services: { type: 'array', minItems: 1, maxItems: MAX_SHARE_SERVICES, items: { type: 'string', minLength: 1, maxLength: 63 } },
+      expiresIn: { type: 'string', minLength: 1, maxLength: 16 },
+      methods: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 16 } },
+      paths: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 512 } },
+      rate: { type: 'integer', minimum: 1, maximum: MAX_SHARE_RATE },
+    },
+  },
+} as const;
+
+const joinSchema = {
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['code'],
+    properties: { code: { type: 'string', minLength: 1, maxLength: 64 }, alias: { type: 'string', minLength: 1, maxLength: 63 } },
+  },
+} as const;
+
+const isUniqueViolation = (err: unknown) => (err as { code?: unknown }).code === '23505';
+
+export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing: SharingContext): void {
+  // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
+  const settled = new WeakMap<FastifyRequest, Principal>();
+  const guard = (...actions: Action[]) => ({
+    onRequest: async (request: FastifyRequest) => {
+      const principal = await principalFor(request, deps, actions[0]!);
+      for (const action of actions.slice(1)) authorize(principal, action);
+      settled.set(request, principal);
+    },
+  });
+  const caller = (request: FastifyRequest): Principal => {
+    const principal = settled.get(request);
+    if (!principal) throw new ConnectError('UNAUTHORIZED', 'missing credentials');
+    return principal;
+  };
+
+  // Streams of a share that expired (or was revoked on another hub) are cut within SHARE_SWEEP_MS.
+  const sweep = startShareSweep(sharing);
+  app.addHook('onClose', async () => sweep.stop());
+
+  app.post('/v1/shares', { schema: createSchema, ...guard('shares.manage') }, async (request, reply): Promise<CreatedShare> => {
+    const principal = caller(request);
+    const body = request.body as CreateShareRequest;
+    const name = validateServiceName(body.name);
+    const services = [...new Set(body.services.map(validateServiceName))];
+    const ttl = parseDuration(body.expiresIn);
+    if (ttl > MAX_SHARE_TTL_MS) throw new ConnectError('BAD_REQUEST', `a share lives at most 365 days; "${body.expiresIn}" is longer`);
+    const methods = parseMethods(body.methods);
+    const paths = parsePaths(body.paths);
+    const code = generateShareCode();
+    const now = deps.clock.now();
+    const actor = actorOf(principal, request);
+    try {
+      const row = await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
+        for (const service of services) {
+          const found = await findService(tx, service);
+          if (!found) throw notFound('service', service);
+          if ((methods || paths) && found.protocol !== 'http') {
+            throw new ConnectError('HTTP_ONLY_LIMIT', `"${service}" is a TCP service: --methods and --paths limit HTTP services only (expose it with --http, or share it without them)`);
+          }
+        }
+        const share = await insertShare(tx, {
+          workspaceId: principal.workspaceId,
+          name,
+          codeHash: hashSecret(code),
+          codePrefix: code.slice(0, 8),
+          services,
+          methods,
+          paths,
+          ratePerMin: body.rate,
+          createdBy: { type: actor.type, id: actor.id },
+          now,
+          expiresAt: new Date(now.getTime() + ttl),
+        });
+        await recordAudit(tx, principal.workspaceId, {
+          actorType: actor.type,
+          actorId: actor.id,
+          action: 'share.create',
+          targetType: 'share',
+          targetId: share.id,
+          ip: actor.ip,
+          userAgent: actor.userAgent,
+          metadata: { name, services, methods: methods ?? null, paths: paths ?? null, rate: body.rate ?? null, expiresAt: share.expires_at },
+        });
+        return share;
+      });
+      void reply.status(201);
+      return { share: toShareInfo(row, now), code };
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConnectError('SHARE_NAME_TAKEN', `a share named "${name}" is still live (or expired but not revoked); revoke it or choose another name`);
+      throw err;
+    }
+  });
+
+  app.get('/v1/shares', guard('shares.manage', 'shares.join'), async (request): Promise<ShareList> => {
+    const principal = caller(request);
+    const now = deps.clock.now();
+    const owned = await deps.db.withWorkspace(principal.workspaceId, (tx) => listOwnedShares(tx));
+    // The joining side's rows belong to their owners: read by the system role, keyed on this workspace.
+    const { names, joined } = await deps.db.withSystem(async (tx) => ({
+      names: await workspaceNames(tx, [...new Set(owned.flatMap((s) => (s.grantee_workspace_id ? [s.grantee_workspace_id] : [])))]),
+      joined: await listJoinedShares(tx, principal.workspaceId),
+    }));
+    return {
+      owned: owned.map((row) => toShareInfo(row, now, row.grantee_workspace_id ? names.get(row.grantee_workspace_id) : undefined)),
+      joined: joined.map((row) => toJoinedShareInfo(row, row.owner_name, now)),
+    };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/shares/:id', guard('shares.manage'), async (request, reply) => {
+    const principal = caller(request);
+    const id = request.params.id;
+    const actor = actorOf(principal, request);
+    const revoked = UUID.test(id)
+      ? await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
+          const share = await findOwnedShare(tx, id);
+          if (!share) return undefined;
+          // Revoking again is harmless: no second event.
+          if (await revokeShare(tx, id, deps.clock.now())) {
+            await recordAudit(tx, principal.workspaceId, {
+              actorType: actor.type,
+              actorId: actor.id,
+              action: 'share.revoke',
+              targetType: 'share',
+              targetId: id,
+              ip: actor.ip,
+              userAgent: actor.userAgent,
+              metadata: { name: share.name, grantee: share.grantee_workspace_id, alias: share.grantee_alias },
+            });
+          }
+          return share;
+        })
+      : undefined;
+    if (!revoked) throw notFound('share', id);
+    // Open streams through it end now, on this hub; other hubs cut theirs at their next sweep.
+    cutShareStreams(sharing, id, 'SHARE_REVOKED', `the share "${revoked.grantee_alias ?? revoked.name}" was revoked by its owner`);
+    return reply.status(204).send();
+  });
+
+  app.post('/v1/shares/join', { schema: joinSchema, ...guard('shares.join') }, async (request, reply): Promise<JoinedShareInfo> => {
+    const principal = caller(request);
+    const body = request.body as JoinShareRequest;
+    const alias = body.alias === undefined ? undefined : validateServiceName(body.alias);
+    if (!isShareCode(body.code)) throw unknownCode();
+    const now = deps.clock.now();
+    const actor = actorOf(principal, request);
+    try {
+      const joined = await deps.db.withSystem((tx) => joinByCode(tx, principal.workspaceId, body.code, alias, now, actor));
+      void reply.status(201);
+      return joined;
+    } catch (err) {
+      if (isUniqueViolation(err)) throw aliasTaken(alias ?? 'that name');
+      throw err;
+    }
+  });
+}
+
+const unknownCode = () => new ConnectError('NOT_FOUND', 'Share not found: no share has this code; check it, or ask its owner for a new one');
+
+/**
+ * SYSTEM ROLE (the share belongs to its owner): joins the share with `code` for `workspaceId` under `alias` (default:
+ * the share's name), writes share.join in both workspaces' logs, and returns the joiner's view of the share.
+ */
+async function joinByCode(tx: Queryable, workspaceId: string, code: string, alias: string | undefined, now: Date, actor: Actor): Promise<JoinedShareInfo> {
+  const share = await findShareByCode(tx, hashSecret(code));
+  if (!share) throw unknownCode();
+  if (share.workspace_id === workspaceId) throw new ConnectError('BAD_REQUEST', 'this share belongs to your own workspace: reach its services by their names');
+  if (share.grantee_workspace_id) {
+    // The code is spent; who used it is the owner's business.
+    throw new ConnectError('SHARE_ALREADY_JOINED', share.grantee_workspace_id === workspaceId ? `your workspace already joined this share as "${share.grantee_alias}"` : undefined);
+  }
+  if (share.revoked_at) throw new ConnectError('SHARE_REVOKED', 'this share was revoked by its owner; ask them for a new one');
+  if (isExpired(share, now)) throw new ConnectError('SHARE_EXPIRED', `this share expired at ${new Date(share.expires_at).toISOString()}; ask its owner for a new one`);
+  const name = alias ?? share.name;
+  if (await aliasInUse(tx, workspaceId, name)) throw aliasTaken(name);
+  const row = await markJoined(tx, share.id, workspaceId, name, now);
+  if (!row) throw new ConnectError('SHARE_ALREADY_JOINED');
+  const names = await workspaceNames(tx, [share.workspace_id, workspaceId]);
+  const ownerName = names.get(share.workspace_id) ?? '';
+  const event = { action: 'share.join', targetType: 'share', targetId: share.id, ip: actor.ip, userAgent: actor.userAgent };
+  // In both logs: the owner sees who joined; the joiner sees what it let in.
+  await recordAudit(tx, share.workspace_id, { ...event, actorType: 'share', actorId: workspaceId, metadata: { name: share.name, grantee: workspaceId, granteeName: names.get(workspaceId) ?? '', alias: name } });
+  await recordAudit(tx, workspaceId, { ...event, actorType: actor.type, actorId: actor.id, metadata: { name: share.name, alias: name, services: share.services, owner: ownerName } });
+  return toJoinedShareInfo(row, ownerName, now);
+}
+
+function aliasTaken(alias: string): ConnectError {
+  return new ConnectError('SHARE_NAME_TAKEN', `your workspace already has a share called "${alias}"; join with --as <another name>`);
+}

@@ -1,15 +1,214 @@
-/** Service shares across workspaces (OWNED BY THE SHARES WORK): resolving `share/service` opens, revocation. */
+/**
+ * Service shares across workspaces, on the relay side: resolving `<alias>/<service>` for the workspace that joined
+ * (stream opens, and the resolve/reach control ops), the hub's limits on TCP services, the exposing agent's
+ * reports of HTTP requests, and cutting the streams of a share that was revoked or ran out.
+ *
+ * Who enforces what: the hub decides whether a stream may open at all (joined, not revoked, not expired, the
+ * service is in the share, and for TCP services the rate of new connections, each one audited). For HTTP services
+ * the exposing agent applies methods, paths and the request rate to every request and reports each one (op
+ * `access`), because the hub relays bytes it does not read (packages/sdk/src/agent/share-filter.ts).
+ */
 
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, parseReachName, requireString, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
+import { notFound } from '../api/guard.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
+import { abortPair } from '../relay/streams.js';
+import { findJoinedShare, findOwnedShare, isExpired, shareEnds, sharedServiceRow, type ShareRow } from '../store/shares.js';
 import type { SharingContext } from './context.js';
 
+/** How often open streams are checked against their share's expiry and revocation (revocation on another hub). */
+export const SHARE_SWEEP_MS = 1000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A service reached through a share: the share, and what the owner's service row says (absent: not exposed). */
+interface SharedService {
+  share: ShareRow;
+  alias: string;
+  service: string;
+  protocol?: ServiceProtocol;
+  port?: number;
+}
+
+/**
+ * The share the workspace joined under the alias of `name` (`alias/service`), when `service` is one of its
+ * services; undefined otherwise, so that an unknown alias and a service the share does not list (whether the
+ * owner has it or not) get the same answer as any missing name.
+ */
+async function findShared(sharing: SharingContext, workspaceId: string, name: string): Promise<SharedService | undefined> {
+  let alias: string | undefined;
+  let service: string;
+  try {
+    ({ alias, service } = parseReachName(name));
+  } catch {
+    return undefined;
+  }
+  if (alias === undefined) return undefined;
+  return sharing.db.withSystem(async (tx) => {
+    const share = await findJoinedShare(tx, workspaceId, alias);
+    if (!share || !share.services.includes(service)) return undefined;
+    const row = await sharedServiceRow(tx, share.workspace_id, service);
+    return { share, alias, service, protocol: row?.protocol, port: row?.target_port };
+  });
+}
+
+/** Why the share opens nothing any more (revoked, expired), or undefined while it is live. */
+function shareEnded(share: ShareRow, alias: string, now: Date): ConnectError | undefined {
+  if (share.revoked_at) return new ConnectError('SHARE_REVOKED', `the share "${alias}" was revoked by its owner; ask them for a new one`);
+  if (isExpired(share, now)) {
+    return new ConnectError('SHARE_EXPIRED', `the share "${alias}" expired at ${new Date(share.expires_at).toISOString()}; ask its owner for a new one`);
+  }
+  return undefined;
+}
+
+function notExposed(name: string): ConnectError {
+  return new ConnectError('SERVICE_OFFLINE', `"${name}" is not available right now: the workspace that shares it is not exposing it`);
+}
+
+/**
+ * The service `alias/service` for the resolve and reach control ops of a joining workspace's agent. Describes the
+ * shared service only: its name here, its port (the reach listener's default) and whether it is online; never the
+ * owner's agent or host.
+ */
+export async function resolveSharedService(sharing: SharingContext, conn: AgentConnection, name: string): Promise<{ info: ServiceInfo; shareId: string }> {
+  const found = await findShared(sharing, conn.workspaceId, name);
+  if (!found) throw notFound('service', name);
+  const ended = shareEnded(found.share, found.alias, sharing.clock.now());
+  if (ended) throw ended;
+  if (found.protocol === undefined || found.port === undefined) throw notExposed(name);
+  const info: ServiceInfo = {
+    id: found.share.id,
+    name,
+    target: `shared:${found.port}`,
+    agentId: 'share',
+    agentLabel: `share "${found.share.name}"`,
+    online: sharing.router.isOnline(found.share.workspace_id, found.service),
+    protocol: found.protocol,
+  };
+  return { info, shareId: found.share.id };
+}
+
 /** Opens `conn`'s stream `id` to `alias/service` through a share its workspace joined, or refuses it. */
-export async function openShared(_sharing: SharingContext, conn: AgentConnection, id: number, name: string): Promise<void> {
-  conn.refuseOpen(id, 'SERVICE_NOT_FOUND', `Service not found: ${name.slice(0, 80)}`);
+export async function openShared(sharing: SharingContext, conn: AgentConnection, id: number, name: string): Promise<void> {
+  const found = await findShared(sharing, conn.workspaceId, name);
+  if (!found) {
+    const missing = notFound('service', name);
+    return conn.refuseOpen(id, missing.code, missing.message);
+  }
+  const { share, service } = found;
+  const http = found.protocol === 'http';
+  // Every attempt through the share is the owner's business: TCP opens and every refusal here; the requests of an
+  // HTTP service are reported one by one by the exposing agent.
+  const audit = (result: string) =>
+    sharing.access.record(share.workspace_id, {
+      actorType: 'share',
+      actorId: conn.workspaceId,
+      action: 'share.access',
+      targetType: 'share',
+      targetId: share.id,
+      ip: conn.meta.ip,
+      metadata: { service, grantee: conn.workspaceId, agent: conn.label, result },
+    });
+  const refuse = (err: ConnectError) => {
+    audit(err.code);
+    conn.refuseOpen(id, err.code, err.message);
+  };
+  const ended = shareEnded(share, found.alias, sharing.clock.now());
+  if (ended) return refuse(ended);
+  const target = sharing.router.get(share.workspace_id, service);
+  if (found.protocol === undefined || !target || target.state !== 'open') return refuse(notExposed(name));
+  if (!http && (share.methods || share.paths)) {
+    // The share limits methods or paths, and only an HTTP service's agent applies them: never pass it through raw.
+    return refuse(new ConnectError('HTTP_ONLY_LIMIT', `"${name}" is exposed as TCP now, and the share limits HTTP methods or paths; its owner must expose it with --http`));
+  }
+  if (!http && share.rate_per_min !== null) {
+    const wait = sharing.rates.take(share.id, share.rate_per_min, Date.now());
+    if (wait > 0) {
+      return refuse(new ConnectError('RATE_LIMITED', `the share "${found.alias}" allows ${share.rate_per_min} new connections a minute; try again in ${wait} s`));
+    }
+  }
+  if (!http) audit('open');
+  const notice: OpenNotice = {
+    service,
+    from: { agentId: conn.agentId, label: conn.label, ...(conn.meta.ip ? { ip: conn.meta.ip } : {}) },
+    share: {
+      id: share.id,
+      name: share.name,
+      ...(share.methods ? { methods: share.methods } : {}),
+      ...(share.paths ? { paths: share.paths } : {}),
+      ...(share.rate_per_min !== null ? { ratePerMin: share.rate_per_min } : {}),
+    },
+  };
+  conn.openTo(id, target, notice, { shareId: share.id });
 }
 
 /** The exposing agent reports one HTTP request through a share (control op `access`) for the owner's audit log. */
-export async function reportAccess(_sharing: SharingContext, _conn: AgentConnection, args: Record<string, unknown>): Promise<Record<string, never>> {
-  throw new ConnectError('NOT_FOUND', `Share not found: ${String(args.shareId).slice(0, 80)}`);
+export async function reportAccess(sharing: SharingContext, conn: AgentConnection, args: Record<string, unknown>): Promise<Record<string, never>> {
+  const shareId = requireString(args, 'shareId', 64);
+  const service = requireString(args, 'service');
+  const method = requireString(args, 'method', 16);
+  const path = requireString(args, 'path', 2048);
+  const status = args.status;
+  if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) throw new ConnectError('BAD_REQUEST', 'status must be an HTTP status from 100 to 599');
+  if (args.ip !== undefined && (typeof args.ip !== 'string' || args.ip.length > 64)) throw new ConnectError('BAD_REQUEST', 'ip must be an address of at most 64 characters');
+  // Only a share of the reporting agent's own workspace: another workspace's answers like a missing one.
+  const share = UUID.test(shareId) ? await sharing.db.withWorkspace(conn.workspaceId, (tx) => findOwnedShare(tx, shareId)) : undefined;
+  if (!share) throw notFound('share', shareId);
+  if (!share.services.includes(service)) throw new ConnectError('BAD_REQUEST', `"${service.slice(0, 80)}" is not a service of share ${share.name}`);
+  sharing.access.record(share.workspace_id, {
+    actorType: 'share',
+    actorId: share.grantee_workspace_id ?? undefined,
+    action: 'share.access',
+    targetType: 'share',
+    targetId: share.id,
+    ip: args.ip as string | undefined,
+    metadata: { service, grantee: share.grantee_workspace_id, method, path, status, reportedBy: conn.agentId },
+  });
+  return {};
+}
+
+/** Ends every open stream through the share at once (both agents get RESET, or OPEN_ERROR while opening). */
+export function cutShareStreams(sharing: SharingContext, shareId: string, code: 'SHARE_REVOKED' | 'SHARE_EXPIRED', message: string): number {
+  let cut = 0;
+  for (const conn of sharing.connections) {
+    for (const end of [...conn.streams.values()]) {
+      // Both ends carry the tag; the second is gone from its connection once the first was aborted.
+      if (end.tag?.shareId !== shareId || conn.streams.get(end.id) !== end) continue;
+      abortPair(end, code, message);
+      cut++;
+    }
+  }
+  return cut;
+}
+
+/** Cuts the streams of shares that expired or were revoked (by another hub) since they opened. */
+export async function sweepShareStreams(sharing: SharingContext): Promise<number> {
+  const ids = new Set<string>();
+  for (const conn of sharing.connections) for (const end of conn.streams.values()) if (end.tag?.shareId) ids.add(end.tag.shareId);
+  if (ids.size === 0) return 0;
+  const rows = await sharing.db.withSystem((tx) => shareEnds(tx, [...ids]));
+  const now = sharing.clock.now();
+  let cut = 0;
+  for (const row of rows) {
+    ids.delete(row.id);
+    if (row.revoked_at) cut += cutShareStreams(sharing, row.id, 'SHARE_REVOKED', 'the share was revoked by its owner');
+    else if (isExpired(row, now)) cut += cutShareStreams(sharing, row.id, 'SHARE_EXPIRED', `the share expired at ${new Date(row.expires_at).toISOString()}`);
+  }
+  // A share that is gone altogether (its workspace was deleted).
+  for (const id of ids) cut += cutShareStreams(sharing, id, 'SHARE_REVOKED', 'the share no longer exists');
+  return cut;
+}
+
+/** Runs sweepShareStreams every `intervalMs` until stopped. */
+export function startShareSweep(sharing: SharingContext, intervalMs = SHARE_SWEEP_MS): { stop(): void } {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    sweepShareStreams(sharing)
+      .catch((err: unknown) => sharing.log.error({ err }, 'checking shared streams for expiry failed'))
+      .finally(() => (running = false));
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

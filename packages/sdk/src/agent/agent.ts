@@ -9,6 +9,7 @@ import {
   ConnectError,
   TOKEN_EXPIRY_WARNING_MS,
   formatTarget,
+  parseReachName,
   parseTarget,
   validateServiceName,
   type ServiceInfo,
@@ -18,6 +19,8 @@ import {
 import type { BackoffOptions } from './backoff.js';
 import { HubConnection, type IncomingOpen } from './hub-connection.js';
 import { choosePort, readPorts, savePort } from './port-store.js';
+import { duplexPair } from './duplex-pair.js';
+import { createAccessReporter, createShareFilter, type ShareFilter } from './share-filter.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -106,6 +109,10 @@ export class Agent {
   /** Reach listeners by name, re-registered on reconnect; entries removed by their close(). */
   private readonly reaches = new Map<string, ReachState>();
   private readonly emit: (event: AgentEvent) => void;
+  /** Applies share limits to HTTP services' requests; created on the first stream through a share. */
+  private shareFilter: ShareFilter | undefined;
+  /** Reports each request through a share to the hub (for the owner's audit log). */
+  private readonly accessReports = createAccessReporter((access) => this.connection.request('access', access));
 
   constructor(private readonly options: AgentOptions) {
     this.emit = options.onEvent ?? (() => undefined);
@@ -161,6 +168,7 @@ export class Agent {
 
   /** Listens locally for `name`: every connection to the returned port is a stream to the service. */
   async reach(name: string, options: ReachOptions = {}): Promise<Reach> {
+    parseReachName(name);
     if (this.reaches.has(name)) throw new ConnectError('BAD_REQUEST', `"${name}" is already reached by this agent`);
     const { service } = await this.connection.request('resolve', { name });
     const host = options.host ?? '127.0.0.1';
@@ -201,6 +209,7 @@ export class Agent {
       state.server.close();
     }
     this.reaches.clear();
+    this.shareFilter?.close();
     await this.connection.close();
   }
 
@@ -225,6 +234,16 @@ export class Agent {
   private onIncomingOpen(open: IncomingOpen): void {
     const entry = this.exposed.get(open.notice.service);
     if (!entry) return open.refuse('SERVICE_NOT_FOUND', `Service not found: ${open.notice.service}`);
+    const share = open.notice.share;
+    if (share && entry.protocol === 'http') {
+      // Through a share: this agent reads the requests and applies the share's limits (the hub cannot).
+      this.shareFilter ??= createShareFilter((access) => this.accessReports.report(access));
+      open.accept();
+      const [inside, outside] = duplexPair();
+      open.stream.attach(inside);
+      this.shareFilter.serve(outside, { policy: share, service: entry.name, target: entry.target, ...(open.notice.from.ip ? { ip: open.notice.from.ip } : {}) });
+      return;
+    }
     const socket = netConnect({ host: entry.target.host, port: entry.target.port, allowHalfOpen: true });
     socket.setNoDelay(true);
     socket.pause();

@@ -1,0 +1,229 @@
+/**
+ * Public links: the rows (create, list, revoke inside the workspace; lookup by token with the system role), the
+ * token format, and the per-hub cache the proxy reads. A token is 256 random bits in lower-case base32 (52
+ * characters): a DNS label, so it also works as `<token>.<PUBLIC_BASE_DOMAIN>`. Only its SHA-256 is stored.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { ConnectError, parseDuration, type LinkInfo, type LinkState } from '@private-connect/protocol';
+import type { Database, Queryable } from '../db/index.js';
+import { hashSecret } from '../secrets.js';
+import type { Actor } from '../store/api-keys.js';
+import { recordAudit } from '../store/audit.js';
+import type { SharingContext } from './context.js';
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+/** Random bytes in a link token. */
+export const LINK_TOKEN_BYTES = 32;
+/** Characters in a link token (base32 of LINK_TOKEN_BYTES). */
+export const LINK_TOKEN_LENGTH = Math.ceil((LINK_TOKEN_BYTES * 8) / 5);
+/** Characters of the token kept in clear (`prefix`) to tell links apart. */
+export const LINK_PREFIX_LENGTH = 6;
+/** Longest lifetime a link may be given. */
+export const MAX_LINK_TTL_MS = 365 * 24 * 60 * 60 * 1000;
+/** Lifetime of a link created without `expiresIn`. */
+export const DEFAULT_LINK_TTL = '7d';
+/** Highest `rate` (requests per minute); the column's check says the same. */
+export const MAX_LINK_RATE = 1_000_000;
+/** How long the proxy trusts a looked-up row (revocation on this hub evicts at once; other hubs within this). */
+export const LINK_CACHE_MS = 5_000;
+/** Database lookups of link tokens (tokens not in the cache) one client address may cause per minute; then 429. */
+export const MAX_LINK_LOOKUPS_PER_MIN = 600;
+/** Rows (and misses) the proxy cache holds at most. */
+const MAX_CACHED = 10_000;
+
+const TOKEN_PATTERN = new RegExp(`^[a-z2-7]{${LINK_TOKEN_LENGTH}}$`);
+
+/** A new link token: LINK_TOKEN_BYTES from the CSPRNG as lower-case base32. */
+export function generateLinkToken(): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of randomBytes(LINK_TOKEN_BYTES)) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/** True for text shaped like a link token (checked before any lookup). */
+export function isLinkToken(text: string): boolean {
+  return TOKEN_PATTERN.test(text);
+}
+
+export interface LinkRow {
+  id: string;
+  workspace_id: string;
+  service_name: string;
+  token_prefix: string;
+  methods: string[] | null;
+  paths: string[] | null;
+  rate_per_min: number | null;
+  created_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+}
+
+const COLUMNS = 'id, workspace_id, service_name, token_prefix, methods, paths, rate_per_min, created_at, expires_at, revoked_at';
+
+export function linkState(row: LinkRow, now: Date): LinkState {
+  if (row.revoked_at) return 'revoked';
+  return new Date(row.expires_at).getTime() <= now.getTime() ? 'expired' : 'active';
+}
+
+/** The wire shape of a link row. */
+export function toLinkInfo(row: LinkRow, now: Date): LinkInfo {
+  return {
+    id: row.id,
+    service: row.service_name,
+    prefix: row.token_prefix,
+    methods: row.methods,
+    paths: row.paths,
+    ratePerMin: row.rate_per_min,
+    createdAt: new Date(row.created_at).toISOString(),
+    expiresAt: new Date(row.expires_at).toISOString(),
+    revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null,
+    state: linkState(row, now),
+  };
+}
+
+/** Parses `expiresIn` (default DEFAULT_LINK_TTL) into milliseconds; BAD_REQUEST past MAX_LINK_TTL_MS. */
+export function linkTtl(expiresIn: string | undefined): number {
+  const ms = parseDuration(expiresIn ?? DEFAULT_LINK_TTL);
+  if (ms > MAX_LINK_TTL_MS) throw new ConnectError('BAD_REQUEST', `a public link lives at most 365d; "${String(expiresIn).slice(0, 20)}" is longer`);
+  return ms;
+}
+
+export interface NewLink {
+  service: string;
+  ttlMs: number;
+  methods?: string[];
+  paths?: string[];
+  rate?: number;
+}
+
+/** Creates a link in the current workspace (inside withWorkspace) and audits `link.create`; the token is returned once. */
+export async function createLink(tx: Queryable, workspaceId: string, input: NewLink, actor: Actor & { now: Date }): Promise<{ row: LinkRow; token: string }> {
+  const token = generateLinkToken();
+  const [row] = await tx.query<LinkRow>(
+    `insert into links (workspace_id, service_name, token_hash, token_prefix, methods, paths, rate_per_min, created_by_type, created_by_id, created_at, expires_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLUMNS}`,
+    [
+      workspaceId,
+      input.service,
+      hashSecret(token),
+      token.slice(0, LINK_PREFIX_LENGTH),
+      input.methods ?? null,
+      input.paths ?? null,
+      input.rate ?? null,
+      actor.type,
+      actor.id ?? null,
+      actor.now,
+      new Date(actor.now.getTime() + input.ttlMs),
+    ],
+  );
+  await recordAudit(tx, workspaceId, {
+    actorType: actor.type,
+    actorId: actor.id,
+    action: 'link.create',
+    targetType: 'link',
+    targetId: row!.id,
+    ip: actor.ip,
+    userAgent: actor.userAgent,
+    metadata: { service: input.service, prefix: row!.token_prefix, methods: row!.methods, paths: row!.paths, ratePerMin: row!.rate_per_min, expiresAt: new Date(row!.expires_at).toISOString() },
+  });
+  return { row: row!, token };
+}
+
+/** The current workspace's links, newest first (inside withWorkspace: RLS scopes it). */
+export async function listLinks(tx: Queryable): Promise<LinkRow[]> {
+  return tx.query<LinkRow>(`select ${COLUMNS} from links order by created_at desc, id limit 1000`);
+}
+
+/**
+ * Revokes link `id` of the current workspace (inside withWorkspace) and audits `link.revoke`. Undefined when there
+ * is no such link in the workspace; a link revoked before is returned unchanged (and not audited again).
+ */
+export async function revokeLink(tx: Queryable, workspaceId: string, id: string, actor: Actor & { now: Date }): Promise<LinkRow | undefined> {
+  const [revoked] = await tx.query<LinkRow>(`update links set revoked_at = $2 where id = $1 and revoked_at is null returning ${COLUMNS}`, [id, actor.now]);
+  if (!revoked) {
+    const [existing] = await tx.query<LinkRow>(`select ${COLUMNS} from links where id = $1`, [id]);
+    return existing;
+  }
+  await recordAudit(tx, workspaceId, {
+    actorType: actor.type,
+    actorId: actor.id,
+    action: 'link.revoke',
+    targetType: 'link',
+    targetId: id,
+    ip: actor.ip,
+    userAgent: actor.userAgent,
+    metadata: { service: revoked.service_name, prefix: revoked.token_prefix },
+  });
+  return revoked;
+}
+
+/** Looks a link up by its token, whatever its workspace (the system role; the row says the workspace). */
+export async function findLinkByToken(db: Database, token: string): Promise<LinkRow | undefined> {
+  const [row] = await db.withSystem((tx) => tx.query<LinkRow>(`select ${COLUMNS} from links where token_hash = $1`, [hashSecret(token)]));
+  return row;
+}
+
+/** The proxy's view of links: rows by token, trusted for LINK_CACHE_MS; `forget` makes a revocation count at once. */
+export interface LinkCache {
+  /** The row of `token`, or undefined when there is none. */
+  get(token: string): Promise<LinkRow | undefined>;
+  /** True when `get(token)` would answer without asking the database. */
+  has(token: string): boolean;
+  /** Link `id` was revoked on this hub: drop its row, and answer it as revoked even from a lookup in flight. */
+  forget(id: string): void;
+  /** True when link `id` was revoked on this hub (checked again once a stream for it has opened). */
+  isGone(id: string): boolean;
+}
+
+const caches = new WeakMap<SharingContext, LinkCache>();
+
+/** The link cache of one hub (its routes and its proxy share it). */
+export function linkCache(sharing: SharingContext): LinkCache {
+  let cache = caches.get(sharing);
+  if (!cache) caches.set(sharing, (cache = createLinkCache(sharing.db)));
+  return cache;
+}
+
+/** How long a revocation on this hub is remembered: longer than any lookup that began before it can take. */
+const GONE_MS = 60_000;
+
+function createLinkCache(db: Database): LinkCache {
+  // Rows by token hash (hex); deleted when stale on the next get, by forget(), or all at once past MAX_CACHED.
+  const entries = new Map<string, { row: LinkRow | undefined; at: number }>();
+  // Links revoked on this hub, by id, with the time; deleted GONE_MS later by the sweep in forget().
+  const gone = new Map<string, number>();
+  const mark = (row: LinkRow | undefined) => (row && !row.revoked_at && gone.has(row.id) ? { ...row, revoked_at: new Date(gone.get(row.id)!) } : row);
+  return {
+    async get(token) {
+      const key = hashSecret(token).toString('hex');
+      const hit = entries.get(key);
+      if (hit && Date.now() - hit.at < LINK_CACHE_MS) return mark(hit.row);
+      const row = await findLinkByToken(db, token);
+      if (entries.size >= MAX_CACHED) entries.clear();
+      entries.set(key, { row, at: Date.now() });
+      return mark(row);
+    },
+    has(token) {
+      const hit = entries.get(hashSecret(token).toString('hex'));
+      return hit !== undefined && Date.now() - hit.at < LINK_CACHE_MS;
+    },
+    forget(id) {
+      const now = Date.now();
+      for (const [key, at] of gone) if (now - at > GONE_MS) gone.delete(key);
+      gone.set(id, now);
+      for (const [key, entry] of entries) if (entry.row?.id === id) entries.delete(key);
+    },
+    isGone: (id) => gone.has(id),
+  };
+}
