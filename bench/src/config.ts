@@ -4,9 +4,14 @@ export const MiB = 1024 * 1024;
 
 export interface BenchConfig {
   quick: boolean;
-  /** Which parts run: BENCH_ONLY=relay or BENCH_ONLY=memory; both by default. */
+  /** Which parts run: BENCH_ONLY=relay, memory or http (comma-separated); all by default. */
   relay: boolean;
   memory: boolean;
+  http: boolean;
+  /** wrk settings of the HTTP part: connections, seconds per run, rounds over the four ways. */
+  httpConnections: number;
+  httpSeconds: number;
+  httpRounds: number;
   bulkBytes: number;
   bulkWarmupBytes: number;
   bulkRuns: number;
@@ -27,12 +32,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
     return n;
   };
-  const only = env.BENCH_ONLY ?? '';
-  if (only !== '' && only !== 'relay' && only !== 'memory') throw new Error(`BENCH_ONLY must be "relay" or "memory", got "${only}"`);
+  const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const part of only) if (!['relay', 'memory', 'http'].includes(part)) throw new Error(`BENCH_ONLY parts are relay, memory and http, got "${part}"`);
+  const runs = (part: string) => only.length === 0 || only.includes(part);
   return {
     quick,
-    relay: only !== 'memory',
-    memory: only !== 'relay',
+    relay: runs('relay'),
+    memory: runs('memory'),
+    http: runs('http'),
+    httpConnections: Math.round(num('BENCH_HTTP_CONNECTIONS', 32)),
+    httpSeconds: Math.round(num('BENCH_HTTP_SECONDS', quick ? 2 : 8)),
+    httpRounds: Math.round(num('BENCH_HTTP_ROUNDS', quick ? 1 : 3)),
     bulkBytes: Math.round(num('BENCH_BULK_MIB', quick ? 64 : 512) * MiB),
     bulkWarmupBytes: (quick ? 16 : 64) * MiB,
     bulkRuns: Math.round(num('BENCH_BULK_RUNS', quick ? 1 : 3)),

@@ -6,10 +6,11 @@
  *   latency      1-byte round trips on one connection to an echo server        p50/p99 µs, added µs
  *   conn rate    connect, 1 byte, echo, close; N connections in flight         conn/s, tunnel/direct
  *   hub memory   hub RSS idle, then with N authenticated idle agent sockets     MiB, KiB per agent
+ *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link
  *
  * "Through the hub" is a real hub process and real `connect expose` / `connect reach` agent processes started by the
  * e2e harness; "direct" is the same client against the same server on loopback. BENCH_QUICK=1 shrinks every size
- * (the CI smoke run); BENCH_ONLY=relay|memory runs one half; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
+ * (the CI smoke run); BENCH_ONLY=relay,memory,http picks parts; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
  * and agents for each tunnel phase (see profile-hook.ts). Sizes: see config.ts. Results also go to
  * artifacts/bench-latest.json.
  * Exits 1 when a figure is missing or connections failed.
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, MiB, progress } from './config.js';
 import { memoryBench, type MemoryResults } from './memory-bench.js';
 import { relayBench, type RelayResults } from './relay-bench.js';
+import { haveWrk, httpBench, type HttpResults } from './http-bench.js';
 import { added, fixed, int, pct, ratio, table } from './report.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -61,6 +63,27 @@ function memoryTable(m: MemoryResults): string {
   );
 }
 
+function httpTable(h: HttpResults): string {
+  const d = h.ways.direct;
+  const row = (label: string, w: HttpResults['ways'][keyof HttpResults['ways']]) => [
+    label,
+    int(w.requestsPerSec),
+    ratio(w.requestsPerSec, d.requestsPerSec),
+    int(w.p50Us),
+    added(w.p50Us, d.p50Us),
+    int(w.p99Us),
+  ];
+  return table(
+    [`HTTP, wrk -t${h.threads} -c${h.connections} -d${h.seconds}s, ${h.bodyBytes}-byte body`, 'requests/s', 'vs direct', 'p50 (µs)', 'p50 added', 'p99 (µs)'],
+    [
+      row('direct (loopback)', h.ways.direct),
+      row('connect reach → hub → agent', h.ways.reach),
+      row('hub TCP port → agent', h.ways.hubPort),
+      row('public link (hub HTTP proxy) → agent', h.ways.publicLink),
+    ],
+  );
+}
+
 async function main(): Promise<number> {
   const config = loadConfig();
   const cores = cpus().length;
@@ -69,11 +92,15 @@ async function main(): Promise<number> {
   progress(`${config.quick ? 'quick run (BENCH_QUICK=1)' : 'full run'} on ${cores} CPU cores`);
   const relay = config.relay ? await relayBench(config) : undefined;
   const memory = config.memory ? await memoryBench(config) : undefined;
+  const wrkThere = config.http ? await haveWrk() : false;
+  if (config.http && !wrkThere) progress('http: wrk is not installed (apt-get install wrk); the HTTP part is skipped');
+  const http = config.http && wrkThere ? await httpBench(config) : undefined;
   const load1 = loadavg()[0]!;
 
   const tables: string[] = [];
   if (relay) tables.push(relayTable(relay, config.bulkBytes, config.bulkRuns));
   if (memory) tables.push(memoryTable(memory));
+  if (http) tables.push(httpTable(http));
 
   const notes: string[] = [];
   if (relay) {
@@ -99,6 +126,13 @@ async function main(): Promise<number> {
     );
   }
 
+  if (http) {
+    const errors = Object.entries(http.ways).map(([way, w]) => `${way} ${w.runs.reduce((a, r) => a + r.errors, 0)}`);
+    notes.push(
+      `  http: medians of ${http.ways.direct.runs.length} run(s) per way, alternating; errors (socket + non-2xx): ${errors.join(', ')}; ` +
+        `hub RSS ${fixed(http.hubRss.before / MiB)} -> ${fixed(http.hubRss.after / MiB)} MiB across the HTTP runs`,
+    );
+  }
   const model = cpus()[0]?.model.trim() ?? 'unknown CPU';
   const lines = [
     `Private Connect bench: hub relay vs direct loopback (${config.quick ? 'quick run, BENCH_QUICK=1' : 'full run'})`,
@@ -140,8 +174,15 @@ async function main(): Promise<number> {
             },
           }
         : {}),
+      ...(http
+        ? {
+            http: Object.fromEntries(
+              Object.entries(http.ways).map(([way, w]) => [way, { requestsPerSec: w.requestsPerSec, p50Us: w.p50Us, p99Us: w.p99Us, ratio: w.requestsPerSec / http.ways.direct.requestsPerSec }]),
+            ),
+          }
+        : {}),
     },
-    details: { relay, memory },
+    details: { relay, memory, http },
   };
   mkdirSync(dirname(OUT_FILE), { recursive: true });
   writeFileSync(OUT_FILE, JSON.stringify(result, null, 2) + '\n');
@@ -158,6 +199,15 @@ async function main(): Promise<number> {
     }
   }
   if (memory && !Number.isFinite(memory.perAgentRss)) problems.push('no hub memory figure');
+  if (config.http && !wrkThere) problems.push('wrk is missing: the HTTP figures could not be measured');
+  if (http) {
+    for (const [way, w] of Object.entries(http.ways)) {
+      const total = w.runs.reduce((a, r) => a + r.requests, 0);
+      const errors = w.runs.reduce((a, r) => a + r.errors, 0);
+      if (!(w.requestsPerSec > 0)) problems.push(`no HTTP figure for ${way}`);
+      if (errors > Math.max(1, total * 0.01)) problems.push(`${errors} failed HTTP requests ${way}`);
+    }
+  }
   if (problems.length > 0) {
     process.stderr.write(`bench: FAILED: ${problems.join('; ')}\n`);
     return 1;
