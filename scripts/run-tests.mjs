@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs every compiled test file (`<workspace>/dist/test/**/*.test.js`) with node's test runner.
-// Usage: node scripts/run-tests.mjs [--only SUBSTRING ...]   (TEST_DATABASE=postgres switches db-backed tests)
+// Usage: node scripts/run-tests.mjs [--only SUBSTRING ...] [--browser]   (TEST_DATABASE=postgres switches db-backed tests)
+// Files named browser-*.test.js need chromium (/usr/bin/chromium, or BROWSER_PATH): only `--browser` runs them
+// (`npm run test:browser`), and only them; the default run leaves them out.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -8,11 +10,14 @@ import { join, relative } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const workspaces = ['packages/protocol', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e'];
 const only = [];
+let browser = false;
 for (let i = 2; i < process.argv.length; i++) {
   if (process.argv[i] === '--only') only.push(process.argv[++i]);
   // The suites that talk to the database directly: what `npm run test:postgres` repeats against PostgreSQL.
   else if (process.argv[i] === '--db-only') only.push('apps/hub/dist/test/');
+  else if (process.argv[i] === '--browser') browser = true;
 }
+const isBrowserTest = (file) => /(^|\/)browser-[^/]*\.test\.js$/.test(file);
 
 function walk(dir, out) {
   if (!existsSync(dir)) return out;
@@ -27,12 +32,13 @@ function walk(dir, out) {
 const files = workspaces
   .flatMap((ws) => walk(join(root, ws, 'dist', 'test'), []))
   .filter((file) => only.length === 0 || only.some((part) => relative(root, file).includes(part)))
+  .filter((file) => isBrowserTest(file) === browser)
   .sort();
 if (files.length === 0) {
   console.error('run-tests: no test files found; did the build run?');
   process.exit(1);
 }
-console.log(`run-tests: ${files.length} files (database: ${process.env.TEST_DATABASE ?? 'pglite'})`);
+console.log(`run-tests: ${files.length} ${browser ? 'browser ' : ''}files (database: ${process.env.TEST_DATABASE ?? 'pglite'})`);
 const result = spawnSync(
   process.execPath,
   ['--enable-source-maps', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],

@@ -39,6 +39,8 @@ export interface HubProcess {
   proc: Proc;
   url: string;
   port: number;
+  /** The web port's URL (same application; the dashboard's origin); undefined with WEB_PORT=off. */
+  webUrl?: string;
   dataDir: string;
   apiKey: string;
   /** The hub's /metrics as name → value (first sample of each name without labels). */
@@ -55,6 +57,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     [HUB_MAIN],
     {
       HUB_PORT: String(options.port ?? 0),
+      WEB_PORT: '0',
       HUB_HOST: '127.0.0.1',
       HUB_DATA_DIR: dataDir,
       DATABASE_URL: options.databaseUrl ?? '',
@@ -70,10 +73,16 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
   const listening = await proc.waitFor((l) => l.msg === 'hub listening', 30_000, '"hub listening" log line');
   const port = Number(listening.port);
   const url = `http://127.0.0.1:${port}`;
+  let webUrl: string | undefined;
+  if (String(options.env?.WEB_PORT ?? '').toLowerCase() !== 'off') {
+    const web = await proc.waitFor((l) => l.msg === 'web listening', 30_000, '"web listening" log line');
+    webUrl = `http://127.0.0.1:${Number(web.port)}`;
+  }
   return {
     proc,
     url,
     port,
+    webUrl,
     dataDir,
     apiKey,
     async metrics() {

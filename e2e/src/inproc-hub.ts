@@ -20,6 +20,8 @@ export interface InProcessHub {
   hub: Hub;
   url: string;
   port: number;
+  /** The web port's URL (same application; the dashboard's origin); undefined with WEB_PORT=off. */
+  webUrl?: string;
   dataDir: string;
   db: Database;
   /** The bootstrap workspace and its API key. */
@@ -45,6 +47,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
   const apiKey = newApiKey();
   const config = loadConfig({
     HUB_PORT: '0',
+    WEB_PORT: '0',
     HUB_HOST: '127.0.0.1',
     HUB_DATA_DIR: dataDir,
     HUB_BOOTSTRAP_API_KEY: apiKey,
@@ -79,6 +82,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     hub,
     url: hub.url,
     port: hub.port,
+    webUrl: hub.webUrl,
     dataDir,
     db: hub.db,
     workspaceId: hub.bootstrap.workspaceId,

@@ -18,7 +18,7 @@ describe('connect up by device code', () => {
   const printed: string[] = [];
   before(async () => {
     dataDir = await tempDir('device-hub');
-    const config = loadConfig({ HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+    const config = loadConfig({ HUB_PORT: '0', WEB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
     const console = new Writable({
       write(chunk: Buffer | string, _encoding, callback) {
         printed.push(chunk.toString());

@@ -1,13 +1,27 @@
 /** The hub's configuration: read from the environment in exactly this module, validated at start-up. */
 
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { IDLE_TIMEOUT_MS, PING_INTERVAL_MS } from '@private-connect/protocol';
+
+/** apps/web/dist, from this module's place in apps/hub/dist/src. */
+const DEFAULT_WEB_DIST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
 
 export interface HubConfig {
   /** Port of the API and agent endpoint (0 = any free port). */
   port: number;
   /** Address to bind. */
   host: string;
+  /**
+   * Second port serving exactly the same application (API, pages, dashboard), so that the dashboard at
+   * http://host:3000 and its API share an origin and the session cookie (WEB_PORT, default 3000; 0 = any free
+   * port; `off` = none).
+   */
+  webPort?: number;
+  /** Address of the web port (WEB_HOST, default HUB_HOST). */
+  webHost: string;
+  /** The dashboard build served at / (WEB_DIST_DIR, default apps/web/dist next to the hub package). */
+  webDistDir: string;
   /** PostgreSQL URL; when unset the embedded PGlite database in dataDir is used. */
   databaseUrl?: string;
   /** Folder for the embedded database. */
@@ -151,6 +165,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     tcpBind: env.HUB_TCP_BIND || '127.0.0.1',
     port: port(env.HUB_PORT, 'HUB_PORT', 3001),
     host: env.HUB_HOST || '0.0.0.0',
+    webPort: env.WEB_PORT?.trim().toLowerCase() === 'off' ? undefined : port(env.WEB_PORT, 'WEB_PORT', 3000),
+    webHost: env.WEB_HOST || env.HUB_HOST || '0.0.0.0',
+    webDistDir: env.WEB_DIST_DIR ? resolve(env.WEB_DIST_DIR) : DEFAULT_WEB_DIST_DIR,
     databaseUrl,
     dataDir: resolve(env.HUB_DATA_DIR || '.data'),
     publicUrl,

@@ -32,6 +32,10 @@ import { createLinkProxy } from './sharing/link-proxy.js';
 import { registerLinkRoutes } from './sharing/link-routes.js';
 import { registerShareRoutes } from './sharing/share-routes.js';
 import { openShared } from './sharing/shares.js';
+import { createEventBus, type EventBus } from './events.js';
+import { registerEventRoutes } from './api/event-routes.js';
+import { createSpa, registerSpaAssets } from './pages/spa.js';
+import { listenWebPort, type WebPort } from './web-port.js';
 
 /** Time a client has to send a request's headers (slowloris); Node checks it every 30 s. */
 export const HTTP_HEADERS_TIMEOUT_MS = 60_000;
@@ -42,6 +46,12 @@ export interface Hub {
   /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001. */
   url: string;
   port: number;
+  /** The web port (WEB_PORT): the same application, where the dashboard is opened; undefined with WEB_PORT=off. */
+  webPort?: number;
+  /** Base URL of the web port, e.g. http://127.0.0.1:3000. */
+  webUrl?: string;
+  /** Agent, service and traffic events per workspace (GET /v1/events). */
+  events: EventBus;
   db: Database;
   log: Logger;
   stats: RelayStats;
@@ -78,6 +88,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const router = new ServiceRouter();
     const connections = new Set<AgentConnection>();
     const stats = createRelayStats();
+    const events = createEventBus(stats.services);
     const sharing: SharingContext = {
       db,
       clock,
@@ -98,6 +109,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       stats,
       connections,
       sharing,
+      events,
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
@@ -120,12 +132,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
     });
-    installErrorHandler(app);
+    const spa = createSpa(config.webDistDir);
+    installErrorHandler(app, spa);
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
-    const apiDeps = { db, clock, router, connections, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ };
+    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ };
     registerRoutes(app, apiDeps);
+    registerEventRoutes(app, apiDeps, events);
     const identityDeps = {
       ...apiDeps,
       mailer: createMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, log, console: options.console ?? process.stderr }),
@@ -135,7 +149,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     registerAuthRoutes(app, identityDeps);
     registerWorkspaceRoutes(app, identityDeps);
     registerDeviceRoutes(app, identityDeps);
-    await registerPages(app, identityDeps);
+    await registerPages(app, identityDeps, spa);
+    await registerSpaAssets(app, config.webDistDir);
     registerShareRoutes(app, apiDeps, sharing);
     registerLinkRoutes(app, apiDeps, sharing);
     const metrics = createMetrics(stats, connections);
@@ -163,12 +178,27 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     listenUrl = url;
     log.info({ port, database: db.kind }, 'hub listening');
+    let web: WebPort | undefined;
+    if (config.webPort !== undefined) {
+      try {
+        web = await listenWebPort(app.server, config.webPort, config.webHost, { headersTimeout: HTTP_HEADERS_TIMEOUT_MS, requestTimeout: HTTP_REQUEST_TIMEOUT_MS });
+      } catch (err) {
+        events.close();
+        await endpoint.close();
+        await app.close();
+        throw err;
+      }
+      log.info({ port: web.port }, 'web listening');
+    }
     await hubPorts.start();
 
     let closing: Promise<void> | undefined;
     return {
       url,
       port,
+      webPort: web?.port,
+      webUrl: web?.url,
+      events,
       db,
       log,
       stats,
@@ -178,9 +208,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       bootstrap,
       close() {
         closing ??= (async () => {
+          // Event streams never end by themselves: they are ended first, or closing the servers would wait for them.
+          events.close();
+          const webClosed = web?.close();
           await hubPorts.close();
           await endpoint.close();
           await app.close();
+          web?.finish();
+          await webClosed;
           await sharing.access.close();
           if (!options.db) await db.close();
         })();

@@ -201,6 +201,45 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       const m = uuid();
       await same(who, { method: 'GET', path: '/v1/agents', headers: { 'x-workspace-id': y.workspaceId } }, { method: 'GET', path: '/v1/agents', headers: { 'x-workspace-id': m } }, [[y.workspaceId, m]], 'agents with X-Workspace-Id of Y', false);
     },
+    'GET /v1/events': async (who) => {
+      // Read the live stream for a while (X's own workspace, then Y's named by query and header): nothing of Y.
+      const read = async (path: string, headers: Record<string, string> = {}): Promise<Answer> => {
+        const h2: Record<string, string> = { ...headers };
+        if (who === 'api_key') h2.authorization = `Bearer ${x.apiKey}`;
+        if (who === 'agent') h2.authorization = `Bearer ${x.agentToken}`;
+        if (who === 'user') h2.cookie = x.cookie;
+        const abort = new AbortController();
+        const res = await fetch(h.hub.url + path, { headers: h2, signal: abort.signal });
+        let text = '';
+        const timer = setTimeout(() => abort.abort(), 300);
+        try {
+          for await (const chunk of res.body ?? []) text += Buffer.from(chunk as Uint8Array).toString();
+        } catch {
+          // the read window ended
+        } finally {
+          clearTimeout(timer);
+        }
+        return { status: res.status, text };
+      };
+      revealsNothing(await read('/v1/events'), 'events');
+      const m = uuid();
+      for (const [hidden, missing] of [
+        [`/v1/events?workspace=${y.workspaceId}`, `/v1/events?workspace=${m}`],
+      ]) {
+        const a = await read(hidden!);
+        const b = await read(missing!);
+        assert.equal(a.status, b.status, `events of Y as ${who}`);
+        if (a.status >= 400) assert.equal(a.text.replace(y.workspaceId, '<REF>'), b.text.replace(m, '<REF>'));
+        revealsNothing(a, 'events of Y', [y.workspaceId]);
+      }
+      const byHeader = await read('/v1/events', { 'x-workspace-id': y.workspaceId });
+      revealsNothing(byHeader, 'events with X-Workspace-Id of Y', [y.workspaceId]);
+    },
+    'GET /assets/*': async (who) => {
+      const answer = await call({ method: 'GET', path: `/assets/${y.workspaceId}.js` }, who);
+      assert.equal(answer.status, 404);
+      revealsNothing(answer, 'assets', [y.workspaceId]);
+    },
     'POST /v1/shares': async (who) => {
       // Sharing Y's service from X: X has no such service; the same answer as a name that exists nowhere.
       const share = (services: string[]): Req => ({ method: 'POST', path: '/v1/shares', body: { name: `from-${who.replace('_', '-')}`, services, expiresIn: '1d' } });

@@ -25,7 +25,7 @@ describe('guard', () => {
   it('refuses an agent token everything but reading its own workspace, using the relay and sharing its services', () => {
     const allowed = ACTIONS.filter((a) => isAllowed(agent, a)).sort();
     assert.deepEqual(allowed, ['agents.connect', 'agents.list', 'agents.rotate_own_token', 'links.manage', 'me.read', 'relay.use', 'services.list', 'shares.join', 'shares.manage', 'workspace.read']);
-    for (const action of ['agents.enrol', 'agents.revoke', 'api_keys.manage', 'audit.read', 'members.manage', 'members.read', 'workspace.manage', 'workspace.create', 'devices.approve'] as const) {
+    for (const action of ['agents.enrol', 'agents.revoke', 'api_keys.manage', 'audit.read', 'members.manage', 'members.read', 'workspace.manage', 'workspace.create', 'devices.approve', 'events.read'] as const) {
       refuses(agent, action);
     }
   });
@@ -44,6 +44,11 @@ describe('guard', () => {
       refuses(member, action);
     }
     for (const action of ['services.list', 'agents.list', 'agents.enrol', 'members.read', 'me.read'] as const) assert.ok(isAllowed(member, action), action);
+  });
+
+  it('lets every role and an API key, but not an agent token, follow the live events of its workspace', () => {
+    for (const who of [owner, admin, member, apiKey]) assert.ok(isAllowed(who, 'events.read'), JSON.stringify(who));
+    refuses(agent, 'events.read');
   });
 
   it('lets an admin manage keys and members but not the workspace itself; only the owner may', () => {

@@ -92,7 +92,7 @@ describe(`log redaction on a running hub (${dbKind})`, () => {
   before(async () => {
     testDb = await createTestDatabase();
     dataDir = await mkdtemp(join(tmpdir(), 'pc-redact-'));
-    config = loadConfig({ HUB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
+    config = loadConfig({ HUB_PORT: '0', WEB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
     const sink = new Writable({
       write(chunk: Buffer | string, _enc, callback) {
         output += chunk.toString();

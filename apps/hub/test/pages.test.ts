@@ -23,7 +23,8 @@ interface PageAnswer {
 describe(`browser pages: sign-in and device approval (${dbKind})`, () => {
   let h: IdentityHub;
   before(async () => {
-    h = await startIdentityHub();
+    // The server-rendered home is what a hub without the dashboard build serves at / (pages/spa.ts).
+    h = await startIdentityHub({ WEB_DIST_DIR: '/nonexistent/web-dist' });
   });
   after(async () => {
     await h?.dispose();

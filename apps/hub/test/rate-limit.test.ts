@@ -140,6 +140,7 @@ describe(`API and agent upgrade limits on a hub (${dbKind})`, () => {
     dataDir = await mkdtemp(join(tmpdir(), 'pc-rate-'));
     const config = loadConfig({
       HUB_PORT: '0',
+      WEB_PORT: '0',
       HUB_HOST: '127.0.0.1',
       HUB_DATA_DIR: dataDir,
       HUB_RATE_LIMIT_API: `5/${WINDOW}ms`,

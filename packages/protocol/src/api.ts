@@ -10,6 +10,30 @@ export interface ApiKeyInfo {
   revokedAt: string | null;
 }
 
+/** An agent as GET /v1/agents lists it (the dashboard's agents page). */
+export interface AgentSummary {
+  id: string;
+  label: string;
+  hostname: string | null;
+  platform: string | null;
+  version: string | null;
+  /** Connected to the hub right now. */
+  online: boolean;
+  lastSeenAt: string | null;
+  /** The address it last connected from, masked like in logs (`192.168.x.x`): never the whole address. */
+  lastIp: string | null;
+  /** When its current token expires (null: no valid token left). */
+  tokenExpiresAt: string | null;
+  createdAt: string;
+}
+
+/** Open streams and bytes relayed for one service since the hub started; `bytesIn` went to the service. */
+export interface ServiceTrafficSummary {
+  streams: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
 /** One entry of GET /v1/audit. */
 export interface AuditEntry {
   id: string;

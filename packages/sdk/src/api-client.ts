@@ -1,6 +1,14 @@
 /** A typed client for the hub's REST API. Errors come back as ConnectError with the hub's code. */
 
-import { ConnectError, errorFromBody, type ApiKeyInfo, type AuditEntry, type ServiceInfo } from '@private-connect/protocol';
+import {
+  ConnectError,
+  errorFromBody,
+  type AgentSummary as ProtocolAgentSummary,
+  type ApiKeyInfo,
+  type AuditEntry,
+  type ServiceInfo,
+  type ServiceTrafficSummary,
+} from '@private-connect/protocol';
 import type { CreateShareRequest, CreatedShare, JoinedShareInfo, ShareList } from '@private-connect/protocol';
 import type { CreateLinkRequest, CreatedLink, LinkInfo } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
@@ -13,14 +21,11 @@ export interface EnrolResult {
   expiresAt: string;
 }
 
-export interface AgentSummary {
-  id: string;
-  label: string;
-  hostname: string | null;
-  version: string | null;
-  online: boolean;
-  lastSeenAt: string | null;
-}
+/** An agent as GET /v1/agents lists it (defined in the protocol package, shared with the hub). */
+export type AgentSummary = ProtocolAgentSummary;
+
+/** A service as GET /v1/services lists it: what the hub knows, and its traffic since the hub started. */
+export type ServiceSummary = ServiceInfo & ServiceTrafficSummary;
 
 export type Me =
   | { kind: 'agent'; workspaceId: string; agentId: string; label: string; expiresAt: string; expiresInMs?: number; expiring?: boolean }
@@ -68,8 +73,8 @@ export class ApiClient {
     return this.call('GET', '/v1/me');
   }
 
-  async services(): Promise<ServiceInfo[]> {
-    return (await this.call<{ services: ServiceInfo[] }>('GET', '/v1/services')).services;
+  async services(): Promise<ServiceSummary[]> {
+    return (await this.call<{ services: ServiceSummary[] }>('GET', '/v1/services')).services;
   }
 
   async agents(): Promise<AgentSummary[]> {

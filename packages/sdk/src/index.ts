@@ -10,6 +10,7 @@ export { deviceLogin, type DeviceCode, type DeviceLoginOptions } from './device-
 export {
   ApiClient,
   type AgentSummary,
+  type ServiceSummary,
   type EnrolResult,
   type Me,
   type ApiClientOptions,

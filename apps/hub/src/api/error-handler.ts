@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import { errorPage } from '../pages/pages.js';
+import type { Spa } from '../pages/spa.js';
 
 const FASTIFY_CODES: Record<string, ConnectError['code']> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -13,7 +14,8 @@ const FASTIFY_CODES: Record<string, ConnectError['code']> = {
   FST_ERR_VALIDATION: 'BAD_REQUEST',
 };
 
-export function installErrorHandler(app: FastifyInstance): void {
+/** `spa`: a browser loading a dashboard route (GET, accepts text/html, no API path) gets its index.html instead of 404. */
+export function installErrorHandler(app: FastifyInstance, spa?: Spa): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let error: ConnectError;
     if (err instanceof ConnectError) error = err;
@@ -30,7 +32,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     if ((request.routeOptions.config as { page?: boolean } | undefined)?.page) return errorPage(reply, error);
     void reply.status(error.status).send({ error: error.toJSON() });
   });
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  app.setNotFoundHandler(async (request, reply) => {
+    if (spa?.wantsIndex(request) && (await spa.sendIndex(reply))) return reply;
+    return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 }

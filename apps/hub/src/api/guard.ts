@@ -49,6 +49,8 @@ export const POLICY = {
   'workspace.create': { agent: false, api_key: false, roles: ALL_ROLES },
   'services.list': { agent: true, api_key: true, roles: ALL_ROLES },
   'agents.list': { agent: true, api_key: true, roles: ALL_ROLES },
+  /** GET /v1/events: the dashboard's live stream of agent, service and traffic changes. */
+  'events.read': { agent: false, api_key: true, roles: ALL_ROLES },
   /** Create an agent and its first token (POST /v1/agents/enroll, device-code approval). */
   'agents.enrol': { agent: false, api_key: true, roles: ALL_ROLES },
   'agents.revoke': { agent: false, api_key: true, roles: ADMINS },

@@ -1,11 +1,13 @@
 /** The REST API under /v1: enrolment, services, agents, identity. Every route authenticates in one place. */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConnectError, MAX_LABEL } from '@private-connect/protocol';
+import { ConnectError, MAX_LABEL, type AgentSummary } from '@private-connect/protocol';
+import { maskIp } from '../logger.js';
 import type { Database } from '../db/index.js';
 import type { Clock } from '../clock.js';
 import type { ServiceRouter } from '../relay/router.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
+import type { ServiceTraffic } from '../relay/service-traffic.js';
 import { authenticateRequest, type Principal } from '../store/credentials.js';
 import { SESSION_COOKIE } from '../store/sessions.js';
 import { authorize, type Action } from './guard.js';
@@ -20,6 +22,8 @@ export interface ApiDeps {
   clock: Clock;
   router: ServiceRouter;
   connections: Set<AgentConnection>;
+  /** Per-service open streams and bytes (GET /v1/services). */
+  traffic: ServiceTraffic;
   agentTokenTtlMs: number;
   onAuthFailure(): void;
 }
@@ -122,7 +126,11 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/v1/services', async (request) => {
     const principal = await principalFor(request, deps, 'services.list');
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listServices(tx));
-    return { services: rows.map((row) => toServiceInfo(row, deps.router.isOnline(principal.workspaceId, row.name))) };
+    // Open streams and bytes since the hub started, from the relay's counters (relay/service-traffic.ts).
+    const traffic = deps.traffic;
+    return {
+      services: rows.map((row) => ({ ...toServiceInfo(row, deps.router.isOnline(principal.workspaceId, row.name)), ...traffic.get(principal.workspaceId, row.name) })),
+    };
   });
 
   app.get('/v1/agents', async (request) => {
@@ -130,15 +138,20 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listAgents(tx));
     const online = new Set<string>();
     for (const conn of deps.connections) if (conn.workspaceId === principal.workspaceId) online.add(conn.agentId);
-    return {
-      agents: rows.map((row) => ({
-        id: row.id,
-        label: row.label,
-        hostname: row.hostname,
-        version: row.version,
-        online: online.has(row.id),
-        lastSeenAt: row.last_seen_at ? new Date(row.last_seen_at).toISOString() : null,
-      })),
-    };
+    const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
+    const agents: AgentSummary[] = rows.map((row) => ({
+      id: row.id,
+      label: row.label,
+      hostname: row.hostname,
+      platform: row.platform,
+      version: row.version,
+      online: online.has(row.id),
+      lastSeenAt: iso(row.last_seen_at),
+      // The dashboard shows a masked address only, the same masking as the logs.
+      lastIp: maskIp(row.last_ip ?? undefined) ?? null,
+      tokenExpiresAt: iso(row.token_expires_at),
+      createdAt: iso(row.created_at)!,
+    }));
+    return { agents };
   });
 }

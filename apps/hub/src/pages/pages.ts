@@ -5,7 +5,7 @@
  *                   fetches the link does not use it up
  *   /device         approve `connect up` on another machine (device-code flow): shows which machine asks, and
  *                   lets the member pick the workspace it joins
- *   /               who is signed in, and sign out
+ *   /               who is signed in, and sign out; only without a dashboard build (spa.ts serves it otherwise)
  * No scripts; forms post to the same origin. Session cookies are SameSite=Lax (a cross-site form post carries no
  * cookie), a cross-origin Origin header is refused as well, and the pages may not be framed.
  */
@@ -19,6 +19,7 @@ import { approveDeviceCode, findPendingDeviceCode, normalizeUserCode } from '../
 import { listUserWorkspaces } from '../store/members.js';
 import { authenticateSession, revokeSession, SESSION_COOKIE, type UserPrincipal } from '../store/sessions.js';
 import { html, page, type SafeHtml } from './html.js';
+import type { Spa } from './spa.js';
 
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -68,11 +69,12 @@ function toLogin(reply: FastifyReply, next: string): FastifyReply {
   return reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
 }
 
-export async function registerPages(app: FastifyInstance, deps: IdentityDeps): Promise<void> {
+export async function registerPages(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): Promise<void> {
   await app.register(formbody, { bodyLimit: 8 * 1024 });
   const config = PAGE_CONFIG;
 
   app.get('/', { config }, async (request, reply) => {
+    if (spa && (await spa.sendIndex(reply))) return reply;
     const user = await currentUser(deps, request);
     if (!user) return send(reply, 200, 'Private Connect', html`<h1>Private Connect</h1><p>This hub connects services across machines.</p><p><a href="/login">Sign in</a></p>`);
     const workspaces = await listUserWorkspaces(deps.db, user.userId);

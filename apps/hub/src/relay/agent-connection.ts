@@ -271,7 +271,7 @@ export class AgentConnection implements RelayPeer {
     if (target.streams.size >= MAX_STREAMS_PER_CONNECTION) {
       return this.refuseOpen(id, 'TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
     }
-    openPair(this, id, target, target.allocateStreamId(), notice, this.ctx.stats, tag);
+    openPair(this, id, target, target.allocateStreamId(), notice, this.ctx.stats, tag, this.ctx.stats.services.counter(target.workspaceId, notice.service));
   }
 
   refuseOpen(id: number, code: ErrorCode, message: string): void {

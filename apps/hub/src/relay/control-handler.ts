@@ -78,6 +78,7 @@ async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['ex
   }
   conn.exposed.add(name);
   conn.log.info({ service: name }, 'service exposed');
+  conn.ctx.events.publish(conn.workspaceId, { event: 'service', data: { name, online: true, agentId: conn.agentId } });
   const info = toServiceInfo(row, true);
   if (args.hubPort === true) {
     const hubPorts = conn.ctx.sharing.hubPorts;
@@ -108,6 +109,8 @@ async function unexpose(conn: AgentConnection, args: Args): Promise<Record<strin
   await conn.ctx.sharing.hubPorts?.release(conn.workspaceId, name);
   const owner = conn.ctx.router.get(conn.workspaceId, name);
   if (owner && owner.agentId === conn.agentId && conn.ctx.router.delete(conn.workspaceId, name, owner)) owner.exposed.delete(name);
+  conn.ctx.stats.services.forget(conn.workspaceId, name);
+  conn.ctx.events.publish(conn.workspaceId, { event: 'service', data: { name, online: false, agentId: conn.agentId } });
   return {};
 }
 
@@ -189,6 +192,7 @@ export function onConnectionOpen(conn: AgentConnection): void {
   const { ip, userAgent } = conn.meta;
   const agent = conn.hello!.agent;
   const now = conn.ctx.clock.now();
+  conn.ctx.events.publish(conn.workspaceId, { event: 'agent', data: { id: conn.agentId, label: conn.label, online: true, at: now.toISOString() } });
   conn.ctx.db
     .withWorkspace(conn.workspaceId, async (tx) => {
       await recordAgentTokenUse(tx, conn.workspaceId, conn.agentId, conn.principal.tokenId, { ip, userAgent, via: 'websocket', now });
@@ -215,6 +219,9 @@ export function onConnectionClosed(conn: AgentConnection): void {
   conn.exposed.clear();
   conn.tunnels.clear();
   conn.log.info({ services: offline }, 'agent disconnected');
+  const { events } = conn.ctx;
+  for (const name of offline) events.publish(conn.workspaceId, { event: 'service', data: { name, online: false, agentId: conn.agentId } });
+  events.publish(conn.workspaceId, { event: 'agent', data: { id: conn.agentId, label: conn.label, online: false, at: conn.ctx.clock.now().toISOString() } });
   conn.ctx.db
     .withWorkspace(conn.workspaceId, async (tx) => {
       await closeConnectionTunnels(tx, conn.id);

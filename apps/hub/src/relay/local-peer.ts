@@ -65,7 +65,7 @@ export class LocalPeer implements RelayPeer {
       if (target.state !== 'open') return fail('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
       if (target.streamCount >= MAX_STREAMS_PER_CONNECTION) return fail('TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
       // Through the same open path as an agent's OPEN: timer, notice, pair bookkeeping.
-      openPair(this, id, target, target.allocateStreamId(), notice, this.stats, tag);
+      openPair(this, id, target, target.allocateStreamId(), notice, this.stats, tag, this.stats.services.counter(target.workspaceId, notice.service));
     });
   }
 

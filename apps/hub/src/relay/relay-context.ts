@@ -10,6 +10,7 @@ import type { AgentConnection } from './agent-connection.js';
 import type { ServiceRouter } from './router.js';
 import type { RelayStats } from './relay-stats.js';
 import type { SharingContext } from '../sharing/context.js';
+import type { EventBus } from '../events.js';
 
 export interface RelayContext {
   db: Database;
@@ -21,6 +22,8 @@ export interface RelayContext {
   connections: Set<AgentConnection>;
   /** Shares, public links and hub ports. */
   sharing: SharingContext;
+  /** Agent and service changes for the dashboards of the connection's workspace (GET /v1/events). */
+  events: EventBus;
   handshakeTimeoutMs: number;
   maxPendingControl: number;
   /** The error for a stream open to a name that has no live route. */

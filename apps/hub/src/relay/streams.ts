@@ -21,6 +21,7 @@ import {
   type OpenNotice,
 } from '@private-connect/protocol';
 import type { RelayStats } from './relay-stats.js';
+import type { ServiceCounter } from './service-traffic.js';
 
 /** Anything that holds ends of relayed streams and takes frames for them. */
 export interface RelayPeer {
@@ -51,10 +52,13 @@ export interface StreamEnd {
   closedByAgent: boolean;
   openTimer?: NodeJS.Timeout;
   tag?: StreamTag;
+  /** The target service's counters, shared by both ends; cleared (and the stream uncounted) when the pair is forgotten. */
+  traffic?: ServiceCounter;
 }
 
 /** Creates the two ends of a stream from `opener` (its id `openerId`) to `target` (its id `targetId`), sends the
- *  OPEN notice to the target and starts the open timer. The answer arrives through `relayOpenAnswer`. */
+ *  OPEN notice to the target and starts the open timer. The answer arrives through `relayOpenAnswer`.
+ *  `traffic`: the counters of the target's service (ServiceTraffic), which count this stream and its bytes. */
 export function openPair(
   opener: RelayPeer,
   openerId: number,
@@ -63,9 +67,11 @@ export function openPair(
   notice: OpenNotice,
   stats: RelayStats,
   tag?: StreamTag,
+  traffic?: ServiceCounter,
 ): StreamEnd {
-  const first = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag } as StreamEnd;
-  const second = { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag } as StreamEnd;
+  const first = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic } as StreamEnd;
+  const second = { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic } as StreamEnd;
+  if (traffic) traffic.streams++;
   first.peer = second;
   second.peer = first;
   opener.streams.set(openerId, first);
@@ -96,6 +102,11 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
   end.credit -= length;
   stats.bytesRelayed += length;
   stats.framesRelayed++;
+  const traffic = end.traffic;
+  if (traffic) {
+    if (end.role === 'opener') traffic.bytesIn += length;
+    else traffic.bytesOut += length;
+  }
   forward(end, raw);
 }
 
@@ -162,6 +173,7 @@ export function abortPair(end: StreamEnd, code: ErrorCode, message: string): voi
 export function peerGone(end: StreamEnd): void {
   clearTimeout(end.openTimer ?? end.peer.openTimer);
   const peer = end.peer;
+  uncount(end);
   peer.conn.streams.delete(peer.id);
   const type = peer.state === 'opening' && peer.role === 'opener' ? FrameType.OPEN_ERROR : FrameType.RESET;
   peer.conn.send(encodeJsonFrame(type, peer.id, { code: 'PEER_GONE', message: 'the other agent of this stream disconnected' }));
@@ -174,6 +186,15 @@ export function forward(end: StreamEnd, raw: Buffer): void {
 }
 
 export function dropPair(end: StreamEnd): void {
+  uncount(end);
   end.conn.streams.delete(end.id);
   end.peer.conn.streams.delete(end.peer.id);
+}
+
+/** The pair is being forgotten: it no longer counts as an open stream of its service (once, whoever calls). */
+function uncount(end: StreamEnd): void {
+  if (!end.traffic) return;
+  end.traffic.streams--;
+  end.traffic = undefined;
+  end.peer.traffic = undefined;
 }

@@ -63,14 +63,23 @@ export interface AgentRow {
   id: string;
   label: string;
   hostname: string | null;
+  platform: string | null;
   version: string | null;
   last_seen_at: Date | null;
+  /** Whole; the API masks it (maskIp) before it leaves the hub. */
+  last_ip: string | null;
+  /** Expiry of the current token: the newest one neither revoked nor replaced by a rotation. */
+  token_expires_at: Date | null;
   created_at: Date;
 }
 
 /** Lists the current workspace's agents. */
 export async function listAgents(tx: Queryable): Promise<AgentRow[]> {
   return tx.query<AgentRow>(
-    'select id, label, hostname, version, last_seen_at, created_at from agents where revoked_at is null order by label, created_at',
+    `select a.id, a.label, a.hostname, a.platform, a.version, a.last_seen_at, a.last_ip, a.created_at,
+            (select t.expires_at from agent_tokens t
+              where t.agent_id = a.id and t.revoked_at is null and t.grace_until is null
+              order by t.created_at desc limit 1) as token_expires_at
+       from agents a where a.revoked_at is null order by a.label, a.created_at`,
   );
 }

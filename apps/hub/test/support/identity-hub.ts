@@ -57,6 +57,7 @@ export async function startIdentityHub(env: NodeJS.ProcessEnv = {}, shared?: Tes
   });
   const config = loadConfig({
     HUB_PORT: '0',
+    WEB_PORT: '0',
     HUB_HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
     HUB_RATE_LIMIT_LOGIN_IP: '100000/1m',

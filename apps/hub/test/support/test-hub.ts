@@ -62,7 +62,7 @@ export interface TestAgentSocket {
 export async function startTestHub(start = new Date('2030-01-01T00:00:00Z'), env: NodeJS.ProcessEnv = {}): Promise<TestHub> {
   const database = await createTestDatabase();
   const clock = new ManualClock(start);
-  const config = loadConfig({ HUB_PORT: '0', HUB_HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env });
+  const config = loadConfig({ HUB_PORT: '0', WEB_PORT: '0', HUB_HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env });
   const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
   let hub: Hub;
   try {

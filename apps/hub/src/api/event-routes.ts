@@ -1,0 +1,131 @@
+/**
+ * GET /v1/events: the dashboard's live view as Server-Sent Events (text/event-stream), for the principal's own
+ * workspace only. A browser's EventSource cannot set headers, so a signed-in user names the workspace with
+ * `?workspace=<id>` (or X-Workspace-Id); API keys work too (Authorization), agent tokens do not.
+ *
+ * Events, each `event: <name>\ndata: <json>\n\n`:
+ *   hello    {workspaceId}                              once, on connect
+ *   agent    {id, label, online, at}                    an agent connection of the workspace opened or closed
+ *   service  {name, online, agentId}                    a service was exposed, unexposed, or went offline with its agent
+ *   stats    {services: [{name, streams, bytesIn, bytesOut}]}   every 2 s while anything changed (events.ts)
+ * and a `: ping` comment every EVENTS_PING_MS. The credentials are checked again every EVENTS_RECHECK_MS and before
+ * each agent/service event: a signed-out or expired session, a revoked key or a removed member ends the stream.
+ */
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ConnectError } from '@private-connect/protocol';
+import type { EventBus, HubEvent } from '../events.js';
+import { authenticateRequest, type Principal, type RequestCredentials } from '../store/credentials.js';
+import { SESSION_COOKIE } from '../store/sessions.js';
+import { authorize, isAllowed } from './guard.js';
+import { principalOf, type ApiDeps } from './routes.js';
+
+/** A `: ping` comment keeps proxies from cutting an idle stream. */
+export const EVENTS_PING_MS = 15_000;
+/** How often an open stream checks its credentials again. */
+export const EVENTS_RECHECK_MS = 30_000;
+/** Concurrent event streams per principal (user session's user, API key); one more is refused with 429. */
+export const MAX_EVENT_STREAMS_PER_PRINCIPAL = 10;
+
+/** Bytes an event stream may have queued towards a client that does not read; past it the stream is ended. */
+export const MAX_EVENT_BACKLOG = 256 * 1024;
+
+export interface EventRouteOptions {
+  pingMs?: number;
+  recheckMs?: number;
+}
+
+function principalKey(principal: Principal): string {
+  if (principal.kind === 'user') return `user:${principal.userId}`;
+  if (principal.kind === 'api_key') return `key:${principal.keyId}`;
+  return `agent:${principal.agentId}`;
+}
+
+/** One SSE message. */
+function frame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+export function registerEventRoutes(app: FastifyInstance, deps: ApiDeps, bus: EventBus, options: EventRouteOptions = {}): void {
+  const pingMs = options.pingMs ?? EVENTS_PING_MS;
+  const recheckMs = options.recheckMs ?? EVENTS_RECHECK_MS;
+  /** Principal key → open streams; entries deleted when a principal's last stream ends. */
+  const open = new Map<string, number>();
+
+  app.get('/v1/events', async (request: FastifyRequest, reply) => {
+    const query = request.query as { workspace?: unknown };
+    const workspace = typeof query.workspace === 'string' && query.workspace !== '' ? query.workspace : undefined;
+    const principal = await principalOf(request, deps, workspace);
+    authorize(principal, 'events.read');
+    const key = principalKey(principal);
+    const count = open.get(key) ?? 0;
+    if (count >= MAX_EVENT_STREAMS_PER_PRINCIPAL) {
+      throw new ConnectError('RATE_LIMITED', `at most ${MAX_EVENT_STREAMS_PER_PRINCIPAL} event streams may be open at once for these credentials; close another dashboard tab`);
+    }
+    open.set(key, count + 1);
+    const creds: RequestCredentials = {
+      authorization: request.headers.authorization,
+      sessionCookie: request.cookies?.[SESSION_COOKIE],
+      workspaceHeader: workspace ?? request.headers['x-workspace-id'],
+    };
+    const { workspaceId } = principal;
+
+    // The stream is written by hand from here on; Fastify no longer answers this request.
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.write(frame('hello', { workspaceId }));
+
+    let ended = false;
+    /** Rechecks run one after another, and events wait for the one before them: the order is kept. */
+    let chain: Promise<unknown> = Promise.resolve();
+    const stillAllowed = async (): Promise<boolean> => {
+      try {
+        const now = await authenticateRequest(deps.db, creds, deps.clock.now());
+        return now.workspaceId === workspaceId && isAllowed(now, 'events.read');
+      } catch {
+        return false;
+      }
+    };
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      clearInterval(ping);
+      clearInterval(recheck);
+      unsubscribe();
+      offClose();
+      const left = (open.get(key) ?? 1) - 1;
+      if (left > 0) open.set(key, left);
+      else open.delete(key);
+      res.end();
+    };
+    const send = (text: string) => {
+      if (ended) return;
+      res.write(text);
+      if (res.writableLength > MAX_EVENT_BACKLOG) end();
+    };
+    const checked = (write?: () => void) => {
+      chain = chain.then(async () => {
+        if (ended) return;
+        if (!(await stillAllowed())) return end();
+        write?.();
+      });
+    };
+    const unsubscribe = bus.subscribe(workspaceId, (event: HubEvent) => {
+      const text = frame(event.event, event.data);
+      // Stats come every 2 s and say nothing about who is asking; the 30 s recheck covers them.
+      if (event.event === 'stats') send(text);
+      else checked(() => send(text));
+    });
+    const offClose = bus.onClose(end);
+    const ping = setInterval(() => send(': ping\n\n'), pingMs);
+    const recheck = setInterval(() => checked(), recheckMs);
+    request.raw.on('close', end);
+    res.on('close', end);
+  });
+}

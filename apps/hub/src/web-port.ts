@@ -1,0 +1,51 @@
+/**
+ * The web port (WEB_PORT, default 3000): a second HTTP server that hands every request and upgrade to the hub's
+ * own server, so it serves EXACTLY the same application as HUB_PORT (API, pages, dashboard, public links, agent
+ * WebSocket). The dashboard opened on :3000 and its API then share an origin and the session cookie.
+ */
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface WebPort {
+  port: number;
+  url: string;
+  /** Stops listening and cuts idle keep-alive connections; resolves once every connection is gone (see `finish`). */
+  close(): Promise<void>;
+  /** Cuts the connections still open (call after the app itself closed). */
+  finish(): void;
+}
+
+/** Listens on `port` (0 = any free port) at `host` and forwards everything to `main`. */
+export async function listenWebPort(main: Server, port: number, host: string, timeouts: { headersTimeout: number; requestTimeout: number }): Promise<WebPort> {
+  const server = createServer();
+  server.headersTimeout = timeouts.headersTimeout;
+  server.requestTimeout = timeouts.requestTimeout;
+  // The main server's own listeners (Fastify's router, the link proxy, the agent endpoint) run unchanged.
+  server.on('request', (req, res) => main.emit('request', req, res));
+  server.on('upgrade', (req, socket, head) => main.emit('upgrade', req, socket, head));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  let closed: Promise<void> | undefined;
+  return {
+    port: bound,
+    url: `http://${shown.includes(':') ? `[${shown}]` : shown}:${bound}`,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closed;
+    },
+    finish() {
+      server.closeAllConnections();
+    },
+  };
+}

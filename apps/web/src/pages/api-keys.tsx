@@ -1,0 +1,99 @@
+/** API keys: create (the key is shown once and never stored), list by prefix, revoke. */
+
+import { useState, type FormEvent } from 'react';
+import type { ApiKeyInfo } from '@private-connect/protocol';
+import { api } from '../api.js';
+import { FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
+import { useSession } from '../workspace.js';
+import { useResource } from '../use-resource.js';
+
+/** The create form and the one-time display of the new key; shared with Getting started. */
+export function CreateApiKey({ onCreated }: { onCreated?: () => void }) {
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const [key, setKey] = useState<string | null>(null);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    api<ApiKeyInfo & { key: string }>('POST', '/v1/api-keys', { name: name.trim() || 'dashboard' }).then(
+      (created) => {
+        setKey(created.key);
+        setName('');
+        setBusy(false);
+        onCreated?.();
+      },
+      (err: Error) => {
+        setError(err);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <div>
+      <form className="inline-form" onSubmit={submit}>
+        <label>
+          Key name
+          <input value={name} onChange={(e) => setName(e.target.value)} maxLength={128} placeholder="laptop" />
+        </label>
+        <button type="submit" disabled={busy}>Create API key</button>
+      </form>
+      <FormError error={error} />
+      {key ? <OneTimeSecret title="Your new API key." value={key} testId="new-api-key" onDone={() => setKey(null)} /> : null}
+    </div>
+  );
+}
+
+export function ApiKeysPage() {
+  const { current } = useSession();
+  const keys = useResource(() => api<{ apiKeys: ApiKeyInfo[] }>('GET', '/v1/api-keys').then((r) => r.apiKeys), current.id);
+  const [error, setError] = useState<Error | null>(null);
+  const revoke = (key: ApiKeyInfo) => {
+    if (!window.confirm(`Revoke the API key "${key.name}" (${key.prefix}…)? Scripts using it stop working.`)) return;
+    setError(null);
+    api('DELETE', `/v1/api-keys/${encodeURIComponent(key.id)}`).then(keys.reload, setError);
+  };
+  return (
+    <section aria-labelledby="keys-title">
+      <h1 id="keys-title">API keys</h1>
+      <p>An API key enrols agents (<code>connect up --api-key</code>) and drives scripts. It has the whole workspace's rights.</p>
+      <CreateApiKey onCreated={keys.reload} />
+      <FormError error={error} />
+      <ListState state={keys.state} retry={keys.reload} isEmpty={(list) => list.length === 0} empty={<p>No API keys yet.</p>}>
+        {(list) => (
+          <div className="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Prefix</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col"><span className="sr-only">Actions</span></th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((key) => (
+                  <tr key={key.id} data-testid="api-key">
+                    <td>{key.name}</td>
+                    <td><code>{key.prefix}…</code></td>
+                    <td>{formatTime(key.createdAt)}</td>
+                    <td>{formatTime(key.lastUsedAt)}</td>
+                    <td>
+                      {key.revokedAt ? (
+                        <span className="badge offline">revoked</span>
+                      ) : (
+                        <button type="button" className="danger" onClick={() => revoke(key)}>Revoke<span className="sr-only"> {key.name}</span></button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </ListState>
+    </section>
+  );
+}

@@ -1,0 +1,102 @@
+/** Public links: a URL that reaches one HTTP service without an agent (create → the URL is shown once), revoke. */
+
+import { useState, type FormEvent } from 'react';
+import type { CreatedLink, CreateLinkRequest, LinkInfo, ServiceInfo } from '@private-connect/protocol';
+import { api } from '../api.js';
+import { Copyable, FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
+import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
+import { useSession } from '../workspace.js';
+import { useResource } from '../use-resource.js';
+
+function CreateLink({ services, onCreated }: { services: string[]; onCreated: () => void }) {
+  const [service, setService] = useState('');
+  const [limits, setLimits] = useState(EMPTY_LIMITS);
+  const [error, setError] = useState<Error | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [created, setCreated] = useState<CreatedLink | null>(null);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    const body: CreateLinkRequest = { service: service.trim(), ...limitsBody(limits) };
+    api<CreatedLink>('POST', '/v1/links', body).then(
+      (answer) => {
+        setCreated(answer);
+        setService('');
+        setLimits(EMPTY_LIMITS);
+        setBusy(false);
+        onCreated();
+      },
+      (err: Error) => {
+        setError(err);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <div>
+      <form className="grid-form" onSubmit={submit} aria-label="Create a public link">
+        <label>
+          Service
+          <input value={service} onChange={(e) => setService(e.target.value)} required list="link-services" placeholder="web" />
+          <datalist id="link-services">
+            {services.map((name) => <option key={name} value={name} />)}
+          </datalist>
+        </label>
+        <LimitsFields value={limits} onChange={setLimits} />
+        <button type="submit" disabled={busy}>Create public link</button>
+      </form>
+      <FormError error={error} />
+      {created ? (
+        <div>
+          <OneTimeSecret title="The public link: anyone with it reaches the service." value={created.url} testId="new-link-url" onDone={() => setCreated(null)} />
+          {created.subdomainUrl ? <Copyable text={created.subdomainUrl} label="Copy subdomain URL" /> : null}
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+export function LinksPage() {
+  const { current } = useSession();
+  const links = useResource(() => api<{ links: LinkInfo[] }>('GET', '/v1/links').then((r) => r.links), current.id);
+  const services = useResource(() => api<{ services: ServiceInfo[] }>('GET', '/v1/services').then((r) => r.services.map((s) => s.name)), current.id);
+  const [error, setError] = useState<Error | null>(null);
+  const revoke = (link: LinkInfo) => {
+    if (!window.confirm(`Revoke the public link to ${link.service} (${link.prefix}…)? It stops working now.`)) return;
+    setError(null);
+    api('DELETE', `/v1/links/${encodeURIComponent(link.id)}`).then(links.reload, setError);
+  };
+  return (
+    <section aria-labelledby="links-title">
+      <h1 id="links-title">Public links</h1>
+      <CreateLink services={services.state.status === 'ready' ? services.state.data : []} onCreated={links.reload} />
+      <FormError error={error} />
+      <ListState state={links.state} retry={links.reload} isEmpty={(list) => list.length === 0} empty={<p>No public links yet.</p>}>
+        {(list) => (
+          <ul className="cards" aria-label="Public links">
+            {list.map((link) => (
+              <li key={link.id} className="card" data-testid="link" data-state={link.state}>
+                <div className="card-head">
+                  <strong>{link.service}</strong>
+                  <span className={`badge ${link.state}`}>{link.state}</span>
+                </div>
+                <dl>
+                  <dt>Token</dt>
+                  <dd><code>{link.prefix}…</code></dd>
+                  <dt>Limits</dt>
+                  <dd>{describeLimits(link)}</dd>
+                  <dt>Expires</dt>
+                  <dd>{formatTime(link.expiresAt)}</dd>
+                </dl>
+                {link.state === 'active' ? (
+                  <button type="button" className="danger" onClick={() => revoke(link)}>Revoke<span className="sr-only"> link to {link.service}</span></button>
+                ) : null}
+              </li>
+            ))}
+          </ul>
+        )}
+      </ListState>
+    </section>
+  );
+}

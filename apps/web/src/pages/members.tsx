@@ -1,0 +1,72 @@
+/** Members of the workspace and invitations by email (the hub mails a magic link). */
+
+import { useState, type FormEvent } from 'react';
+import { api } from '../api.js';
+import { FormError, ListState, formatTime } from '../components.js';
+import { useSession } from '../workspace.js';
+import { useResource } from '../use-resource.js';
+
+interface Member {
+  userId: string;
+  email: string;
+  role: string;
+  joinedAt?: string;
+}
+
+export function MembersPage() {
+  const { current } = useSession();
+  const path = `/v1/workspaces/${encodeURIComponent(current.id)}`;
+  const members = useResource(() => api<{ members: Member[] }>('GET', `${path}/members`).then((r) => r.members), current.id);
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState('member');
+  const [error, setError] = useState<Error | null>(null);
+  const [sent, setSent] = useState<string | null>(null);
+  const invite = (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    setSent(null);
+    api<{ email: string }>('POST', `${path}/invites`, { email: email.trim(), role }).then(
+      (answer) => {
+        setSent(answer.email);
+        setEmail('');
+      },
+      setError,
+    );
+  };
+  return (
+    <section aria-labelledby="members-title">
+      <h1 id="members-title">Members</h1>
+      <form className="inline-form" onSubmit={invite} aria-label="Invite a member">
+        <label>
+          Email
+          <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+        </label>
+        <label>
+          Role
+          <select value={role} onChange={(e) => setRole(e.target.value)}>
+            <option value="member">member</option>
+            <option value="admin">admin</option>
+          </select>
+        </label>
+        <button type="submit">Send invitation</button>
+      </form>
+      <FormError error={error} />
+      {sent ? <p role="status">Invitation sent to {sent}.</p> : null}
+      <ListState state={members.state} retry={members.reload} isEmpty={(list) => list.length === 0} empty={<p>No members.</p>}>
+        {(list) => (
+          <ul className="cards" aria-label="Members">
+            {list.map((m) => (
+              <li key={m.userId} className="card">
+                <div className="card-head">
+                  <strong>{m.email}</strong>
+                  <span className="badge">{m.role}</span>
+                </div>
+                {m.joinedAt ? <p>Joined {formatTime(m.joinedAt)}</p> : null}
+              </li>
+            ))}
+          </ul>
+        )}
+      </ListState>
+    </section>
+  );
+}

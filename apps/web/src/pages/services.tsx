@@ -1,0 +1,74 @@
+/** Services of the workspace: target, exposing agent, online state live from /v1/events, the `connect reach` line. */
+
+import type { ServiceInfo, ServiceTrafficSummary } from '@private-connect/protocol';
+import { api } from '../api.js';
+import { Copyable, ListState } from '../components.js';
+import { useHubEvent, type StatsEvent } from '../events.js';
+import { useSession } from '../workspace.js';
+import { useResource } from '../use-resource.js';
+import { useState } from 'react';
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+/** A service as GET /v1/services lists it: with its traffic since the hub started (hubs that count it). */
+type Service = ServiceInfo & Partial<ServiceTrafficSummary>;
+
+export function ServicesPage() {
+  const { current } = useSession();
+  const services = useResource(() => api<{ services: Service[] }>('GET', '/v1/services').then((r) => r.services), current.id);
+  const [stats, setStats] = useState<Map<string, StatsEvent['services'][number]>>(new Map());
+  useHubEvent('service', (event) => {
+    if (services.state.status === 'ready' && !services.state.data.some((s) => s.name === event.name)) return services.reload();
+    services.update((list) => list.map((s) => (s.name === event.name ? { ...s, online: event.online, agentId: event.agentId ?? s.agentId } : s)));
+  });
+  useHubEvent('stats', (event) => setStats(new Map(event.services.map((s) => [s.name, s]))));
+  return (
+    <section aria-labelledby="services-title">
+      <h1 id="services-title">Services</h1>
+      <ListState
+        state={services.state}
+        retry={services.reload}
+        isEmpty={(list) => list.length === 0}
+        empty={<p>No services yet. On the machine that runs it: <code>connect expose localhost:5432 --name prod-db</code></p>}
+      >
+        {(list) => (
+          <ul className="cards" aria-label="Services">
+            {list.map((service) => {
+              const live = stats.get(service.name) ?? (service.streams !== undefined ? { streams: service.streams, bytesIn: service.bytesIn ?? 0, bytesOut: service.bytesOut ?? 0 } : undefined);
+              return (
+                <li key={service.id} className="card" data-testid="service" data-service-name={service.name} data-online={service.online}>
+                  <div className="card-head">
+                    <strong>{service.name}</strong>
+                    <span className={service.online ? 'badge online' : 'badge offline'}>{service.online ? 'online' : 'offline'}</span>
+                  </div>
+                  <dl>
+                    <dt>Target</dt>
+                    <dd>
+                      <code>{service.target}</code>
+                    </dd>
+                    <dt>Agent</dt>
+                    <dd>{service.agentLabel ?? service.agentId ?? '—'}</dd>
+                    {live ? (
+                      <>
+                        <dt>Traffic</dt>
+                        <dd>
+                          {live.streams} open, {formatBytes(live.bytesIn)} in, {formatBytes(live.bytesOut)} out
+                        </dd>
+                      </>
+                    ) : null}
+                  </dl>
+                  <Copyable text={`connect reach ${service.name}`} label="Copy command" />
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </ListState>
+    </section>
+  );
+}

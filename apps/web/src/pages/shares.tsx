@@ -1,0 +1,122 @@
+/** Shares: give another workspace some services (create → the code is shown once), list, revoke. */
+
+import { useState, type FormEvent } from 'react';
+import type { CreatedShare, CreateShareRequest, ShareInfo, ShareList } from '@private-connect/protocol';
+import { api } from '../api.js';
+import { FormError, ListState, OneTimeSecret, formatTime, parseList } from '../components.js';
+import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
+import { useSession } from '../workspace.js';
+import { useResource } from '../use-resource.js';
+
+function CreateShare({ onCreated }: { onCreated: () => void }) {
+  const [name, setName] = useState('');
+  const [services, setServices] = useState('');
+  const [limits, setLimits] = useState(EMPTY_LIMITS);
+  const [error, setError] = useState<Error | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [code, setCode] = useState<string | null>(null);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    const body: CreateShareRequest = { name: name.trim(), services: parseList(services) ?? [], ...limitsBody(limits) };
+    api<CreatedShare>('POST', '/v1/shares', body).then(
+      (created) => {
+        setCode(created.code);
+        setName('');
+        setServices('');
+        setLimits(EMPTY_LIMITS);
+        setBusy(false);
+        onCreated();
+      },
+      (err: Error) => {
+        setError(err);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <div>
+      <form className="grid-form" onSubmit={submit} aria-label="Create a share">
+        <label>
+          Share name
+          <input value={name} onChange={(e) => setName(e.target.value)} required placeholder="partner-db" />
+        </label>
+        <label>
+          Services
+          <input value={services} onChange={(e) => setServices(e.target.value)} required placeholder="prod-db, api" />
+        </label>
+        <LimitsFields value={limits} onChange={setLimits} />
+        <button type="submit" disabled={busy}>Create share</button>
+      </form>
+      <FormError error={error} />
+      {code ? (
+        <OneTimeSecret title="The share code; the other workspace joins with `connect join <code>`." value={code} testId="new-share-code" onDone={() => setCode(null)} />
+      ) : null}
+    </div>
+  );
+}
+
+export function SharesPage() {
+  const { current } = useSession();
+  const shares = useResource(() => api<ShareList>('GET', '/v1/shares'), current.id);
+  const [error, setError] = useState<Error | null>(null);
+  const revoke = (share: ShareInfo) => {
+    if (!window.confirm(`Revoke the share "${share.name}"? The other workspace loses access now.`)) return;
+    setError(null);
+    api('DELETE', `/v1/shares/${encodeURIComponent(share.id)}`).then(shares.reload, setError);
+  };
+  return (
+    <section aria-labelledby="shares-title">
+      <h1 id="shares-title">Shares</h1>
+      <CreateShare onCreated={shares.reload} />
+      <FormError error={error} />
+      <h2>Shared by this workspace</h2>
+      <ListState state={shares.state} retry={shares.reload} isEmpty={(list) => list.owned.length === 0} empty={<p>No shares yet.</p>}>
+        {(list) => (
+          <ul className="cards" aria-label="Shares">
+            {list.owned.map((share) => (
+              <li key={share.id} className="card" data-testid="share" data-share-name={share.name} data-state={share.state}>
+                <div className="card-head">
+                  <strong>{share.name}</strong>
+                  <span className={`badge ${share.state}`}>{share.state}</span>
+                </div>
+                <dl>
+                  <dt>Code</dt>
+                  <dd><code>{share.prefix}…</code></dd>
+                  <dt>Services</dt>
+                  <dd>{share.services.join(', ')}</dd>
+                  <dt>Limits</dt>
+                  <dd>{describeLimits(share)}</dd>
+                  <dt>Expires</dt>
+                  <dd>{formatTime(share.expiresAt)}</dd>
+                  <dt>Joined by</dt>
+                  <dd>{share.grantee ? `${share.grantee.workspaceName} (as ${share.grantee.alias})` : '—'}</dd>
+                </dl>
+                {share.state === 'pending' || share.state === 'joined' ? (
+                  <button type="button" className="danger" onClick={() => revoke(share)}>Revoke<span className="sr-only"> share {share.name}</span></button>
+                ) : null}
+              </li>
+            ))}
+          </ul>
+        )}
+      </ListState>
+      {shares.state.status === 'ready' && shares.state.data.joined.length > 0 ? (
+        <>
+          <h2>Joined by this workspace</h2>
+          <ul className="cards" aria-label="Joined shares">
+            {shares.state.data.joined.map((share) => (
+              <li key={share.id} className="card">
+                <div className="card-head">
+                  <strong>{share.alias}</strong>
+                  <span className={`badge ${share.state}`}>{share.state}</span>
+                </div>
+                <p>From {share.ownerWorkspace}: {share.services.map((s) => `${share.alias}/${s}`).join(', ')}</p>
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
+    </section>
+  );
+}

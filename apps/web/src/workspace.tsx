@@ -1,0 +1,82 @@
+/**
+ * Who is signed in and which workspace the dashboard acts in. The choice is a non-secret workspace id kept in
+ * localStorage so a reload stays where it was; nothing secret is stored in the browser (the session is an
+ * HttpOnly cookie the page never sees).
+ */
+
+import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
+import { api, setApiWorkspace } from './api.js';
+
+export interface Me {
+  kind: 'user' | 'api_key' | 'agent';
+  workspaceId: string;
+  email?: string;
+  role?: string;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  role: string | null;
+}
+
+export interface Session {
+  me: Me;
+  workspaces: Workspace[];
+  current: Workspace;
+  choose(id: string): void;
+}
+
+const CHOICE_KEY = 'pc.workspace';
+const SessionContext = createContext<Session | null>(null);
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (!session) throw new Error('useSession outside <SessionProvider>');
+  return session;
+}
+
+type Boot = { status: 'loading' } | { status: 'error'; error: Error } | { status: 'ready'; me: Me; workspaces: Workspace[] };
+
+function readChoice(): string | null {
+  try {
+    return window.localStorage.getItem(CHOICE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Loads /v1/me and /v1/workspaces, then renders `children` with the session (or a loading / error screen). */
+export function SessionProvider({ children }: { children: ReactNode }) {
+  const [boot, setBoot] = useState<Boot>({ status: 'loading' });
+  const [chosen, setChosen] = useState<string | null>(readChoice);
+  useEffect(() => {
+    setApiWorkspace(null);
+    Promise.all([api<Me>('GET', '/v1/me'), api<{ workspaces: Workspace[] }>('GET', '/v1/workspaces')]).then(
+      ([me, { workspaces }]) => setBoot({ status: 'ready', me, workspaces }),
+      (error: Error) => setBoot({ status: 'error', error }),
+    );
+  }, []);
+  if (boot.status === 'loading') return <p className="boot" role="status">Loading…</p>;
+  if (boot.status === 'error') {
+    return (
+      <div className="boot" role="alert">
+        <p>Could not load the dashboard: {boot.error.message}</p>
+        <button type="button" onClick={() => window.location.reload()}>Try again</button>
+      </div>
+    );
+  }
+  const fallback: Workspace = { id: boot.me.workspaceId, name: 'Workspace', role: boot.me.role ?? null };
+  const workspaces = boot.workspaces.length > 0 ? boot.workspaces : [fallback];
+  const current = workspaces.find((w) => w.id === chosen) ?? workspaces.find((w) => w.id === boot.me.workspaceId) ?? workspaces[0]!;
+  setApiWorkspace(current.id);
+  const choose = (id: string) => {
+    try {
+      window.localStorage.setItem(CHOICE_KEY, id);
+    } catch {
+      // storage refused (private mode): the choice lasts until reload
+    }
+    setChosen(id);
+  };
+  return <SessionContext.Provider value={{ me: boot.me, workspaces, current, choose }}>{children}</SessionContext.Provider>;
+}

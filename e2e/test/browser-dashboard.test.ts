@@ -1,0 +1,201 @@
+/**
+ * The dashboard in a real browser (Debian chromium driven by playwright-core) against a real hub process on its web
+ * port: sign-in by the magic link the hub prints, an API key made in the page, a real agent (`connect up`, then
+ * `connect expose` of a local TCP server) that appears online on the Agents page without a reload, the service with
+ * its `connect reach` line, a share created and revoked, and a second user who sees none of it. Screenshots at 1280
+ * and 375 px go to artifacts/screenshots/. Runs only with `npm run test:browser` (scripts/run-tests.mjs --browser).
+ */
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { echoServer, enrolAgent, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
+
+const CHROMIUM = process.env.BROWSER_PATH ?? '/usr/bin/chromium';
+const SHOTS = fileURLToPath(new URL('../../../artifacts/screenshots/', import.meta.url));
+const WIDE = { width: 1280, height: 900 };
+const NARROW = { width: 375, height: 812 };
+
+/** Escapes a string for a RegExp. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('the web dashboard in chromium', () => {
+  let hub: HubProcess;
+  let webUrl: string;
+  let browser: Browser;
+  let owner: BrowserContext;
+  let page: Page;
+  let app: TcpServer;
+  let agent: AgentHome | undefined;
+  let expose: Proc | undefined;
+  let apiKey = '';
+  const serviceName = 'browser-db';
+  const agentLabel = 'browser-agent';
+
+  /** Signs `email` in the way a person does: the /login form, the link from the hub's console, the Sign in button. */
+  async function signIn(context: BrowserContext, email: string, next = '/'): Promise<Page> {
+    const tab = await context.newPage();
+    await tab.goto(`${webUrl}/login?next=${encodeURIComponent(next)}`);
+    await tab.getByLabel(/email/i).fill(email);
+    const printed = hub.proc.stderr().length;
+    await tab.getByRole('button', { name: /sign-in link/i }).click();
+    const pattern = new RegExp(`link for ${literal(email)}: (\\S+)`);
+    let link: string | undefined;
+    for (let waited = 0; !link && waited < 15_000; waited += 100) {
+      link = pattern.exec(hub.proc.stderr().slice(printed))?.[1];
+      if (!link) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(link, `the hub printed no sign-in link for ${email}:\n${hub.proc.stderr()}`);
+    // The link carries the hub's public URL; open it on the web port, the dashboard's origin.
+    const url = new URL(link);
+    await tab.goto(`${webUrl}${url.pathname}${url.search}`);
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.waitForURL(`${webUrl}${next}`);
+    return tab;
+  }
+
+  async function shoot(name: string): Promise<void> {
+    for (const [size, viewport] of [['1280', WIDE], ['375', NARROW]] as const) {
+      await page.setViewportSize(viewport);
+      await page.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
+    }
+    await page.setViewportSize(WIDE);
+  }
+
+  before(async () => {
+    await mkdir(SHOTS, { recursive: true });
+    hub = await startHubProcess();
+    assert.ok(hub.webUrl, 'the hub opened no web port');
+    webUrl = hub.webUrl;
+    app = await echoServer();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    owner = await browser.newContext({ viewport: WIDE });
+    page = await signIn(owner, 'owner@example.test');
+    page.on('dialog', (dialog) => void dialog.accept());
+  });
+
+  after(async () => {
+    await expose?.stop();
+    await browser?.close();
+    await app?.close();
+    await hub?.stop();
+    await removeDirs(hub?.dataDir, agent?.home);
+  });
+
+  test('shows Getting started for an empty workspace, with the commands for this hub', async () => {
+    await page.getByRole('heading', { name: 'Getting started' }).waitFor();
+    await page.getByText(`connect up --hub ${webUrl} --api-key <key you create here>`).waitFor();
+    await page.getByText('connect expose localhost:5432 --name prod-db').waitFor();
+    await page.getByText('connect reach prod-db').waitFor();
+    await shoot('getting-started');
+  });
+
+  test('creates an API key in the page, shown once and stored nowhere in the browser', async () => {
+    await page.getByLabel('Key name').fill('browser test');
+    await page.getByRole('button', { name: 'Create API key' }).click();
+    apiKey = (await page.getByTestId('new-api-key').textContent()) ?? '';
+    assert.match(apiKey, /^pc_[A-Za-z0-9]{20,}$/);
+    // Strings, not functions: the e2e package compiles without the DOM types.
+    const stored = await page.evaluate<string>('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookies: document.cookie })');
+    assert.ok(!stored.includes(apiKey), 'the key is in web storage or a script-readable cookie');
+    assert.ok(!/pc_session|session=/.test(stored), `the session cookie is readable by scripts: ${stored}`);
+    await page.getByRole('button', { name: 'Done' }).click();
+    assert.equal(await page.getByTestId('new-api-key').count(), 0);
+  });
+
+  test('lists the key by its prefix only', async () => {
+    await page.getByRole('link', { name: 'API keys' }).click();
+    const row = page.getByTestId('api-key').filter({ hasText: 'browser test' });
+    await row.waitFor();
+    const text = (await row.textContent()) ?? '';
+    assert.ok(!text.includes(apiKey), 'the list shows the whole key');
+    assert.match(text, /pc_\w+…/);
+  });
+
+  test('shows a real agent go online on the Agents page without reloading', async () => {
+    await page.getByRole('link', { name: 'Agents' }).click();
+    await page.getByText('No agents yet').waitFor();
+    await page.getByTestId('live-state').and(page.locator('[data-state="live"]')).waitFor();
+    await page.evaluate('window.notReloaded = true');
+    agent = await enrolAgent({ url: webUrl, apiKey }, { label: agentLabel });
+    expose = await agent.expose(`127.0.0.1:${app.port}`, serviceName);
+    const card = page.locator(`[data-testid="agent"][data-agent-label="${agentLabel}"][data-online="true"]`);
+    await card.waitFor({ timeout: 15_000 });
+    const text = (await card.textContent()) ?? '';
+    assert.match(text, /127\.0\.x\.x/, 'the address is shown masked');
+    assert.ok(!text.includes('127.0.0.1'), 'the whole address is shown');
+    assert.equal(await page.evaluate<boolean>('window.notReloaded === true'), true, 'the page reloaded');
+    await shoot('agents');
+  });
+
+  test('lists the service with a copy-able `connect reach` command', async () => {
+    await page.getByRole('link', { name: 'Services' }).click();
+    const card = page.locator(`[data-testid="service"][data-service-name="${serviceName}"]`);
+    await card.waitFor();
+    assert.equal(await card.getAttribute('data-online'), 'true');
+    await card.getByText(`connect reach ${serviceName}`).waitFor();
+    await card.getByRole('button', { name: /copy command/i }).waitFor();
+    assert.match((await card.textContent()) ?? '', new RegExp(`127\\.0\\.0\\.1:${app.port}`));
+    await shoot('services');
+  });
+
+  test('creates a share, shows its code once, and revokes it', async () => {
+    await page.getByRole('link', { name: 'Shares' }).click();
+    await page.getByText('No shares yet.').waitFor();
+    await page.getByLabel('Share name').fill('partner');
+    await page.getByLabel('Services').fill(serviceName);
+    await page.getByLabel('Rate per minute (optional)').fill('60');
+    await page.getByRole('button', { name: 'Create share' }).click();
+    const code = (await page.getByTestId('new-share-code').textContent()) ?? '';
+    assert.match(code, /^pcs_/);
+    const card = page.locator('[data-testid="share"][data-share-name="partner"]');
+    await card.and(page.locator('[data-state="pending"]')).waitFor();
+    assert.ok(!((await card.textContent()) ?? '').includes(code), 'the list shows the whole code');
+    await shoot('shares');
+    await card.getByRole('button', { name: /revoke/i }).click();
+    await card.and(page.locator('[data-state="revoked"]')).waitFor();
+  });
+
+  test('shows the share in the audit log', async () => {
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByTestId('audit-entry').filter({ hasText: 'share.revoke' }).waitFor();
+    await page.getByLabel('Action').fill('share.create');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.waitForFunction(`[...document.querySelectorAll('[data-testid="audit-entry"]')].every((row) => row.textContent.includes('share.create'))`);
+    await shoot('audit');
+  });
+
+  test('shows the agent go offline live when its process ends', async () => {
+    await page.getByRole('link', { name: 'Agents' }).click();
+    await page.locator(`[data-testid="agent"][data-agent-label="${agentLabel}"][data-online="true"]`).waitFor();
+    await expose?.stop();
+    expose = undefined;
+    await page.locator(`[data-testid="agent"][data-agent-label="${agentLabel}"][data-online="false"]`).waitFor({ timeout: 15_000 });
+  });
+
+  test('a second user, in their own workspace, sees none of it', async () => {
+    const other = await browser.newContext({ viewport: WIDE });
+    try {
+      const tab = await signIn(other, 'stranger@example.test', '/agents');
+      await tab.getByText('No agents yet').waitFor();
+      const options = await tab.getByTestId('workspace-switcher').locator('option').allTextContents();
+      assert.equal(options.length, 1, `the switcher offers ${options.join(', ')}`);
+      await tab.getByRole('link', { name: 'Services' }).click();
+      await tab.getByText('No services yet').waitFor();
+      await tab.getByRole('link', { name: 'Shares' }).click();
+      await tab.getByText('No shares yet.').waitFor();
+      await tab.getByRole('link', { name: 'API keys' }).click();
+      await tab.getByText('No API keys yet.').waitFor();
+      const body = (await tab.locator('body').textContent()) ?? '';
+      for (const secret of [agentLabel, serviceName, 'partner', 'browser test']) assert.ok(!body.includes(secret), `the stranger sees "${secret}"`);
+    } finally {
+      await other.close();
+    }
+  });
+});
