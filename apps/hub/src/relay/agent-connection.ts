@@ -267,11 +267,20 @@ export class AgentConnection implements RelayPeer {
   /** Opens this connection's stream `id` to `target`, which exposes `notice.service`. */
   openTo(id: number, target: AgentConnection, notice: OpenNotice, tag?: StreamTag): void {
     if (this.state === 'closed') return;
-    if (target.state !== 'open') return this.refuseOpen(id, 'SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
-    if (target.streams.size >= MAX_STREAMS_PER_CONNECTION) {
-      return this.refuseOpen(id, 'TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
-    }
-    openPair(this, id, target, target.allocateStreamId(), notice, this.ctx.stats, tag, this.ctx.stats.services.counter(target.workspaceId, notice.service));
+    const refused = target.acceptStream(this, id, notice, tag);
+    if (refused) this.refuseOpen(id, refused.code, refused.message);
+  }
+
+  /**
+   * Opens a stream from `opener` (its id `openerId`: an agent connection, or the hub's LocalPeer) to this
+   * connection, which exposes `notice.service`; returns the refusal when this connection cannot take it.
+   */
+  acceptStream(opener: RelayPeer, openerId: number, notice: OpenNotice, tag?: StreamTag): ConnectError | undefined {
+    if (this.state !== 'open') return new ConnectError('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
+    if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) return new ConnectError('TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
+    const { stats } = this.ctx;
+    openPair(opener, openerId, this, this.allocateStreamId(), notice, stats, tag, stats.services.counter(this.workspaceId, notice.service));
+    return undefined;
   }
 
   refuseOpen(id: number, code: ErrorCode, message: string): void {

@@ -10,7 +10,6 @@ import {
   ConnectError,
   FrameType,
   MAX_STREAM_ID,
-  MAX_STREAMS_PER_CONNECTION,
   decodeFrame,
   parseErrorPayload,
   readWindowIncrement,
@@ -20,7 +19,7 @@ import { TunnelStream, duplexPair, type StreamTransport } from '@private-connect
 import type { Logger } from '../logger.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { RelayStats } from './relay-stats.js';
-import { abortPair, openPair, relayClose, relayData, relayReset, relayWindow, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
+import { abortPair, relayClose, relayData, relayReset, relayWindow, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
 
 interface PendingOpen {
   stream: TunnelStream;
@@ -62,10 +61,9 @@ export class LocalPeer implements RelayPeer {
         this.opening.delete(id);
         reject(new ConnectError(code, message));
       };
-      if (target.state !== 'open') return fail('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
-      if (target.streamCount >= MAX_STREAMS_PER_CONNECTION) return fail('TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
-      // Through the same open path as an agent's OPEN: timer, notice, pair bookkeeping.
-      openPair(this, id, target, target.allocateStreamId(), notice, this.stats, tag, this.stats.services.counter(target.workspaceId, notice.service));
+      // Through the same open path as an agent's OPEN: checks, timer, notice, pair bookkeeping.
+      const refused = target.acceptStream(this, id, notice, tag);
+      if (refused) fail(refused.code, refused.message);
     });
   }
 
