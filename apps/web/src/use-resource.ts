@@ -1,6 +1,6 @@
 /** Loads one API resource for a page: loading, error and ready states, a reload, and local updates (from SSE). */
 
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 
 export type Resource<T> =
   | { status: 'loading'; data?: undefined; error?: undefined }
@@ -33,4 +33,29 @@ export function useResource<T>(load: () => Promise<T>, key: string): ResourceHan
   const reload = useCallback(() => setGeneration((g) => g + 1), []);
   const update = useCallback((change: (data: T) => T) => setState((s) => (s.status === 'ready' ? { status: 'ready', data: change(s.data) } : s)), []);
   return { state, reload, update };
+}
+
+/**
+ * A form that sends one request: `busy` while it runs, `error` when it failed, `onDone` with the answer. The
+ * create forms (API keys, shares, links) share it.
+ */
+export function useSubmit<T>(send: () => Promise<T>, onDone: (answer: T) => void): { busy: boolean; error: Error | null; submit(event: FormEvent): void } {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    send().then(
+      (answer) => {
+        setBusy(false);
+        onDone(answer);
+      },
+      (err: Error) => {
+        setError(err);
+        setBusy(false);
+      },
+    );
+  };
+  return { busy, error, submit };
 }

@@ -52,19 +52,26 @@ export interface AuditEntry {
 /** Where a share stands: not joined yet, joined by a workspace, past its expiry, or revoked by its owner. */
 export type ShareState = 'pending' | 'joined' | 'expired' | 'revoked';
 
+/** The limits of a share or public link, as the API shows them. */
+export interface AccessLimits {
+  /** Allowed HTTP methods; null means any. */
+  methods: string[] | null;
+  /** Allowed path prefixes; null means any. */
+  paths: string[] | null;
+  /**
+   * Per minute over the whole share or link; null: no limit. A share counts requests (HTTP services) or new
+   * connections (TCP services); a link counts requests, in each hub.
+   */
+  ratePerMin: number | null;
+}
+
 /** A share as its owning workspace sees it (POST and GET /v1/shares). The code is never shown again. */
-export interface ShareInfo {
+export interface ShareInfo extends AccessLimits {
   id: string;
   name: string;
   /** The start of the code (`pcs_` and 4 characters), to tell codes apart. */
   prefix: string;
   services: string[];
-  /** Allowed HTTP methods; null means any. */
-  methods: string[] | null;
-  /** Allowed path prefixes; null means any. */
-  paths: string[] | null;
-  /** Requests (HTTP services) or new connections (TCP services) per minute over the whole share; null: no limit. */
-  ratePerMin: number | null;
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;
@@ -74,7 +81,7 @@ export interface ShareInfo {
 }
 
 /** A share this workspace joined (GET /v1/shares `joined`, POST /v1/shares/join): only what the share itself says. */
-export interface JoinedShareInfo {
+export interface JoinedShareInfo extends AccessLimits {
   id: string;
   /** The share's name in the joining workspace: reach its services as `<alias>/<service>`. */
   alias: string;
@@ -83,9 +90,6 @@ export interface JoinedShareInfo {
   /** The name of the workspace that shared it. */
   ownerWorkspace: string;
   services: string[];
-  methods: string[] | null;
-  paths: string[] | null;
-  ratePerMin: number | null;
   joinedAt: string;
   expiresAt: string;
   revokedAt: string | null;
@@ -126,17 +130,11 @@ export interface JoinShareRequest {
 export type LinkState = 'active' | 'expired' | 'revoked';
 
 /** A public link as its workspace sees it (POST and GET /v1/links). The token is never shown again. */
-export interface LinkInfo {
+export interface LinkInfo extends AccessLimits {
   id: string;
   service: string;
   /** The first characters of the token, to tell links apart. */
   prefix: string;
-  /** Allowed HTTP methods; null means any. */
-  methods: string[] | null;
-  /** Allowed path prefixes; null means any. */
-  paths: string[] | null;
-  /** Requests per minute over the whole link (in each hub); null: no limit. */
-  ratePerMin: number | null;
   createdAt: string;
   expiresAt: string;
   revokedAt: string | null;

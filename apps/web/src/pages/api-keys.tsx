@@ -1,35 +1,24 @@
 /** API keys: create (the key is shown once and never stored), list by prefix, revoke. */
 
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import type { ApiKeyInfo } from '@private-connect/protocol';
 import { api } from '../api.js';
 import { FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
 import { useSession } from '../workspace.js';
-import { useResource } from '../use-resource.js';
+import { useResource, useSubmit } from '../use-resource.js';
 
 /** The create form and the one-time display of the new key; shared with Getting started. */
 export function CreateApiKey({ onCreated }: { onCreated?: () => void }) {
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
   const [key, setKey] = useState<string | null>(null);
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    api<ApiKeyInfo & { key: string }>('POST', '/v1/api-keys', { name: name.trim() || 'dashboard' }).then(
-      (created) => {
-        setKey(created.key);
-        setName('');
-        setBusy(false);
-        onCreated?.();
-      },
-      (err: Error) => {
-        setError(err);
-        setBusy(false);
-      },
-    );
-  };
+  const { busy, error, submit } = useSubmit(
+    () => api<ApiKeyInfo & { key: string }>('POST', '/v1/api-keys', { name: name.trim() || 'dashboard' }),
+    (created) => {
+      setKey(created.key);
+      setName('');
+      onCreated?.();
+    },
+  );
   return (
     <div>
       <form className="inline-form" onSubmit={submit}>

@@ -1,38 +1,26 @@
 /** Public links: a URL that reaches one HTTP service without an agent (create → the URL is shown once), revoke. */
 
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import type { CreatedLink, CreateLinkRequest, LinkInfo, ServiceInfo } from '@private-connect/protocol';
 import { api } from '../api.js';
 import { Copyable, FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
 import { useSession } from '../workspace.js';
-import { useResource } from '../use-resource.js';
+import { useResource, useSubmit } from '../use-resource.js';
 
 function CreateLink({ services, onCreated }: { services: string[]; onCreated: () => void }) {
   const [service, setService] = useState('');
   const [limits, setLimits] = useState(EMPTY_LIMITS);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<CreatedLink | null>(null);
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    const body: CreateLinkRequest = { service: service.trim(), ...limitsBody(limits) };
-    api<CreatedLink>('POST', '/v1/links', body).then(
-      (answer) => {
-        setCreated(answer);
-        setService('');
-        setLimits(EMPTY_LIMITS);
-        setBusy(false);
-        onCreated();
-      },
-      (err: Error) => {
-        setError(err);
-        setBusy(false);
-      },
-    );
-  };
+  const { busy, error, submit } = useSubmit(
+    () => api<CreatedLink>('POST', '/v1/links', { service: service.trim(), ...limitsBody(limits) } satisfies CreateLinkRequest),
+    (answer) => {
+      setCreated(answer);
+      setService('');
+      setLimits(EMPTY_LIMITS);
+      onCreated();
+    },
+  );
   return (
     <div>
       <form className="grid-form" onSubmit={submit} aria-label="Create a public link">

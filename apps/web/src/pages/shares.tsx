@@ -1,40 +1,28 @@
 /** Shares: give another workspace some services (create → the code is shown once), list, revoke. */
 
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import type { CreatedShare, CreateShareRequest, ShareInfo, ShareList } from '@private-connect/protocol';
 import { api } from '../api.js';
 import { FormError, ListState, OneTimeSecret, formatTime, parseList } from '../components.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
 import { useSession } from '../workspace.js';
-import { useResource } from '../use-resource.js';
+import { useResource, useSubmit } from '../use-resource.js';
 
 function CreateShare({ onCreated }: { onCreated: () => void }) {
   const [name, setName] = useState('');
   const [services, setServices] = useState('');
   const [limits, setLimits] = useState(EMPTY_LIMITS);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
   const [code, setCode] = useState<string | null>(null);
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    const body: CreateShareRequest = { name: name.trim(), services: parseList(services) ?? [], ...limitsBody(limits) };
-    api<CreatedShare>('POST', '/v1/shares', body).then(
-      (created) => {
-        setCode(created.code);
-        setName('');
-        setServices('');
-        setLimits(EMPTY_LIMITS);
-        setBusy(false);
-        onCreated();
-      },
-      (err: Error) => {
-        setError(err);
-        setBusy(false);
-      },
-    );
-  };
+  const { busy, error, submit } = useSubmit(
+    () => api<CreatedShare>('POST', '/v1/shares', { name: name.trim(), services: parseList(services) ?? [], ...limitsBody(limits) } satisfies CreateShareRequest),
+    (created) => {
+      setCode(created.code);
+      setName('');
+      setServices('');
+      setLimits(EMPTY_LIMITS);
+      onCreated();
+    },
+  );
   return (
     <div>
       <form className="grid-form" onSubmit={submit} aria-label="Create a share">
