@@ -43,7 +43,7 @@ export interface HubProcess {
   webUrl?: string;
   dataDir: string;
   apiKey: string;
-  /** The hub's /metrics as name → value (first sample of each name without labels). */
+  /** The hub's /metrics as name → value (the sum of its samples: a labelled counter gives its total). */
   metrics(): Promise<Map<string, number>>;
   stop(): Promise<void>;
 }
@@ -90,7 +90,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       const values = new Map<string, number>();
       for (const line of text.split('\n')) {
         const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (m && !values.has(m[1]!)) values.set(m[1]!, Number(m[3]));
+        if (m) values.set(m[1]!, (values.get(m[1]!) ?? 0) + Number(m[3]));
       }
       return values;
     },

@@ -9,6 +9,8 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   debug?: boolean;
+  /** --ca <file>: a CA certificate to trust for the hub. */
+  ca?: string;
 }
 
 export interface Context {

@@ -4,6 +4,8 @@ export interface CliEnv {
   home?: string;
   hubUrl?: string;
   allowInsecure: boolean;
+  /** A CA certificate (PEM file) to trust for the hub (CONNECT_CA_FILE); `--ca` wins. */
+  caFile?: string;
   /** Cap of the reconnect backoff in ms (CONNECT_RECONNECT_MAX_MS), for fast recovery in tests and LANs. */
   reconnectMaxMs?: number;
 }
@@ -21,6 +23,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): CliEnv {
     home: env.CONNECT_HOME || undefined,
     hubUrl: env.CONNECT_HUB_URL || undefined,
     allowInsecure: env.CONNECT_ALLOW_INSECURE === 'true' || env.CONNECT_ALLOW_INSECURE === '1',
+    caFile: env.CONNECT_CA_FILE || undefined,
     reconnectMaxMs,
   };
 }

@@ -1,5 +1,6 @@
 /** The hub's configuration: read from the environment in exactly this module, validated at start-up. */
 
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IDLE_TIMEOUT_MS, PING_INTERVAL_MS } from '@private-connect/protocol';
@@ -49,7 +50,18 @@ export interface HubConfig {
   tcpPortRange: { first: number; last: number };
   /** Address those ports are bound on (HUB_TCP_BIND, default 127.0.0.1). */
   tcpBind: string;
+  /** PEM files of the hub's certificate and key (TLS_CERT, TLS_KEY): both ports then serve HTTPS and WSS. */
+  tls?: { certFile: string; keyFile: string };
+  /** Which peers may set X-Forwarded-For (TRUST_PROXY); false = none, the socket address is the client's. */
+  trustProxy: TrustProxy;
+  /** Bearer token for /metrics (METRICS_TOKEN); without it /metrics answers loopback clients only. */
+  metricsToken?: string;
+  /** How long a shutdown waits for open streams before closing them (SHUTDOWN_GRACE_MS, default 10 s). */
+  shutdownGraceMs: number;
 }
+
+/** TRUST_PROXY: `true` (any peer), a hop count, or the addresses / CIDRs of the proxies (proxy-addr syntax). */
+export type TrustProxy = boolean | number | string[];
 
 /** At most `max` requests per `windowMs`. */
 export interface RateLimit {
@@ -156,6 +168,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (publicBaseDomain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/.test(publicBaseDomain)) {
     throw new ConfigError('PUBLIC_BASE_DOMAIN', `"${env.PUBLIC_BASE_DOMAIN}" is not a domain name, e.g. links.example.com`);
   }
+  const tlsCert = env.TLS_CERT || undefined;
+  const tlsKey = env.TLS_KEY || undefined;
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(tlsCert ? 'TLS_KEY' : 'TLS_CERT', 'TLS_CERT and TLS_KEY go together: set both (PEM file paths) or neither');
+  }
+  const metricsToken = env.METRICS_TOKEN || undefined;
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters');
   const linkIdleTimeoutMs = parseDuration(env.PUBLIC_LINK_IDLE_TIMEOUT || '5m', 'PUBLIC_LINK_IDLE_TIMEOUT');
   if (linkIdleTimeoutMs < 1) throw new ConfigError('PUBLIC_LINK_IDLE_TIMEOUT', 'must be longer than 0');
   return {
@@ -179,5 +198,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     smtpUrl,
     smtpFrom,
     rateLimits: rateLimits(env),
+    tls: tlsCert && tlsKey ? { certFile: resolve(tlsCert), keyFile: resolve(tlsKey) } : undefined,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    metricsToken,
+    shutdownGraceMs: parseDuration(env.SHUTDOWN_GRACE_MS || '10s', 'SHUTDOWN_GRACE_MS'),
   };
+}
+
+/** Parses TRUST_PROXY: unset/false/0 = off, true, a hop count, or a comma list of addresses and CIDRs. */
+export function parseTrustProxy(text: string | undefined): TrustProxy {
+  const value = (text ?? '').trim();
+  if (value === '' || /^(false|off|no|0)$/i.test(value)) return false;
+  if (/^(true|on|yes)$/i.test(value)) return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (!isTrustEntry(entry)) {
+      throw new ConfigError('TRUST_PROXY', `"${entry}" is not an address or CIDR; use true, a hop count, or e.g. 10.0.0.0/8,loopback`);
+    }
+  }
+  return entries;
+}
+
+const TRUST_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isTrustEntry(entry: string): boolean {
+  if (TRUST_NAMES.has(entry)) return true;
+  const [address, bits, extra] = entry.split('/');
+  if (extra !== undefined || !address || isIP(address) === 0) return false;
+  if (bits === undefined) return true;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
 }

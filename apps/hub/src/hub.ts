@@ -1,6 +1,5 @@
 /** Assembles a hub: database, HTTP API, agent endpoint and relay. `startHub` is what main.ts and tests call. */
 
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
@@ -36,6 +35,11 @@ import { createEventBus, type EventBus } from './events.js';
 import { registerEventRoutes } from './api/event-routes.js';
 import { createSpa, registerSpaAssets } from './pages/spa.js';
 import { listenWebPort, type WebPort } from './web-port.js';
+import { createHubServer, readTls, reloadTls } from './tls.js';
+import { clientAddress, compileTrust } from './client-address.js';
+import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lifecycle.js';
+import { registerOpsRoutes } from './api/ops-routes.js';
+import { countAuthFailure } from './relay/relay-stats.js';
 
 /** Time a client has to send a request's headers (slowloris); Node checks it every 30 s. */
 export const HTTP_HEADERS_TIMEOUT_MS = 60_000;
@@ -43,7 +47,7 @@ export const HTTP_HEADERS_TIMEOUT_MS = 60_000;
 export const HTTP_REQUEST_TIMEOUT_MS = 300_000;
 
 export interface Hub {
-  /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001. */
+  /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001 (https:// with TLS_CERT). */
   url: string;
   port: number;
   /** The web port (WEB_PORT): the same application, where the dashboard is opened; undefined with WEB_PORT=off. */
@@ -62,6 +66,15 @@ export interface Hub {
   routes: readonly string[];
   /** Set on the first start with an empty database. */
   bootstrap?: Bootstrap;
+  /** starting → ready → draining → closed, as /readyz reports it. */
+  lifecycle: Lifecycle;
+  /**
+   * First half of a graceful shutdown: /readyz turns 503, new agents and streams are refused, every agent gets
+   * GOAWAY, and open streams get up to `graceMs` (default SHUTDOWN_GRACE_MS) to finish. Call close() afterwards.
+   */
+  drain(graceMs?: number): Promise<{ streamsLeft: number }>;
+  /** Reads TLS_CERT and TLS_KEY again and serves the new certificate to new connections (SIGHUP). */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -80,6 +93,11 @@ export interface StartOptions {
 export async function startHub(config: HubConfig, options: StartOptions = {}): Promise<Hub> {
   const log = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
+  // Certificate problems are configuration errors: found before the database is opened.
+  const tls = config.tls ? readTls(config.tls) : undefined;
+  const trust = compileTrust(config.trustProxy);
+  const clientIp = (req: import('node:http').IncomingMessage) => clientAddress(req, trust);
+  const lifecycle = createLifecycle();
   const db = options.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   try {
     // Tunnels left open by a previous run of this hub cannot be live any more.
@@ -100,6 +118,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       local: new LocalPeer(stats, log),
       access: createAccessLog(db, log),
       rates: new RateBuckets(),
+      clientIp,
     };
     const ctx: RelayContext = {
       db,
@@ -110,6 +129,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       connections,
       sharing,
       events,
+      lifecycle,
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
@@ -120,14 +140,16 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
     const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
-      const server = createServer((req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)));
+      const server = createHubServer(tls, (req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)));
       // Fastify sets no timeouts on a server from serverFactory: slow headers and slow bodies (API and public
       // links alike) are cut here, at Node's values, set explicitly so that they cannot silently change.
       server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
       server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
       return server;
     };
-    const app = Fastify({ serverFactory, loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+    // trustProxy: the same trust function as the agent endpoint's clientIp. `https` only gives Fastify's own
+    // "listening at" line its scheme: the server itself comes from serverFactory.
+    const app = Fastify({ serverFactory, loggerInstance: log as FastifyBaseLogger, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true, trustProxy: trust, ...(tls ? { https: tls } : {}) });
     const routes: string[] = [];
     app.addHook('onRoute', (route) => {
       for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`);
@@ -137,7 +159,11 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
-    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, onAuthFailure: () => stats.authFailures++ };
+    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
+    // Requests refused by a rate limit count as auth failures too (reason rate_limited).
+    app.addHook('onError', async (_request, _reply, err) => {
+      if ((err as { code?: unknown }).code === 'RATE_LIMITED') countAuthFailure(stats, err);
+    });
     registerRoutes(app, apiDeps);
     registerEventRoutes(app, apiDeps, events);
     const identityDeps = {
@@ -153,15 +179,12 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     await registerSpaAssets(app, config.webDistDir);
     registerShareRoutes(app, apiDeps, sharing);
     registerLinkRoutes(app, apiDeps, sharing);
-    const metrics = createMetrics(stats, connections);
-    app.get('/metrics', async (_request, reply) => {
-      void reply.header('content-type', metrics.contentType);
-      return metrics.metrics();
-    });
+    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections), metricsToken: config.metricsToken });
     const endpoint = attachAgentEndpoint(app.server, ctx, {
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
-      clientIp: (req) => req.socket.remoteAddress,
+      clientIp,
+      accepting: () => isAccepting(lifecycle),
       upgradeFailures: createFailureLimiter(config.rateLimits.upgradeFailuresPerIp),
       otherUpgrade: (req, socket, head) => {
         if (!linkProxy.matches(req)) return false;
@@ -175,13 +198,13 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     await app.listen({ port: config.port, host: config.host });
     const port = (app.server.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     listenUrl = url;
     log.info({ port, database: db.kind }, 'hub listening');
     let web: WebPort | undefined;
     if (config.webPort !== undefined) {
       try {
-        web = await listenWebPort(app.server, config.webPort, config.webHost, { headersTimeout: HTTP_HEADERS_TIMEOUT_MS, requestTimeout: HTTP_REQUEST_TIMEOUT_MS });
+        web = await listenWebPort(app.server, config.webPort, config.webHost, { headersTimeout: HTTP_HEADERS_TIMEOUT_MS, requestTimeout: HTTP_REQUEST_TIMEOUT_MS }, tls);
       } catch (err) {
         events.close();
         await endpoint.close();
@@ -191,6 +214,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       log.info({ port: web.port }, 'web listening');
     }
     await hubPorts.start();
+    lifecycle.state = 'ready';
 
     let closing: Promise<void> | undefined;
     return {
@@ -206,8 +230,18 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       sharing,
       routes,
       bootstrap,
+      lifecycle,
+      drain(graceMs = config.shutdownGraceMs) {
+        return drainAgents(lifecycle, connections, { graceMs, log });
+      },
+      reloadTls() {
+        if (!config.tls) return;
+        reloadTls(web ? [app.server, web.server] : [app.server], config.tls);
+        log.info('TLS certificate reloaded');
+      },
       close() {
         closing ??= (async () => {
+          lifecycle.state = 'closed';
           // Event streams never end by themselves: they are ended first, or closing the servers would wait for them.
           events.close();
           const webClosed = web?.close();

@@ -7,6 +7,9 @@ import { startHub } from './hub.js';
 import { createApiKey } from './store/bootstrap.js';
 import { printWelcome } from './welcome.js';
 
+/** Time past the grace period after which a shutdown that hangs ends the process anyway. */
+const FORCE_EXIT_AFTER_GRACE_MS = 10_000;
+
 const USAGE = `usage: connect-hub                      start the hub (configured by HUB_* and DATABASE_URL)
        connect-hub create-api-key [--workspace <id>] [--name <name>]
                                        print a new API key (with the embedded database, stop the hub first)`;
@@ -50,25 +53,45 @@ async function main(): Promise<void> {
   const hub = await startHub(config);
   printWelcome(hub, config);
   let stopping = false;
+  // Graceful: /readyz turns 503, agents are told to reconnect, open streams get SHUTDOWN_GRACE_MS to finish.
+  // A second signal stops at once.
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      hub.log.warn({ signal }, 'second signal: stopping now');
+      process.exit(1);
+    }
     stopping = true;
-    hub.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    hub.log.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + FORCE_EXIT_AFTER_GRACE_MS);
     force.unref();
-    hub.close().then(
-      () => process.exit(0),
-      (err) => {
-        hub.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    hub
+      .drain()
+      .then(() => hub.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          hub.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    try {
+      hub.reloadTls();
+    } catch (err) {
+      // The old certificate stays in use.
+      hub.log.error({ reason: err instanceof Error ? err.message : String(err) }, 'TLS certificate not reloaded');
+    }
+  });
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`connect-hub: invalid configuration: ${err.message}\n`);
+    process.exit(2);
+  }
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`connect-hub: could not start: ${message}\n`);
   process.exit(1);

@@ -4,11 +4,15 @@
  * WebSocket). The dashboard opened on :3000 and its API then share an origin and the session cookie.
  */
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import { createHubServer } from './tls.js';
 
 export interface WebPort {
   port: number;
+  /** The listening server (its certificate is swapped on a TLS reload). */
+  server: Server;
   url: string;
   /** Stops listening and cuts idle keep-alive connections; resolves once every connection is gone (see `finish`). */
   close(): Promise<void>;
@@ -16,9 +20,15 @@ export interface WebPort {
   finish(): void;
 }
 
-/** Listens on `port` (0 = any free port) at `host` and forwards everything to `main`. */
-export async function listenWebPort(main: Server, port: number, host: string, timeouts: { headersTimeout: number; requestTimeout: number }): Promise<WebPort> {
-  const server = createServer();
+/** Listens on `port` (0 = any free port) at `host` and forwards everything to `main`; HTTPS when `tls` is given. */
+export async function listenWebPort(
+  main: Server,
+  port: number,
+  host: string,
+  timeouts: { headersTimeout: number; requestTimeout: number },
+  tls?: SecureContextOptions,
+): Promise<WebPort> {
+  const server = createHubServer(tls);
   server.headersTimeout = timeouts.headersTimeout;
   server.requestTimeout = timeouts.requestTimeout;
   // The main server's own listeners (Fastify's router, the link proxy, the agent endpoint) run unchanged.
@@ -36,7 +46,8 @@ export async function listenWebPort(main: Server, port: number, host: string, ti
   let closed: Promise<void> | undefined;
   return {
     port: bound,
-    url: `http://${shown.includes(':') ? `[${shown}]` : shown}:${bound}`,
+    server,
+    url: `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${bound}`,
     close() {
       closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -5,7 +5,7 @@ import type { Hub } from './hub.js';
 
 /** Prints the next steps to stderr (not through the logger: the one-time API key must not enter log files). */
 export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableStream = process.stderr): void {
-  const hubUrl = config.publicUrl ?? `http://localhost:${hub.port}`;
+  const hubUrl = config.publicUrl ?? `${config.tls ? 'https' : 'http'}://localhost:${hub.port}`;
   const lines = ['', `Private Connect hub is running on ${hubUrl} (database: ${hub.db.kind === 'pglite' ? `embedded, in ${config.dataDir}` : 'PostgreSQL'})`, ''];
   if (hub.bootstrap) {
     lines.push(

@@ -26,6 +26,15 @@ export const MAX_SERVICE_NAME = 63;
 export const MAX_LABEL = 128;
 /** Control requests one connection may have waiting for a reply at once. */
 export const MAX_PENDING_CONTROL = 64;
+/** Longest wait a GOAWAY may ask of an agent before it reconnects (its `reconnectMs`). */
+export const MAX_GOAWAY_RECONNECT_MS = 60_000;
 
 /** An agent warns (and `connect status` shows it) once less than this time is left before its token stops working. */
 export const TOKEN_EXPIRY_WARNING_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** Checks one health report may carry (`health` control op). */
+export const MAX_HEALTH_CHECKS = 16;
+/** Longest detail or hint of one health check, in characters. */
+export const MAX_HEALTH_TEXT = 512;
+/** How often an exposing agent checks its targets and reports to the hub, unless told otherwise. */
+export const HEALTH_CHECK_INTERVAL_MS = 30_000;

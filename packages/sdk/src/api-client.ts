@@ -8,10 +8,13 @@ import {
   type AuditEntry,
   type ServiceInfo,
   type ServiceTrafficSummary,
+  type ServiceDiagnostics,
+  type ServiceHealth,
 } from '@private-connect/protocol';
 import type { CreateShareRequest, CreatedShare, JoinedShareInfo, ShareList } from '@private-connect/protocol';
 import type { CreateLinkRequest, CreatedLink, LinkInfo } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
+import { hubRequest } from './hub-request.js';
 
 export interface EnrolResult {
   agentId: string;
@@ -25,7 +28,7 @@ export interface EnrolResult {
 export type AgentSummary = ProtocolAgentSummary;
 
 /** A service as GET /v1/services lists it: what the hub knows, and its traffic since the hub started. */
-export type ServiceSummary = ServiceInfo & ServiceTrafficSummary;
+export type ServiceSummary = ServiceInfo & ServiceTrafficSummary & { health?: ServiceHealth };
 
 export type Me =
   | { kind: 'agent'; workspaceId: string; agentId: string; label: string; expiresAt: string; expiresInMs?: number; expiring?: boolean }
@@ -56,6 +59,8 @@ export interface ApiClientOptions {
   credential: string;
   allowInsecure?: boolean;
   timeoutMs?: number;
+  /** An extra CA certificate (PEM) for a hub with a private certificate (see also trustHubCa). */
+  ca?: string | Buffer;
 }
 
 export class ApiClient {
@@ -139,6 +144,11 @@ export class ApiClient {
     await this.call('DELETE', `/v1/links/${encodeURIComponent(id)}`);
   }
 
+  /** A service's health as its exposing agent reported it: the latest report and the history, newest first. */
+  serviceDiagnostics(id: string, limit?: number): Promise<ServiceDiagnostics> {
+    return this.call('GET', `/v1/services/${encodeURIComponent(id)}/diagnostics${limit !== undefined ? `?limit=${limit}` : ''}`);
+  }
+
   /** One page of the workspace's audit log, newest first. */
   audit(query: AuditQuery = {}): Promise<{ events: AuditEntry[]; nextBefore: string | null }> {
     const params = new URLSearchParams();
@@ -152,29 +162,26 @@ export class ApiClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let response: Response;
-    try {
-      response = await fetch(this.base + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.options.credential}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ConnectError('HUB_UNREACHABLE', `cannot reach the hub at ${this.options.hubUrl}: ${cause}`);
-    }
-    const text = await response.text();
+    const response = await hubRequest({
+      method,
+      url: this.base + path,
+      hubUrl: this.options.hubUrl,
+      headers: {
+        authorization: `Bearer ${this.options.credential}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      timeoutMs: this.options.timeoutMs ?? 15_000,
+      ca: this.options.ca,
+    });
+    const text = response.text;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : {};
     } catch {
       throw new ConnectError('HUB_UNREACHABLE', `the hub at ${this.options.hubUrl} answered HTTP ${response.status} with something that is not JSON; is this a Private Connect hub?`);
     }
-    if (!response.ok) throw errorFromBody((json as { error?: unknown }).error);
+    if (response.status < 200 || response.status > 299) throw errorFromBody((json as { error?: unknown }).error);
     return json as T;
   }
 }

@@ -5,6 +5,7 @@
 
 import { ConnectError, errorFromBody } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
+import { hubRequest } from './hub-request.js';
 import type { EnrolResult } from './api-client.js';
 
 export interface DeviceCode {
@@ -28,16 +29,14 @@ export interface DeviceLoginOptions {
 }
 
 async function post<T>(base: string, hubUrl: string, path: string, body: unknown): Promise<T> {
-  let response: Response;
+  const response = await hubRequest({ method: 'POST', url: base + path, hubUrl, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), timeoutMs: 15_000 });
+  let json: { error?: unknown } | undefined;
   try {
-    response = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new ConnectError('HUB_UNREACHABLE', `cannot reach the hub at ${hubUrl}: ${cause}`);
+    json = JSON.parse(response.text) as { error?: unknown };
+  } catch {
+    throw new ConnectError('HUB_UNREACHABLE', `the hub at ${hubUrl} answered HTTP ${response.status} with something that is not JSON`);
   }
-  const json = (await response.json().catch(() => undefined)) as { error?: unknown } | undefined;
-  if (json === undefined) throw new ConnectError('HUB_UNREACHABLE', `the hub at ${hubUrl} answered HTTP ${response.status} with something that is not JSON`);
-  if (!response.ok) throw errorFromBody(json.error);
+  if (response.status < 200 || response.status > 299) throw errorFromBody(json?.error);
   return json as T;
 }
 

@@ -31,6 +31,9 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   // An idle connection that dies (server restart, terminated backend) is dropped from the pool and replaced on
   // next use; without a listener its 'error' event would crash the process.
   pool.on('error', () => undefined);
+  // The same for a connection that dies while checked out: its query rejects (and the caller handles that), and
+  // the 'error' event the client emits as well must not crash the hub.
+  pool.on('connect', (client) => client.on('error', () => undefined));
 
   async function transaction<T>(setup: ((tx: Queryable) => Promise<void>) | undefined, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await pool.connect();

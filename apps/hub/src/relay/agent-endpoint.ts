@@ -19,6 +19,8 @@ import { forbidden, isAllowed } from '../api/guard.js';
 import type { FailureLimiter } from '../api/rate-limits.js';
 import { AgentConnection } from './agent-connection.js';
 import type { RelayContext } from './relay-context.js';
+import { countAuthFailure } from './relay-stats.js';
+import { GOAWAY_RECONNECT_MS } from '../lifecycle.js';
 
 export const AGENT_PATH = '/v1/agent';
 
@@ -34,6 +36,8 @@ export interface AgentEndpointOptions {
   clientIp(req: IncomingMessage): string | undefined;
   /** Refused upgrades per client IP; past the limit, upgrades from that IP get 429 before authentication. */
   upgradeFailures?: FailureLimiter;
+  /** False while the hub shuts down: new agent connections are refused with 503 SHUTTING_DOWN. */
+  accepting?: () => boolean;
   /** Offered every upgrade first; returns true when it took the request (public-link WebSockets). */
   otherUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
@@ -63,25 +67,30 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
     if (path !== AGENT_PATH) {
       return refuse(new ConnectError('NOT_FOUND', `no WebSocket endpoint at ${path}; agents connect to ${AGENT_PATH}`));
     }
+    if (options.accepting && !options.accepting()) {
+      return refuse(new ConnectError('SHUTTING_DOWN', 'the hub is shutting down; reconnect'), { 'Retry-After': '1' });
+    }
     const retryAfter = options.upgradeFailures?.retryAfter(ip) ?? 0;
     if (retryAfter > 0) {
       const err = new ConnectError('RATE_LIMITED', `too many refused connection attempts from this address; try again in ${retryAfter} s`);
+      countAuthFailure(ctx.stats, err);
       return refuse(err, { 'Retry-After': String(retryAfter) });
     }
     authenticate(ctx.db, bearer(req.headers.authorization), ctx.clock.now()).then(
       (principal) => {
         if (!isAllowed(principal, 'agents.connect') || principal.kind !== 'agent') {
-          ctx.stats.authFailures++;
+          const err = forbidden(principal, 'agents.connect');
+          countAuthFailure(ctx.stats, err);
           options.upgradeFailures?.fail(ip);
-          return refuse(forbidden(principal, 'agents.connect'));
+          return refuse(err);
         }
         if (socket.destroyed) return;
         wss.handleUpgrade(req, socket, head, (ws) => {
-          new AgentConnection(ws, ctx, principal, { ip: options.clientIp(req), userAgent: req.headers['user-agent'] });
+          new AgentConnection(ws, ctx, principal, { ip, userAgent: req.headers['user-agent'] });
         });
       },
       (err: unknown) => {
-        ctx.stats.authFailures++;
+        countAuthFailure(ctx.stats, err);
         options.upgradeFailures?.fail(ip);
         if (!(err instanceof ConnectError)) ctx.log.error({ err }, 'agent authentication failed');
         refuse(err instanceof ConnectError ? err : new ConnectError('INTERNAL'));
@@ -112,7 +121,7 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
       clearInterval(sweep);
       server.off('upgrade', onUpgrade);
       for (const conn of ctx.connections) {
-        conn.send(encodeJsonFrame(FrameType.GOAWAY, 0, { code: 'SHUTTING_DOWN', message: 'the hub is shutting down', reconnectMs: 500 }));
+        conn.send(encodeJsonFrame(FrameType.GOAWAY, 0, { code: 'SHUTTING_DOWN', message: 'the hub is shutting down; reconnect', reconnectMs: GOAWAY_RECONNECT_MS }));
         conn.close('SHUTTING_DOWN', 'the hub is shutting down', 1001);
       }
       await new Promise<void>((resolve) => {
@@ -143,4 +152,4 @@ function refuseUpgrade(socket: Duplex, err: ConnectError, headers: Record<string
   );
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error' };
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };

@@ -11,6 +11,7 @@ import type { ServiceRouter } from './router.js';
 import type { RelayStats } from './relay-stats.js';
 import type { SharingContext } from '../sharing/context.js';
 import type { EventBus } from '../events.js';
+import type { Lifecycle } from '../lifecycle.js';
 
 export interface RelayContext {
   db: Database;
@@ -24,6 +25,8 @@ export interface RelayContext {
   sharing: SharingContext;
   /** Agent and service changes for the dashboards of the connection's workspace (GET /v1/events). */
   events: EventBus;
+  /** Starting, ready or draining: a draining hub takes no new streams (lifecycle.ts). */
+  lifecycle: Lifecycle;
   handshakeTimeoutMs: number;
   maxPendingControl: number;
   /** The error for a stream open to a name that has no live route. */

@@ -51,6 +51,8 @@ export interface StreamEnd {
   /** This side's peer sent CLOSE (no more DATA from it). */
   closedByAgent: boolean;
   openTimer?: NodeJS.Timeout;
+  /** performance.now() when the opener's OPEN was sent on to the target (stream open latency). */
+  openedAt?: number;
   tag?: StreamTag;
   /** The target service's counters, shared by both ends; cleared (and the stream uncounted) when the pair is forgotten. */
   traffic?: ServiceCounter;
@@ -69,7 +71,7 @@ export function openPair(
   tag?: StreamTag,
   traffic?: ServiceCounter,
 ): StreamEnd {
-  const first = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic } as StreamEnd;
+  const first = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic, openedAt: performance.now() } as StreamEnd;
   const second = { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic } as StreamEnd;
   if (traffic) traffic.streams++;
   first.peer = second;
@@ -101,6 +103,8 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
   }
   end.credit -= length;
   stats.bytesRelayed += length;
+  if (end.role === 'opener') stats.bytesToService += length;
+  else stats.bytesFromService += length;
   stats.framesRelayed++;
   const traffic = end.traffic;
   if (traffic) {
@@ -130,6 +134,7 @@ export function relayOpenAnswer(end: StreamEnd, frame: Frame, raw: Buffer, stats
     end.state = 'open';
     opener.state = 'open';
     stats.streamsOpened++;
+    if (opener.openedAt !== undefined) stats.openLatency.observe((performance.now() - opener.openedAt) / 1000);
     forward(end, raw);
   } else {
     if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN_ERROR payload is too large');

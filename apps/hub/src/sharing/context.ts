@@ -27,6 +27,8 @@ export interface SharingContext {
   access: AccessLog;
   /** Per share / link rate buckets (in this hub process). */
   rates: RateBuckets;
+  /** The client address of a request: the socket's peer, or what a trusted proxy (TRUST_PROXY) says. */
+  clientIp(req: import('node:http').IncomingMessage): string | undefined;
   /** TCP ports on the hub for services (set once the hub has them). */
   hubPorts?: HubPorts;
 }

@@ -107,7 +107,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     if (!isLinkToken(address.token)) return { ok: false, status: 404, error: NO_LINK };
     if (!cache.has(address.token)) {
       // Guessing tokens costs the database a lookup each: bounded per client address.
-      const wait = sharing.rates.take(`link-lookup:${req.socket.remoteAddress}`, MAX_LINK_LOOKUPS_PER_MIN, Date.now());
+      const wait = sharing.rates.take(`link-lookup:${sharing.clientIp(req)}`, MAX_LINK_LOOKUPS_PER_MIN, Date.now());
       if (wait > 0) return { ok: false, status: 429, error: new ConnectError('RATE_LIMITED', `Too many requests for unknown links from your address; try again in ${wait} s.`), headers: { 'retry-after': String(wait) } };
     }
     const row = await cache.get(address.token);
@@ -131,7 +131,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
   /** Opens the stream to the service for an admitted request, or the refusal when the agent does not take it. */
   const open = async (req: IncomingMessage, admitted: Admitted): Promise<{ ok: true; duplex: Duplex } | Refusal> => {
     const { row, conn } = admitted;
-    const notice = { service: row.service_name, from: { agentId: 'hub', label: `public link ${row.token_prefix}`, ip: req.socket.remoteAddress } };
+    const notice = { service: row.service_name, from: { agentId: 'hub', label: `public link ${row.token_prefix}`, ip: sharing.clientIp(req) } };
     try {
       const duplex = await sharing.local.openDuplex(conn, notice, { linkId: row.id });
       duplex.on('error', noop);
@@ -156,14 +156,14 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
       action: 'link.access',
       targetType: 'link',
       targetId: row.id,
-      ip: req.socket.remoteAddress,
+      ip: sharing.clientIp(req),
       userAgent: req.headers['user-agent'],
       metadata: { method: req.method, path, status, service: row.service_name, mode: address.mode, ...extra },
     });
   };
 
   const forwarding = (req: IncomingMessage, address: LinkAddress, upgrade: boolean) => ({
-    ip: req.socket.remoteAddress,
+    ip: sharing.clientIp(req),
     proto: ('encrypted' in req.socket && req.socket.encrypted) || config.publicUrl?.startsWith('https:') ? ('https' as const) : ('http' as const),
     prefix: address.prefix,
     upgrade,

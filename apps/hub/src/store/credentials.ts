@@ -35,6 +35,14 @@ interface KeyRow {
 
 const INVALID = 'the credentials are not valid; check the API key or run `connect up` again';
 
+/**
+ * UNAUTHORIZED for a credential that exists but no longer works: the answer is the same as for a bad one, the
+ * `authFailure` marker only tells the hub's metrics why (relay-stats.ts).
+ */
+function refused(authFailure: 'revoked' | 'expired', message: string): ConnectError {
+  return Object.assign(new ConnectError('UNAUTHORIZED', message), { authFailure });
+}
+
 /** Resolves a bearer secret (API key or agent token) to a Principal, or throws UNAUTHORIZED / TOKEN_EXPIRED. */
 export async function authenticate(db: Database, secret: string | undefined, now = new Date()): Promise<Principal> {
   if (!secret) throw new ConnectError('UNAUTHORIZED', 'missing credentials: send Authorization: Bearer <API key or agent token>');
@@ -43,7 +51,8 @@ export async function authenticate(db: Database, secret: string | undefined, now
     const [row] = await db.withSystem((tx) =>
       tx.query<KeyRow>('select id, workspace_id, key_hash, revoked_at from api_keys where key_hash = $1', [hash]),
     );
-    if (!row || !hashesEqual(toBuffer(row.key_hash), hash) || row.revoked_at) throw new ConnectError('UNAUTHORIZED', INVALID);
+    if (!row || !hashesEqual(toBuffer(row.key_hash), hash)) throw new ConnectError('UNAUTHORIZED', INVALID);
+    if (row.revoked_at) throw refused('revoked', INVALID);
     return { kind: 'api_key', workspaceId: row.workspace_id, keyId: row.id };
   }
   if (isAgentToken(secret)) {
@@ -56,12 +65,11 @@ export async function authenticate(db: Database, secret: string | undefined, now
         [hash],
       ),
     );
-    if (!row || !hashesEqual(toBuffer(row.token_hash), hash) || row.revoked_at || row.agent_revoked_at) {
-      throw new ConnectError('UNAUTHORIZED', INVALID);
-    }
+    if (!row || !hashesEqual(toBuffer(row.token_hash), hash)) throw new ConnectError('UNAUTHORIZED', INVALID);
+    if (row.revoked_at || row.agent_revoked_at) throw refused('revoked', INVALID);
     // A token replaced by `connect up --rotate-token` works until its grace period ends, then like any bad token.
     if (row.grace_until && new Date(row.grace_until) <= now) {
-      throw new ConnectError('UNAUTHORIZED', 'this agent token was replaced by a rotation and its 24-hour grace period is over; use the new token (or run `connect up` again to re-enrol)');
+      throw refused('expired', 'this agent token was replaced by a rotation and its 24-hour grace period is over; use the new token (or run `connect up` again to re-enrol)');
     }
     const expiresAt = new Date(row.expires_at);
     if (expiresAt <= now) {
