@@ -137,7 +137,8 @@ describe('flow control with a slow reader', () => {
   });
 
   test('a paused server holds the sender back, the hub buffers at most a window, and all bytes arrive once it reads', async (t) => {
-    procs.push(await a.expose(`127.0.0.1:${reader.port}`, 'slow'));
+    // No health checks: the server below takes its first connection for the tunnel's.
+    procs.push(await a.expose(`127.0.0.1:${reader.port}`, 'slow', ['--check-interval', '0']));
     const reach = await b.reach('slow', ['--port', '0']);
     procs.push(reach.proc);
 
@@ -182,7 +183,7 @@ describe('flow control with a slow reader', () => {
 
   test('an exposing agent that stops reading its hub connection makes the hub hold at most a window, not the stream', async (t) => {
     const sink = await slowReader();
-    const exposer = await a.expose(`127.0.0.1:${sink.port}`, 'frozen');
+    const exposer = await a.expose(`127.0.0.1:${sink.port}`, 'frozen', ['--check-interval', '0']);
     procs.push(exposer);
     const reach = await b.reach('frozen', ['--port', '0']);
     procs.push(reach.proc);

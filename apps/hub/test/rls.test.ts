@@ -7,7 +7,7 @@ import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../src/db/index.js';
 import { createTestDatabase, dbKind, isPgError, type TestDatabase } from './support/test-database.js';
 
-const TABLES = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log'] as const;
+const TABLES = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'diagnostics'] as const;
 type Table = (typeof TABLES)[number];
 
 /** One workspace and the id of its one row in every scoped table. */
@@ -62,11 +62,19 @@ const SPECS: Record<Table, { insert: (y: Fixture) => [string, unknown[]]; set: s
     set: `action = 'rewritten'`,
     insertRefusal: /row-level security/,
   },
+  diagnostics: {
+    insert: (y) => [
+      `insert into diagnostics (workspace_id, service_id, agent_id, ok, checks) values ($1, $2, $3, true, '[]')`,
+      [y.workspaces, y.services, y.agents],
+    ],
+    set: `ok = false`,
+    insertRefusal: /row-level security/,
+  },
 };
 
 /** Tables the app may not delete from at all (no grant), as opposed to "only its own rows". */
 const NO_DELETE = new Set<Table>(['workspaces', 'audit_log']);
-const NO_UPDATE = new Set<Table>(['audit_log']);
+const NO_UPDATE = new Set<Table>(['audit_log', 'diagnostics']);
 
 async function seed(db: Database, tag: string): Promise<Fixture> {
   return db.withSystem(async (tx) => {
@@ -93,7 +101,11 @@ async function seed(db: Database, tag: string): Promise<Fixture> {
       `insert into audit_log (workspace_id, actor_type, action) values ($1, 'system', 'test.seed') returning id`,
       [workspaces],
     );
-    return { workspaces, agents, agent_tokens, api_keys, services, tunnels, audit_log };
+    const diagnostics = await one(
+      `insert into diagnostics (workspace_id, service_id, agent_id, ok, checks) values ($1, $2, $3, true, '[]') returning id`,
+      [workspaces, services, agents],
+    );
+    return { workspaces, agents, agent_tokens, api_keys, services, tunnels, audit_log, diagnostics };
   });
 }
 

@@ -160,3 +160,30 @@ export interface CreatedLink {
   /** Subdomain mode: `<scheme>://<token>.<PUBLIC_BASE_DOMAIN>/`, when the hub has PUBLIC_BASE_DOMAIN. */
   subdomainUrl: string | null;
 }
+
+/**
+ * One check of a service's health, as `connect reach --check` prints it and exposing agents report it:
+ * `name` is dns, tcp, tls, http or latency; `hint` says what to do (mostly when `ok` is false).
+ */
+export interface HealthCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+  /** How long the check took, or the latency measured (latency check), in milliseconds. */
+  ms?: number;
+}
+
+/** A service's health as its exposing agent reported it (GET /v1/services `health`); `checkedAt` by the hub's clock. */
+export interface ServiceHealth {
+  ok: boolean;
+  checkedAt: string;
+  checks: HealthCheck[];
+}
+
+/** GET /v1/services/:id/diagnostics: the latest report and the history, newest first (the latest included). */
+export interface ServiceDiagnostics {
+  service: { id: string; name: string };
+  latest: ServiceHealth | null;
+  history: ServiceHealth[];
+}

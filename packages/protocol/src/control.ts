@@ -3,8 +3,9 @@
  * Parsers here validate shape and size and throw ProtocolError('BAD_MESSAGE') with a message naming the field.
  */
 
-import { ConnectError, ProtocolError, type ErrorBody, isErrorCode } from './errors.js';
-import { MAX_LABEL } from './limits.js';
+import { ConnectError, ProtocolError, type ErrorBody, type ErrorCode, isErrorCode } from './errors.js';
+import { MAX_GOAWAY_RECONNECT_MS, MAX_HEALTH_CHECKS, MAX_HEALTH_TEXT, MAX_LABEL, MAX_SMALL_JSON } from './limits.js';
+import type { HealthCheck } from './api.js';
 
 /** What the hub tells agents about a service in their workspace. */
 export interface ServiceInfo {
@@ -40,6 +41,16 @@ export interface ControlOps {
   list: { args: Record<string, never>; result: { services: ServiceInfo[] } };
   /** The exposing agent reports one HTTP request that came through a share (for the owner's audit log). */
   access: { args: AccessReport; result: Record<string, never> };
+  /** The exposing agent reports the result of checking one of its targets (stored in the hub's diagnostics). */
+  health: { args: HealthReport; result: Record<string, never> };
+}
+
+/** What an exposing agent found when it checked the target of one of its services (see parseHealthReport). */
+export interface HealthReport {
+  service: string;
+  /** True when every check passed (the hub recomputes it from `checks`). */
+  ok: boolean;
+  checks: HealthCheck[];
 }
 
 /** One request through a share, as the exposing agent saw and answered it. */
@@ -53,7 +64,7 @@ export interface AccessReport {
   ip?: string;
 }
 export type ControlOp = keyof ControlOps;
-const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access']);
+const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health']);
 
 export interface HelloMessage {
   t: 'hello';
@@ -88,7 +99,20 @@ export interface EventMessage {
   event: 'service_online' | 'service_offline';
   name: string;
 }
-export type HubMessage = WelcomeMessage | ReplyMessage | EventMessage;
+/**
+ * A new agent token, pushed by the hub when a workspace admin rotates this agent's token (dashboard or API). The
+ * connection carrying it already counts as authenticated by the new token; the agent keeps it for reconnects and
+ * saves it where it keeps its credentials. The previous token keeps working for the rotation grace period.
+ */
+export interface TokenMessage {
+  t: 'token';
+  token: string;
+  /** When the new token stops working (ISO time). */
+  expiresAt: string;
+  /** Milliseconds until then, by the hub's clock. */
+  expiresInMs: number;
+}
+export type HubMessage = WelcomeMessage | ReplyMessage | EventMessage | TokenMessage;
 
 /** OPEN payload from an agent: which service to reach. */
 export interface OpenRequest {
@@ -164,6 +188,10 @@ export function parseHubMessage(payload: Buffer): HubMessage {
       if (!Number.isSafeInteger(msg.id)) throw bad('reply.id must be an integer');
       if (msg.ok === true) return { t: 'reply', id: msg.id as number, ok: true, result: msg.result };
       return { t: 'reply', id: msg.id as number, ok: false, error: errorBody(msg.error) };
+    case 'token':
+      if (!Number.isSafeInteger(msg.expiresInMs)) throw bad('token.expiresInMs must be an integer');
+      if (typeof msg.token !== 'string' || msg.token.length === 0) throw bad('token.token must be a non-empty string');
+      return { t: 'token', token: str(msg.token, 'token.token', 256), expiresAt: str(msg.expiresAt, 'token.expiresAt', 64), expiresInMs: msg.expiresInMs as number };
     case 'event':
       if (msg.event !== 'service_online' && msg.event !== 'service_offline') throw bad('unknown event');
       return { t: 'event', event: msg.event, name: str(msg.name, 'event.name', 255) };
@@ -209,6 +237,30 @@ function parseSharePolicy(value: unknown): SharePolicy {
     policy.ratePerMin = v.ratePerMin as number;
   }
   return policy;
+}
+
+/**
+ * GOAWAY payload (hub → agent, stream 0): the hub is shutting down. The agent opens no new streams on this
+ * connection, lets its open streams finish (the hub closes the socket once they have, or when its grace period
+ * ends) and then reconnects to the same URL, after a random wait of at most `reconnectMs` and without backoff.
+ */
+export interface GoAwayMessage {
+  code: ErrorCode;
+  message: string;
+  /** Upper bound of the agent's random wait before reconnecting, 0 ..= MAX_GOAWAY_RECONNECT_MS (default 500). */
+  reconnectMs: number;
+}
+
+/** Parses and validates a GOAWAY payload; a malformed one throws ProtocolError('BAD_MESSAGE'). */
+export function parseGoAway(payload: Buffer): GoAwayMessage {
+  if (payload.length > MAX_SMALL_JSON) throw bad('GOAWAY payload is too large');
+  const msg = parseObject(payload, 'GOAWAY payload');
+  const reconnectMs = msg.reconnectMs === undefined ? 500 : msg.reconnectMs;
+  if (!Number.isSafeInteger(reconnectMs) || (reconnectMs as number) < 0 || (reconnectMs as number) > MAX_GOAWAY_RECONNECT_MS) {
+    throw bad(`GOAWAY.reconnectMs must be a whole number of milliseconds from 0 to ${MAX_GOAWAY_RECONNECT_MS}`);
+  }
+  if (!isErrorCode(msg.code)) throw bad('GOAWAY.code must be an error code');
+  return { code: msg.code, message: str(msg.message ?? '', 'GOAWAY.message', 1024), reconnectMs: reconnectMs as number };
 }
 
 /** Parses an error payload (OPEN_ERROR, RESET, GOAWAY); anything unreadable becomes PROTOCOL_ERROR. */
@@ -260,5 +312,38 @@ export function requireString(args: Record<string, unknown>, key: string, max = 
   const value = args[key];
   if (typeof value !== 'string' || value.length === 0) throw new ConnectError('BAD_REQUEST', `${key} must be a non-empty string`);
   if (value.length > max) throw new ConnectError('BAD_REQUEST', `${key} is longer than ${max} characters`);
+  return value;
+}
+
+/** Validates the args of a `health` request; throws BAD_REQUEST naming the field. `ok` is recomputed from the checks. */
+export function parseHealthReport(args: Record<string, unknown>): HealthReport {
+  const service = requireString(args, 'service', 255);
+  const checks = args.checks;
+  if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_HEALTH_CHECKS) {
+    throw new ConnectError('BAD_REQUEST', `checks must be an array of 1 to ${MAX_HEALTH_CHECKS} checks`);
+  }
+  const parsed = checks.map((value, i): HealthCheck => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConnectError('BAD_REQUEST', `checks[${i}] must be an object`);
+    const c = value as Record<string, unknown>;
+    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(c.name)) {
+      throw new ConnectError('BAD_REQUEST', `checks[${i}].name must be a lower-case word of at most 32 characters`);
+    }
+    if (typeof c.ok !== 'boolean') throw new ConnectError('BAD_REQUEST', `checks[${i}].ok must be true or false`);
+    const check: HealthCheck = { name: c.name, ok: c.ok, detail: healthText(c.detail, `checks[${i}].detail`) };
+    if (c.hint !== undefined) check.hint = healthText(c.hint, `checks[${i}].hint`);
+    if (c.ms !== undefined) {
+      if (typeof c.ms !== 'number' || !Number.isFinite(c.ms) || c.ms < 0 || c.ms > 3_600_000) {
+        throw new ConnectError('BAD_REQUEST', `checks[${i}].ms must be a number of milliseconds from 0 to 3600000`);
+      }
+      check.ms = Math.round(c.ms * 10) / 10;
+    }
+    return check;
+  });
+  return { service, ok: parsed.every((c) => c.ok), checks: parsed };
+}
+
+function healthText(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new ConnectError('BAD_REQUEST', `${field} must be a string`);
+  if (value.length > MAX_HEALTH_TEXT) throw new ConnectError('BAD_REQUEST', `${field} is longer than ${MAX_HEALTH_TEXT} characters`);
   return value;
 }

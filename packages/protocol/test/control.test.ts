@@ -15,7 +15,7 @@ import { ConnectError, ProtocolError, type ErrorCode } from '../src/errors.js';
 import { FrameType, decodeFrame, encodeJsonFrame } from '../src/frame.js';
 import { MAX_LABEL } from '../src/limits.js';
 
-const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access'];
+const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health'];
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
@@ -125,6 +125,7 @@ describe('parseAgentMessage', () => {
       unreach: { tunnelId: 't1' },
       list: {},
       access: { shareId: 's1', service: 'api', method: 'GET', path: '/v1', status: 200 },
+      health: { service: 'api', ok: true, checks: [{ name: 'tcp', ok: true, detail: 'accepts connections', ms: 1.5 }] },
     };
     let id = 0;
     for (const op of ALL_OPS) {

@@ -16,6 +16,9 @@ import { listServices, toServiceInfo } from '../store/services.js';
 import { recordAgentTokenUse } from '../store/agent-tokens.js';
 import { touchApiKey } from '../store/api-keys.js';
 import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
+import { registerDiagnosticsRoutes } from './diagnostics-routes.js';
+import { latestDiagnostics } from '../store/diagnostics.js';
+import type { EventBus } from '../events.js';
 
 export interface ApiDeps {
   db: Database;
@@ -25,7 +28,10 @@ export interface ApiDeps {
   /** Per-service open streams and bytes (GET /v1/services). */
   traffic: ServiceTraffic;
   agentTokenTtlMs: number;
-  onAuthFailure(): void;
+  /** Live events of each workspace (GET /v1/events). */
+  events: EventBus;
+  /** Counts a refused credential (by the error's reason, for /metrics). */
+  onAuthFailure(err: unknown): void;
 }
 
 /**
@@ -40,7 +46,7 @@ export async function principalOf(request: FastifyRequest, deps: ApiDeps, worksp
     await recordCredentialUse(deps, principal, request);
     return principal;
   } catch (err) {
-    deps.onAuthFailure();
+    deps.onAuthFailure(err);
     throw err;
   }
 }
@@ -82,6 +88,7 @@ export const enrolSchema = {
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/healthz', async () => ({ ok: true }));
   registerCredentialRoutes(app, deps, (request) => principalOf(request, deps));
+  registerDiagnosticsRoutes(app, deps);
 
   // Who is asking is settled before the body is validated: a stranger learns nothing about the schema.
   const enrolPrincipals = new WeakMap<FastifyRequest, Principal>();
@@ -125,11 +132,15 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get('/v1/services', async (request) => {
     const principal = await principalFor(request, deps, 'services.list');
-    const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listServices(tx));
+    const [rows, health] = await deps.db.withWorkspace(principal.workspaceId, async (tx) => [await listServices(tx), await latestDiagnostics(tx)] as const);
     // Open streams and bytes since the hub started, from the relay's counters (relay/service-traffic.ts).
     const traffic = deps.traffic;
     return {
-      services: rows.map((row) => ({ ...toServiceInfo(row, deps.router.isOnline(principal.workspaceId, row.name)), ...traffic.get(principal.workspaceId, row.name) })),
+      services: rows.map((row) => {
+        // The latest report of its exposing agent (store/diagnostics.ts), when there is one.
+        const latest = health.get(String(row.id));
+        return { ...toServiceInfo(row, deps.router.isOnline(principal.workspaceId, row.name)), ...traffic.get(principal.workspaceId, row.name), ...(latest ? { health: latest } : {}) };
+      }),
     };
   });
 

@@ -18,6 +18,7 @@ import type { AgentConnection } from './agent-connection.js';
 import { serviceNotFound } from './relay-context.js';
 import { authorize } from '../api/guard.js';
 import { reportAccess, resolveSharedService } from '../sharing/shares.js';
+import { reportHealth } from './health-report.js';
 
 type Args = Record<string, unknown>;
 
@@ -40,6 +41,8 @@ export async function handleControlRequest(conn: AgentConnection, msg: RequestMe
       return list(conn);
     case 'access':
       return reportAccess(conn.ctx.sharing, conn, args);
+    case 'health':
+      return reportHealth(conn, args);
   }
 }
 

@@ -18,6 +18,7 @@ import {
   errorFromBody,
   parseCloseReason,
   parseErrorPayload,
+  parseGoAway,
   parseHubMessage,
   parseOpenNotice,
   readWindowIncrement,
@@ -26,11 +27,17 @@ import {
   type ControlOps,
   type Frame,
   type OpenNotice,
+  type TokenMessage,
   type WelcomeMessage,
 } from '@private-connect/protocol';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { TunnelStream, type StreamTransport } from './tunnel-stream.js';
-import { agentEndpointUrl } from './hub-url.js';
+import { agentEndpointUrl, hubCa, hubConnectError } from './hub-url.js';
+
+/** After a GOAWAY, reconnect attempts for this long wait only a short random time, never the growing backoff. */
+export const GOAWAY_FAST_RECONNECT_MS = 30_000;
+/** Least wait between those attempts after the first (a hub that is restarting refuses for a while). */
+const FAST_RETRY_FLOOR_MS = 250;
 
 export interface HubConnectionOptions {
   hubUrl: string;
@@ -45,12 +52,18 @@ export interface HubConnectionOptions {
   ca?: string | Buffer;
 }
 
-/** Events: 'connected' (WelcomeMessage), 'disconnected' ({error, retryInMs}), 'fatal' (ConnectError), 'event' (hub event). */
+/**
+ * Events: 'connected' (WelcomeMessage), 'disconnected' ({error, retryInMs}), 'fatal' (ConnectError), 'event' (hub
+ * event), 'goaway' (the hub is shutting down: open streams finish on this socket, then the agent reconnects).
+ */
 export interface HubConnectionEvents {
   connected: [WelcomeMessage];
+  goaway: [{ message: string; openStreams: number }];
   disconnected: [{ error: ConnectError; retryInMs: number }];
   fatal: [ConnectError];
   event: [{ event: string; name: string }];
+  /** The hub rotated this agent's token; later reconnects use the new one (already in effect here). */
+  token: [TokenMessage];
 }
 
 /** An incoming stream request: accept() once the local target is connected, or refuse(). */
@@ -84,6 +97,14 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private retryTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private lastReceivedAt = 0;
+  /** Set by GOAWAY until the socket that received it closed. */
+  private goingAway = false;
+  /** GOAWAY's reconnectMs: the most a reconnect after it waits. */
+  private goAwayJitterMs = 0;
+  /** Until then (after a GOAWAY), reconnects wait a short random time instead of the backoff. */
+  private fastReconnectUntil = 0;
+  /** A certificate refused before the first connection is a setup error (fatal); later, a reason to retry. */
+  private everConnected = false;
   private nextStreamId = 1;
   private nextRequestId = 1;
   /** Streams of the current socket by id; removed by streamEnded() and when the socket goes away. */
@@ -97,8 +118,12 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   /** Round-trip time of the last ping, in ms. */
   rttMs: number | undefined;
 
+  /** The agent token: the one given, until the hub hands over a rotated one. */
+  private token: string;
+
   constructor(private readonly options: HubConnectionOptions) {
     super();
+    this.token = options.token;
     this.url = agentEndpointUrl(options.hubUrl, options.allowInsecure ?? false);
   }
 
@@ -184,6 +209,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
 
   streamEnded(stream: TunnelStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    // The hub is going away and the last stream on its socket finished: move on now.
+    if (this.goingAway && this.streams.size === 0) this.ws?.close(1000, 'goaway');
   }
 
   /** Number of open streams. */
@@ -210,12 +237,12 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private connect(): void {
     if (this.stopped) return;
     const ws = new WebSocket(this.url, {
-      headers: { authorization: `Bearer ${this.options.token}`, 'user-agent': `connect/${this.options.agent.version} (${process.platform})` },
+      headers: { authorization: `Bearer ${this.token}`, 'user-agent': `connect/${this.options.agent.version} (${process.platform})` },
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
       maxPayload: 2 * 1024 * 1024,
       skipUTF8Validation: true,
-      ...(this.options.ca ? { ca: this.options.ca } : {}),
+      ...tlsOptions(this.options.ca),
     });
     this.ws = ws;
     let closeError: ConnectError | undefined;
@@ -249,7 +276,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       }
     });
     ws.on('error', (err: Error & { code?: string }) => {
-      closeError ??= new ConnectError('HUB_UNREACHABLE', `cannot reach the hub at ${this.options.hubUrl}: ${err.code ?? err.message}`);
+      closeError ??= hubConnectError(this.options.hubUrl, err.code, err.message);
     });
     ws.on('close', (code, reason) => {
       const parsed = parseCloseReason(reason.toString('utf8'));
@@ -258,17 +285,19 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     });
   }
 
-  private onSocketClosed(ws: WebSocket, error: ConnectError): void {
+  private onSocketClosed(ws: WebSocket, closedWith: ConnectError): void {
     if (this.ws !== ws) return;
     this.ws = undefined;
+    const error = this.goingAway ? new ConnectError('SHUTTING_DOWN', 'the hub is shutting down') : closedWith;
+    this.goingAway = false;
     this.dropSocketState(error);
     if (this.stopped) return;
-    if (FATAL_CODES.has(error.code)) {
+    if (FATAL_CODES.has(error.code) || (error.code === 'HUB_CERTIFICATE' && !this.everConnected)) {
       this.stopped = true;
       this.emit('fatal', error);
       return;
     }
-    const retryInMs = error.code === 'SHUTTING_DOWN' && this.attempt === 0 ? 200 : backoffDelay(this.attempt, this.options.backoff ?? DEFAULT_BACKOFF);
+    const retryInMs = this.retryDelay(error);
     this.attempt++;
     this.emit('disconnected', { error, retryInMs });
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
@@ -309,9 +338,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
         this.rttMs = Date.now() - frame.payload.readDoubleBE(0);
         return;
       case FrameType.GOAWAY:
-        // The hub is going away: the close that follows triggers a quick reconnect.
-        this.attempt = 0;
-        return;
+        return this.onGoAway(frame);
     }
   }
 
@@ -336,6 +363,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     if (msg.t === 'welcome') {
       this.welcome = msg;
       this.attempt = 0;
+      this.everConnected = true;
+      this.fastReconnectUntil = 0;
       this.nextStreamId = 1;
       this.startKeepalive();
       this.emit('connected', msg);
@@ -345,9 +374,37 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       this.requests.delete(msg.id);
       if (msg.ok) pending.resolve(msg.result);
       else pending.reject(errorFromBody(msg.error));
+    } else if (msg.t === 'token') {
+      this.token = msg.token;
+      this.emit('token', msg);
     } else {
       this.emit('event', { event: msg.event, name: msg.name });
     }
+  }
+
+  /**
+   * The hub is shutting down (protocol.md, GOAWAY): new streams and requests wait for the next connection, the
+   * open ones finish here; the socket closes when the last one ended (or the hub closes it after its grace period).
+   */
+  private onGoAway(frame: Frame): void {
+    const goaway = parseGoAway(frame.payload);
+    this.goingAway = true;
+    this.goAwayJitterMs = goaway.reconnectMs;
+    this.fastReconnectUntil = Date.now() + GOAWAY_FAST_RECONNECT_MS;
+    this.attempt = 0;
+    this.welcome = undefined;
+    this.emit('goaway', { message: goaway.message, openStreams: this.streams.size });
+    if (this.streams.size === 0) this.ws?.close(1000, 'goaway');
+  }
+
+  /** Wait before the next attempt: a short random one after GOAWAY, else the capped exponential backoff. */
+  private retryDelay(error: ConnectError): number {
+    if (Date.now() < this.fastReconnectUntil) {
+      const jitter = Math.round(Math.random() * this.goAwayJitterMs);
+      return this.attempt === 0 ? jitter : Math.max(FAST_RETRY_FLOOR_MS, jitter);
+    }
+    if (error.code === 'SHUTTING_DOWN' && this.attempt === 0) return 200;
+    return backoffDelay(this.attempt, this.options.backoff ?? DEFAULT_BACKOFF);
   }
 
   private onIncomingOpen(frame: Frame): void {
@@ -404,4 +461,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     }, interval);
     this.pingTimer.unref();
   }
+}
+
+/** The TLS options of the agent socket: extra CAs (--ca, trustHubCa) on top of Node's roots, when there are any. */
+function tlsOptions(explicit: string | Buffer | undefined): { ca?: string[] } {
+  const ca = hubCa(explicit);
+  return ca ? { ca } : {};
 }

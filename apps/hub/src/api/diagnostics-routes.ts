@@ -1,0 +1,37 @@
+/** GET /v1/services/:id/diagnostics: a service's health as its exposing agent reported it, newest first. */
+
+import type { FastifyInstance } from 'fastify';
+import { ConnectError, type ServiceDiagnostics } from '@private-connect/protocol';
+import { findServiceById, serviceDiagnostics, DIAGNOSTICS_PER_SERVICE } from '../store/diagnostics.js';
+import { notFound } from './guard.js';
+import { principalFor, type ApiDeps } from './routes.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Reports returned when `limit` is not given. */
+export const DEFAULT_DIAGNOSTICS_LIMIT = 20;
+
+export function registerDiagnosticsRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/v1/services/:id/diagnostics', async (request): Promise<ServiceDiagnostics> => {
+    const principal = await principalFor(request, deps, 'services.list');
+    const limit = parseLimit(request.query.limit);
+    const id = request.params.id;
+    const found = UUID.test(id)
+      ? await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
+          const service = await findServiceById(tx, id);
+          return service && { service, history: await serviceDiagnostics(tx, service.id, limit) };
+        })
+      : undefined;
+    // Missing, malformed or another workspace's: the one answer (row level security hides the others' rows).
+    if (!found) throw notFound('service', id);
+    return { service: found.service, latest: found.history[0] ?? null, history: found.history };
+  });
+}
+
+function parseLimit(value: string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_DIAGNOSTICS_LIMIT;
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > DIAGNOSTICS_PER_SERVICE) {
+    throw new ConnectError('BAD_REQUEST', `limit must be a whole number from 1 to ${DIAGNOSTICS_PER_SERVICE}, got "${value.slice(0, 20)}"`);
+  }
+  return limit;
+}
