@@ -4,11 +4,16 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConnectError } from '@private-connect/protocol';
 import { createContext, type Context, type GlobalOptions } from './context.js';
 import { readEnv } from './env.js';
+import { loadHubCa } from './hub-ca.js';
 import { createOutput, type Output } from './output.js';
 import { down } from './commands/down.js';
+import { completion } from './commands/completion.js';
+import { daemonInstall, daemonLogs, daemonReload, daemonStatus, daemonUninstall, type DaemonOptions, type LogsOptions } from './commands/daemon.js';
+import { doctor } from './commands/doctor.js';
+import { runDaemon } from './daemon/run-daemon.js';
 import { expose, type ExposeOptions } from './commands/expose.js';
 import { list } from './commands/list.js';
-import { reach } from './commands/reach.js';
+import { reach, type ReachOptions } from './commands/reach.js';
 import { status } from './commands/status.js';
 import { up } from './commands/up.js';
 import { audit, type AuditOptions } from './commands/audit.js';
@@ -17,7 +22,7 @@ import { join, type JoinOptions } from './commands/join.js';
 import { createLinkCommand, listLinksCommand, revokeLinkCommand, type LinkOptions } from './commands/link.js';
 
 export const VERSION = '0.1.0';
-const COMMANDS = new Set(['audit', 'link', 'share', 'join', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help']);
+const COMMANDS = new Set(['audit', 'link', 'share', 'join', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help', 'daemon', 'doctor', 'completion']);
 
 /**
  * `connect localhost:5432` is short for `connect expose localhost:5432` with a name chosen from the port.
@@ -26,8 +31,8 @@ const COMMANDS = new Set(['audit', 'link', 'share', 'join', 'up', 'expose', 'rea
 export function rewriteShorthand(args: string[]): string[] {
   const first = args.findIndex((a) => !a.startsWith('-'));
   if (first < 0) return args;
-  // `--config DIR` takes a value; skip it when looking for the first positional argument.
-  const index = args[first - 1] === '--config' ? args.findIndex((a, i) => i > first && !a.startsWith('-')) : first;
+  // `--config DIR` and `--ca FILE` take a value; skip it when looking for the first positional argument.
+  const index = args[first - 1] === '--config' || args[first - 1] === '--ca' ? args.findIndex((a, i) => i > first && !a.startsWith('-')) : first;
   const word = index >= 0 ? args[index]! : undefined;
   if (word === undefined || COMMANDS.has(word)) return args;
   if (/^(\[[0-9a-fA-F:.]+\]|[^:\s]+)?:?\d{1,5}$/.test(word)) return [...args.slice(0, index), 'expose', ...args.slice(index)];
@@ -44,6 +49,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--config <dir>', 'config folder (default: $CONNECT_HOME or ~/.connect)')
     .option('--json', 'print JSON lines instead of text')
     .option('--debug', 'print stack traces of errors')
+    .option('--ca <file>', 'also trust this CA certificate (PEM) for the hub (default: $CONNECT_CA_FILE)')
     .showHelpAfterError('(run connect --help for the commands)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
@@ -53,7 +59,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     async (...args: A) => {
       const globals = program.opts<GlobalOptions>();
       out = createOutput(globals.json === true, globals.debug === true);
-      exitCode = await fn(createContext(out, readEnv(env), globals), ...args);
+      const cliEnv = readEnv(env);
+      await loadHubCa(globals.ca ?? cliEnv.caFile);
+      exitCode = await fn(createContext(out, cliEnv, globals), ...args);
     };
 
   program
@@ -105,6 +113,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--replace', 'take the name over from another agent of the workspace')
     .option('--http', 'the service speaks HTTP (shares can then limit methods and paths)')
     .option('--hub-port', 'also give it a TCP port on the hub, for clients that run no agent')
+    .option('--check-interval <seconds>', 'how often to check the target and report its health to the hub (default 30; 0: never)')
     .addHelpText('after', '\nShorthand: connect localhost:5432  is  connect expose localhost:5432 --name postgres')
     .action(action((ctx, target: string, options: ExposeOptions) => expose(ctx, target, options)));
 
@@ -114,7 +123,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .argument('<name>', 'service name')
     .option('-p, --port <port>', 'local port (default: the port this service had last time, else its own port)')
     .addOption(new Option('--host <address>', 'local address to listen on').default('127.0.0.1'))
-    .action(action((ctx, name: string, options: { port?: string; host?: string }) => reach(ctx, name, options)));
+    .option('--check', 'check the service end to end (DNS, TCP, TLS, HTTP, latency) and exit: 0 when all checks pass')
+    .action(action((ctx, name: string, options: ReachOptions) => reach(ctx, name, options)));
 
   program
     .command('ls')
@@ -158,8 +168,53 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
 
   program
     .command('down')
-    .description('stop the expose and reach processes started from this config folder')
-    .action(action((ctx) => down(ctx)));
+    .description('stop the expose and reach processes of this config folder (all, or one service\'s) and forget them, so the daemon does not bring them back')
+    .argument('[name]', 'only this service')
+    .action(action((ctx, name?: string) => down(ctx, name)));
+
+  program
+    .command('doctor')
+    .description('check the config, the hub (reachable, latency), the token\'s expiry, the clock and the remembered ports; exit 1 on a problem')
+    .action(action((ctx) => doctor(ctx)));
+
+  program
+    .command('completion')
+    .description('print a shell completion script: source <(connect completion bash)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(action((ctx, shell: string) => completion(ctx, shell, program)));
+
+  const daemon = program
+    .command('daemon')
+    .description('keep the services of this machine up across restarts and reboots (systemd on Linux, launchd on macOS)');
+  const scopeOptions = (command: Command) =>
+    command
+      .option('--user', 'for the current user (the default): ~/.config/systemd/user or ~/Library/LaunchAgents')
+      .option('--system', 'for the whole machine: /etc/systemd/system or /Library/LaunchDaemons (needs root)')
+      .option('--root <dir>', 'write under this folder instead of /, and call neither systemctl nor launchctl')
+      .addOption(new Option('--platform <os>', 'linux or macos (default: this machine\'s)').choices(['linux', 'macos']));
+  scopeOptions(daemon.command('install').description('write the systemd unit or launchd plist and start it'))
+    .option('--no-start', 'only write the file; print the commands that start it')
+    .action(action((ctx, options: DaemonOptions) => daemonInstall(ctx, { ...options, ca: program.opts<GlobalOptions>().ca ?? ctx.env.caFile })));
+  scopeOptions(daemon.command('uninstall').description('stop the daemon and remove its unit or plist (state.json stays)')).action(
+    action((ctx, options: DaemonOptions) => daemonUninstall(ctx, options)),
+  );
+  scopeOptions(daemon.command('status').description('installed or not, running or not, and the services it runs')).action(
+    action((ctx, options: DaemonOptions) => daemonStatus(ctx, options)),
+  );
+  daemon
+    .command('logs')
+    .description('print the daemon\'s log (daemon.log in the config folder)')
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('-n, --lines <n>', 'how many of the last lines', '50')
+    .action(action((ctx, options: LogsOptions) => daemonLogs(ctx, options)));
+  daemon
+    .command('reload')
+    .description('make the running daemon re-read state.json now')
+    .action(action((ctx) => daemonReload(ctx)));
+  daemon
+    .command('run')
+    .description('run the daemon in the foreground (what systemd and launchd start)')
+    .action(action((ctx) => runDaemon(ctx)));
 
   try {
     await program.parseAsync(rewriteShorthand(argv), { from: 'user' });

@@ -1,10 +1,55 @@
-/** Runs an agent in the foreground for `expose` and `reach` until Ctrl-C, printing what happens. */
+/**
+ * Runs an agent in the foreground for `expose` and `reach` until Ctrl-C, printing what happens. What it exposes or
+ * reaches is remembered in state.json (for `connect daemon run`); its run record carries state and traffic.
+ */
 
 import { ConnectError } from '@private-connect/protocol';
-import { Agent, portsPath, recordRun, type AgentEvent, type RunRecord } from '@private-connect/sdk';
+import {
+  Agent,
+  portsPath,
+  recordRun,
+  rememberService,
+  updateRun,
+  writeConfig,
+  type AgentConfig,
+  type AgentEvent,
+  type AgentOptions,
+  type RunRecord,
+  type StateEntry,
+} from '@private-connect/sdk';
 import { requireConfig, type Context } from './context.js';
 import { tokenExpiryWarning } from './token-warning.js';
-import { color, type Output } from './output.js';
+import { color, progress, type Output } from './output.js';
+
+/** How often a running agent rewrites its run record with its state and traffic (what `connect status` shows). */
+export const RUN_UPDATE_MS = 2000;
+
+/** The state.json entry an agent event stands for: an accepted expose, or a reach listening on its port. */
+export function stateEntryOf(event: AgentEvent): StateEntry | undefined {
+  if (event.type === 'exposed') {
+    const { name, target, protocol, hubPort } = event.service;
+    return { kind: 'expose', name, target, ...(protocol === 'http' ? { protocol } : {}), ...(hubPort ? { hubPort: true } : {}) };
+  }
+  if (event.type === 'listening') return { kind: 'reach', name: event.name, host: event.host, port: event.port };
+  return undefined;
+}
+
+/**
+ * What every agent process of this config folder runs with: the enrolled hub and token, the remembered ports, the
+ * reconnect policy, and a token the hub pushes after an admin rotated it (dashboard or API) saved for the next start.
+ */
+export function agentOptions(ctx: Context, config: AgentConfig, onEvent: (event: AgentEvent) => void): AgentOptions {
+  return {
+    hubUrl: config.hubUrl,
+    token: config.token,
+    label: config.label,
+    portsFile: portsPath(ctx.home),
+    allowInsecure: ctx.env.allowInsecure,
+    backoff: { initialMs: 250, maxMs: ctx.env.reconnectMaxMs ?? 30_000 },
+    onToken: async (token, tokenExpiresAt) => writeConfig(ctx.home, { ...(await requireConfig(ctx)), token, tokenExpiresAt }),
+    onEvent,
+  };
+}
 
 /** Starts the agent, runs `setup` (expose or reach), then waits for a signal or a fatal error. Returns the exit code. */
 export async function runAgent(
@@ -17,30 +62,39 @@ export async function runAgent(
   const fatal = new Promise<ConnectError>((resolve) => (fail = resolve));
   /** printEvent already printed the fatal error; what setup rejects with afterwards is the same error. */
   let fatalPrinted = false;
-  const agent = new Agent({
-    hubUrl: config.hubUrl,
-    token: config.token,
-    label: config.label,
-    portsFile: portsPath(ctx.home),
-    allowInsecure: ctx.env.allowInsecure,
-    backoff: { initialMs: 250, maxMs: ctx.env.reconnectMaxMs ?? 30_000 },
-    onEvent: (event) => {
+  let hubState: RunRecord['state'] = 'reconnecting';
+  const spin = progress(ctx.out, `connecting to ${config.hubUrl}`);
+  const agent = new Agent(
+    agentOptions(ctx, config, (event) => {
       printEvent(ctx.out, event);
+      if (event.type === 'connected') hubState = 'connected';
+      if (event.type === 'disconnected') hubState = 'reconnecting';
+      const entry = stateEntryOf(event);
+      if (entry) rememberService(ctx.home, entry).catch((err: unknown) => ctx.out.warn(`could not write ${ctx.home}/state.json: ${(err as Error).message}`));
       if (event.type === 'fatal') {
         fatalPrinted = true;
         fail(new ConnectError(event.code as ConnectError['code'], event.message));
       }
-    },
-  });
+    }),
+  );
   let removeRecord: (() => Promise<void>) | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  /** The record write in flight, awaited before the record is removed (else a late write would bring it back). */
+  let writing: Promise<unknown> = Promise.resolve();
   let stop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const onSignal = () => stop();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const extra = await Promise.race([setup(agent), fatal.then((err) => Promise.reject(err))]);
-    removeRecord = await recordRun(ctx.home, { ...record, ...extra, pid: process.pid, startedAt: new Date().toISOString() });
+    const extra = await Promise.race([setup(agent), fatal.then((err) => Promise.reject(err))]).finally(() => spin.stop());
+    const base: RunRecord = { ...record, ...extra, pid: process.pid, startedAt: new Date().toISOString() };
+    const snapshot = (): RunRecord => ({ ...base, state: hubState, traffic: agent.traffic(record.name), updatedAt: new Date().toISOString() });
+    removeRecord = await recordRun(ctx.home, snapshot());
+    ticker = setInterval(() => {
+      writing = updateRun(ctx.home, snapshot()).catch(() => undefined);
+    }, RUN_UPDATE_MS);
+    ticker.unref();
     const outcome = await Promise.race([stopped.then(() => undefined), fatal]);
     if (outcome) return 1; // already printed by printEvent
     ctx.out.event({ type: 'stopped' }, color.dim('stopped'));
@@ -51,17 +105,23 @@ export async function runAgent(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    spin.stop();
+    clearInterval(ticker);
+    await writing;
     await removeRecord?.();
     await agent.close();
   }
 }
 
-function printEvent(out: Output, event: AgentEvent): void {
+/** Prints one agent event for people (or as a JSON line with --json). */
+export function printEvent(out: Output, event: AgentEvent): void {
   switch (event.type) {
     case 'connected':
       return out.event(event, `${color.green('✓')} connected to the hub as ${event.label}`);
     case 'disconnected':
       return out.event(event, `${color.yellow('…')} ${event.message}; reconnecting in ${(event.retryInMs / 1000).toFixed(1)}s`);
+    case 'goaway':
+      return out.event(event, `${color.yellow('…')} ${event.message}${event.openStreams > 0 ? `; ${event.openStreams} open connection(s) finish first` : ''}`);
     case 'fatal':
       return out.error(new ConnectError(event.code as ConnectError['code'], event.message));
     case 'exposed':
@@ -85,7 +145,18 @@ function printEvent(out: Output, event: AgentEvent): void {
       return out.event(event, `${color.red('✗')} ${event.message}`);
     case 'service_taken_over':
       return out.event(event, `${color.yellow('!')} ${event.name} is now exposed by another connection of this agent`);
+    case 'token_rotated':
+      if (!event.saved) return out.warn(`the agent token was rotated by the hub but could not be saved (${event.message ?? 'no store'}); the previous one works for 24 hours after a restart`);
+      return out.event(event, `${color.green('✓')} the agent token was rotated by a workspace admin; the new one is saved (expires ${event.expiresAt.slice(0, 10)})`);
     case 'token_expiring':
       return out.json ? out.event(event) : out.warn(tokenExpiryWarning(event.expiresAt, event.expiresInMs));
+    case 'health': {
+      // Printed for the first check and whenever the target turns good or bad (every result goes to the hub).
+      const failed = event.checks.filter((c) => !c.ok);
+      const human = failed.length === 0
+        ? `${color.green('✓')} ${event.name}: the target passes its health checks`
+        : `${color.red('✗')} ${event.name}: ${failed.map((c) => `${c.name.toUpperCase()} ${c.detail}`).join('; ')}${failed[0]!.hint ? color.dim(` (${failed[0]!.hint})`) : ''}`;
+      return out.event(event, human);
+    }
   }
 }

@@ -16,14 +16,34 @@ export interface AgentConfig {
   tokenExpiresAt: string;
 }
 
-/** A running `connect expose` / `connect reach` process, as recorded in run/<pid>.json. */
+/** Bytes and connections through one service since its process started. */
+export interface Traffic {
+  /** Connections opened so far. */
+  connections: number;
+  /** Connections open now. */
+  open: number;
+  /** Bytes from the local side into the tunnel. */
+  bytesIn: number;
+  /** Bytes from the tunnel to the local side. */
+  bytesOut: number;
+}
+
+/** A running `connect expose` / `connect reach` process (or a service of `connect daemon run`), as recorded in run/. */
 export interface RunRecord {
   pid: number;
   command: 'expose' | 'reach';
   name: string;
   target?: string;
   port?: number;
+  host?: string;
   startedAt: string;
+  /** Run by `connect daemon run`: `connect down` asks the daemon to drop it instead of ending the process. */
+  daemon?: boolean;
+  /** connected: the hub accepted it; reconnecting: the connection to the hub is down; retrying: the hub refused it for now. */
+  state?: 'connected' | 'reconnecting' | 'retrying';
+  traffic?: Traffic;
+  /** When state and traffic were last written. */
+  updatedAt?: string;
 }
 
 /** The folder: explicit option, else CONNECT_HOME, else ~/.connect. */
@@ -64,12 +84,30 @@ export async function removeConfig(home: string): Promise<void> {
 
 /** Records this process as a running agent command; returns a function that removes the record. */
 export async function recordRun(home: string, record: RunRecord): Promise<() => Promise<void>> {
-  const dir = join(home, 'run');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await updateRun(home, record);
+  return () => removeRun(home, record);
+}
+
+/** The run/ file of a record: one per process, command and service. */
+function runFile(home: string, record: Pick<RunRecord, 'pid' | 'command' | 'name'>): string {
   // A shared service's name is `share/service`: the file name keeps one path segment.
-  const file = join(dir, `${record.pid}-${record.command}-${record.name.replaceAll('/', '~')}.json`);
-  await writeFile(file, JSON.stringify(record) + '\n', { mode: 0o600 });
-  return () => rm(file, { force: true });
+  return join(home, 'run', `${record.pid}-${record.command}-${record.name.replaceAll('/', '~')}.json`);
+}
+
+/** Removes the record of a service that stopped running. */
+export async function removeRun(home: string, record: Pick<RunRecord, 'pid' | 'command' | 'name'>): Promise<void> {
+  await rm(runFile(home, record), { force: true });
+}
+
+/** Writes (or rewrites, e.g. with new traffic) the record of a running service; returns its file. */
+export async function updateRun(home: string, record: RunRecord): Promise<string> {
+  await mkdir(join(home, 'run'), { recursive: true, mode: 0o700 });
+  const file = runFile(home, record);
+  // Atomic, so a reader never sees half a record (status reads while the process rewrites).
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, JSON.stringify(record) + '\n', { mode: 0o600 });
+  await rename(tmp, file);
+  return file;
 }
 
 /** Running agent processes of this folder; records of dead processes are removed. */

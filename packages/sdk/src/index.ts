@@ -1,9 +1,9 @@
-export { Agent, AGENT_VERSION, type AgentEvent, type AgentOptions, type ExposeOptions, type Reach, type ReachOptions } from './agent/agent.js';
+export { Agent, AGENT_VERSION, type AgentEvent, type AgentOptions, type ExposeOptions, type Reach, type ReachOptions, type ServiceTraffic } from './agent/agent.js';
 export { HubConnection, type HubConnectionOptions, type IncomingOpen } from './agent/hub-connection.js';
 export { TunnelStream, type StreamTransport } from './agent/tunnel-stream.js';
 export { duplexPair, type PairedDuplex } from './agent/duplex-pair.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './agent/backoff.js';
-export { agentEndpointUrl, apiBaseUrl, isLoopbackHost, parseHubUrl, assertSecureHub } from './agent/hub-url.js';
+export { agentEndpointUrl, apiBaseUrl, isLoopbackHost, parseHubUrl, assertSecureHub, trustHubCa, hubCa, hubConnectError } from './agent/hub-url.js';
 export { choosePort, portIsFree, readPorts, savePort, type PortChoice } from './agent/port-store.js';
 export * from './config-store.js';
 export { deviceLogin, type DeviceCode, type DeviceLoginOptions } from './device-login.js';
@@ -17,3 +17,15 @@ export {
   type RotatedToken,
   type AuditQuery,
 } from './api-client.js';
+export {
+  forgetServices,
+  readState,
+  rememberService,
+  statePath,
+  MAX_STATE_ENTRIES,
+  type AgentState,
+  type ExposeEntry,
+  type ReachEntry,
+  type StateEntry,
+} from './agent-state.js';
+export * from './diagnostics/index.js';

@@ -1,21 +1,82 @@
-/** `connect status`: this machine's enrolment, the hub's view of it, and the agent processes running here. */
+/**
+ * `connect status`: this machine's enrolment, the hub's view of it, and each service exposed or reached here:
+ * running (in a `connect expose`/`reach` process or the daemon) with its state and traffic, or remembered only.
+ */
 
 import { ConnectError } from '@private-connect/protocol';
-import { ApiClient, listRuns, readConfig } from '@private-connect/sdk';
+import { ApiClient, listRuns, readConfig, readState, type RunRecord, type StateEntry, type Traffic } from '@private-connect/sdk';
 import type { Context } from '../context.js';
-import { color, table } from '../output.js';
+import { color, table, withProgress } from '../output.js';
 import { tokenExpiryWarning } from '../token-warning.js';
+
+/** One line of `connect status`: a service this machine exposes or reaches. */
+export interface LocalService {
+  kind: 'expose' | 'reach';
+  name: string;
+  /** host:port exposed, or the local address a reach listens on. */
+  detail: string;
+  /** connected / reconnecting / retrying while it runs; stopped when only state.json remembers it. */
+  state: NonNullable<RunRecord['state']> | 'running' | 'stopped';
+  pid?: number;
+  daemon?: boolean;
+  traffic?: Traffic;
+}
+
+/** 1536 → "1.5 kB"; decimal units like `ls -h --si`. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = n / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+export function formatTraffic(traffic: Traffic | undefined): string {
+  if (!traffic) return '';
+  return `${traffic.connections} conn (${traffic.open} open)  ↑ ${formatBytes(traffic.bytesIn)}  ↓ ${formatBytes(traffic.bytesOut)}`;
+}
+
+/** Running services (newest record wins per kind and name) followed by the remembered ones that run nowhere. */
+export function localServices(runs: RunRecord[], remembered: StateEntry[]): LocalService[] {
+  const out = new Map<string, LocalService>();
+  for (const r of runs) {
+    out.set(`${r.command}:${r.name}`, {
+      kind: r.command,
+      name: r.name,
+      detail: r.command === 'reach' ? `${r.host ?? '127.0.0.1'}:${r.port}` : (r.target ?? ''),
+      state: r.state ?? 'running',
+      pid: r.pid,
+      ...(r.daemon ? { daemon: true } : {}),
+      ...(r.traffic ? { traffic: r.traffic } : {}),
+    });
+  }
+  for (const e of remembered) {
+    if (out.has(`${e.kind}:${e.name}`)) continue;
+    out.set(`${e.kind}:${e.name}`, { kind: e.kind, name: e.name, detail: e.kind === 'reach' ? `${e.host}:${e.port}` : e.target, state: 'stopped' });
+  }
+  return [...out.values()];
+}
+
+const stateColor = (state: LocalService['state']) =>
+  state === 'connected' || state === 'running' ? color.green(state) : state === 'stopped' ? color.dim(state) : color.yellow(state);
 
 export async function status(ctx: Context): Promise<number> {
   const config = await readConfig(ctx.home);
   const runs = await listRuns(ctx.home);
+  const services = localServices(runs, (await readState(ctx.home)).services);
   if (!config) {
-    ctx.out.result({ enrolled: false, configDir: ctx.home, running: runs }, `not enrolled (no ${ctx.home}/config.json); run: connect up --hub <url> --api-key <pc_...>`);
+    ctx.out.result({ enrolled: false, configDir: ctx.home, running: runs, services }, `not enrolled (no ${ctx.home}/config.json); run: connect up --hub <url> --api-key <pc_...>`);
     return 1;
   }
   let hub: { reachable: boolean; error?: string; tokenExpiresAt?: string; tokenExpiring?: boolean; tokenExpiresInMs?: number } = { reachable: false };
   try {
-    const me = await new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure, timeoutMs: 5000 }).me();
+    const me = await withProgress(ctx.out, `asking ${config.hubUrl}`, () =>
+      new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure, timeoutMs: 5000 }).me(),
+    );
     hub = me.kind === 'agent' ? { reachable: true, tokenExpiresAt: me.expiresAt, tokenExpiring: me.expiring, tokenExpiresInMs: me.expiresInMs } : { reachable: true };
   } catch (err) {
     hub = { reachable: false, error: err instanceof ConnectError ? `${err.code}: ${err.message}` : String(err) };
@@ -26,12 +87,15 @@ export async function status(ctx: Context): Promise<number> {
     `token   expires ${(hub.tokenExpiresAt ?? config.tokenExpiresAt).slice(0, 10)}${hub.tokenExpiring && hub.tokenExpiresInMs !== undefined ? `  ${color.yellow(`warning: ${tokenExpiryWarning(hub.tokenExpiresAt!, hub.tokenExpiresInMs)}`)}` : ''}`,
     `config  ${ctx.home}`,
     '',
-    runs.length === 0
-      ? 'nothing running here; start with connect expose ... or connect reach ...'
-      : table(['COMMAND', 'SERVICE', 'DETAIL', 'PID'], runs.map((r) => [r.command, r.name, r.command === 'reach' ? `127.0.0.1:${r.port}` : (r.target ?? ''), String(r.pid)])),
+    services.length === 0
+      ? 'nothing exposed or reached here; start with connect expose ... or connect reach ...'
+      : table(
+          ['KIND', 'SERVICE', 'DETAIL', 'STATE', 'TRAFFIC', 'PID'],
+          services.map((s) => [s.kind, s.name, s.detail, stateColor(s.state), formatTraffic(s.traffic), s.pid === undefined ? '' : `${s.pid}${s.daemon ? ' (daemon)' : ''}`]),
+        ),
   ];
   ctx.out.result(
-    { enrolled: true, agentId: config.agentId, label: config.label, hubUrl: config.hubUrl, hub, configDir: ctx.home, running: runs },
+    { enrolled: true, agentId: config.agentId, label: config.label, hubUrl: config.hubUrl, hub, configDir: ctx.home, running: runs, services },
     lines.join('\n'),
   );
   return 0;
