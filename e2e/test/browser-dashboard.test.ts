@@ -7,20 +7,10 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Browser, Page } from 'playwright-core';
 import { echoServer, enrolAgent, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
-
-const CHROMIUM = process.env.BROWSER_PATH ?? '/usr/bin/chromium';
-const SHOTS = fileURLToPath(new URL('../../../artifacts/screenshots/', import.meta.url));
-const WIDE = { width: 1280, height: 900 };
-const NARROW = { width: 375, height: 812 };
-
-/** Escapes a string for a RegExp. */
-const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+import { WIDE, launchChromium, shoot as shootPage, signIn as signInAt } from '../src/browser.js';
 
 describe('the web dashboard in chromium', () => {
   let hub: HubProcess;
@@ -35,46 +25,15 @@ describe('the web dashboard in chromium', () => {
   const serviceName = 'browser-db';
   const agentLabel = 'browser-agent';
 
-  /** Signs `email` in the way a person does: the /login form, the link from the hub's console, the Sign in button. */
-  async function signIn(context: BrowserContext, email: string, next = '/'): Promise<Page> {
-    const tab = await context.newPage();
-    await tab.goto(`${webUrl}/login?next=${encodeURIComponent(next)}`);
-    await tab.getByLabel(/email/i).fill(email);
-    const printed = hub.proc.stderr().length;
-    await tab.getByRole('button', { name: /sign-in link/i }).click();
-    const pattern = new RegExp(`link for ${literal(email)}: (\\S+)`);
-    let link: string | undefined;
-    for (let waited = 0; !link && waited < 15_000; waited += 100) {
-      link = pattern.exec(hub.proc.stderr().slice(printed))?.[1];
-      if (!link) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    assert.ok(link, `the hub printed no sign-in link for ${email}:\n${hub.proc.stderr()}`);
-    // The link carries the hub's public URL; open it on the web port, the dashboard's origin.
-    const url = new URL(link);
-    await tab.goto(`${webUrl}${url.pathname}${url.search}`);
-    await tab.getByRole('button', { name: 'Sign in' }).click();
-    await tab.waitForURL(`${webUrl}${next}`);
-    return tab;
-  }
-
-  async function shoot(name: string): Promise<void> {
-    for (const [size, viewport] of [['1280', WIDE], ['375', NARROW]] as const) {
-      await page.setViewportSize(viewport);
-      await page.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
-    }
-    await page.setViewportSize(WIDE);
-  }
+  const signIn = (context: BrowserContext, email: string, next = '/') => signInAt(hub, context, email, next);
+  const shoot = (name: string) => shootPage(page, name);
 
   before(async () => {
-    await mkdir(SHOTS, { recursive: true });
     hub = await startHubProcess();
     assert.ok(hub.webUrl, 'the hub opened no web port');
     webUrl = hub.webUrl;
     app = await echoServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     owner = await browser.newContext({ viewport: WIDE });
     page = await signIn(owner, 'owner@example.test');
     page.on('dialog', (dialog) => void dialog.accept());

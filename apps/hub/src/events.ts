@@ -6,6 +6,7 @@
  */
 
 import { EventEmitter } from 'node:events';
+import type { ServiceHealth } from '@private-connect/protocol';
 import type { ServiceTraffic, ServiceTrafficInfo } from './relay/service-traffic.js';
 
 /** How often per-service traffic is compared and, when it changed, published as a `stats` event. */
@@ -13,9 +14,11 @@ export const STATS_INTERVAL_MS = 2_000;
 
 /** Every event a dashboard can receive; `event` is the SSE event name, `data` its JSON. */
 export type HubEvent =
-  | { event: 'agent'; data: { id: string; label: string; online: boolean; at: string } }
+  | { event: 'agent'; data: { id: string; label: string; online: boolean; at: string; tokenExpiresAt?: string } }
   | { event: 'service'; data: { name: string; online: boolean; agentId: string } }
-  | { event: 'stats'; data: { services: ServiceTrafficInfo[] } };
+  | { event: 'stats'; data: { services: ServiceTrafficInfo[] } }
+  /** An exposing agent reported a check of its target (the `health` control op). */
+  | { event: 'health'; data: { name: string; health: ServiceHealth } };
 
 export type EventListener = (event: HubEvent) => void;
 

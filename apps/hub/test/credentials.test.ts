@@ -32,7 +32,7 @@ async function refusedUpgrade(t: TestHub, token: string): Promise<UpgradeRefused
 async function auditOf(t: TestHub, query: string, apiKey = t.apiKey) {
   const answer = await t.http('GET', `/v1/audit${query}`, { token: apiKey });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
-  return answer.body as { events: Array<{ id: string; action: string; actorType: string; targetType: string | null; targetId: string | null; ip: string | null; metadata: any }>; nextBefore: string | null };
+  return answer.body as { events: Array<{ id: string; action: string; actorType: string; actorId: string | null; targetType: string | null; targetId: string | null; ip: string | null; metadata: any }>; nextBefore: string | null };
 }
 
 describe(`agent tokens (${dbKind})`, () => {
@@ -250,10 +250,22 @@ describe(`audit log (${dbKind})`, () => {
       assert.ok(byTarget.events.some((e) => e.action === 'agent.enroll' && e.targetId === agent.agentId));
       assert.ok(byTarget.events.every((e) => e.targetType === 'agent'));
 
+
       const future = new Date(Date.now() + DAY).toISOString();
       assert.equal((await auditOf(t, `?since=${encodeURIComponent(future)}`)).events.length, 0);
       assert.equal((await auditOf(t, `?until=${encodeURIComponent(future)}`)).events.length, all.events.length);
 
+      // ?agent=: what the agent did and what was done to it, nothing of another agent.
+      const other = await t.enrol('bystander');
+      (await t.connect(agent.token)).ws.close();
+      const byAgent = await eventually(async () => {
+        const answer = await auditOf(t, `?agent=${agent.agentId}`);
+        return answer.events.some((e) => e.action === 'agent.connect') && answer;
+      });
+      assert.ok(byAgent.events.some((e) => e.action === 'agent.enroll' && e.targetId === agent.agentId));
+      assert.ok(byAgent.events.every((e) => e.targetId === agent.agentId || (e.actorType === 'agent' && e.actorId === agent.agentId)), JSON.stringify(byAgent.events));
+      assert.ok(!JSON.stringify(byAgent.events).includes(other.agentId));
+      assert.equal((await auditOf(t, `?agent=${randomUUID()}`)).events.length, 0);
       assert.equal((await t.http('GET', '/v1/audit?limit=501', { token: t.apiKey })).status, 400);
       assert.equal((await t.http('GET', '/v1/audit?before=abc', { token: t.apiKey })).status, 400);
       assert.equal((await t.http('GET', '/v1/audit?since=yesterday', { token: t.apiKey })).status, 400);

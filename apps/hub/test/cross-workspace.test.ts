@@ -100,7 +100,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   /** Workspace X: the caller. */
   const x = { workspaceId: '', apiKey: '', agentToken: '', cookie: '', userId: '' };
   /** Workspace Y: the target, and every identifier of it that must never show. */
-  const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '' };
+  const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '', serviceId: '' };
   const Y_SERVICE = 'victim-secret-db';
   const Y_AGENT_LABEL = 'victim-agent-label';
   const Y_SHARE = 'victim-share-name';
@@ -127,7 +127,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   };
 
   /** Y's identifiers that no answer to X may contain. */
-  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE].filter(Boolean);
+  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE, y.serviceId].filter(Boolean);
 
   /** `echoed`: references the caller sent itself, which an answer may repeat. */
   const revealsNothing = (answer: Answer, what: string, echoed: string[] = []) => {
@@ -149,7 +149,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
 
   /** Every row of workspace Y, and Y's user's sessions: must not change whatever X does. */
   const snapshot = async (): Promise<string> => {
-    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'shares', 'links', 'hub_ports'];
+    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'shares', 'links', 'hub_ports', 'diagnostics'];
     const out: Record<string, unknown> = {};
     await h.hub.db.withSystem(async (tx) => {
       for (const table of tables) {
@@ -166,8 +166,14 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   /** One case per route: what X tries against Y. `who` is undefined for routes that take no credentials. */
   const CASES: Record<string, (who: Who) => Promise<void>> = {
     'GET /healthz': (who) => plain(who, { method: 'GET', path: '/healthz' }, 'healthz'),
+    'GET /readyz': (who) => plain(who, { method: 'GET', path: '/readyz' }, 'readyz'),
     'GET /metrics': (who) => plain(who, { method: 'GET', path: '/metrics' }, 'metrics'),
     'POST /v1/agents/me/rotate-token': (who) => plain(who, { method: 'POST', path: '/v1/agents/me/rotate-token' }, 'rotate'),
+    'POST /v1/agents/:id/rotate-token': async (who) => {
+      // Y's agent is online: X must get the answer of a missing agent, not AGENT_OFFLINE or a token.
+      const m = uuid();
+      await same(who, { method: 'POST', path: `/v1/agents/${y.agentId}/rotate-token` }, { method: 'POST', path: `/v1/agents/${m}/rotate-token` }, [[y.agentId, m]], 'rotate agent token');
+    },
     'DELETE /v1/agents/:id': async (who) => {
       const m = uuid();
       await same(who, { method: 'DELETE', path: `/v1/agents/${y.agentId}` }, { method: 'DELETE', path: `/v1/agents/${m}` }, [[y.agentId, m]], 'revoke agent');
@@ -195,6 +201,14 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       await plain(who, { method: 'GET', path: '/v1/services' }, 'services');
       const m = uuid();
       await same(who, { method: 'GET', path: '/v1/services', headers: { 'x-workspace-id': y.workspaceId } }, { method: 'GET', path: '/v1/services', headers: { 'x-workspace-id': m } }, [[y.workspaceId, m]], 'services with X-Workspace-Id of Y', false);
+    },
+    'GET /v1/services/:id/diagnostics': async (who) => {
+      const m = uuid();
+      const path = (id: string) => `/v1/services/${id}/diagnostics`;
+      await same(who, { method: 'GET', path: path(y.serviceId) }, { method: 'GET', path: path(m) }, [[y.serviceId, m]], 'diagnostics of Y service');
+      await same(who, { method: 'GET', path: `${path(y.serviceId)}?limit=1` }, { method: 'GET', path: `${path(m)}?limit=1` }, [[y.serviceId, m]], 'diagnostics of Y service, limited');
+      // By name instead of id: not an id, like any other garbage.
+      await same(who, { method: 'GET', path: path(Y_SERVICE) }, { method: 'GET', path: path('no-such-db') }, [[Y_SERVICE, 'no-such-db']], 'diagnostics by name');
     },
     'GET /v1/agents': async (who) => {
       await plain(who, { method: 'GET', path: '/v1/agents' }, 'agents');
@@ -389,6 +403,10 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     const reach = await yAgent.request('reach', { name: Y_SERVICE, localPort: 0 });
     assert.ok(reach.ok);
     y.tunnelId = (reach.result as { tunnelId: string }).tunnelId;
+    y.serviceId = (reach.result as { service: { id: string } }).service.id;
+    // Y's agent reports its service's health: Y has a diagnostics row that X must neither see nor change.
+    const health = await yAgent.request('health', { service: Y_SERVICE, ok: false, checks: [{ name: 'tcp', ok: false, detail: 'victim detail', hint: 'victim hint' }] });
+    assert.ok(health.ok, JSON.stringify(health));
     const share = await h.request('POST', '/v1/shares', { headers: { authorization: `Bearer ${y.apiKey}` }, body: { name: Y_SHARE, services: [Y_SERVICE], expiresIn: '7d' } });
     assert.equal(share.status, 201, JSON.stringify(share.body));
     y.shareId = share.body.share.id;
@@ -452,6 +470,11 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       const hidden = y.shareId || uuid();
       const report = (shareId: string) => ({ shareId, service: 'api', method: 'GET', path: '/', status: 200 });
       await sameReply(agent, 'access', report(hidden), report(m), [hidden, m]);
+    },
+    health: async (agent) => {
+      // A health report about Y's service: refused like one about a service that does not exist; nothing stored.
+      const report = (service: string) => ({ service, ok: true, checks: [{ name: 'tcp', ok: true, detail: 'accepts connections' }] });
+      await sameReply(agent, 'health', report(Y_SERVICE), report('no-such-db'), [Y_SERVICE, 'no-such-db']);
     },
     expose: async (agent) => {
       // Y's name is free in X: exposing it succeeds like any unused name and takes nothing from Y.

@@ -82,6 +82,7 @@ export function formatTime(iso: string | null | undefined): string {
 export function relative(iso: string, now = Date.now()): string {
   const ms = new Date(iso).getTime() - now;
   const abs = Math.abs(ms);
+  if (abs < 60_000) return 'just now';
   const [value, unit] = abs < 3_600_000 ? [Math.round(abs / 60_000), 'minute'] : abs < 86_400_000 ? [Math.round(abs / 3_600_000), 'hour'] : [Math.round(abs / 86_400_000), 'day'];
   const text = `${value} ${unit}${value === 1 ? '' : 's'}`;
   return ms >= 0 ? `in ${text}` : `${text} ago`;

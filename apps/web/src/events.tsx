@@ -1,8 +1,9 @@
 /**
  * Live updates from the hub: one EventSource on /v1/events for the current workspace, shared by every page. Pages
- * subscribe to event types (`agent`, `service`, `stats`) and patch their lists; there is no polling.
+ * subscribe to event types (`agent`, `service`, `stats`, `health`) and patch their lists; there is no polling.
  */
 
+import type { ServiceHealth } from '@private-connect/protocol';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 
 export interface AgentEvent {
@@ -10,6 +11,8 @@ export interface AgentEvent {
   label?: string;
   online: boolean;
   at?: string;
+  /** Set when an admin rotated the agent's token. */
+  tokenExpiresAt?: string;
 }
 export interface ServiceEvent {
   name: string;
@@ -19,10 +22,15 @@ export interface ServiceEvent {
 export interface StatsEvent {
   services: Array<{ name: string; streams: number; bytesIn: number; bytesOut: number }>;
 }
+export interface HealthEvent {
+  name: string;
+  health: ServiceHealth;
+}
 interface EventTypes {
   agent: AgentEvent;
   service: ServiceEvent;
   stats: StatsEvent;
+  health: HealthEvent;
 }
 type EventName = keyof EventTypes;
 type Handler = (data: never) => void;
@@ -47,7 +55,7 @@ export function EventsProvider({ workspaceId, children }: { workspaceId: string;
     source.addEventListener('hello', () => setState('live'));
     // EventSource retries by itself after a dropped connection; CLOSED means the hub answered with an error.
     source.addEventListener('error', () => setState(source.readyState === EventSource.CLOSED ? 'off' : 'connecting'));
-    for (const type of ['agent', 'service', 'stats'] as const) {
+    for (const type of ['agent', 'service', 'stats', 'health'] as const) {
       source.addEventListener(type, (event) => {
         let data: unknown;
         try {

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError, TOKEN_EXPIRY_WARNING_MS, type AuditEntry } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
 import { revokeAgent, rotateAgentToken } from '../store/agent-tokens.js';
+import { agentExists } from '../store/agents.js';
 import { createWorkspaceApiKey, listApiKeys, revokeApiKey, type Actor } from '../store/api-keys.js';
 import { listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
 import { authorize, notFound, type Action } from './guard.js';
@@ -39,6 +40,7 @@ const auditQuerySchema = {
       action: { type: 'string', maxLength: 128 },
       actor_type: { type: 'string', maxLength: 32 },
       target_type: { type: 'string', maxLength: 64 },
+      agent: { type: 'string', maxLength: 64 },
       since: { type: 'string', format: 'date-time' },
       until: { type: 'string', format: 'date-time' },
       before: { type: 'string', pattern: '^[0-9]{1,18}$' },
@@ -97,6 +99,37 @@ export function registerCredentialRoutes(
     return reply.status(204).send();
   });
 
+  // An admin rotates a connected agent's token (dashboard, API): the hub issues it and hands it over the agent's own
+  // connection, which is authenticated and encrypted like the HTTPS answer `connect up --rotate-token` gets.
+  app.post<{ Params: { id: string } }>('/v1/agents/:id/rotate-token', guard('agents.rotate'), async (request) => {
+    const principal = caller(request);
+    const id = request.params.id;
+    const live = UUID.test(id) ? [...deps.connections].filter((c) => c.workspaceId === principal.workspaceId && c.agentId === id) : [];
+    if (live.length === 0) {
+      const known = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => agentExists(tx, id)));
+      if (!known) throw notFound('agent', id);
+      throw new ConnectError('AGENT_OFFLINE', 'the agent is offline; rotate when it is connected, or run `connect up --rotate-token` on its machine');
+    }
+    // Its processes may stand on different tokens (one restarted after a rotation): rotate the newest.
+    const newest = live.reduce((a, b) => (b.principal.validUntil > a.principal.validUntil ? b : a));
+    const actor = actorOf(principal, request);
+    const rotated = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
+      rotateAgentToken(tx, principal.workspaceId, id, newest.principal.tokenId, {
+        now: deps.clock.now(),
+        ttlMs: deps.agentTokenTtlMs,
+        ip: actor.ip,
+        userAgent: actor.userAgent,
+        actor: { type: actor.type, id: actor.id },
+      }),
+    );
+    for (const conn of live) conn.adoptToken(rotated);
+    deps.events.publish(principal.workspaceId, {
+      event: 'agent',
+      data: { id, label: newest.label, online: true, at: deps.clock.now().toISOString(), tokenExpiresAt: rotated.expiresAt.toISOString() },
+    });
+    return { agentId: id, expiresAt: rotated.expiresAt.toISOString(), previousTokenValidUntil: rotated.previousValidUntil.toISOString(), connections: live.length };
+  });
+
   app.post('/v1/api-keys', { schema: keyBodySchema, ...guard('api_keys.manage') }, async (request, reply) => {
     const principal = caller(request);
     const { name } = request.body as { name: string };
@@ -121,13 +154,14 @@ export function registerCredentialRoutes(
 
   app.get('/v1/audit', { schema: auditQuerySchema, ...guard('audit.read') }, async (request) => {
     const principal = caller(request);
-    const q = request.query as { action?: string; actor_type?: string; target_type?: string; since?: string; until?: string; before?: string; limit?: number };
+    const q = request.query as { action?: string; actor_type?: string; target_type?: string; agent?: string; since?: string; until?: string; before?: string; limit?: number };
     const limit = q.limit ?? 100;
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
       listAudit(tx, {
         action: q.action,
         actorType: q.actor_type,
         targetType: q.target_type,
+        agentId: q.agent,
         since: q.since ? new Date(q.since) : undefined,
         until: q.until ? new Date(q.until) : undefined,
         before: q.before,

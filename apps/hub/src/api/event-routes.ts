@@ -8,6 +8,7 @@
  *   agent    {id, label, online, at}                    an agent connection of the workspace opened or closed
  *   service  {name, online, agentId}                    a service was exposed, unexposed, or went offline with its agent
  *   stats    {services: [{name, streams, bytesIn, bytesOut}]}   every 2 s while anything changed (events.ts)
+ *   health   {name, health: {ok, checkedAt, checks}}    the exposing agent reported a check of its target
  * and a `: ping` comment every EVENTS_PING_MS. The credentials are checked again every EVENTS_RECHECK_MS and before
  * each agent/service event: a signed-out or expired session, a revoked key or a removed member ends the stream.
  */

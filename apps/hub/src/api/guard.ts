@@ -54,6 +54,8 @@ export const POLICY = {
   /** Create an agent and its first token (POST /v1/agents/enroll, device-code approval). */
   'agents.enrol': { agent: false, api_key: true, roles: ALL_ROLES },
   'agents.revoke': { agent: false, api_key: true, roles: ADMINS },
+  /** Rotate another agent's token from the dashboard or API; the hub hands the new token to the connected agent. */
+  'agents.rotate': { agent: false, api_key: true, roles: ADMINS },
   /** Approve a device code in the browser, enrolling that machine: signed-in users only (scripts use --api-key). */
   'devices.approve': { agent: false, api_key: false, roles: ALL_ROLES },
   /** Rotate the calling agent's own token. */

@@ -29,6 +29,7 @@ import {
 import type { Principal } from '../store/credentials.js';
 import type { Logger } from '../logger.js';
 import type { RelayContext } from './relay-context.js';
+import { isAccepting } from '../lifecycle.js';
 import { handleControlRequest, onConnectionOpen, onConnectionClosed } from './control-handler.js';
 import {
   openPair,
@@ -72,7 +73,7 @@ export class AgentConnection implements RelayPeer {
   constructor(
     private readonly ws: WebSocket,
     readonly ctx: RelayContext,
-    readonly principal: AgentPrincipal,
+    public principal: AgentPrincipal,
     readonly meta: ConnectionMeta,
   ) {
     this.log = ctx.log.child({ conn: this.id, agent: principal.agentId, workspace: principal.workspaceId });
@@ -110,6 +111,16 @@ export class AgentConnection implements RelayPeer {
   /** Sends an encoded frame to the agent; dropped once the connection is closing. */
   send(frame: Buffer): void {
     if (this.state !== 'closed' && this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true });
+  }
+
+  /**
+   * The agent's token was rotated by a workspace admin: from now on this connection stands on the new token (so the
+   * old one's grace period does not end it), and the agent gets the token to keep for its reconnects.
+   */
+  adoptToken(rotated: { token: string; tokenId: string; expiresAt: Date }): void {
+    this.principal = { ...this.principal, tokenId: rotated.tokenId, expiresAt: rotated.expiresAt, validUntil: rotated.expiresAt };
+    const expiresInMs = rotated.expiresAt.getTime() - this.ctx.clock.now().getTime();
+    this.sendControl({ t: 'token', token: rotated.token, expiresAt: rotated.expiresAt.toISOString(), expiresInMs });
   }
 
   sendControl(message: unknown): void {
@@ -277,6 +288,7 @@ export class AgentConnection implements RelayPeer {
    */
   acceptStream(opener: RelayPeer, openerId: number, notice: OpenNotice, tag?: StreamTag): ConnectError | undefined {
     if (this.state !== 'open') return new ConnectError('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
+    if (!isAccepting(this.ctx.lifecycle)) return new ConnectError('SHUTTING_DOWN', 'the hub is shutting down; reconnect and try again');
     if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) return new ConnectError('TOO_MANY_STREAMS', `the agent exposing "${notice.service}" has too many open streams`);
     const { stats } = this.ctx;
     openPair(opener, openerId, this, this.allocateStreamId(), notice, stats, tag, stats.services.counter(this.workspaceId, notice.service));

@@ -68,7 +68,7 @@ export async function rotateAgentToken(
   workspaceId: string,
   agentId: string,
   tokenId: string,
-  input: { now: Date; ttlMs: number; ip?: string; userAgent?: string },
+  input: { now: Date; ttlMs: number; ip?: string; userAgent?: string; actor?: { type: ActorType; id?: string } },
 ): Promise<RotatedToken> {
   const graceUntil = new Date(input.now.getTime() + ROTATION_GRACE_MS);
   const token = generateToken();
@@ -87,8 +87,8 @@ export async function rotateAgentToken(
     throw new ConnectError('FORBIDDEN', 'this agent token was already rotated; use the newer token saved by `connect up --rotate-token`');
   }
   await recordAudit(tx, workspaceId, {
-    actorType: 'agent',
-    actorId: agentId,
+    actorType: input.actor?.type ?? 'agent',
+    actorId: input.actor ? input.actor.id : agentId,
     action: 'agent.token_rotate',
     targetType: 'agent',
     targetId: agentId,

@@ -73,6 +73,12 @@ export interface AgentRow {
   created_at: Date;
 }
 
+/** Whether the current workspace has this agent (not revoked). */
+export async function agentExists(tx: Queryable, agentId: string): Promise<boolean> {
+  const rows = await tx.query<{ id: string }>(`select id from agents where id = $1 and revoked_at is null`, [agentId]);
+  return rows.length > 0;
+}
+
 /** Lists the current workspace's agents. */
 export async function listAgents(tx: Queryable): Promise<AgentRow[]> {
   return tx.query<AgentRow>(

@@ -41,6 +41,8 @@ export interface AuditFilter {
   action?: string;
   actorType?: string;
   targetType?: string;
+  /** Events by this agent or about it. */
+  agentId?: string;
   since?: Date;
   until?: Date;
   /** Only events with a smaller id (the cursor: the last id of the previous page). */
@@ -72,6 +74,9 @@ export async function listAudit(tx: Queryable, filter: AuditFilter): Promise<Aud
   if (filter.action) add('action = ?', filter.action);
   if (filter.actorType) add('actor_type = ?', filter.actorType);
   if (filter.targetType) add('target_type = ?', filter.targetType);
+  if (filter.agentId) {
+    add(`((actor_type = 'agent' and actor_id = ?) or (target_type = 'agent' and target_id = $${params.length + 1}))`, filter.agentId);
+  }
   if (filter.since) add('at >= ?', filter.since);
   if (filter.until) add('at < ?', filter.until);
   if (filter.before) add('id < ?::bigint', filter.before);

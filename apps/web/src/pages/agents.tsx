@@ -1,8 +1,12 @@
-/** Agents of the workspace: online state live from /v1/events, version, last seen, masked address, token expiry. */
+/**
+ * Agents of the workspace: online state live from /v1/events, version, last seen, masked address, token expiry (in
+ * the warning colour within 7 days), and for admins: rotate the token of a connected agent, revoke an agent.
+ */
 
+import { useState } from 'react';
 import type { AgentSummary } from '@private-connect/protocol';
 import { api } from '../api.js';
-import { ListState, formatTime, relative } from '../components.js';
+import { FormError, ListState, formatTime, relative } from '../components.js';
 import { useHubEvent } from '../events.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
@@ -20,6 +24,9 @@ export function maskIp(ip: string | null | undefined): string {
 
 export function AgentsPage() {
   const { current } = useSession();
+  const admin = current.role === 'owner' || current.role === 'admin';
+  const [error, setError] = useState<Error | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const agents = useResource(() => api<{ agents: Agent[] }>('GET', '/v1/agents').then((r) => r.agents), current.id);
   const { update, reload } = agents;
   useHubEvent('agent', (event) => {
@@ -27,13 +34,36 @@ export function AgentsPage() {
     if (agents.state.status === 'ready' && !agents.state.data.some((a) => a.id === event.id)) return reload();
     update((list) =>
       list.map((agent) =>
-        agent.id === event.id ? { ...agent, online: event.online, label: event.label ?? agent.label, lastSeenAt: event.at ?? agent.lastSeenAt } : agent,
+        agent.id === event.id
+          ? { ...agent, online: event.online, label: event.label ?? agent.label, lastSeenAt: event.at ?? agent.lastSeenAt, tokenExpiresAt: event.tokenExpiresAt ?? agent.tokenExpiresAt }
+          : agent,
       ),
     );
   });
+  const act = (run: () => Promise<string>) => {
+    setError(null);
+    setNotice(null);
+    run().then(setNotice, setError);
+  };
+  const rotate = (agent: Agent) =>
+    act(async () => {
+      const answer = await api<{ expiresAt: string; previousTokenValidUntil: string }>('POST', `/v1/agents/${encodeURIComponent(agent.id)}/rotate-token`);
+      update((list) => list.map((a) => (a.id === agent.id ? { ...a, tokenExpiresAt: answer.expiresAt } : a)));
+      return `${agent.label} has a new token, valid until ${formatTime(answer.expiresAt)}; the old one stops working ${formatTime(answer.previousTokenValidUntil)}.`;
+    });
+  const revoke = (agent: Agent) => {
+    if (!window.confirm(`Revoke ${agent.label}? Its connections end now and its token stops working; the machine must enrol again.`)) return;
+    act(async () => {
+      await api('DELETE', `/v1/agents/${encodeURIComponent(agent.id)}`);
+      update((list) => list.filter((a) => a.id !== agent.id));
+      return `${agent.label} was revoked.`;
+    });
+  };
   return (
     <section aria-labelledby="agents-title">
       <h1 id="agents-title">Agents</h1>
+      <FormError error={error} />
+      {notice ? <p role="status" data-testid="agents-notice">{notice}</p> : null}
       <ListState
         state={agents.state}
         retry={reload}
@@ -44,6 +74,7 @@ export function AgentsPage() {
           <ul className="cards" aria-label="Agents">
             {list.map((agent) => {
               const expiresIn = agent.tokenExpiresAt ? new Date(agent.tokenExpiresAt).getTime() - Date.now() : null;
+              const expiring = expiresIn !== null && expiresIn < WARN_MS;
               return (
                 <li key={agent.id} className="card" data-testid="agent" data-agent-label={agent.label} data-online={agent.online}>
                   <div className="card-head">
@@ -62,10 +93,26 @@ export function AgentsPage() {
                     <dt>Address</dt>
                     <dd>{maskIp(agent.lastIp)}</dd>
                     <dt>Token expires</dt>
-                    <dd className={expiresIn !== null && expiresIn < WARN_MS ? 'warn' : undefined}>
+                    <dd className={expiring ? 'warn' : undefined} data-testid="token-expiry" data-expiring={expiring}>
                       {agent.tokenExpiresAt ? `${formatTime(agent.tokenExpiresAt)} (${relative(agent.tokenExpiresAt)})` : '—'}
+                      {expiring ? ' · rotate it soon' : null}
                     </dd>
                   </dl>
+                  {admin ? (
+                    <div className="actions">
+                      <button
+                        type="button"
+                        onClick={() => rotate(agent)}
+                        disabled={!agent.online}
+                        title={agent.online ? undefined : 'The agent must be online; or run `connect up --rotate-token` on its machine'}
+                      >
+                        Rotate token<span className="sr-only"> of {agent.label}</span>
+                      </button>
+                      <button type="button" className="danger" onClick={() => revoke(agent)}>
+                        Revoke<span className="sr-only"> {agent.label}</span>
+                      </button>
+                    </div>
+                  ) : null}
                 </li>
               );
             })}

@@ -1,35 +1,63 @@
-/** The audit log: filters, older pages (by `before`), and the loaded entries exported as JSON lines. */
+/**
+ * The audit log: filters (action, actor type, target type, agent, time range), older pages (by `before`), and every
+ * matching entry exported as JSON lines (fetched page by page, up to EXPORT_MAX).
+ */
 
 import { useState, type FormEvent } from 'react';
-import type { AuditEntry } from '@private-connect/protocol';
+import type { AgentSummary, AuditEntry } from '@private-connect/protocol';
 import { api } from '../api.js';
 import { FormError, formatTime } from '../components.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
 
 const PAGE = 50;
+/** Largest page the API serves (MAX_AUDIT_PAGE), used for the export. */
+const EXPORT_PAGE = 500;
+const EXPORT_MAX = 50_000;
 
 interface Filters {
   action: string;
   actorType: string;
   targetType: string;
+  agent: string;
+  /** `datetime-local` values (local time), empty when not set. */
+  since: string;
+  until: string;
 }
+
+const NO_FILTERS: Filters = { action: '', actorType: '', targetType: '', agent: '', since: '', until: '' };
 
 interface Page {
   events: AuditEntry[];
   nextBefore: string | null;
 }
 
-function query(filters: Filters, before?: string): string {
-  const params = new URLSearchParams({ limit: String(PAGE) });
-  if (filters.action) params.set('action', filters.action);
+function query(filters: Filters, before?: string, limit = PAGE): string {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (filters.action) params.set('action', filters.action.trim());
   if (filters.actorType) params.set('actor_type', filters.actorType);
-  if (filters.targetType) params.set('target_type', filters.targetType);
+  if (filters.targetType) params.set('target_type', filters.targetType.trim());
+  if (filters.agent) params.set('agent', filters.agent);
+  // datetime-local is the browser's local time; the API takes ISO instants.
+  if (filters.since) params.set('since', new Date(filters.since).toISOString());
+  if (filters.until) params.set('until', new Date(filters.until).toISOString());
   if (before) params.set('before', before);
   return `/v1/audit?${params}`;
 }
 
-function exportJsonLines(events: AuditEntry[]): void {
+/** Every entry matching `filters`, newest first, page by page. */
+async function fetchAll(filters: Filters): Promise<AuditEntry[]> {
+  const all: AuditEntry[] = [];
+  let before: string | undefined;
+  do {
+    const page = await api<Page>('GET', query(filters, before, EXPORT_PAGE));
+    all.push(...page.events);
+    before = page.nextBefore ?? undefined;
+  } while (before && all.length < EXPORT_MAX);
+  return all;
+}
+
+function download(events: AuditEntry[]): void {
   const blob = new Blob([events.map((e) => JSON.stringify(e)).join('\n') + '\n'], { type: 'application/x-ndjson' });
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
@@ -41,8 +69,20 @@ function exportJsonLines(events: AuditEntry[]): void {
 
 export function AuditPage() {
   const { current } = useSession();
-  const [draft, setDraft] = useState<Filters>({ action: '', actorType: '', targetType: '' });
+  const [draft, setDraft] = useState<Filters>(NO_FILTERS);
   const [filters, setFilters] = useState(draft);
+  const agents = useResource(() => api<{ agents: AgentSummary[] }>('GET', '/v1/agents').then((r) => r.agents), current.id);
+  const [exporting, setExporting] = useState<{ busy: boolean; error: Error | null }>({ busy: false, error: null });
+  const exportAll = () => {
+    setExporting({ busy: true, error: null });
+    fetchAll(filters).then(
+      (events) => {
+        download(events);
+        setExporting({ busy: false, error: null });
+      },
+      (error: Error) => setExporting({ busy: false, error }),
+    );
+  };
   const page = useResource(() => api<Page>('GET', query(filters)), `${current.id}|${JSON.stringify(filters)}`);
   const [more, setMore] = useState<{ busy: boolean; error: Error | null }>({ busy: false, error: null });
   const apply = (event: FormEvent) => {
@@ -83,7 +123,25 @@ export function AuditPage() {
           Target type
           <input value={draft.targetType} onChange={set('targetType')} placeholder="agent" />
         </label>
+        <label>
+          Agent
+          <select value={draft.agent} onChange={set('agent')}>
+            <option value="">any</option>
+            {(agents.state.status === 'ready' ? agents.state.data : []).map((a) => (
+              <option key={a.id} value={a.id}>{a.label}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          From
+          <input type="datetime-local" value={draft.since} onChange={set('since')} />
+        </label>
+        <label>
+          Until
+          <input type="datetime-local" value={draft.until} onChange={set('until')} />
+        </label>
         <button type="submit">Apply filters</button>
+        <button type="button" onClick={() => { setDraft(NO_FILTERS); setFilters(NO_FILTERS); }}>Clear</button>
       </form>
       {state.status === 'loading' ? <p className="state" role="status">Loading…</p> : null}
       {state.status === 'error' ? (
@@ -96,8 +154,11 @@ export function AuditPage() {
       {state.status === 'ready' && state.data.events.length > 0 ? (
         <>
           <p>
-            <button type="button" onClick={() => exportJsonLines(state.data.events)}>Export {state.data.events.length} entries as JSON lines</button>
+            <button type="button" onClick={exportAll} disabled={exporting.busy}>
+              {exporting.busy ? 'Exporting…' : 'Export all matching entries as JSON lines'}
+            </button>
           </p>
+          <FormError error={exporting.error} />
           <div className="table-wrap">
             <table>
               <thead>

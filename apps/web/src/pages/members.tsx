@@ -14,7 +14,9 @@ interface Member {
 }
 
 export function MembersPage() {
-  const { current } = useSession();
+  const { current, me } = useSession();
+  const admin = current.role === 'owner' || current.role === 'admin';
+  const [removeError, setRemoveError] = useState<Error | null>(null);
   const path = `/v1/workspaces/${encodeURIComponent(current.id)}`;
   const members = useResource(() => api<{ members: Member[] }>('GET', `${path}/members`).then((r) => r.members), current.id);
   const [email, setEmail] = useState('');
@@ -31,6 +33,14 @@ export function MembersPage() {
         setEmail('');
       },
       setError,
+    );
+  };
+  const remove = (member: Member) => {
+    if (!window.confirm(`Remove ${member.email} from ${current.name}? They lose access at once.`)) return;
+    setRemoveError(null);
+    api('DELETE', `${path}/members/${encodeURIComponent(member.userId)}`).then(
+      () => members.update((list) => list.filter((m) => m.userId !== member.userId)),
+      setRemoveError,
     );
   };
   return (
@@ -52,16 +62,20 @@ export function MembersPage() {
       </form>
       <FormError error={error} />
       {sent ? <p role="status">Invitation sent to {sent}.</p> : null}
+      <FormError error={removeError} />
       <ListState state={members.state} retry={members.reload} isEmpty={(list) => list.length === 0} empty={<p>No members.</p>}>
         {(list) => (
           <ul className="cards" aria-label="Members">
             {list.map((m) => (
-              <li key={m.userId} className="card">
+              <li key={m.userId} className="card" data-testid="member" data-email={m.email}>
                 <div className="card-head">
                   <strong>{m.email}</strong>
                   <span className="badge">{m.role}</span>
                 </div>
                 {m.joinedAt ? <p>Joined {formatTime(m.joinedAt)}</p> : null}
+                {admin && m.email !== me.email ? (
+                  <button type="button" className="danger" onClick={() => remove(m)}>Remove<span className="sr-only"> {m.email}</span></button>
+                ) : null}
               </li>
             ))}
           </ul>

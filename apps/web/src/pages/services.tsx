@@ -1,12 +1,16 @@
-/** Services of the workspace: target, exposing agent, online state live from /v1/events, the `connect reach` line. */
+/**
+ * Services of the workspace: target, exposing agent, online state, health (the exposing agent's checks of its
+ * target), open tunnels, traffic and a throughput chart, all live from /v1/events; the `connect reach` line.
+ */
 
-import type { ServiceInfo, ServiceTrafficSummary } from '@private-connect/protocol';
+import type { ServiceHealth, ServiceInfo, ServiceTrafficSummary } from '@private-connect/protocol';
 import { api } from '../api.js';
-import { Copyable, ListState } from '../components.js';
+import { Copyable, ListState, relative } from '../components.js';
 import { useHubEvent, type StatsEvent } from '../events.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
+import { ThroughputChart, useThroughput } from '../throughput.js';
 
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -16,7 +20,30 @@ function formatBytes(n: number): string {
 }
 
 /** A service as GET /v1/services lists it: with its traffic since the hub started (hubs that count it). */
-type Service = ServiceInfo & Partial<ServiceTrafficSummary>;
+type Service = ServiceInfo & Partial<ServiceTrafficSummary> & { health?: ServiceHealth };
+
+/** The latest check of the target by its exposing agent: ✓/✗ per check, with the reason and the fix when it failed. */
+function Health({ health }: { health: ServiceHealth | undefined }) {
+  if (!health) return <span className="muted">not checked yet</span>;
+  const failed = health.checks.filter((c) => !c.ok);
+  return (
+    <details className="health" data-testid="health" data-ok={health.ok}>
+      <summary>
+        <span className={health.ok ? 'ok' : 'bad'}>{health.ok ? '✓ healthy' : `✗ ${failed.map((c) => c.name).join(', ') || 'failing'}`}</span>
+        <span className="muted"> · {relative(health.checkedAt)}</span>
+      </summary>
+      <ul>
+        {health.checks.map((c) => (
+          <li key={c.name}>
+            <span className={c.ok ? 'ok' : 'bad'}>{c.ok ? '✓' : '✗'}</span> {c.name}: {c.detail}
+            {c.ms !== undefined ? ` (${Math.round(c.ms)} ms)` : ''}
+            {!c.ok && c.hint ? <div className="muted">{c.hint}</div> : null}
+          </li>
+        ))}
+      </ul>
+    </details>
+  );
+}
 
 export function ServicesPage() {
   const { current } = useSession();
@@ -26,7 +53,15 @@ export function ServicesPage() {
     if (services.state.status === 'ready' && !services.state.data.some((s) => s.name === event.name)) return services.reload();
     services.update((list) => list.map((s) => (s.name === event.name ? { ...s, online: event.online, agentId: event.agentId ?? s.agentId } : s)));
   });
+  useHubEvent('health', (event) => services.update((list) => list.map((s) => (s.name === event.name ? { ...s, health: event.health } : s))));
   useHubEvent('stats', (event) => setStats(new Map(event.services.map((s) => [s.name, s]))));
+  const totals = useMemo(() => {
+    const map = new Map<string, number>();
+    if (services.state.status === 'ready') for (const s of services.state.data) map.set(s.name, (s.bytesIn ?? 0) + (s.bytesOut ?? 0));
+    for (const [name, s] of stats) map.set(name, s.bytesIn + s.bytesOut);
+    return map;
+  }, [services.state, stats]);
+  const throughput = useThroughput(totals);
   return (
     <section aria-labelledby="services-title">
       <h1 id="services-title">Services</h1>
@@ -53,6 +88,8 @@ export function ServicesPage() {
                     </dd>
                     <dt>Agent</dt>
                     <dd>{service.agentLabel ?? service.agentId ?? '—'}</dd>
+                    <dt>Health</dt>
+                    <dd><Health health={service.health} /></dd>
                     {live ? (
                       <>
                         <dt>Traffic</dt>
@@ -62,6 +99,7 @@ export function ServicesPage() {
                       </>
                     ) : null}
                   </dl>
+                  <ThroughputChart name={service.name} samples={throughput.get(service.name) ?? []} />
                   <Copyable text={`connect reach ${service.name}`} label="Copy command" />
                 </li>
               );

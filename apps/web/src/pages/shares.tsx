@@ -1,7 +1,10 @@
-/** Shares: give another workspace some services (create → the code is shown once), list, revoke. */
+/**
+ * Shares: give another workspace some services (create → the code is shown once), list, revoke; and join another
+ * workspace's share with the code its owner sent (what `connect join` does).
+ */
 
 import { useState } from 'react';
-import type { CreatedShare, CreateShareRequest, ShareInfo, ShareList } from '@private-connect/protocol';
+import type { CreatedShare, CreateShareRequest, JoinedShareInfo, ShareInfo, ShareList } from '@private-connect/protocol';
 import { api } from '../api.js';
 import { FormError, ListState, OneTimeSecret, formatTime, parseList } from '../components.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
@@ -40,6 +43,42 @@ function CreateShare({ onCreated }: { onCreated: () => void }) {
       <FormError error={error} />
       {code ? (
         <OneTimeSecret title="The share code; the other workspace joins with `connect join <code>`." value={code} testId="new-share-code" onDone={() => setCode(null)} />
+      ) : null}
+    </div>
+  );
+}
+
+function JoinShare({ onJoined }: { onJoined: () => void }) {
+  const [code, setCode] = useState('');
+  const [alias, setAlias] = useState('');
+  const [joined, setJoined] = useState<JoinedShareInfo | null>(null);
+  const { busy, error, submit } = useSubmit(
+    () => api<JoinedShareInfo>('POST', '/v1/shares/join', { code: code.trim(), ...(alias.trim() ? { alias: alias.trim() } : {}) }),
+    (answer) => {
+      setJoined(answer);
+      setCode('');
+      setAlias('');
+      onJoined();
+    },
+  );
+  return (
+    <div>
+      <form className="grid-form" onSubmit={submit} aria-label="Join a share">
+        <label>
+          Share code
+          <input value={code} onChange={(e) => setCode(e.target.value)} required autoComplete="off" placeholder="pcs_…" />
+        </label>
+        <label>
+          Alias (optional)
+          <input value={alias} onChange={(e) => setAlias(e.target.value)} placeholder="acme" />
+        </label>
+        <button type="submit" disabled={busy}>Join share</button>
+      </form>
+      <FormError error={error} />
+      {joined ? (
+        <p role="status" data-testid="joined-share">
+          Joined. Reach its services with {joined.services.map((s) => <code key={s}>connect reach {joined.alias}/{s}</code>)}
+        </p>
       ) : null}
     </div>
   );
@@ -89,12 +128,13 @@ export function SharesPage() {
           </ul>
         )}
       </ListState>
+      <h2>Joined by this workspace</h2>
+      <JoinShare onJoined={shares.reload} />
       {shares.state.status === 'ready' && shares.state.data.joined.length > 0 ? (
         <>
-          <h2>Joined by this workspace</h2>
           <ul className="cards" aria-label="Joined shares">
             {shares.state.data.joined.map((share) => (
-              <li key={share.id} className="card">
+              <li key={share.id} className="card" data-testid="joined" data-alias={share.alias} data-state={share.state}>
                 <div className="card-head">
                   <strong>{share.alias}</strong>
                   <span className={`badge ${share.state}`}>{share.state}</span>

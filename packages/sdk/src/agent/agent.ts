@@ -12,6 +12,7 @@ import {
   parseReachName,
   parseTarget,
   validateServiceName,
+  type HealthCheck,
   type ServiceInfo,
   type ServiceProtocol,
   type Target,
@@ -21,6 +22,8 @@ import { HubConnection, type IncomingOpen } from './hub-connection.js';
 import { choosePort, readPorts, savePort } from './port-store.js';
 import { duplexPair } from './duplex-pair.js';
 import { createAccessReporter, createShareFilter, type ShareFilter } from './share-filter.js';
+import { monitorTarget } from '../diagnostics/target-monitor.js';
+import type { HealthMonitor } from '../diagnostics/health-monitor.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -28,6 +31,8 @@ export const AGENT_VERSION = '0.1.0';
 export type AgentEvent =
   | { type: 'connected'; agentId: string; label: string }
   | { type: 'disconnected'; code: string; message: string; retryInMs: number }
+  /** The hub is shutting down: open streams finish, then the agent reconnects at once (no backoff). */
+  | { type: 'goaway'; message: string; openStreams: number }
   | { type: 'fatal'; code: string; message: string }
   | { type: 'exposed'; service: ServiceInfo }
   | { type: 'expose_failed'; name: string; code: string; message: string }
@@ -37,7 +42,11 @@ export type AgentEvent =
   | { type: 'target_unreachable'; name: string; target: string; message: string }
   | { type: 'service_taken_over'; name: string }
   /** The agent token stops working within TOKEN_EXPIRY_WARNING_MS (by the hub's clock); rotate it. */
-  | { type: 'token_expiring'; expiresAt: string; expiresInMs: number };
+  | { type: 'token_expiring'; expiresAt: string; expiresInMs: number }
+  /** The periodic check of an exposed target: sent for the first result and whenever it turns good or bad. */
+  | { type: 'health'; name: string; ok: boolean; checks: HealthCheck[] }
+  /** A workspace admin rotated this agent's token; the new one is in use and handed to `onToken` (never in an event). */
+  | { type: 'token_rotated'; expiresAt: string; saved: boolean; message?: string };
 
 export interface AgentOptions {
   hubUrl: string;
@@ -51,6 +60,8 @@ export interface AgentOptions {
   pingIntervalMs?: number;
   idleTimeoutMs?: number;
   onEvent?: (event: AgentEvent) => void;
+  /** Receives a token the hub rotated (from the dashboard or API); save it where `token` came from. */
+  onToken?: (token: string, expiresAt: string) => void | Promise<void>;
 }
 
 export interface ReachOptions {
@@ -58,6 +69,16 @@ export interface ReachOptions {
   port?: number;
   /** Local address to listen on (default 127.0.0.1). */
   host?: string;
+}
+
+/** Connections and bytes through one service of this agent since it started (local side's view). */
+export interface ServiceTraffic {
+  connections: number;
+  open: number;
+  /** Bytes the local side sent into the tunnel. */
+  bytesIn: number;
+  /** Bytes the tunnel delivered to the local side. */
+  bytesOut: number;
 }
 
 export interface Reach {
@@ -90,6 +111,8 @@ export interface ExposeOptions {
   protocol?: ServiceProtocol;
   /** Also give the service a TCP port on the hub, for clients that run no agent. */
   hubPort?: boolean;
+  /** How often to check the target and report its health to the hub (default 30 s); 0 turns it off. */
+  checkIntervalMs?: number;
 }
 
 function exposeArgs(entry: ExposedService) {
@@ -112,7 +135,14 @@ export class Agent {
   /** Applies share limits to HTTP services' requests; created on the first stream through a share. */
   private shareFilter: ShareFilter | undefined;
   /** Reports each request through a share to the hub (for the owner's audit log). */
+  /** Health checks of exposed targets by service name; stopped and removed by unexpose() and close(). */
+  private readonly monitors = new Map<string, HealthMonitor>();
   private readonly accessReports = createAccessReporter((access) => this.connection.request('access', access));
+  /**
+   * Traffic by service name: closed connections' totals and the sockets open now (each deletes itself on close).
+   * One entry per service ever exposed or reached here, kept until the agent is dropped.
+   */
+  private readonly counters = new Map<string, { connections: number; bytesIn: number; bytesOut: number; live: Set<Socket> }>();
 
   constructor(private readonly options: AgentOptions) {
     this.emit = options.onEvent ?? (() => undefined);
@@ -137,7 +167,15 @@ export class Agent {
     this.connection.on('disconnected', ({ error, retryInMs }) =>
       this.emit({ type: 'disconnected', code: error.code, message: error.message, retryInMs }),
     );
+    this.connection.on('token', (msg) => {
+      // Not saved, the new token still serves this process; a restart falls back on the old one for its grace period.
+      Promise.resolve(options.onToken?.(msg.token, msg.expiresAt)).then(
+        () => this.emit({ type: 'token_rotated', expiresAt: msg.expiresAt, saved: options.onToken !== undefined }),
+        (err: unknown) => this.emit({ type: 'token_rotated', expiresAt: msg.expiresAt, saved: false, message: err instanceof Error ? err.message : String(err) }),
+      );
+    });
     this.connection.on('fatal', (error) => this.emit({ type: 'fatal', code: error.code, message: error.message }));
+    this.connection.on('goaway', ({ message, openStreams }) => this.emit({ type: 'goaway', message, openStreams }));
     this.connection.on('event', ({ event, name }) => {
       if (event === 'service_offline' && this.exposed.has(name)) this.emit({ type: 'service_taken_over', name });
     });
@@ -152,12 +190,31 @@ export class Agent {
     const { service } = await this.connection.request('expose', exposeArgs(entry));
     this.exposed.set(name, entry);
     this.emit({ type: 'exposed', service });
+    this.watchHealth(entry, options.checkIntervalMs);
     return service;
+  }
+
+  /** Checks the target of an exposed service now and then, and reports each result to the hub. */
+  private watchHealth(entry: ExposedService, intervalMs?: number): void {
+    this.monitors.get(entry.name)?.stop();
+    this.monitors.delete(entry.name);
+    if (intervalMs === 0) return;
+    const monitor = monitorTarget({
+      name: entry.name,
+      target: entry.target,
+      protocol: entry.protocol,
+      ...(intervalMs !== undefined ? { intervalMs } : {}),
+      connection: this.connection,
+      onResult: ({ ok, checks, changed }) => changed && this.emit({ type: 'health', name: entry.name, ok, checks }),
+    });
+    this.monitors.set(entry.name, monitor);
   }
 
   /** Stops exposing `name` and removes it from the workspace. */
   async unexpose(name: string): Promise<void> {
     this.exposed.delete(name);
+    this.monitors.get(name)?.stop();
+    this.monitors.delete(name);
     await this.connection.request('unexpose', { name });
   }
 
@@ -202,6 +259,32 @@ export class Agent {
     };
   }
 
+  /** Connections and bytes through `name` so far, counted over this agent's local sockets (closed and open). */
+  traffic(name: string): ServiceTraffic {
+    const counter = this.counters.get(name);
+    if (!counter) return { connections: 0, open: 0, bytesIn: 0, bytesOut: 0 };
+    let { bytesIn, bytesOut } = counter;
+    for (const socket of counter.live) {
+      bytesIn += socket.bytesRead;
+      bytesOut += socket.bytesWritten;
+    }
+    return { connections: counter.connections, open: counter.live.size, bytesIn, bytesOut };
+  }
+
+  /** Counts a local socket of `name` (a reach client, or the connection to an exposed target) until it closes. */
+  private count(name: string, socket: Socket): void {
+    let counter = this.counters.get(name);
+    if (!counter) this.counters.set(name, (counter = { connections: 0, bytesIn: 0, bytesOut: 0, live: new Set() }));
+    const c = counter;
+    c.connections++;
+    c.live.add(socket);
+    socket.once('close', () => {
+      c.live.delete(socket);
+      c.bytesIn += socket.bytesRead;
+      c.bytesOut += socket.bytesWritten;
+    });
+  }
+
   /** Stops everything: local listeners, streams, the hub connection. */
   async close(): Promise<void> {
     for (const state of this.reaches.values()) {
@@ -209,12 +292,15 @@ export class Agent {
       state.server.close();
     }
     this.reaches.clear();
+    for (const monitor of this.monitors.values()) monitor.stop();
+    this.monitors.clear();
     this.shareFilter?.close();
     await this.connection.close();
   }
 
   private onLocalConnection(state: ReachState, socket: Socket): void {
     state.sockets.add(socket);
+    this.count(state.name, socket);
     socket.on('close', () => state.sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
@@ -250,6 +336,7 @@ export class Agent {
     const timer = setTimeout(() => socket.destroy(new Error('connect timeout after 10 s')), 10_000);
     socket.once('connect', () => {
       clearTimeout(timer);
+      this.count(entry.name, socket);
       open.accept();
       open.stream.attach(socket);
     });

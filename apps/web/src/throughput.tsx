@@ -1,0 +1,54 @@
+/**
+ * A small live throughput chart per service. The hub publishes byte totals (`stats` events) only when they change;
+ * a local 2-second tick turns the latest totals into a rate, so a service that went quiet drops to zero instead of
+ * holding its last rate. No request is made for it.
+ */
+
+import { useEffect, useRef, useState } from 'react';
+
+const TICK_MS = 2_000;
+/** Samples kept: one minute at one per tick. */
+const SAMPLES = 30;
+
+/** Bytes per second of each service over the last minute, oldest first, from `totals` (bytes in + out so far). */
+export function useThroughput(totals: Map<string, number>): Map<string, number[]> {
+  const latest = useRef(totals);
+  latest.current = totals;
+  const previous = useRef(new Map<string, number>());
+  const [history, setHistory] = useState(() => new Map<string, number[]>());
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      const rates = new Map<string, number>();
+      for (const [name, total] of latest.current) {
+        const before = previous.current.get(name);
+        rates.set(name, before === undefined || total < before ? 0 : ((total - before) * 1000) / TICK_MS);
+        previous.current.set(name, total);
+      }
+      setHistory((old) => new Map([...rates].map(([name, rate]) => [name, [...(old.get(name) ?? []), rate].slice(-SAMPLES)])));
+    }, TICK_MS);
+    return () => window.clearInterval(timer);
+  }, []);
+  return history;
+}
+
+export function formatRate(bytesPerSecond: number): string {
+  if (bytesPerSecond < 1024) return `${Math.round(bytesPerSecond)} B/s`;
+  if (bytesPerSecond < 1024 * 1024) return `${(bytesPerSecond / 1024).toFixed(1)} KiB/s`;
+  return `${(bytesPerSecond / 1024 / 1024).toFixed(1)} MiB/s`;
+}
+
+/** A sparkline of `samples` (bytes/s), with the current rate as its text alternative. */
+export function ThroughputChart({ name, samples }: { name: string; samples: number[] }) {
+  const now = samples.at(-1) ?? 0;
+  const peak = Math.max(1, ...samples);
+  const points = samples.map((value, i) => `${SAMPLES - samples.length + i},${20 - (value / peak) * 18}`).join(' ');
+  return (
+    <figure className="throughput" data-testid="throughput" data-rate={Math.round(now)}>
+      <svg className="chart" viewBox={`0 0 ${SAMPLES - 1} 20`} preserveAspectRatio="none" role="img" aria-label={`Throughput of ${name}: ${formatRate(now)} now, peak ${formatRate(Math.max(0, ...samples))} in the last minute`}>
+        <line className="base" x1="0" y1="20" x2={SAMPLES - 1} y2="20" />
+        {samples.length > 1 ? <polyline points={points} /> : null}
+      </svg>
+      <figcaption className="chart-label">{formatRate(now)} now · last minute</figcaption>
+    </figure>
+  );
+}
