@@ -147,6 +147,19 @@ describe('a hub serving HTTPS and WSS itself (TLS_CERT, TLS_KEY)', () => {
     assert.equal((await roundTrip(reach.port, 'trusted by NODE_EXTRA_CA_CERTS\n')).toString(), 'trusted by NODE_EXTRA_CA_CERTS\n');
   });
 
+  test('CONNECT_HUB_URL names the hub for connect up and for the API commands, as the self-hosting guide says', async () => {
+    const agent = cliAgent(await home(), ['--ca', certs.ca], { CONNECT_HUB_URL: url });
+    const up = agent.run(['up', '--api-key', hub.apiKey, '--label', 'env-hub']);
+    assert.equal(up.code, 0, up.stderr);
+    const config = JSON.parse(await readFile(join(homes.at(-1)!, 'config.json'), 'utf8')) as { hubUrl: string };
+    assert.equal(config.hubUrl.replace(/\/$/, ''), url);
+    const audit = agent.run(['--json', 'audit', '--limit', '5', '--api-key', hub.apiKey]);
+    assert.equal(audit.code, 0, audit.stderr);
+    // A wrong CONNECT_HUB_URL is where connect up goes: it fails there, in one line.
+    const wrong = cliAgent(await home(), ['--ca', certs.ca], { CONNECT_HUB_URL: 'https://127.0.0.1:1' });
+    oneLine(wrong.run(['up', '--api-key', hub.apiKey]));
+  });
+
   test('without the CA, connect up fails with one line about the certificate', async () => {
     const agent = cliAgent(await home(), []);
     const line = oneLine(agent.run(['up', '--hub', url, '--api-key', hub.apiKey]));
