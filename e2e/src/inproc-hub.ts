@@ -11,8 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { createApiKey, createLogger, loadConfig, startHub, type Clock, type Database, type Hub } from '@private-connect/hub';
+import { collectJsonLines, createApiKey, createLogger, loadConfig, startHub, type Clock, type Database, type Hub } from '@private-connect/hub';
 import { CONNECT_MAIN, newApiKey, startExpose, startReach, tempDir } from './harness.js';
 import { startProcess, type Proc } from './processes.js';
 
@@ -57,25 +56,7 @@ export async function startInProcessHub(options: InProcessHubOptions = {}): Prom
     HUB_RATE_LIMIT_API: '100000/1m',
     ...options.env,
   });
-  const logs: Array<Record<string, unknown>> = [];
-  let partial = '';
-  const sink = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      partial += chunk.toString();
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, nl);
-        partial = partial.slice(nl + 1);
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          logs.push({ msg: line });
-        }
-        if (logs.length > 5000) logs.splice(0, logs.length - 5000);
-      }
-      callback();
-    },
-  });
+  const { sink, lines: logs } = collectJsonLines(5000);
   const hub = await startHub(config, { logger: createLogger(config.logLevel, sink), clock: options.clock });
   if (!hub.bootstrap) throw new Error('the in-process hub did not bootstrap a workspace');
   return {

@@ -5,6 +5,7 @@
  */
 
 import { isIPv6 } from 'node:net';
+import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -49,6 +50,33 @@ export function maskIp(ip: string | undefined): string | undefined {
 }
 
 /** Creates the hub's root logger. `destination` defaults to stdout. */
+/**
+ * A destination for createLogger that keeps what the hub logged, one object per JSON line (a line that is not JSON
+ * is kept as `{msg: line}`), for tests and embedders that read their hub's log. `limit` keeps only the newest lines.
+ */
+export function collectJsonLines(limit = Infinity): { sink: Writable; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  const sink = new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      partial += chunk.toString();
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          lines.push({ msg: line });
+        }
+        if (lines.length > limit) lines.splice(0, lines.length - limit);
+      }
+      callback();
+    },
+  });
+  return { sink, lines };
+}
+
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
     {

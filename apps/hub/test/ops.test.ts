@@ -6,7 +6,6 @@ import { request as httpRequest } from 'node:http';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import WebSocket from 'ws';
 import { FrameType, PROTOCOL_VERSION, decodeFrame, encodeJsonFrame, parseGoAway, parseHubMessage } from '@private-connect/protocol';
 import { Agent } from '@private-connect/sdk';
@@ -14,7 +13,7 @@ import { loadConfig } from '../src/config.js';
 import { startHub } from '../src/hub.js';
 import { createLogger } from '../src/logger.js';
 import { DAY, eventually, startTestHub, type TestHub } from './support/test-hub.js';
-import { TEST_POSTGRES_URL } from './support/test-database.js';
+import { TEST_POSTGRES_URL, admin } from './support/test-database.js';
 import { Writable } from 'node:stream';
 
 interface Answer {
@@ -348,16 +347,6 @@ describe('drain', () => {
     }
   });
 });
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 function reachable(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { ManualClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
 import { startHub, type Hub } from '../../src/hub.js';
-import { createLogger } from '../../src/logger.js';
+import { collectJsonLines, createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
 
 export interface Answer {
@@ -35,19 +35,7 @@ export interface IdentityHub {
 export async function startIdentityHub(env: NodeJS.ProcessEnv = {}, shared?: TestDatabase): Promise<IdentityHub> {
   const t = shared ?? (await createTestDatabase());
   const clock = new ManualClock(new Date('2030-01-01T00:00:00Z'));
-  const logs: Array<Record<string, unknown>> = [];
-  let partial = '';
-  const sink = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      partial += chunk.toString();
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        logs.push(JSON.parse(partial.slice(0, nl)) as Record<string, unknown>);
-        partial = partial.slice(nl + 1);
-      }
-      callback();
-    },
-  });
+  const { sink, lines: logs } = collectJsonLines();
   const printed: string[] = [];
   const consoleSink = new Writable({
     write(chunk: Buffer | string, _encoding, callback) {

@@ -49,7 +49,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-async function admin(sql: string): Promise<void> {
+/** Runs one statement as the PostgreSQL superuser of TEST_POSTGRES_URL (create/drop databases, roles). */
+export async function admin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
   await client.connect();
   try {
