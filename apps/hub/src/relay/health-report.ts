@@ -12,14 +12,15 @@ import { serviceNotFound } from './relay-context.js';
  */
 export async function reportHealth(conn: AgentConnection, args: Record<string, unknown>): Promise<Record<string, never>> {
   const report = parseHealthReport(args);
+  const now = conn.ctx.clock.now();
   await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     const row = await findService(tx, report.service);
     if (!row) throw serviceNotFound(report.service);
     if (row.agent_id !== conn.agentId) throw new ConnectError('FORBIDDEN', `only the agent exposing "${report.service}" reports its health`);
-    await recordDiagnostics(tx, conn.workspaceId, { serviceId: row.id, agentId: conn.agentId, ok: report.ok, checks: report.checks, now: conn.ctx.clock.now() });
+    await recordDiagnostics(tx, conn.workspaceId, { serviceId: row.id, agentId: conn.agentId, ok: report.ok, checks: report.checks, now });
   });
   // The dashboard shows it live.
-  const health = { ok: report.ok, checkedAt: conn.ctx.clock.now().toISOString(), checks: report.checks };
+  const health = { ok: report.ok, checkedAt: now.toISOString(), checks: report.checks };
   conn.ctx.events.publish(conn.workspaceId, { event: 'health', data: { name: report.service, health } });
   return {};
 }

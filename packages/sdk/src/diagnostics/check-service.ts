@@ -5,12 +5,12 @@
  */
 
 import { isIP } from 'node:net';
-import { ConnectError, ERROR_CODES, parseTarget, type HealthCheck, type ServiceInfo } from '@private-connect/protocol';
+import { ConnectError, ERROR_CODES, formatTarget, parseTarget, type HealthCheck, type ServiceInfo } from '@private-connect/protocol';
 import type { HubConnection } from '../agent/hub-connection.js';
 import { duplexPair } from '../agent/duplex-pair.js';
 import type { ApiClient } from '../api-client.js';
 import { resolveHost } from './dns-check.js';
-import { checkTargetOver, formatHostPort } from './target-checks.js';
+import { checkTargetOver } from './target-checks.js';
 
 export interface CheckServiceOptions {
   /** The hub URL the agent connects to (its host name is the first DNS check). */
@@ -49,7 +49,7 @@ export async function checkService(agent: { connection: HubConnection }, name: s
   }
   const target = parseTarget(service.target);
   const dns = await withTargetDns(hubDns, target.host, service, options);
-  const where = `${name} → ${formatHostPort(target.host, target.port)} on ${service.agentLabel}`;
+  const where = `${name} → ${formatTarget(target)} on ${service.agentLabel}`;
   const rest = await checkTargetOver(() => dialThroughTunnel(agent.connection, name), {
     host: target.host,
     port: target.port,

@@ -1,9 +1,9 @@
 /** What an exposing agent checks of its own target: DNS of its host, then TCP, TLS, HTTP and latency directly. */
 
 import { connect as netConnect, type Socket } from 'node:net';
-import type { HealthCheck, ServiceProtocol, Target } from '@private-connect/protocol';
+import { formatTarget, type HealthCheck, type ServiceProtocol, type Target } from '@private-connect/protocol';
 import { checkTargetDns } from './dns-check.js';
-import { checkTargetOver, formatHostPort } from './target-checks.js';
+import { checkTargetOver } from './target-checks.js';
 
 export interface CheckTargetOptions {
   protocol?: ServiceProtocol;
@@ -17,7 +17,7 @@ export async function checkTarget(target: Target, options: CheckTargetOptions = 
   const dns = await checkTargetDns(target.host);
   if (!dns.ok) return [dns];
   const timeoutMs = options.timeoutMs ?? 5000;
-  const where = formatHostPort(target.host, target.port);
+  const where = formatTarget(target);
   const rest = await checkTargetOver(() => dialDirect(target, timeoutMs), {
     host: target.host,
     port: target.port,

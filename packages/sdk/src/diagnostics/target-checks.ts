@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import type { HealthCheck, ServiceProtocol } from '@private-connect/protocol';
+import { formatTarget, type HealthCheck, type ServiceProtocol } from '@private-connect/protocol';
 import { probeHttp, type HttpProbeResult } from './http-probe.js';
 import { probeTls } from './tls-probe.js';
 import { tlsCheck } from './tls-check.js';
@@ -41,7 +41,7 @@ const TLS_PROBE_MS = 2000;
 /** Runs the checks in order; when the target cannot be opened, only the failed TCP check is returned. */
 export async function checkTargetOver(dial: Dial, options: TargetCheckOptions): Promise<HealthCheck[]> {
   const timeoutMs = options.timeoutMs ?? 5000;
-  const target = options.where ?? formatHostPort(options.host, options.port);
+  const target = options.where ?? formatTarget({ host: options.host, port: options.port });
   const first = await timed(dial);
   if (!first.ok) {
     const { detail, hint } = options.explain(first.error);
@@ -75,7 +75,7 @@ export async function checkTargetOver(dial: Dial, options: TargetCheckOptions): 
 }
 
 async function httpCheck(dial: Dial, overTls: boolean, options: TargetCheckOptions, timeoutMs: number): Promise<HealthCheck | undefined> {
-  const host = formatHostPort(options.host, options.port);
+  const host = formatTarget({ host: options.host, port: options.port });
   const open = async () => {
     const raw = await dial();
     if (!overTls) return raw;
@@ -160,10 +160,6 @@ function readBanner(socket: Duplex, waitMs: number): Promise<string | undefined>
 function printable(banner: string): string {
   const line = banner.split(/\r?\n/)[0]!.replace(/[^\x20-\x7e]/g, '?');
   return line.length > 60 ? `${line.slice(0, 57)}...` : line;
-}
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function round(ms: number): number {
