@@ -3,3 +3,4 @@ export * from './harness.js';
 export * from './tcp.js';
 export * from './inproc-hub.js';
 export * from './raw-agent.js';
+export * from './evil-hub.js';

@@ -19,6 +19,7 @@ import {
   ERROR_CODES,
   FRAME_HEADER_SIZE,
   FrameType,
+  PROTOCOL_VERSION,
   MAX_CONTROL_MESSAGE,
   MAX_FRAME_PAYLOAD,
   encodeFrame,
@@ -298,9 +299,9 @@ describe('bad input does not hurt the hub or other clients', () => {
       {
         name: 'a hello with the wrong protocol version',
         handshake: false,
-        send: (raw) => raw.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'hello', v: 2, agent: { version: '9.9.9' } })),
+        send: (raw) => raw.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'hello', v: PROTOCOL_VERSION + 1, agent: { version: '9.9.9' } })),
         code: 'UNSUPPORTED_VERSION',
-        message: /this hub speaks protocol 1, the agent 2; install the matching connect version/,
+        message: new RegExp(`this hub speaks protocol ${PROTOCOL_VERSION}, the agent ${PROTOCOL_VERSION + 1}; install the matching connect version`),
       },
       {
         name: 'a hello whose version is not a number',

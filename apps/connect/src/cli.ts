@@ -7,6 +7,7 @@ import { readEnv } from './env.js';
 import { loadHubCa } from './hub-ca.js';
 import { createOutput, type Output } from './output.js';
 import { down } from './commands/down.js';
+import { trust } from './commands/trust.js';
 import { completion } from './commands/completion.js';
 import { daemonInstall, daemonLogs, daemonReload, daemonStatus, daemonUninstall, type DaemonOptions, type LogsOptions } from './commands/daemon.js';
 import { doctor } from './commands/doctor.js';
@@ -114,6 +115,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--http', 'the service speaks HTTP (shares can then limit methods and paths)')
     .option('--hub-port', 'also give it a TCP port on the hub, for clients that run no agent')
     .option('--check-interval <seconds>', 'how often to check the target and report its health to the hub (default 30; 0: never)')
+    .option('--no-e2e', 'also serve plaintext streams to agents that reach it with --no-e2e (end-to-end encryption is on by default)')
     .addHelpText('after', '\nShorthand: connect localhost:5432  is  connect expose localhost:5432 --name postgres')
     .action(action((ctx, target: string, options: ExposeOptions) => expose(ctx, target, options)));
 
@@ -124,7 +126,14 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('-p, --port <port>', 'local port (default: the port this service had last time, else its own port)')
     .addOption(new Option('--host <address>', 'local address to listen on').default('127.0.0.1'))
     .option('--check', 'check the service end to end (DNS, TCP, TLS, HTTP, latency) and exit: 0 when all checks pass')
+    .option('--no-e2e', 'accept plaintext streams when the exposing agent also runs with --no-e2e (end-to-end encryption is on by default)')
     .action(action((ctx, name: string, options: ReachOptions) => reach(ctx, name, options)));
+
+  program
+    .command('trust')
+    .description('list the identity keys of exposing agents pinned here, or forget one agent\'s pin after its key changed for a reason you know')
+    .argument('[agent]', 'agent label, agent id or service name')
+    .action(action((ctx, who?: string) => trust(ctx, who)));
 
   program
     .command('ls')

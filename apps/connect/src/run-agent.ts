@@ -6,6 +6,8 @@
 import { ConnectError } from '@private-connect/protocol';
 import {
   Agent,
+  identityPath,
+  knownAgentsPath,
   portsPath,
   recordRun,
   rememberService,
@@ -44,6 +46,8 @@ export function agentOptions(ctx: Context, config: AgentConfig, onEvent: (event:
     token: config.token,
     label: config.label,
     portsFile: portsPath(ctx.home),
+    identityFile: identityPath(ctx.home),
+    knownAgentsFile: knownAgentsPath(ctx.home),
     allowInsecure: ctx.env.allowInsecure,
     backoff: { initialMs: 250, maxMs: ctx.env.reconnectMaxMs ?? 30_000 },
     onToken: async (token, tokenExpiresAt) => writeConfig(ctx.home, { ...(await requireConfig(ctx)), token, tokenExpiresAt }),
@@ -56,6 +60,7 @@ export async function runAgent(
   ctx: Context,
   record: Omit<RunRecord, 'pid' | 'startedAt'>,
   setup: (agent: Agent) => Promise<Partial<RunRecord>>,
+  tuning: Pick<AgentOptions, 'allowPlaintext'> = {},
 ): Promise<number> {
   const config = await requireConfig(ctx);
   let fail: (err: ConnectError) => void = () => undefined;
@@ -64,8 +69,8 @@ export async function runAgent(
   let fatalPrinted = false;
   let hubState: RunRecord['state'] = 'reconnecting';
   const spin = progress(ctx.out, `connecting to ${config.hubUrl}`);
-  const agent = new Agent(
-    agentOptions(ctx, config, (event) => {
+  const agent = new Agent({
+    ...agentOptions(ctx, config, (event) => {
       printEvent(ctx.out, event);
       if (event.type === 'connected') hubState = 'connected';
       if (event.type === 'disconnected') hubState = 'reconnecting';
@@ -76,7 +81,8 @@ export async function runAgent(
         fail(new ConnectError(event.code as ConnectError['code'], event.message));
       }
     }),
-  );
+    ...tuning,
+  });
   let removeRecord: (() => Promise<void>) | undefined;
   let ticker: NodeJS.Timeout | undefined;
   /** The record write in flight, awaited before the record is removed (else a late write would bring it back). */
@@ -140,7 +146,10 @@ export function printEvent(out: Output, event: AgentEvent): void {
     case 'reach_registered':
       return out.event(event);
     case 'stream_refused':
+      if (event.code === 'E2E_KEY_CHANGED') return out.event(event, `${color.red('✗')} ${color.red(color.bold(event.message))}`);
       return out.event(event, `${color.red('✗')} connection to ${event.name} refused: ${event.message}`);
+    case 'agent_pinned':
+      return out.event(event, `${color.green('✓')} ${event.name}: end-to-end encrypted to agent ${color.bold(event.label)}, key ${event.fingerprint} (pinned on first use in known_agents.json)`);
     case 'target_unreachable':
       return out.event(event, `${color.red('✗')} ${event.message}`);
     case 'service_taken_over':

@@ -133,7 +133,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
-      openShared: (conn, id, name) => openShared(sharing, conn, id, name),
+      openShared: (conn, id, name, handshake) => openShared(sharing, conn, id, name, handshake),
     };
 
     let listenUrl = '';

@@ -52,6 +52,7 @@ export function createMetrics(stats: RelayStats, connections: Set<AgentConnectio
     ['from_service', stats.bytesFromService],
   ]);
   counter('connect_stream_opens_total', 'Streams opened successfully.', undefined, total(() => stats.streamsOpened));
+  counter('connect_stream_opens_encrypted_total', 'Streams opened end-to-end encrypted (the hub cannot read them).', undefined, total(() => stats.streamsEncrypted));
   counter('connect_stream_open_failures_total', 'Stream opens refused or failed.', undefined, total(() => stats.streamOpenFailures));
   counter('connect_auth_failures_total', 'Refused credentials on the API and agent endpoint, by reason.', 'reason', () =>
     AUTH_FAILURE_REASONS.map((reason) => [reason, stats.authFailuresByReason[reason]]),

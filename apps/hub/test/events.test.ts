@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Agent } from '@private-connect/sdk';
+import { keyFingerprint } from '@private-connect/protocol';
 import { dbKind } from './support/test-database.js';
 import { startIdentityHub, type IdentityHub } from './support/identity-hub.js';
 
@@ -176,7 +177,7 @@ describe(`live events (${dbKind})`, () => {
       const stats = await stream.next((e) => e.event === 'stats' && e.data.services.some((s: any) => s.name === 'echo' && s.bytesIn >= 5000 && s.bytesOut >= 5000));
       const echoStats = stats.data.services.find((s: any) => s.name === 'echo');
       assert.equal(echoStats.streams, 1);
-      assert.deepEqual(Object.keys(echoStats).sort(), ['bytesIn', 'bytesOut', 'name', 'streams']);
+      assert.deepEqual(Object.keys(echoStats).sort(), ['bytesIn', 'bytesOut', 'encryptedStreams', 'name', 'streams']);
       const listed = await h.request('GET', '/v1/services', { headers: { authorization: `Bearer ${x.apiKey}` } });
       const row = listed.body.services.find((s: any) => s.name === 'echo');
       assert.equal(row.streams, 1);
@@ -196,9 +197,13 @@ describe(`live events (${dbKind})`, () => {
     assert.match(seen.lastIp, /x\.x|:x:x/);
     assert.ok(!JSON.stringify(answer.body).includes('127.0.0.1'), 'no whole address');
     for (const a of answer.body.agents) {
-      assert.deepEqual(Object.keys(a).sort(), ['createdAt', 'hostname', 'id', 'label', 'lastIp', 'lastSeenAt', 'online', 'platform', 'tokenExpiresAt', 'version']);
+      assert.deepEqual(Object.keys(a).sort(), ['createdAt', 'fingerprint', 'hostname', 'id', 'identityKey', 'label', 'lastIp', 'lastSeenAt', 'online', 'platform', 'tokenExpiresAt', 'version']);
       assert.ok(Date.parse(a.tokenExpiresAt) > Date.parse(a.createdAt));
     }
+    // Agents that connected registered their end-to-end identity key; the API shows it with its fingerprint.
+    const keyed = answer.body.agents.filter((a: any) => a.identityKey !== null);
+    assert.ok(keyed.length > 0, JSON.stringify(answer.body));
+    for (const a of keyed) assert.equal(a.fingerprint, keyFingerprint(a.identityKey));
   });
 
   test('a stream ends when the session is signed out, and one more than the limit per principal is refused with 429', async () => {

@@ -25,11 +25,16 @@ export interface AgentSummary {
   /** When its current token expires (null: no valid token left). */
   tokenExpiresAt: string | null;
   createdAt: string;
+  /** Its end-to-end identity key (base64 Ed25519) and fingerprint ("SHA256:…"), once it connected with one. */
+  identityKey: string | null;
+  fingerprint: string | null;
 }
 
 /** Open streams and bytes relayed for one service since the hub started; `bytesIn` went to the service. */
 export interface ServiceTrafficSummary {
   streams: number;
+  /** Of the open streams, those end-to-end encrypted between two agents (the hub cannot read them). */
+  encryptedStreams: number;
   bytesIn: number;
   bytesOut: number;
 }

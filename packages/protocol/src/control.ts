@@ -6,6 +6,7 @@
 import { ConnectError, ProtocolError, type ErrorBody, type ErrorCode, isErrorCode } from './errors.js';
 import { MAX_GOAWAY_RECONNECT_MS, MAX_HEALTH_CHECKS, MAX_HEALTH_TEXT, MAX_LABEL, MAX_SMALL_JSON } from './limits.js';
 import type { HealthCheck } from './api.js';
+import { decodePublicKey, parseAnswer, parseOffer, type E2EAnswer, type E2EOffer } from './e2e.js';
 
 /** What the hub tells agents about a service in their workspace. */
 export interface ServiceInfo {
@@ -20,6 +21,11 @@ export interface ServiceInfo {
   protocol?: ServiceProtocol;
   /** The TCP port on the hub that forwards to this service (`connect expose --hub-port`), when it has one. */
   hubPort?: number;
+  /**
+   * End-to-end encryption of streams between agents, while it is online: 'required' (the default), or 'optional'
+   * when its agent runs with --no-e2e (streams from agents that also pass --no-e2e are then plaintext).
+   */
+  e2e?: 'required' | 'optional';
 }
 
 export type ServiceProtocol = 'tcp' | 'http';
@@ -70,6 +76,10 @@ export interface HelloMessage {
   t: 'hello';
   v: number;
   agent: AgentInfo;
+  /** The agent's Ed25519 identity public key (base64, 32 bytes), registered with the hub and shown to people. */
+  identityKey?: string;
+  /** The agent accepts plaintext streams (--no-e2e). */
+  plain?: boolean;
 }
 export interface RequestMessage<Op extends ControlOp = ControlOp> {
   t: 'req';
@@ -114,9 +124,18 @@ export interface TokenMessage {
 }
 export type HubMessage = WelcomeMessage | ReplyMessage | EventMessage | TokenMessage;
 
-/** OPEN payload from an agent: which service to reach. */
+/** OPEN payload from an agent: which service to reach, and its end-to-end handshake offer. */
 export interface OpenRequest {
   service: string;
+  /** The handshake offer (e2e.ts). Every agent sends one; the hub passes it on untouched. */
+  e2e?: E2EOffer;
+  /** The opener also accepts a plaintext stream (it runs with --no-e2e); plaintext is used only if the target agrees. */
+  plain?: boolean;
+}
+
+/** OPEN_OK payload: the exposing agent's handshake answer, absent for a plaintext stream. */
+export interface OpenAccept {
+  e2e?: E2EAnswer;
 }
 /** OPEN payload from the hub to the exposing agent: which service, and who asks. */
 export interface OpenNotice {
@@ -125,6 +144,10 @@ export interface OpenNotice {
   from: { agentId: string; label: string; ip?: string };
   /** Set when the stream comes through a share; the exposing agent enforces its HTTP limits on HTTP services. */
   share?: SharePolicy;
+  /** The opener's handshake offer, as it sent it. Absent when the hub itself opens (public links, hub ports). */
+  e2e?: E2EOffer;
+  /** The opener accepts plaintext (see OpenRequest.plain). */
+  plain?: boolean;
 }
 
 /** The limits of a share that the exposing agent applies to an HTTP service's requests. */
@@ -156,6 +179,8 @@ export function parseAgentMessage(payload: Buffer): AgentMessage {
         ...optStr(a, 'hostname', MAX_LABEL),
         ...optStr(a, 'platform', 64),
       },
+      ...(msg.identityKey !== undefined ? { identityKey: identityKey(msg.identityKey) } : {}),
+      ...(msg.plain === true ? { plain: true } : {}),
     };
   }
   if (msg.t === 'req') {
@@ -203,7 +228,20 @@ export function parseHubMessage(payload: Buffer): HubMessage {
 /** Parses the OPEN payload an agent sends. */
 export function parseOpenRequest(payload: Buffer): OpenRequest {
   const msg = parseObject(payload, 'OPEN payload');
-  return { service: str(msg.service, 'OPEN.service', 255) };
+  return { service: str(msg.service, 'OPEN.service', 255), ...handshakeFields(msg) };
+}
+
+/** The handshake fields of an OPEN payload (request or notice): the offer and the plaintext consent. */
+function handshakeFields(msg: Record<string, unknown>): { e2e?: E2EOffer; plain?: boolean } {
+  if (msg.plain !== undefined && typeof msg.plain !== 'boolean') throw bad('OPEN.plain must be true or false');
+  return { ...(msg.e2e !== undefined ? { e2e: parseOffer(msg.e2e) } : {}), ...(msg.plain === true ? { plain: true } : {}) };
+}
+
+/** Parses an OPEN_OK payload: empty (plaintext stream) or {e2e} with the handshake answer. */
+export function parseOpenAccept(payload: Buffer): OpenAccept {
+  if (payload.length === 0) return {};
+  const msg = parseObject(payload, 'OPEN_OK payload');
+  return msg.e2e === undefined ? {} : { e2e: parseAnswer(msg.e2e) };
 }
 
 /** Parses the OPEN payload the hub sends to an exposing agent. */
@@ -212,10 +250,10 @@ export function parseOpenNotice(payload: Buffer): OpenNotice {
   const from = (msg.from ?? {}) as Record<string, unknown>;
   const notice: OpenNotice = {
     service: str(msg.service, 'OPEN.service', 255),
-    from: { agentId: String(from.agentId ?? ''), label: String(from.label ?? ''), ...(typeof from.ip === 'string' ? { ip: from.ip.slice(0, 64) } : {}) },
+    from: { agentId: typeof from.agentId === 'string' ? from.agentId : '', label: typeof from.label === 'string' ? from.label : '', ...(typeof from.ip === 'string' ? { ip: from.ip.slice(0, 64) } : {}) },
   };
   if (msg.share !== undefined) notice.share = parseSharePolicy(msg.share);
-  return notice;
+  return { ...notice, ...handshakeFields(msg) };
 }
 
 function parseSharePolicy(value: unknown): SharePolicy {
@@ -301,6 +339,11 @@ function optStr<K extends string>(obj: Record<string, unknown>, key: K, max: num
   const value = obj[key];
   if (value === undefined) return {};
   return { [key]: str(value, `hello.agent.${key}`, max) } as { [P in K]?: string };
+}
+
+function identityKey(value: unknown): string {
+  decodePublicKey(value, 'hello.identityKey');
+  return value as string;
 }
 
 function bad(message: string): ProtocolError {

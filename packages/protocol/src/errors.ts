@@ -61,6 +61,11 @@ export const ERROR_CODES = {
   PATH_NOT_ALLOWED: { status: 403, close: 4403, summary: 'This path is outside the prefixes the share or link allows.' },
   HTTP_ONLY_LIMIT: { status: 400, close: 4400, summary: 'Method and path limits need an HTTP service (expose it with --http).' },
   HUB_PORTS_EXHAUSTED: { status: 503, close: 4503, summary: 'Every port of HUB_TCP_PORT_RANGE is taken; widen the range or free a port.' },
+  E2E_REQUIRED: { status: 426, close: 4426, summary: 'One side of the stream requires end-to-end encryption and the other did not offer it; plaintext needs --no-e2e on both agents.' },
+  E2E_HANDSHAKE_FAILED: { status: 502, close: 4502, summary: 'The end-to-end handshake did not verify: something between the agents altered it.' },
+  E2E_KEY_CHANGED: { status: 502, close: 4502, summary: 'The exposing agent presented an identity key other than the one pinned in known_agents.json; if that change is expected, run `connect trust <agent>`.' },
+  E2E_DECRYPT_FAILED: { status: 502, close: 4502, summary: 'An end-to-end encrypted record did not authenticate: it was altered, replayed or reordered on the way.' },
+  E2E_TRUNCATED: { status: 502, close: 4502, summary: 'The stream ended without its authenticated end marker: it was cut short on the way.' },
   INTERNAL: { status: 500, close: 1011, summary: 'Internal error.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -125,7 +130,7 @@ export function closeReason(code: ErrorCode, message: string): string {
 
 /** Parses a close reason written by closeReason back into a code and message. */
 export function parseCloseReason(reason: string): ErrorBody | undefined {
-  const match = /^([A-Z_]+): (.*)$/s.exec(reason);
+  const match = /^([A-Z0-9_]+): (.*)$/s.exec(reason);
   if (!match || !isErrorCode(match[1])) return undefined;
   return { code: match[1], message: match[2]! };
 }

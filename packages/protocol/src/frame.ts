@@ -10,16 +10,18 @@
  *                                     ◀──  CONTROL welcome {agentId, workspaceId, limits}
  *   CONTROL request {id, op, ...}     ──▶                                        (expose / resolve / list / ...)
  *                                     ◀──  CONTROL reply {id, ok, result|error}
- *   OPEN   s=1 {service:"prod-db"}    ──▶  looks the name up in B's workspace only
- *                                          OPEN  s=2 {service, from}         ──▶ dials its local target
- *                                          OPEN_OK s=2                       ◀──
- *   OPEN_OK s=1                       ◀──
- *   DATA s=1 <bytes>                  ──▶  DATA s=2 <same bytes>             ──▶
+ *   OPEN   s=1 {service:"prod-db", e2e}  ──▶  looks the name up in B's workspace only
+ *                                          OPEN  s=2 {service, from, e2e}    ──▶ dials its local target
+ *                                          OPEN_OK s=2 {e2e}                 ◀──
+ *   OPEN_OK s=1 {e2e}                 ◀──
+ *   DATA s=1 <sealed bytes>           ──▶  DATA s=2 <same bytes>             ──▶
  *   WINDOW s=1 +n                     ◀──  WINDOW s=2 +n                     ◀── (credit: A consumed n bytes)
  *   CLOSE s=1 (half close)            ──▶  CLOSE s=2                         ──▶
  *   RESET s=… {code, message}         ◀─▶  aborts both directions, the hub forwards it to the other side
  *
- * The hub reads only the header: it rewrites the stream id and forwards the payload bytes untouched. Stream ids
+ * The `e2e` fields are the end-to-end handshake (e2e.ts): DATA between two agents is sealed with keys the hub
+ * never learns, and carries FrameFlag.ENCRYPTED. The hub reads only the header: it rewrites the stream id and
+ * forwards the payload bytes untouched. Stream ids
  * are per WebSocket: the agent allocates odd ids, the hub allocates even ids, id 0 is the connection itself.
  *
  * Flow control (credit, like HTTP/2 windows): each side of a stream may send at most INITIAL_STREAM_WINDOW bytes
@@ -38,16 +40,15 @@
  */
 
 import { ProtocolError } from './errors.js';
-import {
-  MAX_CONTROL_MESSAGE,
-  MAX_FRAME_PAYLOAD,
-} from './limits.js';
+import { MAX_CONTROL_MESSAGE, MAX_FRAME_PAYLOAD, MAX_SMALL_JSON } from './limits.js';
 
 /**
  * Version history:
  *   1  first version: OPEN/OPEN_OK/OPEN_ERROR/DATA/WINDOW/CLOSE/RESET/PING/PONG/CONTROL/GOAWAY.
+ *   2  end-to-end encryption: hello carries the agent's identity key, OPEN and OPEN_OK carry the handshake (OPEN_OK
+ *      may have a JSON payload), DATA may be ENCRYPTED; the `health` op and the hub's `token` message.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export const FRAME_HEADER_SIZE = 10;
 
@@ -55,7 +56,7 @@ export const FRAME_HEADER_SIZE = 10;
 export const FrameType = {
   /** Open a stream. Payload: JSON OpenPayload ({service} from an agent; {service, from} from the hub). */
   OPEN: 0x01,
-  /** The target accepted the stream. Empty payload. */
+  /** The target accepted the stream. Payload: empty, or JSON {e2e} (the handshake answer), at most MAX_SMALL_JSON. */
   OPEN_OK: 0x02,
   /** The stream could not be opened; the id is free again. Payload: JSON {code, message}. */
   OPEN_ERROR: 0x03,
@@ -81,7 +82,7 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 const KNOWN_TYPES = new Set<number>(Object.values(FrameType));
 const TYPE_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, value]) => [value, name]));
 
-/** Flag bits. FLAG_ENCRYPTED is reserved for end-to-end encrypted DATA payloads. */
+/** Flag bits. ENCRYPTED marks a DATA payload sealed end to end (e2e.ts); no other frame may carry it. */
 export const FrameFlag = { ENCRYPTED: 0x01 } as const;
 const KNOWN_FLAGS = FrameFlag.ENCRYPTED;
 
@@ -190,7 +191,13 @@ function readHeader(buf: Buffer): Header {
   if (t === FrameType.WINDOW && length !== 4) {
     throw new ProtocolError('PROTOCOL_ERROR', `WINDOW carries exactly 4 bytes, got ${length}`);
   }
-  if ((t === FrameType.OPEN_OK || t === FrameType.CLOSE) && length !== 0) {
+  if (flags !== 0 && t !== FrameType.DATA) {
+    throw new ProtocolError('PROTOCOL_ERROR', `only DATA frames may carry flags, got ${frameTypeName(type)} with 0x${flags.toString(16)}`);
+  }
+  if (t === FrameType.OPEN_OK && length > MAX_SMALL_JSON) {
+    throw new ProtocolError('PROTOCOL_ERROR', `OPEN_OK carries at most ${MAX_SMALL_JSON} bytes, got ${length}`);
+  }
+  if (t === FrameType.CLOSE && length !== 0) {
     throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(type)} carries no payload, got ${length} bytes`);
   }
   return { type: t, flags, streamId, length };

@@ -5,3 +5,4 @@ export * from './control.js';
 export * from './names.js';
 export * from './api.js';
 export * from './http-rules.js';
+export * from './e2e.js';

@@ -21,7 +21,7 @@ import {
   writeHeader,
   type Frame,
 } from '../src/frame.js';
-import { INITIAL_STREAM_WINDOW, MAX_CONTROL_MESSAGE, MAX_FRAME_PAYLOAD } from '../src/limits.js';
+import { INITIAL_STREAM_WINDOW, MAX_CONTROL_MESSAGE, MAX_FRAME_PAYLOAD, MAX_SMALL_JSON } from '../src/limits.js';
 import { ProtocolError, type ErrorCode } from '../src/errors.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -96,11 +96,12 @@ function validFrame(rand: () => number, type: FrameType, size: number): Frame {
   else if (type === FrameType.WINDOW) {
     payload = Buffer.alloc(4);
     payload.writeUInt32BE(int(rand, 1, MAX_WINDOW));
-  } else if (type === FrameType.OPEN_OK || type === FrameType.CLOSE) payload = Buffer.alloc(0);
+  } else if (type === FrameType.CLOSE) payload = Buffer.alloc(0);
+  else if (type === FrameType.OPEN_OK) payload = randomBytes(rand, Math.min(size, MAX_SMALL_JSON));
   else if (type === FrameType.CONTROL) payload = randomBytes(rand, Math.min(size, MAX_CONTROL_MESSAGE));
   else payload = randomBytes(rand, size);
   const streamId = CONNECTION_LEVEL.has(type) ? 0 : pick(rand, [1, 2, int(rand, 1, 1000), int(rand, 1, MAX_STREAM_ID), MAX_STREAM_ID]);
-  const flags = rand() < 0.3 ? FrameFlag.ENCRYPTED : 0;
+  const flags = type === FrameType.DATA && rand() < 0.3 ? FrameFlag.ENCRYPTED : 0;
   return { type, flags, streamId, payload };
 }
 
@@ -182,7 +183,7 @@ describe('encodeFrame and decodeFrame', () => {
   test('round-trip every frame type with its flags, stream id and payload', () => {
     const rand = rng(1);
     for (const type of ALL_TYPES) {
-      for (const flags of [0, FrameFlag.ENCRYPTED]) {
+      for (const flags of type === FrameType.DATA ? [0, FrameFlag.ENCRYPTED] : [0]) {
         const frame = validFrame(rand, type, 37);
         const bytes = encodeFrame(type, frame.streamId, frame.payload, flags);
         assert.equal(bytes.length, FRAME_HEADER_SIZE + frame.payload.length);
@@ -358,11 +359,18 @@ describe('frame header limits (decodeFrame and FrameDecoder alike)', () => {
     }
   });
 
-  test('refuses OPEN_OK and CLOSE that carry a payload', () => {
-    for (const type of [FrameType.OPEN_OK, FrameType.CLOSE]) {
-      for (const size of [1, 100]) {
-        assertRefused(rawFrame(type, 0, 1, Buffer.alloc(size)), 'PROTOCOL_ERROR', /carries no payload/);
-      }
+  test('refuses CLOSE that carries a payload, and OPEN_OK larger than a small JSON payload', () => {
+    for (const size of [1, 100]) {
+      assertRefused(rawFrame(FrameType.CLOSE, 0, 1, Buffer.alloc(size)), 'PROTOCOL_ERROR', /carries no payload/);
+    }
+    assertRefused(rawFrame(FrameType.OPEN_OK, 0, 1, Buffer.alloc(MAX_SMALL_JSON + 1)), 'PROTOCOL_ERROR', /OPEN_OK carries at most/);
+    assert.equal(decodeFrame(rawFrame(FrameType.OPEN_OK, 0, 1, Buffer.alloc(MAX_SMALL_JSON))).payload.length, MAX_SMALL_JSON);
+  });
+
+  test('refuses the ENCRYPTED flag on anything but DATA', () => {
+    for (const type of [FrameType.OPEN, FrameType.OPEN_OK, FrameType.WINDOW, FrameType.CLOSE, FrameType.RESET]) {
+      const payload = type === FrameType.WINDOW ? Buffer.from([0, 0, 0, 1]) : type === FrameType.CLOSE ? Buffer.alloc(0) : Buffer.from('{}');
+      assertRefused(rawFrame(type, FrameFlag.ENCRYPTED, 1, payload), 'PROTOCOL_ERROR', /only DATA frames may carry flags/);
     }
   });
 });

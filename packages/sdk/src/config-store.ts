@@ -59,6 +59,16 @@ export function portsPath(home: string): string {
   return join(home, 'ports.json');
 }
 
+/** The agent's Ed25519 identity key (private; mode 0600). */
+export function identityPath(home: string): string {
+  return join(home, 'identity.pem');
+}
+
+/** Identity keys of exposing agents, pinned on first use. */
+export function knownAgentsPath(home: string): string {
+  return join(home, 'known_agents.json');
+}
+
 export async function readConfig(home: string): Promise<AgentConfig | undefined> {
   try {
     const value = JSON.parse(await readFile(configPath(home), 'utf8')) as Partial<AgentConfig>;

@@ -13,6 +13,8 @@ export interface ExposeOptions {
   hubPort?: boolean;
   /** Seconds between health checks of the target, reported to the hub (default 30; 0: never). */
   checkInterval?: string;
+  /** false with --no-e2e: also serve plaintext streams to agents that ask for them with --no-e2e. */
+  e2e?: boolean;
 }
 
 /** `--check-interval` in milliseconds; undefined keeps the agent's default. */
@@ -33,5 +35,5 @@ export async function expose(ctx: Context, targetText: string, options: ExposeOp
   return runAgent(ctx, { command: 'expose', name, target: targetString }, async (agent) => {
     await agent.expose(name, targetString, { replace: options.replace ?? false, protocol: options.http ? 'http' : 'tcp', hubPort: options.hubPort ?? false, ...(interval !== undefined ? { checkIntervalMs: interval } : {}) });
     return {};
-  });
+  }, { allowPlaintext: options.e2e === false });
 }

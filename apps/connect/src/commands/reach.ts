@@ -5,7 +5,7 @@
  */
 
 import { ConnectError, parseReachName, type HealthCheck } from '@private-connect/protocol';
-import { Agent, ApiClient, checkService, type ServiceCheckReport } from '@private-connect/sdk';
+import { Agent, ApiClient, checkService, identityPath, knownAgentsPath, type ServiceCheckReport } from '@private-connect/sdk';
 import { requireConfig, type Context } from '../context.js';
 import { color, withProgress } from '../output.js';
 import { runAgent } from '../run-agent.js';
@@ -15,6 +15,8 @@ export interface ReachOptions {
   host?: string;
   /** Check the service and exit (0: every check passed, 1: one failed). */
   check?: boolean;
+  /** false with --no-e2e: plaintext when the exposing agent also runs with --no-e2e. */
+  e2e?: boolean;
 }
 
 export async function reach(ctx: Context, name: string, options: ReachOptions): Promise<number> {
@@ -28,7 +30,7 @@ export async function reach(ctx: Context, name: string, options: ReachOptions): 
   return runAgent(ctx, { command: 'reach', name }, async (agent) => {
     const reached = await agent.reach(name, { port, host: options.host });
     return { port: reached.port };
-  });
+  }, { allowPlaintext: options.e2e === false });
 }
 
 /** `--check`: one line per check, ✓ or ✗, with what to do when it failed; `--json` prints the report. */
@@ -40,6 +42,8 @@ async function reachCheck(ctx: Context, name: string): Promise<number> {
     label: config.label,
     allowInsecure: ctx.env.allowInsecure,
     backoff: { initialMs: 250, maxMs: 2000 },
+    identityFile: identityPath(ctx.home),
+    knownAgentsFile: knownAgentsPath(ctx.home),
   });
   const api = new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure });
   try {

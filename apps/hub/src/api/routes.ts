@@ -1,7 +1,7 @@
 /** The REST API under /v1: enrolment, services, agents, identity. Every route authenticates in one place. */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConnectError, MAX_LABEL, type AgentSummary } from '@private-connect/protocol';
+import { ConnectError, MAX_LABEL, keyFingerprint, type AgentSummary } from '@private-connect/protocol';
 import { maskIp } from '../logger.js';
 import type { Database } from '../db/index.js';
 import type { Clock } from '../clock.js';
@@ -12,7 +12,7 @@ import { authenticateRequest, type Principal } from '../store/credentials.js';
 import { SESSION_COOKIE } from '../store/sessions.js';
 import { authorize, type Action } from './guard.js';
 import { enrolAgent, listAgents } from '../store/agents.js';
-import { listServices, toServiceInfo } from '../store/services.js';
+import { listServices } from '../store/services.js';
 import { recordAgentTokenUse } from '../store/agent-tokens.js';
 import { touchApiKey } from '../store/api-keys.js';
 import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
@@ -139,7 +139,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       services: rows.map((row) => {
         // The latest report of its exposing agent (store/diagnostics.ts), when there is one.
         const latest = health.get(String(row.id));
-        return { ...toServiceInfo(row, deps.router.isOnline(principal.workspaceId, row.name)), ...traffic.get(principal.workspaceId, row.name), ...(latest ? { health: latest } : {}) };
+        return { ...deps.router.describe(principal.workspaceId, row), ...traffic.get(principal.workspaceId, row.name), ...(latest ? { health: latest } : {}) };
       }),
     };
   });
@@ -162,6 +162,8 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       lastIp: maskIp(row.last_ip ?? undefined) ?? null,
       tokenExpiresAt: iso(row.token_expires_at),
       createdAt: iso(row.created_at)!,
+      identityKey: row.identity_key,
+      fingerprint: row.identity_key ? keyFingerprint(row.identity_key) : null,
     }));
     return { agents };
   });

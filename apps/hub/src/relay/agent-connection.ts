@@ -254,7 +254,9 @@ export class AgentConnection implements RelayPeer {
     }
     this.lastAgentStreamId = id;
     if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN payload is too large');
-    const { service } = parseOpenRequest(frame.payload);
+    const { service, e2e, plain } = parseOpenRequest(frame.payload);
+    // The end-to-end handshake offer goes to the exposing agent as it came: the hub only carries it.
+    const handshake = { ...(e2e ? { e2e } : {}), ...(plain ? { plain } : {}) };
     if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) {
       return this.refuseOpen(id, 'TOO_MANY_STREAMS', `this agent already has ${MAX_STREAMS_PER_CONNECTION} open streams`);
     }
@@ -264,7 +266,7 @@ export class AgentConnection implements RelayPeer {
     };
     if (service.includes('/')) {
       // `share/service`: a service of another workspace, through a share this workspace joined.
-      this.ctx.openShared(this, id, service).catch(failed);
+      this.ctx.openShared(this, id, service, handshake).catch(failed);
       return;
     }
     const target = this.ctx.router.get(this.workspaceId, service);
@@ -272,7 +274,7 @@ export class AgentConnection implements RelayPeer {
       this.ctx.lookupMissingService(this.workspaceId, service).then((err) => this.refuseOpen(id, err.code, err.message), failed);
       return;
     }
-    this.openTo(id, target, { service, from: { agentId: this.agentId, label: this.label } });
+    this.openTo(id, target, { service, from: { agentId: this.agentId, label: this.label }, ...handshake });
   }
 
   /** Opens this connection's stream `id` to `target`, which exposes `notice.service`. */

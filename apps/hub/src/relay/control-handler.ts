@@ -12,7 +12,7 @@ import {
 import { recordAudit } from '../store/audit.js';
 import { updateAgentDetails } from '../store/agents.js';
 import { recordAgentTokenUse } from '../store/agent-tokens.js';
-import { deleteService, findService, listServices, toServiceInfo, upsertService } from '../store/services.js';
+import { deleteService, findService, listServices, upsertService } from '../store/services.js';
 import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnels.js';
 import type { AgentConnection } from './agent-connection.js';
 import { serviceNotFound } from './relay-context.js';
@@ -82,7 +82,7 @@ async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['ex
   conn.exposed.add(name);
   conn.log.info({ service: name }, 'service exposed');
   conn.ctx.events.publish(conn.workspaceId, { event: 'service', data: { name, online: true, agentId: conn.agentId } });
-  const info = toServiceInfo(row, true);
+  const info = router.describe(conn.workspaceId, row);
   if (args.hubPort === true) {
     const hubPorts = conn.ctx.sharing.hubPorts;
     if (!hubPorts) throw new ConnectError('SHUTTING_DOWN', 'the hub is not serving ports right now');
@@ -123,7 +123,7 @@ async function resolve(conn: AgentConnection, args: Args) {
   if (name.includes('/')) return (await resolveSharedService(conn.ctx.sharing, conn, name)).info;
   const row = await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => findService(tx, name));
   if (!row) throw serviceNotFound(name);
-  return toServiceInfo(row, conn.ctx.router.isOnline(conn.workspaceId, name));
+  return conn.ctx.router.describe(conn.workspaceId, row);
 }
 
 async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['reach']['result']> {
@@ -187,7 +187,7 @@ async function unreach(conn: AgentConnection, args: Args): Promise<Record<string
 
 async function list(conn: AgentConnection): Promise<ControlOps['list']['result']> {
   const rows = await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => listServices(tx));
-  return { services: rows.map((row) => toServiceInfo(row, conn.ctx.router.isOnline(conn.workspaceId, row.name))) };
+  return { services: rows.map((row) => conn.ctx.router.describe(conn.workspaceId, row)) };
 }
 
 /** After the handshake: record the token use (IP, user agent, ip_changed), the connect event and the agent's details. */
@@ -199,7 +199,7 @@ export function onConnectionOpen(conn: AgentConnection): void {
   conn.ctx.db
     .withWorkspace(conn.workspaceId, async (tx) => {
       await recordAgentTokenUse(tx, conn.workspaceId, conn.agentId, conn.principal.tokenId, { ip, userAgent, via: 'websocket', now });
-      await updateAgentDetails(tx, conn.agentId, { version: agent.version, hostname: agent.hostname, platform: agent.platform });
+      await updateAgentDetails(tx, conn.agentId, { version: agent.version, hostname: agent.hostname, platform: agent.platform, identityKey: conn.hello!.identityKey });
       await recordAudit(tx, conn.workspaceId, {
         actorType: 'agent',
         actorId: conn.agentId,

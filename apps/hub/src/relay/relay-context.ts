@@ -1,6 +1,6 @@
 /** What every agent connection shares: database, router, stats, the set of live connections. */
 
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, type OpenNotice } from '@private-connect/protocol';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
@@ -33,7 +33,7 @@ export interface RelayContext {
   lookupMissingService(workspaceId: string, name: string): Promise<ConnectError>;
   /** Opens `conn`'s stream `id` to `share/service`, a service of another workspace through a joined share; or
    *  refuses it. The open answer (or OPEN_ERROR) reaches the agent either way. */
-  openShared(conn: AgentConnection, id: number, name: string): Promise<void>;
+  openShared(conn: AgentConnection, id: number, name: string, handshake: Pick<OpenNotice, 'e2e' | 'plain'>): Promise<void>;
 }
 
 /** A service that is not routed is either offline (known in this workspace) or not found: never more. */

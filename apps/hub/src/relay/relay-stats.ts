@@ -16,6 +16,8 @@ export interface RelayStats {
   bytesFromService: number;
   framesRelayed: number;
   streamsOpened: number;
+  /** Of those, streams whose two agents agreed on end-to-end encryption (the answer carried a handshake). */
+  streamsEncrypted: number;
   streamOpenFailures: number;
   /** Refused credentials, all reasons (API and agent endpoint). */
   authFailures: number;
@@ -34,6 +36,7 @@ export function createRelayStats(): RelayStats {
     bytesFromService: 0,
     framesRelayed: 0,
     streamsOpened: 0,
+    streamsEncrypted: 0,
     streamOpenFailures: 0,
     authFailures: 0,
     authFailuresByReason: { bad_token: 0, expired: 0, revoked: 0, rate_limited: 0, forbidden: 0 },

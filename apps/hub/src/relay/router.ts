@@ -1,6 +1,8 @@
 /** Which live connection exposes which service, per workspace: the in-memory half of routing. */
 
+import type { ServiceInfo } from '@private-connect/protocol';
 import type { AgentConnection } from './agent-connection.js';
+import { toServiceInfo, type ServiceRow } from '../store/services.js';
 
 export class ServiceRouter {
   /** workspace id → service name → connection. Entries are added by `expose` and deleted by `unexpose`,
@@ -31,6 +33,14 @@ export class ServiceRouter {
 
   isOnline(workspaceId: string, name: string): boolean {
     return this.byWorkspace.get(workspaceId)?.has(name) ?? false;
+  }
+
+  /** A stored service as agents and the API see it: online or not and, while online, its encryption policy. */
+  describe(workspaceId: string, row: ServiceRow): ServiceInfo {
+    const conn = this.get(workspaceId, row.name);
+    const info = toServiceInfo(row, conn !== undefined);
+    if (conn?.hello) info.e2e = conn.hello.plain ? 'optional' : 'required';
+    return info;
   }
 
   /** Number of online services across all workspaces. */

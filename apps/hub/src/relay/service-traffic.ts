@@ -6,6 +6,8 @@
 /** One service's counters. `bytesIn` went to the service (from whoever reached it), `bytesOut` came from it. */
 export interface ServiceCounter {
   streams: number;
+  /** Of the open streams, those end-to-end encrypted. */
+  encryptedStreams: number;
   bytesIn: number;
   bytesOut: number;
 }
@@ -25,14 +27,14 @@ export class ServiceTraffic {
     let names = this.byWorkspace.get(workspaceId);
     if (!names) this.byWorkspace.set(workspaceId, (names = new Map()));
     let counter = names.get(name);
-    if (!counter) names.set(name, (counter = { streams: 0, bytesIn: 0, bytesOut: 0 }));
+    if (!counter) names.set(name, (counter = { streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0 }));
     return counter;
   }
 
   /** The counters of `name`, or zeros when nothing was relayed to it yet. */
   get(workspaceId: string, name: string): ServiceCounter {
     const counter = this.byWorkspace.get(workspaceId)?.get(name);
-    return counter ? { ...counter } : { streams: 0, bytesIn: 0, bytesOut: 0 };
+    return counter ? { ...counter } : { streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0 };
   }
 
   /** Drops a service's counters (it was unexposed). */
@@ -46,6 +48,6 @@ export class ServiceTraffic {
   snapshot(workspaceId: string): ServiceTrafficInfo[] {
     const names = this.byWorkspace.get(workspaceId);
     if (!names) return [];
-    return [...names].map(([name, c]) => ({ name, streams: c.streams, bytesIn: c.bytesIn, bytesOut: c.bytesOut })).sort((a, b) => a.name.localeCompare(b.name));
+    return [...names].map(([name, c]) => ({ name, streams: c.streams, encryptedStreams: c.encryptedStreams, bytesIn: c.bytesIn, bytesOut: c.bytesOut })).sort((a, b) => a.name.localeCompare(b.name));
   }
 }

@@ -54,6 +54,8 @@ export interface StreamEnd {
   /** performance.now() when the opener's OPEN was sent on to the target (stream open latency). */
   openedAt?: number;
   tag?: StreamTag;
+  /** The two agents agreed on end-to-end encryption (OPEN_OK carried a handshake answer); set on both ends. */
+  encrypted?: boolean;
   /** The target service's counters, shared by both ends; cleared (and the stream uncounted) when the pair is forgotten. */
   traffic?: ServiceCounter;
 }
@@ -134,6 +136,12 @@ export function relayOpenAnswer(end: StreamEnd, frame: Frame, raw: Buffer, stats
     end.state = 'open';
     opener.state = 'open';
     stats.streamsOpened++;
+    if (frame.payload.length > 0) {
+      // The payload is the handshake answer: opaque to the hub, it only tells the stream is encrypted.
+      end.encrypted = opener.encrypted = true;
+      stats.streamsEncrypted++;
+      if (end.traffic) end.traffic.encryptedStreams++;
+    }
     if (opener.openedAt !== undefined) stats.openLatency.observe((performance.now() - opener.openedAt) / 1000);
     forward(end, raw);
   } else {
@@ -200,6 +208,7 @@ export function dropPair(end: StreamEnd): void {
 function uncount(end: StreamEnd): void {
   if (!end.traffic) return;
   end.traffic.streams--;
+  if (end.encrypted) end.traffic.encryptedStreams--;
   end.traffic = undefined;
   end.peer.traffic = undefined;
 }

@@ -89,7 +89,13 @@ export async function resolveSharedService(sharing: SharingContext, conn: AgentC
 }
 
 /** Opens `conn`'s stream `id` to `alias/service` through a share its workspace joined, or refuses it. */
-export async function openShared(sharing: SharingContext, conn: AgentConnection, id: number, name: string): Promise<void> {
+export async function openShared(
+  sharing: SharingContext,
+  conn: AgentConnection,
+  id: number,
+  name: string,
+  handshake: Pick<OpenNotice, 'e2e' | 'plain'> = {},
+): Promise<void> {
   const found = await findShared(sharing, conn.workspaceId, name);
   if (!found) {
     const missing = notFound('service', name);
@@ -138,6 +144,7 @@ export async function openShared(sharing: SharingContext, conn: AgentConnection,
       ...(share.paths ? { paths: share.paths } : {}),
       ...(share.rate_per_min !== null ? { ratePerMin: share.rate_per_min } : {}),
     },
+    ...handshake,
   };
   conn.openTo(id, target, notice, { shareId: share.id });
 }

@@ -52,10 +52,11 @@ export async function enrolAgent(tx: Queryable, workspaceId: string, input: Enro
 }
 
 /** Refreshes what the agent reported about itself in its hello (token use is recordAgentTokenUse's job). */
-export async function updateAgentDetails(tx: Queryable, agentId: string, info: { version?: string; hostname?: string; platform?: string }): Promise<void> {
+export async function updateAgentDetails(tx: Queryable, agentId: string, info: { version?: string; hostname?: string; platform?: string; identityKey?: string }): Promise<void> {
   await tx.query(
-    `update agents set version = coalesce($2, version), hostname = coalesce($3, hostname), platform = coalesce($4, platform) where id = $1`,
-    [agentId, info.version ?? null, info.hostname ?? null, info.platform ?? null],
+    `update agents set version = coalesce($2, version), hostname = coalesce($3, hostname), platform = coalesce($4, platform),
+            identity_key = coalesce($5, identity_key) where id = $1`,
+    [agentId, info.version ?? null, info.hostname ?? null, info.platform ?? null, info.identityKey ?? null],
   );
 }
 
@@ -71,6 +72,7 @@ export interface AgentRow {
   /** Expiry of the current token: the newest one neither revoked nor replaced by a rotation. */
   token_expires_at: Date | null;
   created_at: Date;
+  identity_key: string | null;
 }
 
 /** Whether the current workspace has this agent (not revoked). */
@@ -82,7 +84,7 @@ export async function agentExists(tx: Queryable, agentId: string): Promise<boole
 /** Lists the current workspace's agents. */
 export async function listAgents(tx: Queryable): Promise<AgentRow[]> {
   return tx.query<AgentRow>(
-    `select a.id, a.label, a.hostname, a.platform, a.version, a.last_seen_at, a.last_ip, a.created_at,
+    `select a.id, a.label, a.hostname, a.platform, a.version, a.last_seen_at, a.last_ip, a.created_at, a.identity_key,
             (select t.expires_at from agent_tokens t
               where t.agent_id = a.id and t.revoked_at is null and t.grace_until is null
               order by t.created_at desc limit 1) as token_expires_at

@@ -9,10 +9,13 @@ import {
   ConnectError,
   TOKEN_EXPIRY_WARNING_MS,
   formatTarget,
+  generateIdentity,
+  keyFingerprint,
   parseReachName,
   parseTarget,
   validateServiceName,
   type HealthCheck,
+  type Identity,
   type ServiceInfo,
   type ServiceProtocol,
   type Target,
@@ -23,6 +26,8 @@ import { choosePort, readPorts, savePort } from './port-store.js';
 import { duplexPair } from './duplex-pair.js';
 import { createAccessReporter, createShareFilter, type ShareFilter } from './share-filter.js';
 import { monitorTarget } from '../diagnostics/target-monitor.js';
+import { KnownAgents } from './known-agents.js';
+import { loadOrCreateIdentity } from './identity-file.js';
 import type { HealthMonitor } from '../diagnostics/health-monitor.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -45,6 +50,8 @@ export type AgentEvent =
   | { type: 'token_expiring'; expiresAt: string; expiresInMs: number }
   /** The periodic check of an exposed target: sent for the first result and whenever it turns good or bad. */
   | { type: 'health'; name: string; ok: boolean; checks: HealthCheck[] }
+  /** First stream to `name`: the exposing agent's identity key is now pinned (trust on first use). */
+  | { type: 'agent_pinned'; name: string; agentId: string; label: string; fingerprint: string }
   /** A workspace admin rotated this agent's token; the new one is in use and handed to `onToken` (never in an event). */
   | { type: 'token_rotated'; expiresAt: string; saved: boolean; message?: string };
 
@@ -62,6 +69,16 @@ export interface AgentOptions {
   onEvent?: (event: AgentEvent) => void;
   /** Receives a token the hub rotated (from the dashboard or API); save it where `token` came from. */
   onToken?: (token: string, expiresAt: string) => void | Promise<void>;
+  /**
+   * This agent's Ed25519 identity (end-to-end encryption): a key, or the file it is kept in (made on first use).
+   * Neither: a new key for the life of this Agent, so agents that reach it re-pin it after every restart.
+   */
+  identity?: Identity;
+  identityFile?: string;
+  /** Where the identity keys of exposing agents are pinned (known_agents.json); without it, in memory only. */
+  knownAgentsFile?: string;
+  /** Accept plaintext streams (--no-e2e); a stream is plaintext only when both its agents accept it. Default false. */
+  allowPlaintext?: boolean;
 }
 
 export interface ReachOptions {
@@ -144,8 +161,16 @@ export class Agent {
    */
   private readonly counters = new Map<string, { connections: number; bytesIn: number; bytesOut: number; live: Set<Socket> }>();
 
+  /** Pinned identity keys of the agents this one reached. */
+  readonly knownAgents: KnownAgents;
+  /** This agent's identity key fingerprint ("SHA256:..."), as the hub and other agents see it. */
+  readonly fingerprint: string;
+
   constructor(private readonly options: AgentOptions) {
     this.emit = options.onEvent ?? (() => undefined);
+    const identity = options.identity ?? (options.identityFile ? loadOrCreateIdentity(options.identityFile) : generateIdentity());
+    this.fingerprint = keyFingerprint(identity.publicKey);
+    this.knownAgents = new KnownAgents(options.knownAgentsFile);
     this.connection = new HubConnection({
       hubUrl: options.hubUrl,
       token: options.token,
@@ -155,6 +180,15 @@ export class Agent {
       ca: options.ca,
       pingIntervalMs: options.pingIntervalMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      e2e: {
+        identity,
+        allowPlaintext: options.allowPlaintext ?? false,
+        verifyPeer: (name, peer) => {
+          if (this.knownAgents.check(options.hubUrl, name, peer) === 'new') {
+            this.emit({ type: 'agent_pinned', name, agentId: peer.agentId, label: peer.label, fingerprint: keyFingerprint(peer.identityKey) });
+          }
+        },
+      },
     });
     this.connection.onOpen((open) => this.onIncomingOpen(open));
     this.connection.on('connected', (welcome) => {

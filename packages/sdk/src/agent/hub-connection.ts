@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import {
   ConnectError,
+  E2EInitiator,
   FrameType,
   IDLE_TIMEOUT_MS,
   OPEN_TIMEOUT_MS,
@@ -20,12 +21,16 @@ import {
   parseErrorPayload,
   parseGoAway,
   parseHubMessage,
+  parseOpenAccept,
   parseOpenNotice,
+  parseReachName,
   readWindowIncrement,
+  respond,
   type AgentInfo,
   type ControlOp,
   type ControlOps,
   type Frame,
+  type Identity,
   type OpenNotice,
   type TokenMessage,
   type WelcomeMessage,
@@ -50,6 +55,20 @@ export interface HubConnectionOptions {
   allowInsecure?: boolean;
   /** Extra CA certificates for a hub with a private certificate. */
   ca?: string | Buffer;
+  /** End-to-end encryption of the streams this agent opens and serves (e2e.ts). */
+  e2e?: E2EOptions;
+}
+
+export interface E2EOptions {
+  /** This agent's identity: its public key goes to the hub in hello, its private key signs handshake answers. */
+  identity: Identity;
+  /** Also accept plaintext streams (--no-e2e). A stream is plaintext only when both of its agents accept it. */
+  allowPlaintext: boolean;
+  /**
+   * Decides whether the exposing agent of a stream this agent opened is the one expected (the pin of
+   * known-agents.ts), after its signature verified and before any byte is sent; throws ConnectError to refuse.
+   */
+  verifyPeer(name: string, peer: { agentId: string; label: string; identityKey: string }): void;
 }
 
 /**
@@ -84,6 +103,8 @@ interface PendingRequest {
 
 interface PendingOpen {
   stream: TunnelStream;
+  /** The handshake this open started; undefined when it offered none. */
+  initiator: E2EInitiator | undefined;
   resolve(stream: TunnelStream): void;
   reject(err: ConnectError): void;
   timer: NodeJS.Timeout;
@@ -191,13 +212,16 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     const stream = new TunnelStream(id, this, service);
+    const e2e = this.options.e2e;
+    const initiator = e2e ? new E2EInitiator() : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.opens.delete(id);
         reject(new ConnectError('OPEN_TIMEOUT', `no answer from the hub for "${service}" within ${OPEN_TIMEOUT_MS} ms`));
       }, OPEN_TIMEOUT_MS + 1000);
-      this.opens.set(id, { stream, resolve, reject, timer });
-      this.send(encodeJsonFrame(FrameType.OPEN, id, { service }));
+      this.opens.set(id, { stream, initiator, resolve, reject, timer });
+      const plain = !e2e || e2e.allowPlaintext;
+      this.send(encodeJsonFrame(FrameType.OPEN, id, { service, ...(initiator ? { e2e: initiator.offer } : {}), ...(plain ? { plain: true } : {}) }));
     });
   }
 
@@ -262,7 +286,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     });
     ws.on('open', () => {
       this.lastReceivedAt = Date.now();
-      this.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent }));
+      const identityKey = this.options.e2e?.identity.publicKey.toString('base64');
+      const plain = !this.options.e2e || this.options.e2e.allowPlaintext;
+      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(plain ? { plain: true } : {}) };
+      this.send(encodeJsonFrame(FrameType.CONTROL, 0, hello));
     });
     ws.on('message', (data: Buffer) => {
       this.lastReceivedAt = Date.now();
@@ -323,6 +350,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       case FrameType.CONTROL:
         return this.onControl(frame);
       case FrameType.DATA:
+        return this.onStreamFrame(frame);
       case FrameType.WINDOW:
       case FrameType.CLOSE:
       case FrameType.RESET:
@@ -349,7 +377,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const increment = frame.type === FrameType.WINDOW ? readWindowIncrement(frame) : 0;
     const error = frame.type === FrameType.RESET ? parseErrorPayload(frame.payload) : undefined;
     try {
-      if (frame.type === FrameType.DATA) stream.onData(frame.payload);
+      if (frame.type === FrameType.DATA) stream.onData(frame.payload, frame.flags);
       else if (frame.type === FrameType.WINDOW) stream.onWindow(increment);
       else if (frame.type === FrameType.CLOSE) stream.onClose();
       else stream.onReset(error!);
@@ -414,6 +442,20 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const refuse = (code: ConnectError['code'], message: string) =>
       this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
     if (!this.openHandler) return refuse('SERVICE_NOT_FOUND', `Service not found: ${notice.service}`);
+    const e2e = this.options.e2e;
+    // Plaintext only when the opener accepts it and so does this agent; the hub's own streams (public links and hub
+    // ports) end at the hub by design, so there is nobody to encrypt to.
+    const hubTerminated = notice.from.agentId === 'hub' && !notice.e2e;
+    const plainAgreed = notice.plain === true && (e2e?.allowPlaintext ?? true);
+    const encrypt = !hubTerminated && !plainAgreed;
+    if (encrypt && !(notice.e2e && e2e)) {
+      return refuse(
+        'E2E_REQUIRED',
+        notice.e2e
+          ? `the agent exposing "${notice.service}" cannot encrypt end to end`
+          : `the agent exposing "${notice.service}" requires end-to-end encryption and the opening agent offered none (plaintext needs --no-e2e on both agents)`,
+      );
+    }
     let answered = false;
     const socketAtOpen = this.ws;
     this.openHandler({
@@ -423,7 +465,21 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
         if (answered || this.ws !== socketAtOpen) return;
         answered = true;
         this.streams.set(id, stream);
-        this.send(Buffer.from([FrameType.OPEN_OK, 0, (id >>> 24) & 0xff, (id >>> 16) & 0xff, (id >>> 8) & 0xff, id & 0xff, 0, 0, 0, 0]));
+        if (!encrypt) return this.send(encodeFrame(FrameType.OPEN_OK, id));
+        const welcome = this.welcome!;
+        let handshake: ReturnType<typeof respond>;
+        try {
+          handshake = respond(notice.e2e!, e2e!.identity, { agentId: welcome.agentId, label: welcome.label, service: notice.service });
+        } catch (err) {
+          // A malformed offer (a low-order key) fails this stream only; the OPEN_OK was not sent, so refuse it.
+          this.streams.delete(id);
+          const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', String(err));
+          stream.abort();
+          refuse(error.code, error.message);
+          return;
+        }
+        stream.session = handshake.session;
+        this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: handshake.answer }));
       },
       refuse: (code, message) => {
         if (answered || this.ws !== socketAtOpen) return;
@@ -440,10 +496,42 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     clearTimeout(open.timer);
     if (frame.type === FrameType.OPEN_OK) {
       this.streams.set(frame.streamId, open.stream);
+      try {
+        this.secureOpened(open, frame.payload);
+      } catch (err) {
+        const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', err instanceof Error ? err.message : String(err));
+        open.stream.reset(error.code, error.message);
+        open.reject(error);
+        return;
+      }
       open.resolve(open.stream);
     } else {
       open.reject(errorFromBody(parseErrorPayload(frame.payload)));
     }
+  }
+
+  /**
+   * Completes the handshake of a stream this agent opened, from the OPEN_OK payload: verifies the answer, asks
+   * verifyPeer about the exposing agent, and gives the stream its keys. A plaintext answer is refused unless this
+   * agent accepts plaintext: there is no silent fallback.
+   */
+  private secureOpened(open: PendingOpen, payload: Buffer): void {
+    const accept = parseOpenAccept(payload);
+    const name = open.stream.service;
+    if (!accept.e2e) {
+      if (open.initiator && !this.options.e2e!.allowPlaintext) {
+        throw new ConnectError('E2E_REQUIRED', `the stream to "${name}" came back unencrypted; refusing it (plaintext needs --no-e2e on both agents)`);
+      }
+      return;
+    }
+    if (!open.initiator) throw new ConnectError('PROTOCOL_ERROR', `an encryption answer for "${name}", which offered none`);
+    const { session, peer } = open.initiator.finish(accept.e2e);
+    const wanted = parseReachName(name).service;
+    if (peer.service !== wanted) {
+      throw new ConnectError('E2E_HANDSHAKE_FAILED', `asked for "${wanted}" but the agent that answered signed for "${peer.service}"`);
+    }
+    this.options.e2e!.verifyPeer(name, peer);
+    open.stream.session = session;
   }
 
   private startKeepalive(): void {

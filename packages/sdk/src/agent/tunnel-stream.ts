@@ -2,18 +2,26 @@
  * One multiplexed stream on the agent side, bridged to a local TCP socket, with credit-based flow control:
  * we send at most `sendCredit` bytes before the peer grants more, and grant credit back only for bytes the
  * local socket has accepted, so a slow local reader stops the remote sender instead of filling memory.
+ *
+ * An end-to-end encrypted stream (`session` set) seals every DATA payload (e2e.ts): credit counts the bytes on the
+ * wire (the hub can only see those), so each record costs its plaintext plus E2E_TAG_BYTES. Before CLOSE it sends
+ * an empty record; a CLOSE that does not follow one is a stream cut short on the way (E2E_TRUNCATED).
  */
 
 import type { Duplex } from 'node:stream';
 import {
+  E2E_TAG_BYTES,
   FRAME_HEADER_SIZE,
+  FrameFlag,
   FrameType,
+  ConnectError,
   INITIAL_STREAM_WINDOW,
   MAX_FRAME_PAYLOAD,
   WINDOW_UPDATE_THRESHOLD,
   encodeJsonFrame,
   encodeWindow,
   writeHeader,
+  type E2ESession,
   type ErrorBody,
   type ErrorCode,
 } from '@private-connect/protocol';
@@ -34,8 +42,12 @@ export class TunnelStream {
   /** Local bytes waiting for credit (the socket is paused meanwhile). */
   private pending: Buffer | undefined;
   private socket: Duplex | undefined;
-  /** DATA received before attach(); written to the socket by attach(). Bounded by the window like `unconsumed`. */
-  private early: Buffer[] = [];
+  /** DATA received before attach() (plaintext, and its size on the wire); written to the socket by attach(). */
+  private early: Array<[Buffer, number]> = [];
+  /** The record layer of an end-to-end encrypted stream; undefined for plaintext (--no-e2e on both sides, public links). */
+  session: E2ESession | undefined;
+  /** The peer's authenticated end marker arrived (encrypted streams). */
+  private gotEndMarker = false;
   private sentClose = false;
   private gotClose = false;
   private localEnded = false;
@@ -59,7 +71,8 @@ export class TunnelStream {
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
-      if (!this.ended) this.reset('STREAM_CLOSED', 'the local connection closed');
+      // Both halves ended cleanly: only our last bytes (waiting for credit) and CLOSE are left to send, not a reset.
+      if (!this.ended && !(this.localEnded && this.gotClose)) this.reset('STREAM_CLOSED', 'the local connection closed');
     });
     if (this.ended) {
       // Reset (or the hub connection lost) between OPEN_OK and attach.
@@ -71,25 +84,46 @@ export class TunnelStream {
     // same read as OPEN_OK, before the opener's promise callback runs).
     const early = this.early;
     this.early = [];
-    for (const payload of early) socket.write(payload, () => this.consumed(payload.length));
+    for (const [plain, wire] of early) socket.write(plain, () => this.consumed(wire));
     if (this.gotClose) socket.end();
     socket.resume();
   }
 
-  /** A DATA payload from the peer. */
-  onData(payload: Buffer): void {
+  /** A DATA payload from the peer, with the frame's flags. */
+  onData(payload: Buffer, flags = 0): void {
     if (this.ended) return;
-    this.unconsumed += payload.length;
+    const wire = payload.length;
+    this.unconsumed += wire;
     if (this.unconsumed > INITIAL_STREAM_WINDOW) {
       return this.reset('FLOW_CONTROL', 'the peer sent more than the window allows');
     }
-    this.bytesIn += payload.length;
+    const sealed = (flags & FrameFlag.ENCRYPTED) !== 0;
+    if (sealed !== (this.session !== undefined)) {
+      return this.reset(
+        sealed ? 'PROTOCOL_ERROR' : 'E2E_REQUIRED',
+        sealed ? 'an encrypted record on a plaintext stream' : 'a plaintext DATA frame on an end-to-end encrypted stream',
+      );
+    }
+    let plain = payload;
+    if (this.session) {
+      if (this.gotEndMarker) return this.reset('PROTOCOL_ERROR', 'DATA after the end marker');
+      try {
+        plain = this.session.open(payload);
+      } catch (err) {
+        return this.reset('E2E_DECRYPT_FAILED', err instanceof ConnectError ? err.message : 'an encrypted record did not authenticate');
+      }
+      if (plain.length === 0) {
+        this.gotEndMarker = true;
+        this.consumed(wire);
+        return;
+      }
+    }
+    this.bytesIn += plain.length;
     if (!this.socket) {
-      this.early.push(payload);
+      this.early.push([plain, wire]);
       return;
     }
-    const length = payload.length;
-    this.socket.write(payload, () => this.consumed(length));
+    this.socket.write(plain, () => this.consumed(wire));
   }
 
   /** A WINDOW increment from the peer. */
@@ -99,12 +133,15 @@ export class TunnelStream {
       const rest = this.pending;
       this.pending = undefined;
       this.onLocalData(rest);
+    } else {
+      this.maybeSendClose();
     }
   }
 
   /** The peer half-closed: end our local writable side once queued writes are flushed. */
   onClose(): void {
     if (this.gotClose || this.ended) return;
+    if (this.session && !this.gotEndMarker) return this.reset('E2E_TRUNCATED', 'CLOSE without the authenticated end marker: the stream was cut short on the way');
     this.gotClose = true;
     this.socket?.end();
     this.finishIfDone();
@@ -122,7 +159,11 @@ export class TunnelStream {
     if (this.ended) return;
     this.transport.send(encodeJsonFrame(FrameType.RESET, this.id, { code, message }));
     this.end();
-    this.socket?.destroy();
+    const socket = this.socket;
+    // Bytes that failed authentication, or a stream cut short: the local client gets a TCP reset, never a clean
+    // end it could take for a complete answer.
+    if (code.startsWith('E2E_') && socket && 'resetAndDestroy' in socket) (socket as { resetAndDestroy(): void }).resetAndDestroy();
+    else socket?.destroy();
   }
 
   /** The connection to the hub is gone: drop everything without sending. */
@@ -133,19 +174,22 @@ export class TunnelStream {
   }
 
   private onLocalData(chunk: Buffer): void {
+    const session = this.session;
+    const overhead = session ? E2E_TAG_BYTES : 0;
     let offset = 0;
     while (offset < chunk.length) {
-      const n = Math.min(chunk.length - offset, this.sendCredit, MAX_FRAME_PAYLOAD);
-      if (n === 0) {
+      const n = Math.min(chunk.length - offset, this.sendCredit - overhead, MAX_FRAME_PAYLOAD - overhead);
+      if (n <= 0) {
         this.pending = chunk.subarray(offset);
         this.socket!.pause();
         return;
       }
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + n);
-      writeHeader(frame, FrameType.DATA, 0, this.id, n);
-      chunk.copy(frame, FRAME_HEADER_SIZE, offset, offset + n);
+      const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + n + overhead);
+      writeHeader(frame, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, n + overhead);
+      if (session) session.sealInto(chunk, offset, offset + n, frame, FRAME_HEADER_SIZE);
+      else chunk.copy(frame, FRAME_HEADER_SIZE, offset, offset + n);
       this.transport.send(frame);
-      this.sendCredit -= n;
+      this.sendCredit -= n + overhead;
       this.bytesOut += n;
       offset += n;
     }
@@ -165,6 +209,15 @@ export class TunnelStream {
 
   private maybeSendClose(): void {
     if (!this.localEnded || this.pending || this.sentClose || this.ended) return;
+    if (this.session) {
+      // The end marker is a record like any other: it waits for credit.
+      if (this.sendCredit < E2E_TAG_BYTES) return;
+      const marker = Buffer.allocUnsafe(FRAME_HEADER_SIZE + E2E_TAG_BYTES);
+      writeHeader(marker, FrameType.DATA, FrameFlag.ENCRYPTED, this.id, E2E_TAG_BYTES);
+      this.session.sealInto(marker, 0, 0, marker, FRAME_HEADER_SIZE);
+      this.transport.send(marker);
+      this.sendCredit -= E2E_TAG_BYTES;
+    }
     this.sentClose = true;
     this.transport.send(Buffer.from([FrameType.CLOSE, 0, ...u32(this.id), 0, 0, 0, 0]));
     this.finishIfDone();
