@@ -8,6 +8,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { identityFromPem, keyFingerprint } from '@private-connect/protocol';
 import type { BrowserContext, Browser, Page } from 'playwright-core';
 import { echoServer, enrolAgent, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
 import { WIDE, launchChromium, shoot as shootPage, signIn as signInAt } from '../src/browser.js';
@@ -102,6 +105,17 @@ describe('the web dashboard in chromium', () => {
     await card.getByRole('button', { name: /copy command/i }).waitFor();
     assert.match((await card.textContent()) ?? '', new RegExp(`127\\.0\\.0\\.1:${app.port}`));
     await shoot('services');
+  });
+
+  test('shows that the service is end-to-end encrypted, and the agent\'s identity key fingerprint', async () => {
+    const card = page.locator(`[data-testid="service"][data-service-name="${serviceName}"]`);
+    assert.equal(await card.getByTestId('e2e').getAttribute('data-e2e'), 'required');
+    assert.match((await card.getByTestId('e2e').textContent()) ?? '', /end-to-end encrypted/);
+    // The fingerprint the page shows is the one of the key in the agent's own identity.pem.
+    const expected = keyFingerprint(identityFromPem(readFileSync(join(agent!.home, 'identity.pem'), 'utf8')).publicKey);
+    await page.getByRole('link', { name: 'Agents' }).click();
+    const agentCard = page.locator(`[data-testid="agent"][data-agent-label="${agentLabel}"]`);
+    await agentCard.getByTestId('fingerprint').getByText(expected).waitFor({ timeout: 10_000 });
   });
 
   test('creates a share, shows its code once, and revokes it', async () => {

@@ -3,7 +3,7 @@
  * subscribe to event types (`agent`, `service`, `stats`, `health`) and patch their lists; there is no polling.
  */
 
-import type { ServiceHealth } from '@private-connect/protocol';
+import type { ServiceHealth, ServiceTrafficSummary } from '@private-connect/protocol';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 
 export interface AgentEvent {
@@ -20,7 +20,7 @@ export interface ServiceEvent {
   agentId?: string;
 }
 export interface StatsEvent {
-  services: Array<{ name: string; streams: number; bytesIn: number; bytesOut: number }>;
+  services: Array<ServiceTrafficSummary & { name: string }>;
 }
 export interface HealthEvent {
   name: string;

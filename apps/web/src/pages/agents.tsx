@@ -92,6 +92,10 @@ export function AgentsPage() {
                     <dd>{agent.online ? 'now' : formatTime(agent.lastSeenAt)}</dd>
                     <dt>Address</dt>
                     <dd>{maskIp(agent.lastIp)}</dd>
+                    <dt>Identity key</dt>
+                    <dd data-testid="fingerprint">
+                      <code>{agent.fingerprint ?? '—'}</code>
+                    </dd>
                     <dt>Token expires</dt>
                     <dd className={expiring ? 'warn' : undefined} data-testid="token-expiry" data-expiring={expiring}>
                       {agent.tokenExpiresAt ? `${formatTime(agent.tokenExpiresAt)} (${relative(agent.tokenExpiresAt)})` : '—'}

@@ -23,6 +23,13 @@ function formatBytes(n: number): string {
 type Service = ServiceInfo & Partial<ServiceTrafficSummary> & { health?: ServiceHealth };
 
 /** The latest check of the target by its exposing agent: ✓/✗ per check, with the reason and the fix when it failed. */
+/** How streams between agents are protected while the service is online (hub ports and public links end at the hub). */
+function Encryption({ policy }: { policy: ServiceInfo['e2e'] }) {
+  if (policy === 'required') return <span>🔒 end-to-end encrypted: the hub relays only ciphertext</span>;
+  if (policy === 'optional') return <span className="warn">end-to-end unless both agents run with --no-e2e (plaintext then)</span>;
+  return <span>—</span>;
+}
+
 function Health({ health }: { health: ServiceHealth | undefined }) {
   if (!health) return <span className="muted">not checked yet</span>;
   const failed = health.checks.filter((c) => !c.ok);
@@ -74,7 +81,11 @@ export function ServicesPage() {
         {(list) => (
           <ul className="cards" aria-label="Services">
             {list.map((service) => {
-              const live = stats.get(service.name) ?? (service.streams !== undefined ? { streams: service.streams, bytesIn: service.bytesIn ?? 0, bytesOut: service.bytesOut ?? 0 } : undefined);
+              const live =
+                stats.get(service.name) ??
+                (service.streams !== undefined
+                  ? { streams: service.streams, encryptedStreams: service.encryptedStreams ?? 0, bytesIn: service.bytesIn ?? 0, bytesOut: service.bytesOut ?? 0 }
+                  : undefined);
               return (
                 <li key={service.id} className="card" data-testid="service" data-service-name={service.name} data-online={service.online}>
                   <div className="card-head">
@@ -90,11 +101,16 @@ export function ServicesPage() {
                     <dd>{service.agentLabel ?? service.agentId ?? '—'}</dd>
                     <dt>Health</dt>
                     <dd><Health health={service.health} /></dd>
+                    <dt>Encryption</dt>
+                    <dd data-testid="e2e" data-e2e={service.e2e ?? 'unknown'}>
+                      <Encryption policy={service.e2e} />
+                    </dd>
                     {live ? (
                       <>
                         <dt>Traffic</dt>
                         <dd>
-                          {live.streams} open, {formatBytes(live.bytesIn)} in, {formatBytes(live.bytesOut)} out
+                          {live.streams} open{live.streams > 0 ? ` (${live.encryptedStreams} end-to-end encrypted)` : ''}, {formatBytes(live.bytesIn)} in,{' '}
+                          {formatBytes(live.bytesOut)} out
                         </dd>
                       </>
                     ) : null}
