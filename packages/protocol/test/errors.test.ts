@@ -38,7 +38,7 @@ describe('ERROR_CODES', () => {
 
   test('gives every code a summary sentence and a name in upper snake case', () => {
     for (const code of ALL_CODES) {
-      assert.match(code, /^[A-Z][A-Z_]*[A-Z]$/);
+      assert.match(code, /^[A-Z][A-Z0-9_]*[A-Z]$/);
       const { summary } = ERROR_CODES[code];
       assert.ok(summary.length > 0 && summary.endsWith('.'), `${code}: summary ${JSON.stringify(summary)}`);
     }

@@ -7,7 +7,19 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
-import { ConnectError, FrameType, encodeFrame, type ServiceInfo } from '@private-connect/protocol';
+import {
+  ConnectError,
+  E2E_TAG_BYTES,
+  FrameFlag,
+  FrameType,
+  encodeFrame,
+  encodeJsonFrame,
+  generateIdentity,
+  parseOffer,
+  readJsonPayload,
+  respond,
+  type ServiceInfo,
+} from '@private-connect/protocol';
 import { Agent, HubConnection, type AgentEvent } from '../src/index.js';
 import { startScriptedHub, type ScriptedConnection, type ScriptedHub } from './support/scripted-hub.js';
 
@@ -86,6 +98,7 @@ describe('HubConnection reconnect backoff', () => {
 });
 
 describe('a service that speaks first', () => {
+  const exposer = generateIdentity();
   test('DATA and CLOSE arriving in the same read as OPEN_OK reach the local client; the connection survives', async () => {
     const service: ServiceInfo = { id: 'svc-1', name: 'greeter', target: '127.0.0.1:2222', agentId: 'agent-2', agentLabel: 'server', online: true };
     const greeting = 'SSH-2.0-greeter\r\n';
@@ -105,10 +118,19 @@ describe('a service that speaks first', () => {
             const open = await conn.waitFrame((f) => f.type === FrameType.OPEN && !answered.has(f.streamId), 'OPEN');
             answered.add(open.streamId);
             // What a hub relays when the exposed server writes its banner right after accepting:
-            // OPEN_OK, the banner and (here) the server's half close, all in one TCP segment.
+            // OPEN_OK, the banner and (here) the server's half close, all in one TCP segment; end to end
+            // encrypted as the exposing agent would send them (the handshake answer, a record, the end marker).
+            const { answer, session } = respond(parseOffer(readJsonPayload(open).e2e), exposer, { agentId: 'agent-2', label: 'server', service: 'greeter' });
+            const record = (text: string) => {
+              const plain = Buffer.from(text);
+              const sealed = Buffer.alloc(plain.length + E2E_TAG_BYTES);
+              session.sealInto(plain, 0, plain.length, sealed, 0);
+              return encodeFrame(FrameType.DATA, open.streamId, sealed, FrameFlag.ENCRYPTED);
+            };
             conn.sendTogether([
-              encodeFrame(FrameType.OPEN_OK, open.streamId),
-              encodeFrame(FrameType.DATA, open.streamId, Buffer.from(greeting)),
+              encodeJsonFrame(FrameType.OPEN_OK, open.streamId, { e2e: answer }),
+              record(greeting),
+              record(''),
               encodeFrame(FrameType.CLOSE, open.streamId),
             ]);
           }

@@ -33,6 +33,9 @@ export interface StreamTransport {
   streamEnded(stream: TunnelStream): void;
 }
 
+/** How long an aborted stream waits before it resets its local socket (see dropSocket). */
+const RESET_DELAY_MS = 25;
+
 export class TunnelStream {
   private sendCredit = INITIAL_STREAM_WINDOW;
   /** Bytes received but not yet accepted by the local socket. */
@@ -151,7 +154,7 @@ export class TunnelStream {
   onReset(error: ErrorBody): void {
     if (this.ended) return;
     this.end();
-    this.socket?.destroy(error.code === 'STREAM_CLOSED' ? undefined : undefined);
+    this.dropSocket(error.code);
   }
 
   /** Aborts the stream: tells the peer, destroys the local socket. */
@@ -159,18 +162,34 @@ export class TunnelStream {
     if (this.ended) return;
     this.transport.send(encodeJsonFrame(FrameType.RESET, this.id, { code, message }));
     this.end();
-    const socket = this.socket;
-    // Bytes that failed authentication, or a stream cut short: the local client gets a TCP reset, never a clean
-    // end it could take for a complete answer.
-    if (code.startsWith('E2E_') && socket && 'resetAndDestroy' in socket) (socket as { resetAndDestroy(): void }).resetAndDestroy();
-    else socket?.destroy();
+    this.dropSocket(code);
   }
 
   /** The connection to the hub is gone: drop everything without sending. */
   abort(): void {
     if (this.ended) return;
     this.end();
-    this.socket?.destroy();
+    this.dropSocket('PEER_GONE');
+  }
+
+  /**
+   * Ends the local socket of an aborted stream. Unless the other side's local connection merely closed
+   * (STREAM_CLOSED), the stream was cut: a failed record, a dead peer or hub, a revoked share. The local client then
+   * gets a TCP reset, never a clean end it could take for a complete answer. The reset waits RESET_DELAY_MS: a reset
+   * sent while the application has not yet read our last write reaches it as a plain end of stream (seen on Linux
+   * loopback), the very confusion the reset is there to prevent.
+   */
+  private dropSocket(code: ErrorCode): void {
+    const socket = this.socket;
+    if (!socket) return;
+    if (code === 'STREAM_CLOSED' || !('resetAndDestroy' in socket) || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    setTimeout(() => {
+      if (!socket.destroyed) (socket as Duplex & { resetAndDestroy(): void }).resetAndDestroy();
+    }, RESET_DELAY_MS).unref();
   }
 
   private onLocalData(chunk: Buffer): void {
