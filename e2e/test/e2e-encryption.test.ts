@@ -70,13 +70,52 @@ async function refusedRoundTrip(port: number): Promise<Buffer> {
   }
 }
 
+/** A real hub, a hub in front of it, agents "db-server" (exposes) and "laptop" (reaches), and an echo server. */
+interface Fixture {
+  hub: HubProcess;
+  evil: EvilHub;
+  a: AgentHome;
+  b: AgentHome;
+  echo: TcpServer;
+  /** Processes to stop at the end, in reverse. */
+  procs: Proc[];
+  stop(): Promise<void>;
+}
+
+/** `through`: the agents whose WebSocket goes through the hub in front (the others use the real hub directly). */
+async function startFixture(through: Array<'a' | 'b'>): Promise<Fixture> {
+  const hub = await startHubProcess();
+  const evil = await startEvilHub(hub.url);
+  const [a, b] = await Promise.all([enrolAgent(hub, { label: 'db-server' }), enrolAgent(hub, { label: 'laptop' })]);
+  if (through.includes('a')) pointAt(a, evil.url);
+  if (through.includes('b')) pointAt(b, evil.url);
+  const echo = await echoServer();
+  const procs: Proc[] = [];
+  return {
+    hub,
+    evil,
+    a,
+    b,
+    echo,
+    procs,
+    async stop() {
+      for (const proc of procs.reverse()) await proc.stop();
+      await echo.close();
+      await evil.close();
+      await hub.stop();
+      await removeDirs(hub.dataDir, a.home, b.home);
+    },
+  };
+}
+
 describe('end-to-end encryption through a hub that records everything', () => {
+  let f: Fixture;
   let hub: HubProcess;
   let evil: EvilHub;
   let a: AgentHome;
   let b: AgentHome;
   let echo: TcpServer;
-  const procs: Proc[] = [];
+  let procs: Proc[];
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(`${hub.url}${path}`, { headers: { authorization: `Bearer ${hub.apiKey}` } });
     assert.equal(res.status, 200, await res.clone().text());
@@ -84,20 +123,12 @@ describe('end-to-end encryption through a hub that records everything', () => {
   };
 
   before(async () => {
-    hub = await startHubProcess();
-    evil = await startEvilHub(hub.url);
-    [a, b] = await Promise.all([enrolAgent(hub, { label: 'db-server' }), enrolAgent(hub, { label: 'laptop' })]);
-    pointAt(a, evil.url);
-    pointAt(b, evil.url);
-    echo = await echoServer();
+    f = await startFixture(['a', 'b']);
+    ({ hub, evil, a, b, echo, procs } = f);
   });
 
   after(async () => {
-    for (const proc of procs.reverse()) await proc.stop();
-    await echo?.close();
-    await evil?.close();
-    await hub?.stop();
-    await removeDirs(hub?.dataDir, a?.home, b?.home);
+    await f?.stop();
   });
 
   const start = async (exposeArgs: string[], reachArgs: string[], name: string) => {
@@ -182,21 +213,16 @@ describe('end-to-end encryption through a hub that records everything', () => {
 });
 
 describe('a malicious hub cannot read or steer an encrypted stream', () => {
-  let hub: HubProcess;
+  let f: Fixture;
   let evil: EvilHub;
-  let a: AgentHome;
   let b: AgentHome;
-  let echo: TcpServer;
   let reachPort: number;
   let reacher: Proc;
-  const procs: Proc[] = [];
 
   before(async () => {
-    hub = await startHubProcess();
-    evil = await startEvilHub(hub.url);
-    [a, b] = await Promise.all([enrolAgent(hub, { label: 'db-server' }), enrolAgent(hub, { label: 'laptop' })]);
-    pointAt(b, evil.url);
-    echo = await echoServer();
+    f = await startFixture(['b']);
+    ({ evil, b } = f);
+    const { a, echo, procs } = f;
     procs.push(await a.expose(`127.0.0.1:${echo.port}`, 'prod-db'));
     const reached = await b.reach('prod-db', ['--port', '0']);
     procs.push(reached.proc);
@@ -208,11 +234,7 @@ describe('a malicious hub cannot read or steer an encrypted stream', () => {
   });
 
   after(async () => {
-    for (const proc of procs.reverse()) await proc.stop();
-    await echo?.close();
-    await evil?.close();
-    await hub?.stop();
-    await removeDirs(hub?.dataDir, a?.home, b?.home);
+    await f?.stop();
   });
 
   const refusal = (code: string) => reacher.waitFor((l) => l.type === 'stream_refused' && l.code === code, 10_000, `stream_refused ${code}`);
