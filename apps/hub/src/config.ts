@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IDLE_TIMEOUT_MS, PING_INTERVAL_MS } from '@private-connect/protocol';
+import { HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, PING_INTERVAL_MS } from '@private-connect/protocol';
 
 /** apps/web/dist, from this module's place in apps/hub/dist/src. */
 const DEFAULT_WEB_DIST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
@@ -58,6 +58,12 @@ export interface HubConfig {
   metricsToken?: string;
   /** How long a shutdown waits for open streams before closing them (SHUTDOWN_GRACE_MS, default 10 s). */
   shutdownGraceMs: number;
+  /** Time a client has to send a request's headers, an agent's WebSocket upgrade included (HUB_HEADERS_TIMEOUT, default 60 s). */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, body included, e.g. an upload through a public link (HUB_REQUEST_TIMEOUT, default 5 min). */
+  requestTimeoutMs: number;
+  /** Time an agent has after the WebSocket upgrade to send its hello (HUB_HANDSHAKE_TIMEOUT, default 10 s). */
+  handshakeTimeoutMs: number;
 }
 
 /** TRUST_PROXY: `true` (any peer), a hop count, or the addresses / CIDRs of the proxies (proxy-addr syntax). */
@@ -177,6 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'must be at least 16 characters');
   const linkIdleTimeoutMs = parseDuration(env.PUBLIC_LINK_IDLE_TIMEOUT || '5m', 'PUBLIC_LINK_IDLE_TIMEOUT');
   if (linkIdleTimeoutMs < 1) throw new ConfigError('PUBLIC_LINK_IDLE_TIMEOUT', 'must be longer than 0');
+  const headersTimeoutMs = positiveDuration(env, 'HUB_HEADERS_TIMEOUT', '60s');
+  const requestTimeoutMs = positiveDuration(env, 'HUB_REQUEST_TIMEOUT', '5m');
+  if (headersTimeoutMs > requestTimeoutMs) throw new ConfigError('HUB_HEADERS_TIMEOUT', `must not be longer than HUB_REQUEST_TIMEOUT (${requestTimeoutMs} ms)`);
   return {
     publicBaseDomain,
     linkIdleTimeoutMs,
@@ -202,7 +211,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     metricsToken,
     shutdownGraceMs: parseDuration(env.SHUTDOWN_GRACE_MS || '10s', 'SHUTDOWN_GRACE_MS'),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    handshakeTimeoutMs: positiveDuration(env, 'HUB_HANDSHAKE_TIMEOUT', `${HANDSHAKE_TIMEOUT_MS}ms`),
   };
+}
+
+/** A duration variable that must be longer than 0 (a timeout of 0 would switch the protection off). */
+function positiveDuration(env: NodeJS.ProcessEnv, variable: string, fallback: string): number {
+  const ms = parseDuration(env[variable] || fallback, variable);
+  if (ms < 1) throw new ConfigError(variable, 'must be longer than 0');
+  return ms;
 }
 
 /** Parses TRUST_PROXY: unset/false/0 = off, true, a hop count, or a comma list of addresses and CIDRs. */

@@ -1,9 +1,10 @@
 /** Assembles a hub: database, HTTP API, agent endpoint and relay. `startHub` is what main.ts and tests call. */
 
+import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
-import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_CONTROL, RateBuckets } from '@private-connect/protocol';
+import { MAX_PENDING_CONTROL, RateBuckets } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { createLogger, type Logger } from './logger.js';
@@ -41,10 +42,18 @@ import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lif
 import { registerOpsRoutes } from './api/ops-routes.js';
 import { countAuthFailure } from './relay/relay-stats.js';
 
-/** Time a client has to send a request's headers (slowloris); Node checks it every 30 s. */
-export const HTTP_HEADERS_TIMEOUT_MS = 60_000;
-/** Time a client has to send a whole request, body included (an upload through a public link too). */
-export const HTTP_REQUEST_TIMEOUT_MS = 300_000;
+/**
+ * Node's server options that cut slow clients (slowloris) on both ports: HUB_HEADERS_TIMEOUT for the headers (an
+ * agent's WebSocket upgrade and a public link's request too), HUB_REQUEST_TIMEOUT for a whole request with its body.
+ * Node checks them every 30 s by default, which would let a 1 s timeout run for 30 s: here every half timeout.
+ */
+export function serverTimeouts(config: Pick<HubConfig, 'headersTimeoutMs' | 'requestTimeoutMs'>): ServerOptions {
+  return {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.floor(config.headersTimeoutMs / 2))),
+  };
+}
 
 export interface Hub {
   /** Base URL of the API and agent endpoint, e.g. http://127.0.0.1:3001 (https:// with TLS_CERT). */
@@ -130,7 +139,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       sharing,
       events,
       lifecycle,
-      handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
       openShared: (conn, id, name, handshake) => openShared(sharing, conn, id, name, handshake),
@@ -140,12 +149,9 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
     const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
-      const server = createHubServer(tls, (req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)));
       // Fastify sets no timeouts on a server from serverFactory: slow headers and slow bodies (API and public
-      // links alike) are cut here, at Node's values, set explicitly so that they cannot silently change.
-      server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS;
-      server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS;
-      return server;
+      // links alike) are cut by the server's own, set explicitly so that they cannot silently change.
+      return createHubServer(tls, (req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)), serverTimeouts(config));
     };
     // trustProxy: the same trust function as the agent endpoint's clientIp. `https` only gives Fastify's own
     // "listening at" line its scheme: the server itself comes from serverFactory.
@@ -204,7 +210,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     let web: WebPort | undefined;
     if (config.webPort !== undefined) {
       try {
-        web = await listenWebPort(app.server, config.webPort, config.webHost, { headersTimeout: HTTP_HEADERS_TIMEOUT_MS, requestTimeout: HTTP_REQUEST_TIMEOUT_MS }, tls);
+        web = await listenWebPort(app.server, config.webPort, config.webHost, serverTimeouts(config), tls);
       } catch (err) {
         events.close();
         await endpoint.close();

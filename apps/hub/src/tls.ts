@@ -4,7 +4,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from './config.js';
@@ -52,11 +52,11 @@ function readPem(file: string, variable: string): Buffer {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** A plain HTTP server, or an HTTPS server (TLS 1.2+) when `tls` is given. */
-export function createHubServer(tls: SecureContextOptions | undefined, handler?: Handler): Server {
-  if (!tls) return createHttpServer(handler);
+/** A plain HTTP server, or an HTTPS server (TLS 1.2+) when `tls` is given; `options` are Node's (the timeouts). */
+export function createHubServer(tls: SecureContextOptions | undefined, handler?: Handler, options: ServerOptions = {}): Server {
+  if (!tls) return createHttpServer(options, handler);
   // An https.Server is an http.Server to everything that handles requests and upgrades on it.
-  return createHttpsServer({ ...tls, minVersion: TLS_MIN_VERSION }, handler) as unknown as Server;
+  return createHttpsServer({ ...options, ...tls, minVersion: TLS_MIN_VERSION }, handler) as unknown as Server;
 }
 
 /** Swaps the certificate of running servers; connections already open keep theirs. */

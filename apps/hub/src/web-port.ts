@@ -4,7 +4,7 @@
  * WebSocket). The dashboard opened on :3000 and its API then share an origin and the session cookie.
  */
 
-import type { Server } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { createHubServer } from './tls.js';
@@ -25,12 +25,10 @@ export async function listenWebPort(
   main: Server,
   port: number,
   host: string,
-  timeouts: { headersTimeout: number; requestTimeout: number },
+  timeouts: ServerOptions,
   tls?: SecureContextOptions,
 ): Promise<WebPort> {
-  const server = createHubServer(tls);
-  server.headersTimeout = timeouts.headersTimeout;
-  server.requestTimeout = timeouts.requestTimeout;
+  const server = createHubServer(tls, undefined, timeouts);
   // The main server's own listeners (Fastify's router, the link proxy, the agent endpoint) run unchanged.
   server.on('request', (req, res) => main.emit('request', req, res));
   server.on('upgrade', (req, socket, head) => main.emit('upgrade', req, socket, head));
