@@ -4,10 +4,11 @@ export const MiB = 1024 * 1024;
 
 export interface BenchConfig {
   quick: boolean;
-  /** Which parts run: BENCH_ONLY=relay, memory or http (comma-separated); all by default. */
+  /** Which parts run: BENCH_ONLY=relay, memory, http or peers (comma-separated); all by default. */
   relay: boolean;
   memory: boolean;
   http: boolean;
+  peers: boolean;
   /** wrk settings of the HTTP part: connections, seconds per run, rounds over the four ways. */
   httpConnections: number;
   httpSeconds: number;
@@ -21,10 +22,20 @@ export interface BenchConfig {
   connWarmupSeconds: number;
   connConcurrency: number;
   agents: number;
+  /** The peer comparison (peers-bench.ts): rounds over the ways, iperf3 and wrk seconds, streams held at once. */
+  peerRounds: number;
+  peerIperfSeconds: number;
+  peerIperfOmitSeconds: number;
+  peerWrkSeconds: number;
+  peerConnSeconds: number;
+  peerStreams: number;
+  /** BENCH_WRITE_DOCS=1: the peer results also replace the generated part of docs/BENCHMARKS.md. */
+  writeDocs: boolean;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
-  const quick = !!env.BENCH_QUICK && env.BENCH_QUICK !== '0' && env.BENCH_QUICK !== 'false';
+  const flag = (v: string | undefined) => !!v && v !== '0' && v !== 'false';
+  const quick = flag(env.BENCH_QUICK);
   const num = (name: string, fallback: number): number => {
     const v = env[name];
     if (v === undefined || v === '') return fallback;
@@ -33,13 +44,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     return n;
   };
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const part of only) if (!['relay', 'memory', 'http'].includes(part)) throw new Error(`BENCH_ONLY parts are relay, memory and http, got "${part}"`);
+  for (const part of only) if (!['relay', 'memory', 'http', 'peers'].includes(part)) throw new Error(`BENCH_ONLY parts are relay, memory, http and peers, got "${part}"`);
   const runs = (part: string) => only.length === 0 || only.includes(part);
   return {
     quick,
     relay: runs('relay'),
     memory: runs('memory'),
     http: runs('http'),
+    peers: runs('peers'),
     httpConnections: Math.round(num('BENCH_HTTP_CONNECTIONS', 32)),
     httpSeconds: Math.round(num('BENCH_HTTP_SECONDS', quick ? 2 : 8)),
     httpRounds: Math.round(num('BENCH_HTTP_ROUNDS', quick ? 1 : 3)),
@@ -52,6 +64,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     connWarmupSeconds: quick ? 0.5 : 1,
     connConcurrency: Math.round(num('BENCH_CONN_CONCURRENCY', 32)),
     agents: Math.round(num('BENCH_AGENTS', quick ? 200 : 1000)),
+    peerRounds: Math.round(num('BENCH_PEER_ROUNDS', quick ? 1 : 3)),
+    // iperf3 takes whole seconds.
+    peerIperfSeconds: Math.max(1, Math.round(num('BENCH_PEER_IPERF_SECONDS', quick ? 1 : 4))),
+    peerIperfOmitSeconds: 1,
+    peerWrkSeconds: Math.max(1, Math.round(num('BENCH_PEER_WRK_SECONDS', quick ? 1 : 5))),
+    peerConnSeconds: num('BENCH_PEER_CONN_SECONDS', quick ? 0.5 : 2),
+    peerStreams: Math.round(num('BENCH_PEER_STREAMS', quick ? 100 : 1000)),
+    writeDocs: flag(env.BENCH_WRITE_DOCS),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
- * Loaded into the hub process by the memory benchmark only (`NODE_OPTIONS=--import <this file>`): a full garbage
- * collection on SIGUSR2, so that memory is sampled without the garbage of whatever ran before.
+ * Loaded into the hub process by the memory benchmark, and into the hub and agents of the peer benchmark
+ * (`NODE_OPTIONS=--import <this file>`, see gc-signal.ts): a full garbage collection on SIGUSR2, so that memory
+ * is sampled without the garbage of whatever ran before.
  * It writes "bench-gc-done" to stderr after each collection.
  */
 

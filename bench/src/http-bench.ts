@@ -74,12 +74,14 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-async function wrk(url: string, threads: number, connections: number, seconds: number): Promise<WrkResult> {
+/** One wrk run with --latency against `url`. */
+export async function wrk(url: string, threads: number, connections: number, seconds: number): Promise<WrkResult> {
   const { stdout } = await run('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url], { maxBuffer: 1 << 20 });
   return parseWrk(stdout);
 }
 
-function helloServer(body: Buffer): Promise<{ server: Server; port: number }> {
+/** A keep-alive HTTP server answering every request with `body`. */
+export function helloServer(body: Buffer): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });

@@ -4,11 +4,10 @@
  * into this benchmark's hub), so what is compared is live memory, not garbage.
  */
 
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { removeDirs, startHubProcess, type HubProcess } from '@private-connect/e2e';
 import { median, progress, sleep, type BenchConfig } from './config.js';
 import { connectFleet, enrolMany } from './fleet.js';
+import { collectGarbage, gcHookEnv } from './gc-signal.js';
 import { rssBytes } from './procstat.js';
 
 export interface MemoryResults {
@@ -43,19 +42,6 @@ async function settledRss(pid: number): Promise<number> {
   }
 }
 
-/** Full GC in the hub through gc-hook.js; resolves once the hub reported it. */
-async function collectGarbage(hub: HubProcess): Promise<void> {
-  const count = () => hub.proc.stderr().split('bench-gc-done').length;
-  const before = count();
-  hub.proc.child.kill('SIGUSR2');
-  const deadline = Date.now() + 10_000;
-  while (count() === before) {
-    if (Date.now() > deadline) throw new Error('the hub did not report a garbage collection within 10 s');
-    await sleep(20);
-  }
-  await sleep(300);
-}
-
 async function heapOf(hub: HubProcess): Promise<{ heapUsed: number; external: number }> {
   const m = await hub.metrics();
   return { heapUsed: m.get('nodejs_heap_size_used_bytes') ?? NaN, external: m.get('nodejs_external_memory_bytes') ?? NaN };
@@ -63,16 +49,13 @@ async function heapOf(hub: HubProcess): Promise<{ heapUsed: number; external: nu
 
 export async function memoryBench(config: BenchConfig): Promise<MemoryResults> {
   progress(`hub memory: a fresh hub process, ${config.agents} agents enrolled through the API`);
-  const gcHook = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), 'gc-hook.js')).href;
   // One API key enrols every agent: far more than the default per-key API limit allows in a minute.
-  const hub = await startHubProcess({
-    env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${gcHook}`.trim(), HUB_RATE_LIMIT_API: '1000000/1m' },
-  });
+  const hub = await startHubProcess({ env: { ...gcHookEnv(), HUB_RATE_LIMIT_API: '1000000/1m' } });
   try {
     const hubPid = hub.proc.child.pid ?? -1;
     const enrolled = await enrolMany(hub.url, hub.apiKey, config.agents);
     await sleep(1000);
-    await collectGarbage(hub);
+    await collectGarbage(hub.proc);
     const idleHeap = await heapOf(hub);
     const idleRss = await settledRss(hubPid);
 
@@ -91,7 +74,7 @@ export async function memoryBench(config: BenchConfig): Promise<MemoryResults> {
       }
       if (connected < config.agents) throw new Error(`only ${connected} of ${config.agents} agents are connected at the hub`);
       await sleep(2000);
-      await collectGarbage(hub);
+      await collectGarbage(hub.proc);
       const loadedHeap = await heapOf(hub);
       const loadedRss = await settledRss(hubPid);
       return {

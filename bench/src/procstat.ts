@@ -1,6 +1,6 @@
 /** Resident memory and CPU time of a process, read from /proc (Linux) without touching the process itself. */
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat times; 100 on every mainstream Linux. */
 const CLK_TCK = 100;
@@ -57,4 +57,62 @@ export async function withCpu<T>(pids: Record<string, number>, work: () => Promi
   cpu.steal = (machine1.steal - machine0.steal) / wall;
   cpu.other = Math.max(0, (machine1.busy - machine0.busy) / wall - ours);
   return { result, cpu };
+}
+
+/** Parent pid of a process, or undefined when it is gone. */
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process and all its descendants (socat's forked children, sshd's per-connection processes), from /proc. */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const ppid = parentPid(pid);
+    if (ppid !== undefined) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    if (!existsSync(`/proc/${pid}`)) continue;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** Proportional set size of a process in bytes (shared pages split among their users), or undefined. */
+export function pssBytes(pid: number): number | undefined {
+  try {
+    const m = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface TreeMemory {
+  /** Sum of VmRSS over every process (pages shared between forks count once per process). */
+  rss: number;
+  /** Sum of PSS: what the processes together really hold. */
+  pss: number;
+  processes: number;
+}
+
+/** Memory of some processes and all their descendants. */
+export function treeMemory(roots: number[]): TreeMemory {
+  const pids = [...new Set(roots.flatMap(processTree))];
+  return {
+    rss: pids.reduce((a, pid) => a + (rssBytes(pid) ?? 0), 0),
+    pss: pids.reduce((a, pid) => a + (pssBytes(pid) ?? 0), 0),
+    processes: pids.length,
+  };
 }

@@ -40,7 +40,8 @@ function meanCpu(list: Cpu[]): Cpu {
   return out;
 }
 
-function poolConnRuns(runs: ConnRateRun[], concurrency: number): ConnRateSummary {
+/** Connection-rate runs of one side pooled into one figure. */
+export function poolConnRuns(runs: ConnRateRun[], concurrency: number): ConnRateSummary {
   const seconds = runs.reduce((a, r) => a + r.seconds, 0);
   const completed = runs.reduce((a, r) => a + r.completed, 0);
   const firstError = runs.find((r) => r.firstError)?.firstError;

@@ -7,27 +7,32 @@
  *   conn rate    connect, 1 byte, echo, close; N connections in flight         conn/s, tunnel/direct
  *   hub memory   hub RSS idle, then with N authenticated idle agent sockets     MiB, KiB per agent
  *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link
+ *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, many streams + memory
  *
  * "Through the hub" is a real hub process and real `connect expose` / `connect reach` agent processes started by the
  * e2e harness; "direct" is the same client against the same server on loopback. BENCH_QUICK=1 shrinks every size
- * (the CI smoke run); BENCH_ONLY=relay,memory,http picks parts; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
+ * (the CI smoke run); BENCH_ONLY=relay,memory,http,peers picks parts; BENCH_WRITE_DOCS=1 puts the peer table into
+ * docs/BENCHMARKS.md; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
  * and agents for each tunnel phase (see profile-hook.ts). Sizes: see config.ts. Results also go to
  * artifacts/bench-latest.json.
- * Exits 1 when a figure is missing or connections failed.
+ * Exits 1 when a figure is missing or connections failed (a missed target is printed, not an exit code).
  */
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, MiB, progress } from './config.js';
 import { memoryBench, type MemoryResults } from './memory-bench.js';
 import { relayBench, type RelayResults } from './relay-bench.js';
 import { haveWrk, httpBench, type HttpResults } from './http-bench.js';
+import { peersBench } from './peers-bench.js';
+import { peersDocsBlock, peersNotes, peersProblems, peersSummary, peersTable, targetLines, writeDocsBlock } from './peers-report.js';
 import { added, fixed, int, pct, ratio, table } from './report.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const OUT_FILE = join(root, 'artifacts', 'bench-latest.json');
+const DOCS_FILE = join(root, 'docs', 'BENCHMARKS.md');
 
 function cpuLine(label: string, cpu: Record<string, number>): string {
   return (
@@ -84,7 +89,20 @@ function httpTable(h: HttpResults): string {
   );
 }
 
+/** The distribution and kernel, e.g. "Debian GNU/Linux 12 (bookworm), Linux 6.1.0". */
+function osRelease(): string {
+  let name = process.platform as string;
+  try {
+    name = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? name;
+  } catch {
+    // not Linux, or no os-release
+  }
+  return `${name}, kernel ${release()}`;
+}
+
 async function main(): Promise<number> {
+  // Ctrl-C or a CI timeout: exit normally so the harness's exit hook kills every child (hub, agents, sshd, socat, iperf3).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const config = loadConfig();
   const cores = cpus().length;
   const started = new Date();
@@ -95,12 +113,14 @@ async function main(): Promise<number> {
   const wrkThere = config.http ? await haveWrk() : false;
   if (config.http && !wrkThere) progress('http: wrk is not installed (apt-get install wrk); the HTTP part is skipped');
   const http = config.http && wrkThere ? await httpBench(config) : undefined;
+  const peers = config.peers ? await peersBench(config) : undefined;
   const load1 = loadavg()[0]!;
 
   const tables: string[] = [];
   if (relay) tables.push(relayTable(relay, config.bulkBytes, config.bulkRuns));
   if (memory) tables.push(memoryTable(memory));
   if (http) tables.push(httpTable(http));
+  if (peers) tables.push(peersTable(peers));
 
   const notes: string[] = [];
   if (relay) {
@@ -133,6 +153,7 @@ async function main(): Promise<number> {
         `hub RSS ${fixed(http.hubRss.before / MiB)} -> ${fixed(http.hubRss.after / MiB)} MiB across the HTTP runs`,
     );
   }
+  if (peers) notes.push(...peersNotes(peers), ...targetLines(peers).map((l) => `  ${l}`));
   const model = cpus()[0]?.model.trim() ?? 'unknown CPU';
   const lines = [
     `Private Connect bench: hub relay vs direct loopback (${config.quick ? 'quick run, BENCH_QUICK=1' : 'full run'})`,
@@ -181,8 +202,9 @@ async function main(): Promise<number> {
             ),
           }
         : {}),
+      ...(peers ? { peers: peersSummary(peers) } : {}),
     },
-    details: { relay, memory, http },
+    details: { relay, memory, http, peers },
   };
   mkdirSync(dirname(OUT_FILE), { recursive: true });
   writeFileSync(OUT_FILE, JSON.stringify(result, null, 2) + '\n');
@@ -207,6 +229,12 @@ async function main(): Promise<number> {
       if (!(w.requestsPerSec > 0)) problems.push(`no HTTP figure for ${way}`);
       if (errors > Math.max(1, total * 0.01)) problems.push(`${errors} failed HTTP requests ${way}`);
     }
+  }
+  if (peers) problems.push(...peersProblems(peers));
+  if (peers && config.writeDocs) {
+    const machine = `${cores} CPU cores (${model}), ${fixed(totalmem() / 1024 ** 3)} GiB RAM, ${osRelease()}; node ${process.version}; load average ${fixed(load0, 2)} at start, ${fixed(load1, 2)} at end`;
+    writeDocsBlock(DOCS_FILE, peersDocsBlock(peers, config.quick, started, machine));
+    progress(`peers: results written into ${DOCS_FILE}`);
   }
   if (problems.length > 0) {
     process.stderr.write(`bench: FAILED: ${problems.join('; ')}\n`);
