@@ -49,7 +49,6 @@ const CIPHER = 'aes-256-gcm';
 const SIGN_CONTEXT = Buffer.from('private-connect e2e responder signature v1\0');
 const KEY_INFO = Buffer.from('private-connect e2e stream keys v1');
 
-
 /** The reaching agent's part of the handshake, carried in its OPEN payload. */
 export interface E2EOffer {
   v: number;

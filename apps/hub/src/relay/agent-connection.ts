@@ -254,9 +254,8 @@ export class AgentConnection implements RelayPeer {
     }
     this.lastAgentStreamId = id;
     if (frame.payload.length > MAX_SMALL_JSON) throw new ProtocolError('BAD_MESSAGE', 'OPEN payload is too large');
-    const { service, e2e, plain } = parseOpenRequest(frame.payload);
-    // The end-to-end handshake offer goes to the exposing agent as it came: the hub only carries it.
-    const handshake = { ...(e2e ? { e2e } : {}), ...(plain ? { plain } : {}) };
+    // The end-to-end handshake (the offer, the plaintext consent) goes to the exposing agent as it came.
+    const { service, ...handshake } = parseOpenRequest(frame.payload);
     if (this.streams.size >= MAX_STREAMS_PER_CONNECTION) {
       return this.refuseOpen(id, 'TOO_MANY_STREAMS', `this agent already has ${MAX_STREAMS_PER_CONNECTION} open streams`);
     }

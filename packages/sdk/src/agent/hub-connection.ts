@@ -212,16 +212,14 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     const stream = new TunnelStream(id, this, service);
-    const e2e = this.options.e2e;
-    const initiator = e2e ? new E2EInitiator() : undefined;
+    const initiator = this.options.e2e ? new E2EInitiator() : undefined;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.opens.delete(id);
         reject(new ConnectError('OPEN_TIMEOUT', `no answer from the hub for "${service}" within ${OPEN_TIMEOUT_MS} ms`));
       }, OPEN_TIMEOUT_MS + 1000);
       this.opens.set(id, { stream, initiator, resolve, reject, timer });
-      const plain = !e2e || e2e.allowPlaintext;
-      this.send(encodeJsonFrame(FrameType.OPEN, id, { service, ...(initiator ? { e2e: initiator.offer } : {}), ...(plain ? { plain: true } : {}) }));
+      this.send(encodeJsonFrame(FrameType.OPEN, id, { service, ...(initiator ? { e2e: initiator.offer } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}) }));
     });
   }
 
@@ -235,6 +233,11 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
     // The hub is going away and the last stream on its socket finished: move on now.
     if (this.goingAway && this.streams.size === 0) this.ws?.close(1000, 'goaway');
+  }
+
+  /** This agent takes plaintext streams: it runs with --no-e2e, or has no identity to encrypt with. */
+  private get acceptsPlaintext(): boolean {
+    return !this.options.e2e || this.options.e2e.allowPlaintext;
   }
 
   /** Number of open streams. */
@@ -287,8 +290,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     ws.on('open', () => {
       this.lastReceivedAt = Date.now();
       const identityKey = this.options.e2e?.identity.publicKey.toString('base64');
-      const plain = !this.options.e2e || this.options.e2e.allowPlaintext;
-      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(plain ? { plain: true } : {}) };
+      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}) };
       this.send(encodeJsonFrame(FrameType.CONTROL, 0, hello));
     });
     ws.on('message', (data: Buffer) => {
@@ -446,7 +448,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     // Plaintext only when the opener accepts it and so does this agent; the hub's own streams (public links and hub
     // ports) end at the hub by design, so there is nobody to encrypt to.
     const hubTerminated = notice.from.agentId === 'hub' && !notice.e2e;
-    const plainAgreed = notice.plain === true && (e2e?.allowPlaintext ?? true);
+    const plainAgreed = notice.plain === true && this.acceptsPlaintext;
     const encrypt = !hubTerminated && !plainAgreed;
     if (encrypt && !(notice.e2e && e2e)) {
       return refuse(
@@ -464,21 +466,24 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       accept: () => {
         if (answered || this.ws !== socketAtOpen) return;
         answered = true;
-        this.streams.set(id, stream);
-        if (!encrypt) return this.send(encodeFrame(FrameType.OPEN_OK, id));
+        if (!encrypt) {
+          this.streams.set(id, stream);
+          return this.send(encodeFrame(FrameType.OPEN_OK, id));
+        }
         const welcome = this.welcome!;
         let handshake: ReturnType<typeof respond>;
         try {
           handshake = respond(notice.e2e!, e2e!.identity, { agentId: welcome.agentId, label: welcome.label, service: notice.service });
         } catch (err) {
-          // A malformed offer (a low-order key) fails this stream only; the OPEN_OK was not sent, so refuse it.
-          this.streams.delete(id);
+          // A malformed offer (a low-order key) fails this stream only: it is refused, and the stream ends before
+          // the local socket is attached to it.
           const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', String(err));
           stream.abort();
           refuse(error.code, error.message);
           return;
         }
         stream.session = handshake.session;
+        this.streams.set(id, stream);
         this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: handshake.answer }));
       },
       refuse: (code, message) => {
@@ -519,7 +524,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const accept = parseOpenAccept(payload);
     const name = open.stream.service;
     if (!accept.e2e) {
-      if (open.initiator && !this.options.e2e!.allowPlaintext) {
+      if (!this.acceptsPlaintext) {
         throw new ConnectError('E2E_REQUIRED', `the stream to "${name}" came back unencrypted; refusing it (plaintext needs --no-e2e on both agents)`);
       }
       return;

@@ -18,6 +18,7 @@ import {
   INITIAL_STREAM_WINDOW,
   MAX_FRAME_PAYLOAD,
   WINDOW_UPDATE_THRESHOLD,
+  encodeFrame,
   encodeJsonFrame,
   encodeWindow,
   writeHeader,
@@ -193,8 +194,7 @@ export class TunnelStream {
   }
 
   private onLocalData(chunk: Buffer): void {
-    const session = this.session;
-    const overhead = session ? E2E_TAG_BYTES : 0;
+    const overhead = this.session ? E2E_TAG_BYTES : 0;
     let offset = 0;
     while (offset < chunk.length) {
       const n = Math.min(chunk.length - offset, this.sendCredit - overhead, MAX_FRAME_PAYLOAD - overhead);
@@ -203,17 +203,24 @@ export class TunnelStream {
         this.socket!.pause();
         return;
       }
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + n + overhead);
-      writeHeader(frame, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, n + overhead);
-      if (session) session.sealInto(chunk, offset, offset + n, frame, FRAME_HEADER_SIZE);
-      else chunk.copy(frame, FRAME_HEADER_SIZE, offset, offset + n);
-      this.transport.send(frame);
-      this.sendCredit -= n + overhead;
+      this.sendData(chunk, offset, offset + n);
       this.bytesOut += n;
       offset += n;
     }
     if (this.socket!.isPaused()) this.socket!.resume();
     this.maybeSendClose();
+  }
+
+  /** Sends chunk[start, end) as one DATA frame, sealed on an encrypted stream; it uses the credit of its wire size. */
+  private sendData(chunk: Buffer, start: number, end: number): void {
+    const session = this.session;
+    const length = end - start + (session ? E2E_TAG_BYTES : 0);
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
+    writeHeader(frame, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, length);
+    if (session) session.sealInto(chunk, start, end, frame, FRAME_HEADER_SIZE);
+    else chunk.copy(frame, FRAME_HEADER_SIZE, start, end);
+    this.transport.send(frame);
+    this.sendCredit -= length;
   }
 
   private consumed(length: number): void {
@@ -229,16 +236,12 @@ export class TunnelStream {
   private maybeSendClose(): void {
     if (!this.localEnded || this.pending || this.sentClose || this.ended) return;
     if (this.session) {
-      // The end marker is a record like any other: it waits for credit.
+      // The end marker is an empty record, sent like any other: it waits for credit.
       if (this.sendCredit < E2E_TAG_BYTES) return;
-      const marker = Buffer.allocUnsafe(FRAME_HEADER_SIZE + E2E_TAG_BYTES);
-      writeHeader(marker, FrameType.DATA, FrameFlag.ENCRYPTED, this.id, E2E_TAG_BYTES);
-      this.session.sealInto(marker, 0, 0, marker, FRAME_HEADER_SIZE);
-      this.transport.send(marker);
-      this.sendCredit -= E2E_TAG_BYTES;
+      this.sendData(EMPTY, 0, 0);
     }
     this.sentClose = true;
-    this.transport.send(Buffer.from([FrameType.CLOSE, 0, ...u32(this.id), 0, 0, 0, 0]));
+    this.transport.send(encodeFrame(FrameType.CLOSE, this.id));
     this.finishIfDone();
   }
 
@@ -252,6 +255,4 @@ export class TunnelStream {
   }
 }
 
-function u32(n: number): number[] {
-  return [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-}
+const EMPTY = Buffer.alloc(0);
