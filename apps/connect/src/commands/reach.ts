@@ -5,10 +5,10 @@
  */
 
 import { ConnectError, parseReachName, type HealthCheck } from '@private-connect/protocol';
-import { Agent, ApiClient, checkService, identityPath, knownAgentsPath, type ServiceCheckReport } from '@private-connect/sdk';
+import { Agent, ApiClient, checkService, type ServiceCheckReport } from '@private-connect/sdk';
 import { requireConfig, type Context } from '../context.js';
 import { color, withProgress } from '../output.js';
-import { runAgent } from '../run-agent.js';
+import { agentOptions, runAgent } from '../run-agent.js';
 
 export interface ReachOptions {
   port?: string;
@@ -36,15 +36,8 @@ export async function reach(ctx: Context, name: string, options: ReachOptions): 
 /** `--check`: one line per check, ✓ or ✗, with what to do when it failed; `--json` prints the report. */
 async function reachCheck(ctx: Context, name: string): Promise<number> {
   const config = await requireConfig(ctx);
-  const agent = new Agent({
-    hubUrl: config.hubUrl,
-    token: config.token,
-    label: config.label,
-    allowInsecure: ctx.env.allowInsecure,
-    backoff: { initialMs: 250, maxMs: 2000 },
-    identityFile: identityPath(ctx.home),
-    knownAgentsFile: knownAgentsPath(ctx.home),
-  });
+  // The same identity, pins and credentials as `connect reach`, with a short reconnect backoff: a check does not wait.
+  const agent = new Agent({ ...agentOptions(ctx, config, () => undefined), backoff: { initialMs: 250, maxMs: 2000 } });
   const api = new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure });
   try {
     const report = await withProgress(ctx.out, `checking ${name}`, () => checkService(agent, name, { hubUrl: config.hubUrl, api }));
