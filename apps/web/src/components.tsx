@@ -68,6 +68,11 @@ export function OneTimeSecret({ title, value, testId, onDone }: { title: string;
 }
 
 /** An error from a form action, announced to screen readers. */
+/** Whether an agent (or the agent of a service) is connected to the hub right now. */
+export function OnlineBadge({ online }: { online: boolean }) {
+  return <span className={online ? 'badge online' : 'badge offline'}>{online ? 'online' : 'offline'}</span>;
+}
+
 export function FormError({ error }: { error: Error | null }) {
   return error ? <p className="form-error" role="alert">{error.message}</p> : null;
 }

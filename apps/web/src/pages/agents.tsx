@@ -6,7 +6,7 @@
 import { useState } from 'react';
 import type { AgentSummary } from '@private-connect/protocol';
 import { api } from '../api.js';
-import { FormError, ListState, formatTime, relative } from '../components.js';
+import { FormError, ListState, OnlineBadge, formatTime, relative } from '../components.js';
 import { useHubEvent } from '../events.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
@@ -79,7 +79,7 @@ export function AgentsPage() {
                 <li key={agent.id} className="card" data-testid="agent" data-agent-label={agent.label} data-online={agent.online}>
                   <div className="card-head">
                     <strong>{agent.label}</strong>
-                    <span className={agent.online ? 'badge online' : 'badge offline'}>{agent.online ? 'online' : 'offline'}</span>
+                    <OnlineBadge online={agent.online} />
                   </div>
                   <dl>
                     <dt>Host</dt>

@@ -5,7 +5,7 @@
 
 import type { ServiceHealth, ServiceInfo, ServiceTrafficSummary } from '@private-connect/protocol';
 import { api } from '../api.js';
-import { Copyable, ListState, relative } from '../components.js';
+import { Copyable, ListState, OnlineBadge, relative } from '../components.js';
 import { useHubEvent, type StatsEvent } from '../events.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
@@ -90,7 +90,7 @@ export function ServicesPage() {
                 <li key={service.id} className="card" data-testid="service" data-service-name={service.name} data-online={service.online}>
                   <div className="card-head">
                     <strong>{service.name}</strong>
-                    <span className={service.online ? 'badge online' : 'badge offline'}>{service.online ? 'online' : 'offline'}</span>
+                    <OnlineBadge online={service.online} />
                   </div>
                   <dl>
                     <dt>Target</dt>
