@@ -64,6 +64,8 @@ export interface HubConfig {
   requestTimeoutMs: number;
   /** Time an agent has after the WebSocket upgrade to send its hello (HUB_HANDSHAKE_TIMEOUT, default 10 s). */
   handshakeTimeoutMs: number;
+  /** How often streams of expired shares (or shares revoked on another hub) are looked for and cut (SHARE_SWEEP_MS, default 1 s). */
+  shareSweepMs: number;
 }
 
 /** TRUST_PROXY: `true` (any peer), a hop count, or the addresses / CIDRs of the proxies (proxy-addr syntax). */
@@ -214,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     headersTimeoutMs,
     requestTimeoutMs,
     handshakeTimeoutMs: positiveDuration(env, 'HUB_HANDSHAKE_TIMEOUT', `${HANDSHAKE_TIMEOUT_MS}ms`),
+    shareSweepMs: positiveDuration(env, 'SHARE_SWEEP_MS', '1s'),
   };
 }
 

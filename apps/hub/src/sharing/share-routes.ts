@@ -95,8 +95,8 @@ export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing
     return principal;
   };
 
-  // Streams of a share that expired (or was revoked on another hub) are cut within SHARE_SWEEP_MS.
-  const sweep = startShareSweep(sharing);
+  // Streams of a share that expired (or was revoked on another hub) are cut within SHARE_SWEEP_MS (config).
+  const sweep = startShareSweep(sharing, sharing.config.shareSweepMs);
   app.addHook('onClose', async () => sweep.stop());
 
   app.post('/v1/shares', { schema: createSchema, ...guard('shares.manage') }, async (request, reply): Promise<CreatedShare> => {

@@ -16,9 +16,6 @@ import { abortPair } from '../relay/streams.js';
 import { findJoinedShare, findOwnedShare, isExpired, shareEnds, sharedServiceRow, type ShareRow } from '../store/shares.js';
 import type { SharingContext } from './context.js';
 
-/** How often open streams are checked against their share's expiry and revocation (revocation on another hub). */
-export const SHARE_SWEEP_MS = 1000;
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A service reached through a share: the share, and what the owner's service row says (absent: not exposed). */
@@ -207,7 +204,7 @@ export async function sweepShareStreams(sharing: SharingContext): Promise<number
 }
 
 /** Runs sweepShareStreams every `intervalMs` until stopped. */
-export function startShareSweep(sharing: SharingContext, intervalMs = SHARE_SWEEP_MS): { stop(): void } {
+export function startShareSweep(sharing: SharingContext, intervalMs: number): { stop(): void } {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
