@@ -198,14 +198,15 @@ export class E2ESession {
   ) {}
 
   /**
-   * Encrypts `plaintext[start, end)` into `out` at `offset` (ciphertext then tag; `out` needs end - start +
-   * E2E_TAG_BYTES bytes there). Writing into the caller's frame buffer saves a copy per record.
+   * Encrypts the concatenation of `parts` as one record into `out` at `offset` (ciphertext then tag; `out` needs
+   * their total length + E2E_TAG_BYTES bytes there). Writing into the caller's frame buffer saves a copy per record;
+   * taking pieces lets the caller seal several socket reads as one record without joining them first.
    */
-  sealInto(plaintext: Buffer, start: number, end: number, out: Buffer, offset: number): void {
+  sealInto(parts: readonly Buffer[], out: Buffer, offset: number): void {
     nonce(this.sendNonce, this.sent++);
     const cipher = createCipheriv(CIPHER, this.sendKey, this.sendNonce, { authTagLength: E2E_TAG_BYTES });
     let at = offset;
-    if (end > start) at += cipher.update(plaintext.subarray(start, end)).copy(out, at);
+    for (const part of parts) if (part.length > 0) at += cipher.update(part).copy(out, at);
     at += cipher.final().copy(out, at);
     cipher.getAuthTag().copy(out, at);
   }

@@ -124,7 +124,7 @@ describe('a service that speaks first', () => {
             const record = (text: string) => {
               const plain = Buffer.from(text);
               const sealed = Buffer.alloc(plain.length + E2E_TAG_BYTES);
-              session.sealInto(plain, 0, plain.length, sealed, 0);
+              session.sealInto([plain], sealed, 0);
               return encodeFrame(FrameType.DATA, open.streamId, sealed, FrameFlag.ENCRYPTED);
             };
             conn.sendTogether([

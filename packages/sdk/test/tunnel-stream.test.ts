@@ -19,7 +19,7 @@ import {
   type E2ESession,
   type Frame,
 } from '@private-connect/protocol';
-import { TunnelStream, type StreamTransport } from '../src/index.js';
+import { RECORD_BYTES, TunnelStream, type StreamTransport } from '../src/index.js';
 
 /** Records what the stream sends to the hub. */
 class Recorder implements StreamTransport {
@@ -102,6 +102,25 @@ describe('TunnelStream', () => {
     assert.ok(!hub.types().includes('RESET'));
   });
 
+  test('reads of one event-loop turn leave as one record, never larger than RECORD_BYTES; a lone small read is sent at once', async () => {
+    const { hub, app } = await attached();
+    const dataFrames = () => hub.frames.filter((f) => f.type === FrameType.DATA);
+    app.write('ping');
+    await waitUntil(() => dataFrames().length === 1);
+    assert.equal(dataFrames()[0]!.payload.toString(), 'ping');
+
+    // 3 × RECORD_BYTES in one write: the local socket delivers it as many reads of at most 64 KiB.
+    const bulk = Buffer.alloc(3 * RECORD_BYTES);
+    for (let i = 0; i < bulk.length; i++) bulk[i] = i % 251;
+    app.write(bulk);
+    await waitUntil(() => dataFrames().reduce((n, f) => n + f.payload.length, 0) === 4 + bulk.length);
+    const records = dataFrames().slice(1);
+    assert.deepEqual(Buffer.concat(records.map((f) => f.payload)), bulk);
+    assert.ok(records.every((f) => f.payload.length <= RECORD_BYTES));
+    // Gathered: fewer records than the 64 KiB reads the bytes arrived in.
+    assert.ok(records.length < bulk.length / 65536, `${records.length} records for ${bulk.length / 65536} reads`);
+  });
+
   test('a reset from the peer reaches the local application as a TCP reset, a closed peer as a clean end', async () => {
     const cut = await attached();
     cut.stream.onData(Buffer.from('partial'));
@@ -124,7 +143,7 @@ describe('TunnelStream', () => {
     const seal = (session: E2ESession, text: string) => {
       const plain = Buffer.from(text);
       const out = Buffer.alloc(plain.length + E2E_TAG_BYTES);
-      session.sealInto(plain, 0, plain.length, out, 0);
+      session.sealInto([plain], out, 0);
       return out;
     };
 

@@ -269,6 +269,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       handshakeTimeout: 10_000,
       maxPayload: 2 * 1024 * 1024,
       skipUTF8Validation: true,
+      // The all-zero mask: RFC 6455 masking protects proxies from script in browsers, and an agent is not one. It
+      // saves a copy of every frame here and its unmasking in the hub.
+      generateMask: zeroMask,
       ...tlsOptions(this.options.ca),
     });
     this.ws = ws;
@@ -561,3 +564,5 @@ function tlsOptions(explicit: string | Buffer | undefined): { ca?: string[] } {
   const ca = hubCa(explicit);
   return ca ? { ca } : {};
 }
+
+const zeroMask = (mask: Buffer): void => void mask.fill(0);

@@ -34,8 +34,16 @@ export interface StreamTransport {
   streamEnded(stream: TunnelStream): void;
 }
 
-/** How long an aborted stream waits before it resets its local socket (see dropSocket). */
-const RESET_DELAY_MS = 25;
+/**
+ * Largest DATA payload an agent sends: reads gathered in one turn of the event loop are cut into records of this size.
+ * An eighth of the window, so that a stream at full speed always has records in flight while credit comes back.
+ */
+export const RECORD_BYTES = Math.min(MAX_FRAME_PAYLOAD, INITIAL_STREAM_WINDOW / 8);
+
+/** How long an aborted stream waits, once its writes have left, before it resets its local socket (see dropSocket). */
+const RESET_DELAY_MS = 200;
+/** Longest an aborted stream waits for its writes to leave (a client that stopped reading) before it resets anyway. */
+const RESET_FLUSH_LIMIT_MS = 5_000;
 
 export class TunnelStream {
   private sendCredit = INITIAL_STREAM_WINDOW;
@@ -43,8 +51,13 @@ export class TunnelStream {
   private unconsumed = 0;
   /** Bytes accepted locally but not yet granted back with WINDOW. */
   private ungranted = 0;
-  /** Local bytes waiting for credit (the socket is paused meanwhile). */
-  private pending: Buffer | undefined;
+  /**
+   * Local bytes not yet sent: the reads of one turn of the event loop, gathered into one record (flushed by
+   * setImmediate, or at once past RECORD_BYTES), or bytes waiting for credit (the socket is paused meanwhile).
+   */
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private flushScheduled = false;
   private socket: Duplex | undefined;
   /** DATA received before attach() (plaintext, and its size on the wire); written to the socket by attach(). */
   private early: Array<[Buffer, number]> = [];
@@ -71,7 +84,7 @@ export class TunnelStream {
     socket.on('data', (chunk: Buffer) => this.onLocalData(chunk));
     socket.on('end', () => {
       this.localEnded = true;
-      this.maybeSendClose();
+      this.flush();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -133,13 +146,7 @@ export class TunnelStream {
   /** A WINDOW increment from the peer. */
   onWindow(increment: number): void {
     this.sendCredit += increment;
-    if (this.pending) {
-      const rest = this.pending;
-      this.pending = undefined;
-      this.onLocalData(rest);
-    } else {
-      this.maybeSendClose();
-    }
+    this.flush();
   }
 
   /** The peer half-closed: end our local writable side once queued writes are flushed. */
@@ -176,9 +183,12 @@ export class TunnelStream {
   /**
    * Ends the local socket of an aborted stream. Unless the other side's local connection merely closed
    * (STREAM_CLOSED), the stream was cut: a failed record, a dead peer or hub, a revoked share. The local client then
-   * gets a TCP reset, never a clean end it could take for a complete answer. The reset waits RESET_DELAY_MS: a reset
-   * sent while the application has not yet read our last write reaches it as a plain end of stream (seen on Linux
-   * loopback), the very confusion the reset is there to prevent.
+   * gets a TCP reset, never a clean end it could take for a complete answer.
+   *
+   * The reset waits until what we wrote has left this process, then RESET_DELAY_MS more: on Linux, a reset that
+   * arrives while the application still has unread bytes reaches it as a plain end of stream (and some of those
+   * bytes are dropped), the very confusion the reset is there to prevent. An application that lags further behind
+   * than that still sees an end; no TCP-level signal can tell us when it has read.
    */
   private dropSocket(code: ErrorCode): void {
     const socket = this.socket;
@@ -188,39 +198,87 @@ export class TunnelStream {
       return;
     }
     socket.pause();
-    setTimeout(() => {
-      if (!socket.destroyed) (socket as Duplex & { resetAndDestroy(): void }).resetAndDestroy();
-    }, RESET_DELAY_MS).unref();
+    const giveUpAt = Date.now() + RESET_FLUSH_LIMIT_MS;
+    const check = () => {
+      if (socket.destroyed) return;
+      if (socket.writableLength > 0 && Date.now() < giveUpAt) return void setTimeout(check, 10).unref();
+      setTimeout(() => {
+        if (!socket.destroyed) (socket as Duplex & { resetAndDestroy(): void }).resetAndDestroy();
+      }, RESET_DELAY_MS).unref();
+    };
+    check();
   }
 
+  /**
+   * A read from the local socket. Reads that arrive in the same turn of the event loop (libuv reads up to 64 KiB at a
+   * time, and a busy socket gives several in a row) leave as one record: fewer frames, fewer seals, fewer writes
+   * on the way. A lone read is sent when the turn ends, so interactive traffic is not held back.
+   */
   private onLocalData(chunk: Buffer): void {
+    if (this.ended) return;
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (this.queued >= RECORD_BYTES) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Sends what is queued, as far as credit goes: records of at most RECORD_BYTES; pauses the socket at no credit. */
+  private flush(): void {
+    if (this.ended) return;
     const overhead = this.session ? E2E_TAG_BYTES : 0;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = Math.min(chunk.length - offset, this.sendCredit - overhead, MAX_FRAME_PAYLOAD - overhead);
+    while (this.queued > 0) {
+      const n = Math.min(this.queued, this.sendCredit - overhead, RECORD_BYTES);
       if (n <= 0) {
-        this.pending = chunk.subarray(offset);
-        this.socket!.pause();
+        this.socket?.pause();
         return;
       }
-      this.sendData(chunk, offset, offset + n);
+      this.sendData(n);
       this.bytesOut += n;
-      offset += n;
     }
-    if (this.socket!.isPaused()) this.socket!.resume();
+    if (this.socket?.isPaused()) this.socket.resume();
     this.maybeSendClose();
   }
 
-  /** Sends chunk[start, end) as one DATA frame, sealed on an encrypted stream; it uses the credit of its wire size. */
-  private sendData(chunk: Buffer, start: number, end: number): void {
+  /** Sends the first `n` queued bytes as one DATA frame, sealed on an encrypted stream; it uses the credit of its wire size. */
+  private sendData(n: number): void {
     const session = this.session;
-    const length = end - start + (session ? E2E_TAG_BYTES : 0);
+    const length = n + (session ? E2E_TAG_BYTES : 0);
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
     writeHeader(frame, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, length);
-    if (session) session.sealInto(chunk, start, end, frame, FRAME_HEADER_SIZE);
-    else chunk.copy(frame, FRAME_HEADER_SIZE, start, end);
+    const parts = this.take(n);
+    if (session) session.sealInto(parts, frame, FRAME_HEADER_SIZE);
+    else {
+      let at = FRAME_HEADER_SIZE;
+      for (const part of parts) at += part.copy(frame, at);
+    }
     this.transport.send(frame);
     this.sendCredit -= length;
+  }
+
+  /** Removes the first `n` bytes from the queue, as the pieces they are in. */
+  private take(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const head = this.queue[0]!;
+      if (head.length <= left) {
+        parts.push(head);
+        this.queue.shift();
+        left -= head.length;
+      } else {
+        parts.push(head.subarray(0, left));
+        this.queue[0] = head.subarray(left);
+        left = 0;
+      }
+    }
+    this.queued -= n;
+    return parts;
   }
 
   private consumed(length: number): void {
@@ -234,11 +292,11 @@ export class TunnelStream {
   }
 
   private maybeSendClose(): void {
-    if (!this.localEnded || this.pending || this.sentClose || this.ended) return;
+    if (!this.localEnded || this.queued > 0 || this.sentClose || this.ended) return;
     if (this.session) {
       // The end marker is an empty record, sent like any other: it waits for credit.
       if (this.sendCredit < E2E_TAG_BYTES) return;
-      this.sendData(EMPTY, 0, 0);
+      this.sendData(0);
     }
     this.sentClose = true;
     this.transport.send(encodeFrame(FrameType.CLOSE, this.id));
@@ -255,4 +313,4 @@ export class TunnelStream {
   }
 }
 
-const EMPTY = Buffer.alloc(0);
+
