@@ -8,6 +8,7 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import { startProcess, type Proc } from '@private-connect/e2e';
 import { freePort, stopTree, waitListening } from './peer-procs.js';
+import { machineSeconds } from './procstat.js';
 
 const run = promisify(execFile);
 
@@ -51,6 +52,13 @@ export interface IperfResult {
   /** CPU use iperf3 reports for its own two ends, percent of one core. */
   senderCpuPercent: number;
   receiverCpuPercent: number;
+  /**
+   * Cores the whole machine kept busy during the test (processes, interrupts and softirq: on loopback the kernel's
+   * TCP work is much of a relay's cost), and so the machine's CPU seconds per GB moved. What each way costs per byte,
+   * whichever part of the machine pays it; its inverse bounds throughput on a machine of that many cores.
+   */
+  machineCores?: number;
+  cpuSecondsPerGB?: number;
   error?: string;
 }
 
@@ -88,8 +96,13 @@ export function parseIperf(json: string): IperfResult {
 export async function iperfClient(port: number, seconds: number, omitSeconds: number): Promise<IperfResult> {
   const args = ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-O', String(omitSeconds), '-J', '--connect-timeout', '10000'];
   try {
+    const before = machineSeconds();
+    const startedAt = performance.now();
     const { stdout } = await run('iperf3', args, { maxBuffer: 16 << 20, timeout: (seconds + omitSeconds + 30) * 1000 });
-    return parseIperf(stdout);
+    const after = machineSeconds();
+    const result = parseIperf(stdout);
+    const machineCores = (after.busy + after.softirq - before.busy - before.softirq) / ((performance.now() - startedAt) / 1000);
+    return { ...result, machineCores, cpuSecondsPerGB: machineCores / (result.megabytesPerSec / 1000) };
   } catch (err) {
     // iperf3 exits 1 after a failed test but still prints its JSON report with "error".
     const stdout = (err as { stdout?: string }).stdout;

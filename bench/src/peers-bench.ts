@@ -24,7 +24,7 @@ export interface PeerWayResult {
   skipped?: string;
   /** Set when the way failed to start or a workload threw; its figures are then missing. */
   errors: string[];
-  iperf: { runs: IperfResult[]; megabytesPerSec: number };
+  iperf: { runs: IperfResult[]; megabytesPerSec: number; cpuSecondsPerGB: number };
   http: { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number };
   connRate?: ConnRateSummary;
   streams?: StreamsResult;
@@ -86,7 +86,7 @@ function emptyResult(spec: WaySpec): PeerWayResult {
     label: spec.label,
     ...(spec.skip ? { skipped: spec.skip } : {}),
     errors: [],
-    iperf: { runs: [], megabytesPerSec: NaN },
+    iperf: { runs: [], megabytesPerSec: NaN, cpuSecondsPerGB: NaN },
     http: { runs: [], requestsPerSec: NaN, p50Us: NaN, p99Us: NaN },
   };
 }
@@ -140,6 +140,7 @@ async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, C
 /** Medians of the healthy runs of each way. */
 function summarizeSpeed(res: PeerWayResult, connRuns: ConnRateRun[], concurrency: number): void {
   res.iperf.megabytesPerSec = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.megabytesPerSec));
+  res.iperf.cpuSecondsPerGB = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.cpuSecondsPerGB ?? NaN));
   const http = res.http.runs.filter(healthy);
   res.http.requestsPerSec = median(http.map((x) => x.requestsPerSec));
   res.http.p50Us = median(http.map((x) => x.p50Us));

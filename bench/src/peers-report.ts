@@ -34,6 +34,7 @@ function rows(p: PeersResults): { header: string[]; body: Row[] } {
   const n = p.streams;
   const body: Row[] = [
     ...line(`iperf3 single stream (MB/s, median of ${p.rounds})`, (w) => w.iperf.megabytesPerSec, int),
+    ...line('  machine CPU per GB moved (core-seconds), lower is better', (w) => w.iperf.cpuSecondsPerGB, (v) => fixed(v, 2)),
     ...line(`HTTP wrk requests/s (median of ${p.rounds})`, (w) => w.http.requestsPerSec, int),
     ...line('HTTP latency p50 (µs), lower is better', (w) => w.http.p50Us, int),
     ...line('HTTP latency p99 (µs), lower is better', (w) => w.http.p99Us, int),
@@ -210,6 +211,7 @@ export function peersSummary(p: PeersResults): Record<string, unknown> {
           : {
               label: w.label,
               iperfMBps: metric(w, (v) => v.iperf.megabytesPerSec),
+              iperfCpuSecondsPerGB: metric(w, (v) => v.iperf.cpuSecondsPerGB),
               httpRequestsPerSec: metric(w, (v) => v.http.requestsPerSec),
               httpP50Us: metric(w, (v) => v.http.p50Us),
               httpP99Us: metric(w, (v) => v.http.p99Us),
