@@ -40,6 +40,7 @@ import { createHubServer, readTls, reloadTls } from './tls.js';
 import { clientAddress, compileTrust } from './client-address.js';
 import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lifecycle.js';
 import { registerOpsRoutes } from './api/ops-routes.js';
+import { registerOpenApi } from './api/openapi.js';
 import { countAuthFailure } from './relay/relay-stats.js';
 
 /**
@@ -165,6 +166,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
+    await registerOpenApi(app);
     const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
     // Requests refused by a rate limit count as auth failures too (reason rate_limited).
     app.addHook('onError', async (_request, _reply, err) => {

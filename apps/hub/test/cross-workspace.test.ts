@@ -168,6 +168,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     'GET /healthz': (who) => plain(who, { method: 'GET', path: '/healthz' }, 'healthz'),
     'GET /readyz': (who) => plain(who, { method: 'GET', path: '/readyz' }, 'readyz'),
     'GET /metrics': (who) => plain(who, { method: 'GET', path: '/metrics' }, 'metrics'),
+    'GET /openapi.json': (who) => plain(who, { method: 'GET', path: '/openapi.json' }, 'the API description'),
     'POST /v1/agents/me/rotate-token': (who) => plain(who, { method: 'POST', path: '/v1/agents/me/rotate-token' }, 'rotate'),
     'POST /v1/agents/:id/rotate-token': async (who) => {
       // Y's agent is online: X must get the answer of a missing agent, not AGENT_OFFLINE or a token.

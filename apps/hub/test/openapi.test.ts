@@ -1,0 +1,69 @@
+/**
+ * GET /openapi.json: generated from the routes the hub registers and the schemas it validates with, so every API
+ * route is in it, nothing else is, and what it says about a request is what the hub enforces.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { MAX_AUDIT_PAGE } from '../src/store/audit.js';
+import { startTestHub, type TestHub } from './support/test-hub.js';
+
+/** Fastify's `/v1/agents/:id` is OpenAPI's `/v1/agents/{id}`. */
+const openApiPath = (url: string) => url.replace(/:([A-Za-z_]+)/g, '{$1}');
+
+describe('OpenAPI document', () => {
+  let h: TestHub;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let doc: any;
+  before(async () => {
+    h = await startTestHub();
+    const answer = await h.http('GET', '/openapi.json');
+    assert.equal(answer.status, 200);
+    doc = answer.body;
+  });
+  after(() => h.close());
+
+  test('is an OpenAPI 3.1 document of this hub, readable without credentials', () => {
+    assert.equal(doc.openapi, '3.1.0');
+    assert.equal(doc.info.title, 'Private Connect hub API');
+    assert.deepEqual(Object.keys(doc.components.securitySchemes).sort(), ['bearer', 'session']);
+  });
+
+  test('lists every API route the hub registers, with its method, and no page, asset or itself', () => {
+    const api = h.hub.routes.filter((r) => /^[A-Z]+ (\/v1\/|\/healthz$|\/readyz$|\/metrics$)/.test(r));
+    assert.ok(api.length >= 30, `only ${api.length} API routes registered?`);
+    const listed = new Set<string>();
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(ops)) if (method !== 'head') listed.add(`${method.toUpperCase()} ${path}`);
+    }
+    const missing = api.map((r) => r.replace(/ (.*)$/, (_, url: string) => ` ${openApiPath(url)}`)).filter((r) => !listed.has(r));
+    assert.deepEqual(missing, []);
+    const extra = [...listed].filter((r) => !/ (\/v1\/|\/healthz$|\/readyz$|\/metrics$)/.test(r));
+    assert.deepEqual(extra, [], 'pages, assets and /openapi.json itself are not API routes');
+  });
+
+  test('path parameters are named as in the route', () => {
+    const op = doc.paths['/v1/agents/{id}/rotate-token']?.post;
+    assert.ok(op, 'POST /v1/agents/{id}/rotate-token is documented');
+    const params = (op.parameters ?? []).filter((p: { in: string }) => p.in === 'path').map((p: { name: string }) => p.name);
+    assert.deepEqual(params, ['id']);
+  });
+
+  test('a request body and a query are described by the schemas the hub validates with', async () => {
+    const body = doc.paths['/v1/api-keys'].post.requestBody.content['application/json'].schema;
+    assert.deepEqual(body.required, ['name']);
+    assert.equal(body.properties.name.maxLength, 128);
+    // What the document says is refused, the hub refuses.
+    for (const bad of [{}, { name: 'x'.repeat(129) }]) {
+      const refused = await h.http('POST', '/v1/api-keys', { token: h.apiKey, body: bad });
+      assert.equal(refused.status, 400, JSON.stringify(bad));
+      assert.equal(refused.body.error.code, 'BAD_REQUEST');
+    }
+
+    const limit = doc.paths['/v1/audit'].get.parameters.find((p: { name: string }) => p.name === 'limit');
+    assert.equal(limit.in, 'query');
+    assert.equal(limit.schema.maximum, MAX_AUDIT_PAGE);
+    const tooMany = await h.http('GET', `/v1/audit?limit=${MAX_AUDIT_PAGE + 1}`, { token: h.apiKey });
+    assert.equal(tooMany.status, 400);
+  });
+});
