@@ -5,6 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { renderApiReference } from '../src/api/api-reference.js';
+import { ROUTE_SUMMARIES } from '../src/api/openapi.js';
 import { MAX_AUDIT_PAGE } from '../src/store/audit.js';
 import { startTestHub, type TestHub } from './support/test-hub.js';
 
@@ -65,5 +68,19 @@ describe('OpenAPI document', () => {
     assert.equal(limit.schema.maximum, MAX_AUDIT_PAGE);
     const tooMany = await h.http('GET', `/v1/audit?limit=${MAX_AUDIT_PAGE + 1}`, { token: h.apiKey });
     assert.equal(tooMany.status, 400);
+  });
+
+  test('every documented route has its one-line summary, and no summary names a route that is gone', () => {
+    const api = h.hub.routes.filter((r) => /^[A-Z]+ (\/v1\/|\/healthz$|\/readyz$|\/metrics$)/.test(r));
+    assert.deepEqual(api.filter((r) => !ROUTE_SUMMARIES[r]), [], 'add a line to ROUTE_SUMMARIES in apps/hub/src/api/openapi.ts');
+    assert.deepEqual(Object.keys(ROUTE_SUMMARIES).filter((r) => !api.includes(r)), []);
+    for (const ops of Object.values(doc.paths as Record<string, Record<string, { summary?: string }>>)) {
+      for (const op of Object.values(ops)) assert.ok(op.summary);
+    }
+  });
+
+  test('docs/api.md is the reference this hub generates (npm run docs:api rewrites it)', () => {
+    const committed = readFileSync(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+    assert.equal(committed, renderApiReference(doc), 'docs/api.md is out of date: run `npm run docs:api`');
   });
 });
