@@ -34,7 +34,7 @@ export const AGENT_VERSION = '0.1.0';
 
 /** Things an agent reports while it runs; the CLI prints them, a program may log them. */
 export type AgentEvent =
-  | { type: 'connected'; agentId: string; label: string }
+  | { type: 'connected'; agentId: string; label: string; hubUrl: string }
   | { type: 'disconnected'; code: string; message: string; retryInMs: number }
   /** The hub is shutting down: open streams finish, then the agent reconnects at once (no backoff). */
   | { type: 'goaway'; message: string; openStreams: number }
@@ -57,6 +57,8 @@ export type AgentEvent =
 
 export interface AgentOptions {
   hubUrl: string;
+  /** More hubs of the same deployment, tried in turn when the current one is lost (see HubConnectionOptions). */
+  hubUrls?: readonly string[];
   token: string;
   label?: string;
   /** Where stable ports are remembered; without it, ports are not remembered. */
@@ -173,6 +175,7 @@ export class Agent {
     this.knownAgents = new KnownAgents(options.knownAgentsFile);
     this.connection = new HubConnection({
       hubUrl: options.hubUrl,
+      hubUrls: options.hubUrls,
       token: options.token,
       agent: { version: AGENT_VERSION, label: options.label ?? osHostname(), hostname: osHostname(), platform: process.platform },
       backoff: options.backoff,
@@ -192,7 +195,7 @@ export class Agent {
     });
     this.connection.onOpen((open) => this.onIncomingOpen(open));
     this.connection.on('connected', (welcome) => {
-      this.emit({ type: 'connected', agentId: welcome.agentId, label: welcome.label });
+      this.emit({ type: 'connected', agentId: welcome.agentId, label: welcome.label, hubUrl: this.connection.hubUrl });
       if (welcome.tokenExpiresAt !== undefined && welcome.tokenExpiresInMs !== undefined && welcome.tokenExpiresInMs < TOKEN_EXPIRY_WARNING_MS) {
         this.emit({ type: 'token_expiring', expiresAt: welcome.tokenExpiresAt, expiresInMs: welcome.tokenExpiresInMs });
       }

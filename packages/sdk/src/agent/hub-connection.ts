@@ -46,6 +46,11 @@ const FAST_RETRY_FLOOR_MS = 250;
 
 export interface HubConnectionOptions {
   hubUrl: string;
+  /**
+   * More hubs of the same deployment (sharing its database), tried in turn after `hubUrl` when a connection is lost
+   * or refused: the agent moves to the next one at once, and backs off only after every hub was tried.
+   */
+  hubUrls?: readonly string[];
   token: string;
   agent: AgentInfo;
   backoff?: BackoffOptions;
@@ -135,7 +140,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   /** Opens waiting for OPEN_OK / OPEN_ERROR; rejected when the socket goes away. */
   private readonly opens = new Map<number, PendingOpen>();
   private openHandler: ((open: IncomingOpen) => void) | undefined;
-  private readonly url: string;
+  /** The agent endpoints of `hubUrl` and `hubUrls`, and the one in use. */
+  private readonly urls: ReadonlyArray<{ hubUrl: string; endpoint: string }>;
+  private urlIndex = 0;
   /** Round-trip time of the last ping, in ms. */
   rttMs: number | undefined;
 
@@ -145,7 +152,15 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   constructor(private readonly options: HubConnectionOptions) {
     super();
     this.token = options.token;
-    this.url = agentEndpointUrl(options.hubUrl, options.allowInsecure ?? false);
+    this.urls = [...new Set([options.hubUrl, ...(options.hubUrls ?? [])])].map((hubUrl) => ({
+      hubUrl,
+      endpoint: agentEndpointUrl(hubUrl, options.allowInsecure ?? false),
+    }));
+  }
+
+  /** The hub this agent is connected to, or tries next. */
+  get hubUrl(): string {
+    return this.urls[this.urlIndex]!.hubUrl;
   }
 
   /** Starts connecting (and reconnecting until close()). */
@@ -263,7 +278,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.url, {
+    const ws = new WebSocket(this.urls[this.urlIndex]!.endpoint, {
       headers: { authorization: `Bearer ${this.token}`, 'user-agent': `connect/${this.options.agent.version} (${process.platform})` },
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
@@ -308,7 +323,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       }
     });
     ws.on('error', (err: Error & { code?: string }) => {
-      closeError ??= hubConnectError(this.options.hubUrl, err.code, err.message);
+      closeError ??= hubConnectError(this.hubUrl, err.code, err.message);
     });
     ws.on('close', (code, reason) => {
       const parsed = parseCloseReason(reason.toString('utf8'));
@@ -329,6 +344,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       this.emit('fatal', error);
       return;
     }
+    // With several hubs, the next attempt goes to the next one: a dead hub costs one failed attempt, not a backoff.
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     const retryInMs = this.retryDelay(error);
     this.attempt++;
     this.emit('disconnected', { error, retryInMs });
@@ -437,7 +454,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       return this.attempt === 0 ? jitter : Math.max(FAST_RETRY_FLOOR_MS, jitter);
     }
     if (error.code === 'SHUTTING_DOWN' && this.attempt === 0) return 200;
-    return backoffDelay(this.attempt, this.options.backoff ?? DEFAULT_BACKOFF);
+    // Each hub of the list gets one attempt per backoff step; moving on to another hub waits only a moment.
+    if (this.attempt % this.urls.length !== this.urls.length - 1) return this.attempt === 0 ? 0 : FAST_RETRY_FLOOR_MS;
+    return backoffDelay(Math.floor(this.attempt / this.urls.length), this.options.backoff ?? DEFAULT_BACKOFF);
   }
 
   private onIncomingOpen(frame: Frame): void {
