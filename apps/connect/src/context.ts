@@ -1,7 +1,6 @@
 /** What every command gets: the output, the config folder, the environment, and the loaded agent config. */
 
-import { ConnectError } from '@private-connect/protocol';
-import { readConfig, resolveHome, type AgentConfig } from '@private-connect/sdk';
+import { requireConfig as requireHomeConfig, resolveHome, type AgentConfig } from '@private-connect/sdk';
 import type { CliEnv } from './env.js';
 import type { Output } from './output.js';
 
@@ -24,10 +23,6 @@ export function createContext(out: Output, env: CliEnv, options: GlobalOptions):
 }
 
 /** The enrolled agent's config, or NOT_ENROLLED with the command that fixes it. */
-export async function requireConfig(ctx: Context): Promise<AgentConfig> {
-  const config = await readConfig(ctx.home);
-  if (!config) {
-    throw new ConnectError('NOT_ENROLLED', `this machine is not connected to a hub yet (no ${ctx.home}/config.json); run: connect up --hub <url> --api-key <pc_...>`);
-  }
-  return config;
+export function requireConfig(ctx: Context): Promise<AgentConfig> {
+  return requireHomeConfig(ctx.home);
 }

@@ -6,13 +6,10 @@
 import { ConnectError } from '@private-connect/protocol';
 import {
   Agent,
-  identityPath,
-  knownAgentsPath,
-  portsPath,
+  homeAgentOptions,
   recordRun,
   rememberService,
   updateRun,
-  writeConfig,
   type AgentConfig,
   type AgentEvent,
   type AgentOptions,
@@ -36,23 +33,9 @@ export function stateEntryOf(event: AgentEvent): StateEntry | undefined {
   return undefined;
 }
 
-/**
- * What every agent process of this config folder runs with: the enrolled hub and token, the remembered ports, the
- * reconnect policy, and a token the hub pushes after an admin rotated it (dashboard or API) saved for the next start.
- */
+/** What every agent process of this config folder runs with (the SDK's homeAgentOptions, with the CLI's environment). */
 export function agentOptions(ctx: Context, config: AgentConfig, onEvent: (event: AgentEvent) => void): AgentOptions {
-  return {
-    hubUrl: config.hubUrl,
-    token: config.token,
-    label: config.label,
-    portsFile: portsPath(ctx.home),
-    identityFile: identityPath(ctx.home),
-    knownAgentsFile: knownAgentsPath(ctx.home),
-    allowInsecure: ctx.env.allowInsecure,
-    backoff: { initialMs: 250, maxMs: ctx.env.reconnectMaxMs ?? 30_000 },
-    onToken: async (token, tokenExpiresAt) => writeConfig(ctx.home, { ...(await requireConfig(ctx)), token, tokenExpiresAt }),
-    onEvent,
-  };
+  return homeAgentOptions(ctx.home, config, { allowInsecure: ctx.env.allowInsecure, reconnectMaxMs: ctx.env.reconnectMaxMs, onEvent });
 }
 
 /** Starts the agent, runs `setup` (expose or reach), then waits for a signal or a fatal error. Returns the exit code. */

@@ -3,9 +3,11 @@
  * token (mode 0600), ports.json with stable ports, run/ with one file per running agent process.
  */
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { ConnectError } from '@private-connect/protocol';
 
 export interface AgentConfig {
   hubUrl: string;
@@ -79,11 +81,21 @@ export async function readConfig(home: string): Promise<AgentConfig | undefined>
   }
 }
 
+/** The enrolled agent's config, or NOT_ENROLLED with the command that fixes it. */
+export async function requireConfig(home: string): Promise<AgentConfig> {
+  const config = await readConfig(home);
+  if (!config) {
+    throw new ConnectError('NOT_ENROLLED', `this machine is not connected to a hub yet (no ${home}/config.json); run: connect up --hub <url> --api-key <pc_...>`);
+  }
+  return config;
+}
+
 /** Writes config.json atomically, readable by the owner only. */
 export async function writeConfig(home: string, config: AgentConfig): Promise<void> {
   await mkdir(home, { recursive: true, mode: 0o700 });
   const file = configPath(home);
-  const tmp = `${file}.${process.pid}.tmp`;
+  // One temp file per write: agents of one process (reach() and expose() each run one) may save a rotated token at once.
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
   await rename(tmp, file);
 }

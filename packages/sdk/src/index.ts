@@ -8,6 +8,10 @@ export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './agent/back
 export { agentEndpointUrl, apiBaseUrl, isLoopbackHost, parseHubUrl, assertSecureHub, trustHubCa, hubCa, hubConnectError } from './agent/hub-url.js';
 export { choosePort, portIsFree, readPorts, savePort, type PortChoice } from './agent/port-store.js';
 export * from './config-store.js';
+export { homeAgentOptions, type HomeAgentSettings } from './home-agent-options.js';
+export { reach, type Reached, type ReachServiceOptions } from './reach.js';
+export { expose, type Exposed, type ExposeServiceOptions } from './expose.js';
+export { startAgent, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from './start-agent.js';
 export { deviceLogin, type DeviceCode, type DeviceLoginOptions } from './device-login.js';
 export {
   ApiClient,

@@ -51,6 +51,14 @@ describe('config.json', () => {
     assert.equal((await readConfig(home))?.label, 'again');
   });
 
+  test('writes at the same time from one process (two agents saving a rotated token) all succeed, leaving no temp file', async () => {
+    const home = join(root, 'concurrent');
+    const labels = Array.from({ length: 8 }, (_, i) => `writer-${i}`);
+    await Promise.all(labels.map((label) => writeConfig(home, { ...config, label })));
+    assert.ok(labels.includes((await readConfig(home))?.label ?? ''));
+    assert.deepEqual(await readdir(home), ['config.json']);
+  });
+
   test('readConfig: missing, corrupt or incomplete → undefined', async () => {
     const home = join(root, 'broken');
     await mkdir(home, { recursive: true });
