@@ -8,7 +8,7 @@ import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const workspaces = ['packages/protocol', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e'];
+const workspaces = ['packages/protocol', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e', 'examples/staging-db-tests', 'examples/webhook-link'];
 const only = [];
 let browser = false;
 for (let i = 2; i < process.argv.length; i++) {
