@@ -80,7 +80,9 @@ describe('two workspaces on one hub', () => {
     assert.equal((await owner1.config()).workspaceId, hub.workspaceId);
     secret = await echoServer();
     secret.server.on('connection', () => secretConnections++);
-    const exposer = await owner1.expose(`127.0.0.1:${secret.port}`, 'secret-db');
+    // No health checks: their dials of the target (TCP, then TLS and HTTP probes) run in the background and would
+    // count as connections; here every connection to the secret service must come from a reach.
+    const exposer = await owner1.expose(`127.0.0.1:${secret.port}`, 'secret-db', ['--check-interval', '0']);
     stops.push(() => exposer.stop());
   });
 
