@@ -123,7 +123,11 @@ function oneConnection(port: number): Promise<void> {
     socket.on('data', () => undefined);
     socket.once('error', (err) => reject(err));
     socket.once('close', () => (echoed ? resolve() : reject(new Error('closed before the echo'))));
-    socket.setTimeout(10_000, () => socket.destroy(new Error('no echo within 10 s')));
+    // Where a stuck connection stopped tells which side of the tunnel held it: no connect, no echo, or no close.
+    socket.setTimeout(10_000, () => {
+      const stage = echoed ? 'no close within 10 s of the echo' : socket.bytesWritten > 0 ? 'no echo within 10 s' : 'no connect within 10 s';
+      socket.destroy(new Error(stage));
+    });
   });
 }
 

@@ -178,3 +178,53 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000, in
   }
   throw last instanceof Error ? last : new Error(String(last));
 }
+
+/** What the client of a hashServer exchange saw: the server's digest of our upload, and the digest of the download. */
+export interface HashExchange {
+  uploadDigest: string;
+  serverDigestOfUpload: string;
+  downloadBytes: number;
+  downloadDigest: string;
+}
+
+/**
+ * Speaks hashServer's protocol over `socket`: 8-byte length, `total` bytes of seed `uploadSeed`, then reads the
+ * server's 32-byte digest and the `total` bytes it sends back, hashing them as they arrive.
+ */
+export function hashExchange(socket: net.Socket, total: number, uploadSeed: number): Promise<HashExchange> {
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0);
+    let serverDigestOfUpload: string | undefined;
+    let downloadBytes = 0;
+    const download = createHash('sha256');
+    let uploadDigest: string | undefined;
+    let closed = false;
+    const finish = () => {
+      if (!closed || uploadDigest === undefined) return;
+      if (serverDigestOfUpload === undefined) return reject(new Error(`the connection closed before the server's digest (${head.length} bytes)`));
+      resolve({ uploadDigest, serverDigestOfUpload, downloadBytes, downloadDigest: download.digest('hex') });
+    };
+    socket.on('data', (chunk: Buffer) => {
+      if (serverDigestOfUpload === undefined) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < 32) return;
+        serverDigestOfUpload = head.subarray(0, 32).toString('hex');
+        chunk = head.subarray(32);
+      }
+      downloadBytes += chunk.length;
+      download.update(chunk);
+    });
+    socket.once('error', reject);
+    socket.once('close', () => {
+      closed = true;
+      finish();
+    });
+    const header = Buffer.alloc(8);
+    header.writeBigUInt64BE(BigInt(total));
+    socket.write(header);
+    writeStream(socket, total, uploadSeed).then((digest) => {
+      uploadDigest = digest;
+      finish();
+    }, reject);
+  });
+}

@@ -4,7 +4,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -12,6 +12,7 @@ import {
   echoServer,
   enrolAgent,
   expectedDigest,
+  hashExchange,
   hashServer,
   removeDirs,
   roundTrip,
@@ -24,56 +25,6 @@ import {
 } from '../src/index.js';
 
 const MiB = 1024 * 1024;
-
-/** What the client of a hashServer exchange saw: the server's digest of our upload, and the digest of the download. */
-interface HashExchange {
-  uploadDigest: string;
-  serverDigestOfUpload: string;
-  downloadBytes: number;
-  downloadDigest: string;
-}
-
-/**
- * Speaks hashServer's protocol over `socket`: 8-byte length, `total` bytes of seed `uploadSeed`, then reads the
- * server's 32-byte digest and the `total` bytes it sends back, hashing them as they arrive.
- */
-function hashExchange(socket: net.Socket, total: number, uploadSeed: number): Promise<HashExchange> {
-  return new Promise((resolve, reject) => {
-    let head = Buffer.alloc(0);
-    let serverDigestOfUpload: string | undefined;
-    let downloadBytes = 0;
-    const download = createHash('sha256');
-    let uploadDigest: string | undefined;
-    let closed = false;
-    const finish = () => {
-      if (!closed || uploadDigest === undefined) return;
-      if (serverDigestOfUpload === undefined) return reject(new Error(`the connection closed before the server's digest (${head.length} bytes)`));
-      resolve({ uploadDigest, serverDigestOfUpload, downloadBytes, downloadDigest: download.digest('hex') });
-    };
-    socket.on('data', (chunk: Buffer) => {
-      if (serverDigestOfUpload === undefined) {
-        head = Buffer.concat([head, chunk]);
-        if (head.length < 32) return;
-        serverDigestOfUpload = head.subarray(0, 32).toString('hex');
-        chunk = head.subarray(32);
-      }
-      downloadBytes += chunk.length;
-      download.update(chunk);
-    });
-    socket.once('error', reject);
-    socket.once('close', () => {
-      closed = true;
-      finish();
-    });
-    const header = Buffer.alloc(8);
-    header.writeBigUInt64BE(BigInt(total));
-    socket.write(header);
-    writeStream(socket, total, uploadSeed).then((digest) => {
-      uploadDigest = digest;
-      finish();
-    }, reject);
-  });
-}
 
 describe('bulk transfer through the hub', () => {
   let hub: HubProcess;

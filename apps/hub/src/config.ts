@@ -25,6 +25,8 @@ export interface HubConfig {
   webDistDir: string;
   /** PostgreSQL URL; when unset the embedded PGlite database in dataDir is used. */
   databaseUrl?: string;
+  /** NATS server of a cluster of hubs on one PostgreSQL (cluster/); unset: this hub is alone. */
+  natsUrl?: string;
   /** Folder for the embedded database. */
   dataDir: string;
   /** URL agents use to reach this hub, printed in the start-up instructions. */
@@ -162,6 +164,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL', 'must start with postgres:// or postgresql://');
   }
+  const natsUrl = env.NATS_URL || undefined;
+  if (natsUrl !== undefined && !/^(nats|tls):\/\/|^[^:/]+:\d+$/.test(natsUrl)) {
+    throw new ConfigError('NATS_URL', 'must look like nats://host:4222 (or host:port)');
+  }
+  if (natsUrl !== undefined && databaseUrl === undefined) {
+    throw new ConfigError('NATS_URL', 'hubs of a cluster share one PostgreSQL: set DATABASE_URL too (the embedded database belongs to one hub)');
+  }
   const smtpUrl = env.SMTP_URL || undefined;
   if (smtpUrl !== undefined && !/^smtps?:\/\//.test(smtpUrl)) {
     throw new ConfigError('SMTP_URL', 'must start with smtp:// or smtps://');
@@ -199,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     webHost: env.WEB_HOST || env.HUB_HOST || '0.0.0.0',
     webDistDir: env.WEB_DIST_DIR ? resolve(env.WEB_DIST_DIR) : DEFAULT_WEB_DIST_DIR,
     databaseUrl,
+    natsUrl,
     dataDir: resolve(env.HUB_DATA_DIR || '.data'),
     publicUrl,
     logLevel: env.LOG_LEVEL || 'info',

@@ -42,6 +42,8 @@ import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lif
 import { registerOpsRoutes } from './api/ops-routes.js';
 import { registerOpenApi } from './api/openapi.js';
 import { countAuthFailure } from './relay/relay-stats.js';
+import { startCluster, type Cluster, type ClusterOptions } from './cluster/cluster.js';
+import { cutRevokedAgent } from './api/credential-routes.js';
 
 /**
  * Node's server options that cut slow clients (slowloris) on both ports: HUB_HEADERS_TIMEOUT for the headers (an
@@ -69,6 +71,8 @@ export interface Hub {
   db: Database;
   log: Logger;
   stats: RelayStats;
+  /** This hub's place among several (NATS_URL), or undefined for a hub alone. */
+  cluster: Cluster | undefined;
   connections: Set<AgentConnection>;
   /** Shares, public links and hub ports: the hub's own stream opener, access log, rate buckets. */
   sharing: SharingContext;
@@ -97,6 +101,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Where secrets meant for the operator are printed (sign-in links without SMTP_URL); default stderr. */
   console?: NodeJS.WritableStream;
+  /** Heartbeat timing of the cluster (tests). */
+  cluster?: Pick<ClusterOptions, 'heartbeatMs' | 'deadAfterMs'>;
 }
 
 /** Starts a hub and resolves once it listens. */
@@ -109,9 +115,11 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const clientIp = (req: import('node:http').IncomingMessage) => clientAddress(req, trust);
   const lifecycle = createLifecycle();
   const db = options.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  let cluster: Cluster | undefined;
   try {
-    // Tunnels left open by a previous run of this hub cannot be live any more.
-    await db.withSystem((tx) => tx.query('update tunnels set closed_at = now() where closed_at is null'));
+    // Tunnels left open by a previous run of this hub cannot be live any more (with several hubs on the database,
+    // the others' are: their rows stay).
+    if (!config.natsUrl) await db.withSystem((tx) => tx.query('update tunnels set closed_at = now() where closed_at is null'));
     const bootstrap = await bootstrapIfEmpty(db, config.bootstrapApiKey);
     const router = new ServiceRouter();
     const connections = new Set<AgentConnection>();
@@ -145,6 +153,13 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
       openShared: (conn, id, name, handshake) => openShared(sharing, conn, id, name, handshake),
     };
+    cluster = config.natsUrl
+      ? await startCluster(
+          { db, router, stats, log, connections, lifecycle, cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId) },
+          { natsUrl: config.natsUrl, ...options.cluster },
+        )
+      : undefined;
+    ctx.cluster = cluster;
 
     let listenUrl = '';
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
@@ -167,7 +182,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
     await registerOpenApi(app);
-    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
+    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, cluster, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
     // Requests refused by a rate limit count as auth failures too (reason rate_limited).
     app.addHook('onError', async (_request, _reply, err) => {
       if ((err as { code?: unknown }).code === 'RATE_LIMITED') countAuthFailure(stats, err);
@@ -217,6 +232,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
         events.close();
         await endpoint.close();
         await app.close();
+        await cluster?.close();
         throw err;
       }
       log.info({ port: web.port }, 'web listening');
@@ -234,6 +250,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       db,
       log,
       stats,
+      cluster,
       connections,
       sharing,
       routes,
@@ -256,6 +273,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
           await hubPorts.close();
           await endpoint.close();
           await app.close();
+          await cluster?.close();
           web?.finish();
           await webClosed;
           await sharing.access.close();
@@ -265,6 +283,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       },
     };
   } catch (err) {
+    await cluster?.close().catch(() => undefined);
     if (!options.db) await db.close().catch(() => undefined);
     throw err;
   }

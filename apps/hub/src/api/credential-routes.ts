@@ -90,12 +90,9 @@ export function registerCredentialRoutes(
     const now = deps.clock.now();
     const revoked = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeAgent(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
     if (!revoked) throw notFound('agent', id);
-    // Its live connections end now: routes go first so that no new stream reaches its services meanwhile.
-    for (const conn of [...deps.connections]) {
-      if (conn.workspaceId !== principal.workspaceId || conn.agentId !== id) continue;
-      for (const name of conn.exposed) deps.router.delete(conn.workspaceId, name, conn);
-      conn.close('UNAUTHORIZED', 'this agent was revoked; enrol again with `connect up --api-key ...`');
-    }
+    // Its live connections end now, on this hub and on the others.
+    cutRevokedAgent(deps, principal.workspaceId, id);
+    deps.cluster?.revokeAgent(principal.workspaceId, id);
     return reply.status(204).send();
   });
 
@@ -182,4 +179,13 @@ export function registerCredentialRoutes(
     }));
     return { events, nextBefore: events.length === limit ? events[events.length - 1]!.id : null };
   });
+}
+
+/** Ends the live connections of a revoked agent: routes go first so that no new stream reaches its services meanwhile. */
+export function cutRevokedAgent(deps: Pick<ApiDeps, 'connections' | 'router'>, workspaceId: string, agentId: string): void {
+  for (const conn of [...deps.connections]) {
+    if (conn.workspaceId !== workspaceId || conn.agentId !== agentId) continue;
+    for (const name of conn.exposed) deps.router.delete(conn.workspaceId, name, conn);
+    conn.close('UNAUTHORIZED', 'this agent was revoked; enrol again with `connect up --api-key ...`');
+  }
 }

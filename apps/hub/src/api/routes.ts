@@ -19,6 +19,7 @@ import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
 import { registerDiagnosticsRoutes } from './diagnostics-routes.js';
 import { latestDiagnostics } from '../store/diagnostics.js';
 import type { EventBus } from '../events.js';
+import type { Cluster } from '../cluster/cluster.js';
 
 export interface ApiDeps {
   db: Database;
@@ -32,6 +33,8 @@ export interface ApiDeps {
   events: EventBus;
   /** Counts a refused credential (by the error's reason, for /metrics). */
   onAuthFailure(err: unknown): void;
+  /** The other hubs, when this hub is one of several (NATS_URL). */
+  cluster?: Pick<Cluster, 'remoteAgents' | 'revokeAgent'>;
 }
 
 /**
@@ -149,6 +152,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listAgents(tx));
     const online = new Set<string>();
     for (const conn of deps.connections) if (conn.workspaceId === principal.workspaceId) online.add(conn.agentId);
+    for (const agentId of deps.cluster?.remoteAgents(principal.workspaceId) ?? []) online.add(agentId);
     const iso = (d: Date | null) => (d ? new Date(d).toISOString() : null);
     const agents: AgentSummary[] = rows.map((row) => ({
       id: row.id,

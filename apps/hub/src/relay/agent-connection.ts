@@ -29,6 +29,7 @@ import {
 import type { Principal } from '../store/credentials.js';
 import type { Logger } from '../logger.js';
 import type { RelayContext } from './relay-context.js';
+import type { StreamTarget } from './router.js';
 import { isAccepting } from '../lifecycle.js';
 import { handleControlRequest, onConnectionOpen, onConnectionClosed } from './control-handler.js';
 import {
@@ -52,7 +53,7 @@ export interface ConnectionMeta {
   userAgent?: string;
 }
 
-export class AgentConnection implements RelayPeer {
+export class AgentConnection implements RelayPeer, StreamTarget {
   readonly id = randomUUID();
   readonly log: Logger;
   state: 'handshake' | 'open' | 'closed' = 'handshake';
@@ -96,6 +97,11 @@ export class AgentConnection implements RelayPeer {
 
   get label(): string {
     return this.hello?.agent.label || this.principal.label;
+  }
+
+  /** The agent said in hello that it takes plaintext streams too (--no-e2e). */
+  get acceptsPlaintext(): boolean {
+    return this.hello?.plain === true;
   }
 
   /** Number of open streams on this socket. */
@@ -197,6 +203,7 @@ export class AgentConnection implements RelayPeer {
     });
     this.log.info({ version: msg.agent.version, label: this.label, hostname: msg.agent.hostname, ip: this.meta.ip }, 'agent connected');
     onConnectionOpen(this);
+    this.ctx.cluster?.agentChanged(this.workspaceId, this.agentId);
   }
 
   private onFrame(frame: Frame, raw: Buffer): void {
@@ -277,7 +284,7 @@ export class AgentConnection implements RelayPeer {
   }
 
   /** Opens this connection's stream `id` to `target`, which exposes `notice.service`. */
-  openTo(id: number, target: AgentConnection, notice: OpenNotice, tag?: StreamTag): void {
+  openTo(id: number, target: StreamTarget, notice: OpenNotice, tag?: StreamTag): void {
     if (this.state === 'closed') return;
     const refused = target.acceptStream(this, id, notice, tag);
     if (refused) this.refuseOpen(id, refused.code, refused.message);
@@ -358,6 +365,9 @@ export class AgentConnection implements RelayPeer {
     this.ctx.connections.delete(this);
     for (const end of this.streams.values()) peerGone(end);
     this.streams.clear();
-    if (wasOpen && this.hello) onConnectionClosed(this);
+    if (wasOpen && this.hello) {
+      onConnectionClosed(this);
+      this.ctx.cluster?.agentChanged(this.workspaceId, this.agentId);
+    }
   }
 }

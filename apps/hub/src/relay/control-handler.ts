@@ -110,7 +110,7 @@ async function unexpose(conn: AgentConnection, args: Args): Promise<Record<strin
   });
   if (!row) throw serviceNotFound(name);
   await conn.ctx.sharing.hubPorts?.release(conn.workspaceId, name);
-  const owner = conn.ctx.router.get(conn.workspaceId, name);
+  const owner = conn.ctx.router.getLocal(conn.workspaceId, name);
   if (owner && owner.agentId === conn.agentId && conn.ctx.router.delete(conn.workspaceId, name, owner)) owner.exposed.delete(name);
   conn.ctx.stats.services.forget(conn.workspaceId, name);
   conn.ctx.events.publish(conn.workspaceId, { event: 'service', data: { name, online: false, agentId: conn.agentId } });

@@ -17,7 +17,7 @@ import {
 } from '@private-connect/protocol';
 import { TunnelStream, duplexPair, type StreamTransport } from '@private-connect/sdk';
 import type { Logger } from '../logger.js';
-import type { AgentConnection } from './agent-connection.js';
+import type { StreamTarget } from './router.js';
 import type { RelayStats } from './relay-stats.js';
 import { abortPair, relayClose, relayData, relayReset, relayWindow, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
 
@@ -51,7 +51,7 @@ export class LocalPeer implements RelayPeer {
   }
 
   /** Opens a stream to `target`'s service; resolves once the exposing agent accepted it. */
-  open(target: AgentConnection, notice: OpenNotice, tag?: StreamTag): Promise<TunnelStream> {
+  open(target: StreamTarget, notice: OpenNotice, tag?: StreamTag): Promise<TunnelStream> {
     const id = this.nextId;
     this.nextId = this.nextId >= MAX_STREAM_ID - 2 ? 1 : this.nextId + 2;
     const stream = new TunnelStream(id, this.transport, notice.service);
@@ -68,7 +68,7 @@ export class LocalPeer implements RelayPeer {
   }
 
   /** Opens a stream and returns it as a Duplex: what is written goes to the service, what it sends is read. */
-  async openDuplex(target: AgentConnection, notice: OpenNotice, tag?: StreamTag): Promise<Duplex> {
+  async openDuplex(target: StreamTarget, notice: OpenNotice, tag?: StreamTag): Promise<Duplex> {
     const stream = await this.open(target, notice, tag);
     const [inside, outside] = duplexPair();
     stream.attach(inside);

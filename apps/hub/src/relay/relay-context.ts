@@ -27,6 +27,8 @@ export interface RelayContext {
   events: EventBus;
   /** Starting, ready or draining: a draining hub takes no new streams (lifecycle.ts). */
   lifecycle: Lifecycle;
+  /** The other hubs, when this hub is one of several (NATS_URL): told when an agent connects or leaves. */
+  cluster?: { agentChanged(workspaceId: string, agentId: string): void };
   handshakeTimeoutMs: number;
   maxPendingControl: number;
   /** The error for a stream open to a name that has no live route. */

@@ -18,7 +18,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { ConnectError, checkHttpRequest, normalizePath } from '@private-connect/protocol';
-import type { AgentConnection } from '../relay/agent-connection.js';
+import type { StreamTarget } from '../relay/router.js';
 import type { SharingContext } from './context.js';
 import { linkAddress, rawRefusal, refusal, requestHeaders, responseHeaders, type LinkAddress } from './link-http.js';
 import { MAX_LINK_LOOKUPS_PER_MIN, isLinkToken, linkCache, linkState, type LinkRow } from './links.js';
@@ -33,7 +33,7 @@ export interface LinkProxy {
 /** A request that passed every check: its link, the service's agent, the target to forward. */
 interface Admitted {
   row: LinkRow;
-  conn: AgentConnection;
+  conn: StreamTarget;
   target: string;
 }
 

@@ -1,0 +1,318 @@
+/**
+ * Several hubs on one PostgreSQL, relaying to each other over NATS (NATS_URL). Everything durable stays in the
+ * database; what lives here is what is true only while processes run:
+ *
+ * - presence: which hub routes which service (and has which agents), announced on `<ns>.presence` as it changes
+ *   and again to any hub that asks on `<ns>.sync`, so a stream open finds its hub in one in-memory lookup;
+ * - liveness: each hub says it is alive on `<ns>.hb` every heartbeat; a hub silent for `deadAfterMs` is dead: its
+ *   routes go and the streams through it end (PEER_GONE), and its agents reconnect to another hub by themselves;
+ * - frames: a stream whose two agents sit on different hubs crosses on a HubLink (hub-link.ts).
+ *
+ * `<ns>` is `pc.<deployment id>`, the id in the database's `deployment` table: hubs of one deployment meet without
+ * configuration, and two deployments on one NATS never see each other.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { ConnectError, type OpenNotice } from '@private-connect/protocol';
+import type { Database } from '../db/index.js';
+import type { Logger } from '../logger.js';
+import { isAccepting, type Lifecycle } from '../lifecycle.js';
+import type { AgentConnection } from '../relay/agent-connection.js';
+import type { RelayStats } from '../relay/relay-stats.js';
+import type { RemoteRoute, ServiceRouter } from '../relay/router.js';
+import { openPair, type RelayPeer, type StreamTag } from '../relay/streams.js';
+import { HubLink, type RemoteOpen } from './hub-link.js';
+
+export const HEARTBEAT_MS = 1_000;
+export const DEAD_AFTER_MS = 3_500;
+
+export interface ClusterOptions {
+  natsUrl: string;
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+}
+
+export interface ClusterDeps {
+  db: Database;
+  router: ServiceRouter;
+  stats: RelayStats;
+  log: Logger;
+  connections: Set<AgentConnection>;
+  lifecycle: Lifecycle;
+  /** Ends this hub's connections of an agent revoked on another hub. */
+  cutAgent(workspaceId: string, agentId: string): void;
+}
+
+export interface Cluster {
+  readonly hubId: string;
+  /** The deployment's subject namespace. */
+  readonly namespace: string;
+  /** The other hubs heard from within deadAfterMs. */
+  peers(): string[];
+  /** Agents of `workspaceId` connected to other hubs. */
+  remoteAgents(workspaceId: string): Set<string>;
+  /** An agent connected here, or left: tells the other hubs. */
+  agentChanged(workspaceId: string, agentId: string): void;
+  /** An agent was revoked: the other hubs end its connections too. */
+  revokeAgent(workspaceId: string, agentId: string): void;
+  /** Streams crossing to other hubs now, and frames sent and received over links so far. */
+  linkStats(): { streams: number; framesOut: number; framesIn: number };
+  close(): Promise<void>;
+}
+
+type PresenceMessage =
+  | { t: 'claim'; hub: string; ws: string; name: string; agentId: string; label: string; plain: boolean; since: number }
+  | { t: 'gone'; hub: string; ws: string; name: string }
+  | { t: 'agents'; hub: string; ws: string; agentId: string; connections: number }
+  | { t: 'revoke'; hub: string; ws: string; agentId: string };
+
+/** Connects to NATS, learns the deployment id and the other hubs, and starts announcing this hub's routes. */
+export async function startCluster(deps: ClusterDeps, options: ClusterOptions): Promise<Cluster> {
+  const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
+  const deadAfterMs = options.deadAfterMs ?? DEAD_AFTER_MS;
+  const { router, log } = deps;
+  const [row] = await deps.db.withSystem((tx) => tx.query<{ id: string }>('select id from deployment'));
+  if (!row) throw new ConnectError('INTERNAL', 'the database has no deployment id (migration 007 did not run)');
+  const ns = `pc.${row.id}`;
+  const hubId = randomUUID();
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: options.natsUrl, name: `hub ${hubId}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  } catch (err) {
+    throw new ConnectError('INTERNAL', `cannot connect to NATS at ${options.natsUrl}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const clog = log.child({ hub: hubId });
+  const encoder = new TextEncoder();
+  const json = (value: unknown) => encoder.encode(JSON.stringify(value));
+  const publish = (subject: string, data: Uint8Array): boolean => {
+    if (nc.isClosed()) return false;
+    try {
+      nc.publish(subject, data);
+      return true;
+    } catch (err) {
+      clog.debug({ err }, 'NATS publish failed');
+      return false;
+    }
+  };
+
+  /** Other hub id → when it was last heard from. */
+  const alive = new Map<string, number>();
+  const links = new Map<string, HubLink>();
+  /** `${ws} ${agentId}` → hub → connections of that agent there. */
+  const agentsElsewhere = new Map<string, Map<string, number>>();
+
+  const linkTo = (other: string): HubLink => {
+    let link = links.get(other);
+    if (!link) {
+      const subject = `${ns}.f.${other}.${hubId}`;
+      link = new HubLink(other, hubId, { publish: (frame) => publish(subject, frame), maxPayload: () => nc.info?.max_payload ?? 1024 * 1024 }, deps.stats, clog);
+      links.set(other, link);
+    }
+    return link;
+  };
+
+  /** A route to a service that an agent on hub `hub` exposes. */
+  const remoteRoute = (m: Extract<PresenceMessage, { t: 'claim' }>): RemoteRoute => ({
+    hubId: m.hub,
+    since: m.since,
+    agentId: m.agentId,
+    label: m.label,
+    acceptsPlaintext: m.plain,
+    get state() {
+      return alive.has(m.hub) ? 'open' : 'closed';
+    },
+    acceptStream(opener: RelayPeer, openerId: number, notice: OpenNotice, tag?: StreamTag) {
+      if (!alive.has(m.hub)) return new ConnectError('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
+      if (!isAccepting(deps.lifecycle)) return new ConnectError('SHUTTING_DOWN', 'the hub is shutting down; reconnect and try again');
+      const link = linkTo(m.hub);
+      // The exposing hub counts the stream and its bytes for the service; this one only relays.
+      openPair(opener, openerId, link, link.allocate(m.ws, tag), notice, deps.stats, tag);
+      return undefined;
+    },
+  });
+
+  const heard = (other: string): void => {
+    if (other === hubId) return;
+    const known = alive.has(other);
+    alive.set(other, Date.now());
+    // A hub not known (new, or back after a partition): everyone announces again so that it learns the routes.
+    if (!known) {
+      clog.info({ peer: other }, 'hub joined the cluster');
+      publish(`${ns}.sync`, json({ hub: hubId }));
+    }
+  };
+
+  const announceRoute = (ws: string, name: string, conn: AgentConnection | undefined, since?: number): void => {
+    const m: PresenceMessage = conn
+      ? { t: 'claim', hub: hubId, ws, name, agentId: conn.agentId, label: conn.label, plain: conn.acceptsPlaintext, since: since ?? router.localSinceOf(ws, name) ?? Date.now() }
+      : { t: 'gone', hub: hubId, ws, name };
+    publish(`${ns}.presence`, json(m));
+  };
+  const announceAgent = (ws: string, agentId: string): void => {
+    let n = 0;
+    for (const c of deps.connections) if (c.workspaceId === ws && c.agentId === agentId && c.state === 'open') n++;
+    publish(`${ns}.presence`, json({ t: 'agents', hub: hubId, ws, agentId, connections: n } satisfies PresenceMessage));
+  };
+  const announceAll = (): void => {
+    for (const { workspaceId, name, conn, since } of router.locals()) announceRoute(workspaceId, name, conn, since);
+    const agents = new Set<string>();
+    for (const c of deps.connections) if (c.state === 'open') agents.add(`${c.workspaceId} ${c.agentId}`);
+    for (const key of agents) {
+      const [ws, agentId] = key.split(' ') as [string, string];
+      announceAgent(ws, agentId);
+    }
+  };
+
+  const onPresence = (m: PresenceMessage): void => {
+    if (m.hub === hubId) return;
+    heard(m.hub);
+    switch (m.t) {
+      case 'claim': {
+        const localSince = router.localSinceOf(m.ws, m.name);
+        if (localSince !== undefined) {
+          // Both hubs route the name: the later claim wins (ties by hub id), like a takeover on one hub.
+          if (localSince > m.since || (localSince === m.since && hubId > m.hub)) return announceRoute(m.ws, m.name, router.getLocal(m.ws, m.name));
+          const local = router.getLocal(m.ws, m.name)!;
+          router.delete(m.ws, m.name, local);
+          local.exposed.delete(m.name);
+          local.sendControl({ t: 'event', event: 'service_offline', name: m.name });
+        }
+        return router.setRemote(m.ws, m.name, remoteRoute(m));
+      }
+      case 'gone':
+        return router.deleteRemote(m.ws, m.name, m.hub);
+      case 'agents': {
+        const key = `${m.ws} ${m.agentId}`;
+        let hubs = agentsElsewhere.get(key);
+        if (m.connections > 0) {
+          if (!hubs) agentsElsewhere.set(key, (hubs = new Map()));
+          hubs.set(m.hub, m.connections);
+        } else if (hubs) {
+          hubs.delete(m.hub);
+          if (hubs.size === 0) agentsElsewhere.delete(key);
+        }
+        return;
+      }
+      case 'revoke':
+        return deps.cutAgent(m.ws, m.agentId);
+    }
+  };
+
+  const onOpen = (link: HubLink, id: number, open: RemoteOpen): void => {
+    const target = router.getLocal(open.workspaceId, open.notice.service);
+    if (!target || target.state !== 'open') {
+      return link.refuse(id, 'SERVICE_OFFLINE', `the agent exposing "${open.notice.service}" is not connected right now`);
+    }
+    const refused = target.acceptStream(link, id, open.notice, open.tag);
+    if (refused) link.refuse(id, refused.code, refused.message);
+  };
+
+  const declareDead = (other: string): void => {
+    alive.delete(other);
+    router.deleteHub(other);
+    for (const [key, hubs] of agentsElsewhere) {
+      hubs.delete(other);
+      if (hubs.size === 0) agentsElsewhere.delete(key);
+    }
+    const link = links.get(other);
+    links.delete(other);
+    const cut = link?.drop() ?? 0;
+    clog.warn({ peer: other, streams: cut }, 'hub is gone: its routes are dropped and the streams through it ended');
+  };
+
+  const decoder = new TextDecoder();
+  const parse = <T>(data: Uint8Array): T | undefined => {
+    try {
+      return JSON.parse(decoder.decode(data)) as T;
+    } catch {
+      return undefined;
+    }
+  };
+  const subs: Subscription[] = [
+    nc.subscribe(`${ns}.hb`, { callback: (_err, msg) => {
+      const hb = parse<{ hub?: unknown }>(msg.data);
+      if (typeof hb?.hub === 'string') heard(hb.hub);
+    } }),
+    nc.subscribe(`${ns}.presence`, { callback: (_err, msg) => {
+      const m = parse<PresenceMessage>(msg.data);
+      if (m && typeof m.hub === 'string' && typeof (m as { ws?: unknown }).ws === 'string') onPresence(m);
+    } }),
+    nc.subscribe(`${ns}.sync`, { callback: (_err, msg) => {
+      const m = parse<{ hub?: unknown }>(msg.data);
+      if (typeof m?.hub === 'string' && m.hub !== hubId) {
+        heard(m.hub);
+        announceAll();
+      }
+    } }),
+    nc.subscribe(`${ns}.f.${hubId}.*`, { callback: (_err, msg) => {
+      const from = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+      if (!alive.has(from)) heard(from);
+      const data = msg.data;
+      const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const link = linkTo(from);
+      try {
+        link.receive(raw, (id, open) => onOpen(link, id, open));
+      } catch (err) {
+        clog.warn({ err, peer: from }, 'a malformed frame from another hub was dropped');
+      }
+    } }),
+  ];
+
+  router.onLocalChange((ws, name, conn) => announceRoute(ws, name, conn));
+  const beat = () => publish(`${ns}.hb`, json({ hub: hubId }));
+  const timer = setInterval(() => {
+    beat();
+    const now = Date.now();
+    for (const [other, at] of alive) if (now - at > deadAfterMs) declareDead(other);
+  }, heartbeatMs);
+  timer.unref();
+  beat();
+  publish(`${ns}.sync`, json({ hub: hubId }));
+  await nc.flush();
+  clog.info({ namespace: ns }, 'hub joined NATS; routes of other hubs arrive as they announce them');
+
+  let closing: Promise<void> | undefined;
+  return {
+    hubId,
+    namespace: ns,
+    peers: () => [...alive.keys()],
+    remoteAgents(ws) {
+      const out = new Set<string>();
+      for (const key of agentsElsewhere.keys()) {
+        const [w, agentId] = key.split(' ') as [string, string];
+        if (w === ws) out.add(agentId);
+      }
+      return out;
+    },
+    agentChanged: announceAgent,
+    revokeAgent(ws, agentId) {
+      publish(`${ns}.presence`, json({ t: 'revoke', hub: hubId, ws, agentId } satisfies PresenceMessage));
+    },
+    linkStats() {
+      let streams = 0;
+      let framesOut = 0;
+      let framesIn = 0;
+      for (const link of links.values()) {
+        streams += link.streams.size;
+        framesOut += link.framesOut;
+        framesIn += link.framesIn;
+      }
+      return { streams, framesOut, framesIn };
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        router.onLocalChange(() => undefined);
+        for (const other of [...links.keys()]) links.get(other)!.drop();
+        links.clear();
+        for (const sub of subs) sub.unsubscribe();
+        // Routes of this hub go at once for the others (the agents' teardown announced most of them already).
+        for (const { workspaceId, name } of router.locals()) announceRoute(workspaceId, name, undefined);
+        await nc.flush().catch(() => undefined);
+        await nc.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * The streams between this hub and one other hub of the cluster. A link is a RelayPeer like an agent connection:
+ * the relay functions of streams.ts apply to it unchanged, so credit accounting runs on both hubs and per-stream
+ * flow control holds end to end. Frames cross as NATS messages on `<ns>.f.<to>.<from>`, one frame per message, in
+ * publish order; only OPEN differs: its payload carries the workspace and tag besides the notice (RemoteOpen).
+ *
+ * Stream ids on a link are chosen by the hub that opens the stream, odd by the hub whose id sorts first and even by
+ * the other, so that the two never pick the same id.
+ */
+
+import {
+  FRAME_HEADER_SIZE,
+  FrameType,
+  MAX_STREAM_ID,
+  ProtocolError,
+  decodeFrame,
+  encodeJsonFrame,
+  type ErrorCode,
+  type OpenNotice,
+} from '@private-connect/protocol';
+import type { Logger } from '../logger.js';
+import type { RelayStats } from '../relay/relay-stats.js';
+import {
+  abortPair,
+  peerGone,
+  relayClose,
+  relayData,
+  relayOpenAnswer,
+  relayReset,
+  relayWindow,
+  type RelayPeer,
+  type StreamEnd,
+  type StreamTag,
+} from '../relay/streams.js';
+
+/** The payload of OPEN between hubs. */
+export interface RemoteOpen {
+  workspaceId: string;
+  notice: OpenNotice;
+  tag?: StreamTag;
+}
+
+export interface LinkIo {
+  /** Publishes one frame to the other hub; false when it cannot go (too large for NATS, or NATS closed). */
+  publish(frame: Buffer): boolean;
+  /** The largest message NATS takes. */
+  maxPayload(): number;
+}
+
+export class HubLink implements RelayPeer {
+  readonly streams = new Map<number, StreamEnd>();
+  /** Workspace and tag of the streams this hub is opening over the link, until their OPEN went out. */
+  private readonly opening = new Map<number, { workspaceId: string; tag?: StreamTag }>();
+  private nextId: number;
+  framesIn = 0;
+  framesOut = 0;
+
+  constructor(
+    readonly hubId: string,
+    selfId: string,
+    private readonly io: LinkIo,
+    private readonly stats: RelayStats,
+    private readonly log: Logger,
+  ) {
+    this.nextId = selfId < hubId ? 1 : 2;
+  }
+
+  /** An id for a stream this hub opens over the link, and what its OPEN must carry. */
+  allocate(workspaceId: string, tag?: StreamTag): number {
+    const id = this.nextId;
+    this.nextId = this.nextId + 2 > MAX_STREAM_ID ? (this.nextId % 2 === 1 ? 1 : 2) : this.nextId + 2;
+    this.opening.set(id, tag ? { workspaceId, tag } : { workspaceId });
+    return id;
+  }
+
+  /** A frame for the other hub, from the relay (the stream id is already the link's). */
+  send(raw: Buffer): void {
+    let frame = raw;
+    if (raw[0] === FrameType.OPEN) {
+      const id = raw.readUInt32BE(2);
+      const meta = this.opening.get(id);
+      this.opening.delete(id);
+      if (!meta) return;
+      const notice = JSON.parse(raw.subarray(FRAME_HEADER_SIZE).toString('utf8')) as OpenNotice;
+      frame = encodeJsonFrame(FrameType.OPEN, id, { ...meta, notice } satisfies RemoteOpen);
+    }
+    if (frame.length > this.io.maxPayload()) {
+      // Our own agents send records far below NATS's limit; another client's largest frames cannot cross.
+      const id = raw.readUInt32BE(2);
+      queueMicrotask(() => this.abort(id, 'FRAME_TOO_LARGE', `a frame of ${frame.length} bytes is larger than the hubs can pass to each other (${this.io.maxPayload()})`));
+      return;
+    }
+    if (this.io.publish(frame)) this.framesOut++;
+  }
+
+  /** A frame from the other hub. Its OPEN goes to `onOpen`; the rest to the relay functions of its stream. */
+  receive(raw: Buffer, onOpen: (id: number, open: RemoteOpen) => void): void {
+    this.framesIn++;
+    const frame = decodeFrame(raw);
+    if (frame.type === FrameType.OPEN) {
+      const open = JSON.parse(frame.payload.toString('utf8')) as RemoteOpen;
+      return onOpen(frame.streamId, open);
+    }
+    const end = this.streams.get(frame.streamId);
+    if (!end) return; // a stream that already ended here
+    try {
+      switch (frame.type) {
+        case FrameType.DATA:
+          return relayData(end, frame, raw, this.stats);
+        case FrameType.WINDOW:
+          return relayWindow(end, frame, raw);
+        case FrameType.OPEN_OK:
+        case FrameType.OPEN_ERROR:
+          return relayOpenAnswer(end, frame, raw, this.stats);
+        case FrameType.CLOSE:
+          return relayClose(end, raw);
+        case FrameType.RESET:
+          return relayReset(end, frame, raw);
+        default:
+          throw new ProtocolError('PROTOCOL_ERROR', `frame type ${frame.type} has no place between hubs`);
+      }
+    } catch (err) {
+      this.log.warn({ err, hub: this.hubId, stream: frame.streamId }, 'a stream between hubs broke the protocol');
+      if (this.streams.get(frame.streamId) === end) abortPair(end, 'PROTOCOL_ERROR', 'the stream broke the protocol between hubs');
+    }
+  }
+
+  /** Refuses the other hub's OPEN `id` (nothing here took it). */
+  refuse(id: number, code: ErrorCode, message: string): void {
+    this.stats.streamOpenFailures++;
+    this.io.publish(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
+  }
+
+  private abort(id: number, code: ErrorCode, message: string): void {
+    const end = this.streams.get(id);
+    if (end) abortPair(end, code, message);
+  }
+
+  /** The other hub is gone: every stream through it ends, its other side told PEER_GONE. */
+  drop(): number {
+    const ends = [...this.streams.values()];
+    for (const end of ends) peerGone(end);
+    this.streams.clear();
+    this.opening.clear();
+    return ends.length;
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Three hub processes on one PostgreSQL database, relaying to each other over NATS (NATS_URL, 127.0.0.1:4222 by
+ * default): agents spread over the hubs reach each other's services with end-to-end encryption on. A 256 MiB
+ * exchange crosses hubs with SHA-256 checked at both ends; presence and revocation reach every hub; a hub killed
+ * under traffic ends the streams through it, its agents move on, and new streams work within seconds.
+ */
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { Agent, type AgentEvent } from '@private-connect/sdk';
+import {
+  connect,
+  echoServer,
+  eventually,
+  expectedDigest,
+  hashExchange,
+  hashServer,
+  removeDirs,
+  roundTrip,
+  startHubProcess,
+  tempDir,
+  type HubProcess,
+  type TcpServer,
+} from '../src/index.js';
+
+const ADMIN_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const NATS_URL = process.env.TEST_NATS_URL || 'nats://127.0.0.1:4222';
+const MiB = 1024 * 1024;
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function api<T>(hub: HubProcess, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${hub.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${hub.apiKey}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+}
+
+describe('three hubs on one PostgreSQL, relaying over NATS', () => {
+  const dbName = `pc_e2e_cluster_${randomBytes(6).toString('hex')}`;
+  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).href;
+  const hubs: HubProcess[] = [];
+  const agents: Agent[] = [];
+  const events = new Map<string, AgentEvent[]>();
+  const agentIds = new Map<string, string>();
+  let home = '';
+  let echo: TcpServer;
+  let hashSrv: TcpServer;
+
+  const startHub = (index: number, apiKey?: string, port?: number) =>
+    startHubProcess({
+      databaseUrl,
+      ...(apiKey ? { apiKey } : {}),
+      ...(port ? { port } : {}),
+      env: { NATS_URL, WEB_PORT: 'off', HUB_TCP_PORT_RANGE: `${24000 + index * 100}-${24000 + index * 100 + 99}` },
+    });
+
+  before(async () => {
+    await admin(`create database ${dbName}`);
+    // The first hub creates the workspace with its bootstrap key; the others start on the same database.
+    hubs.push(await startHub(0));
+    hubs.push(...(await Promise.all([startHub(1, hubs[0]!.apiKey), startHub(2, hubs[0]!.apiKey)])));
+    home = await tempDir('cluster-agents');
+    [echo, hashSrv] = await Promise.all([echoServer(), hashServer()]);
+  });
+
+  after(async () => {
+    await Promise.all(agents.map((a) => a.close()));
+    await Promise.all(hubs.map((h) => h.stop()));
+    await echo?.close();
+    await hashSrv?.close();
+    await removeDirs(home, ...hubs.map((h) => h.dataDir));
+    await admin(`drop database if exists ${dbName} with (force)`);
+  });
+
+  /** An agent enrolled through `hub`, connecting to it first and to the other hubs after it; E2E on. */
+  async function startAgent(label: string, first: number): Promise<Agent> {
+    const enrolled = await api<{ token: string; agentId: string }>(hubs[first]!, '/v1/agents/enroll', { method: 'POST', body: JSON.stringify({ label }) });
+    assert.equal(enrolled.status, 201);
+    agentIds.set(label, enrolled.body.agentId);
+    const seen: AgentEvent[] = [];
+    events.set(label, seen);
+    const order = [first, ...[0, 1, 2].filter((i) => i !== first)].map((i) => hubs[i]!.url);
+    const agent = new Agent({
+      hubUrl: order[0]!,
+      hubUrls: order.slice(1),
+      token: enrolled.body.token,
+      label,
+      identityFile: `${home}/${label}.identity`,
+      knownAgentsFile: `${home}/${label}.known_agents.json`,
+      backoff: { initialMs: 100, maxMs: 1000 },
+      onEvent: (e) => seen.push(e),
+    });
+    agents.push(agent);
+    await eventually(async () => assert.ok(seen.some((e) => e.type === 'connected')), 10_000, 50);
+    return agent;
+  }
+  const hubOf = (label: string) => events.get(label)!.filter((e) => e.type === 'connected').map((e) => (e as { hubUrl: string }).hubUrl).at(-1);
+
+  let server: Agent;
+  let laptop: Agent;
+  let bulkPort = 0;
+  let echoPort = 0;
+
+  test('an agent on hub 2 reaches a service exposed on hub 1: 256 MiB each way, SHA-256 checked at both ends, encrypted', async (t) => {
+    server = await startAgent('db-server', 0);
+    laptop = await startAgent('laptop', 1);
+    assert.equal(hubOf('db-server'), hubs[0]!.url);
+    assert.equal(hubOf('laptop'), hubs[1]!.url);
+    await server.expose('bulk', `127.0.0.1:${hashSrv.port}`, { checkIntervalMs: 0 });
+    await server.expose('echo', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
+    // The route announced by hub 1 reaches hub 2 over NATS.
+    await eventually(async () => {
+      const listed = await api<{ services: Array<{ name: string; online: boolean; e2e?: string }> }>(hubs[1]!, '/v1/services');
+      assert.deepEqual(listed.body.services.filter((s) => s.online).map((s) => s.name).sort(), ['bulk', 'echo']);
+      assert.equal(listed.body.services.find((s) => s.name === 'bulk')!.e2e, 'required');
+    }, 10_000, 100);
+    bulkPort = (await laptop.reach('bulk', { port: 0 })).port;
+    echoPort = (await laptop.reach('echo', { port: 0 })).port;
+    assert.equal((await roundTrip(echoPort, 'across hubs\n')).toString(), 'across hubs\n');
+
+    const total = 256 * MiB;
+    const started = performance.now();
+    const result = await hashExchange(await connect(bulkPort), total, 11);
+    const seconds = (performance.now() - started) / 1000;
+    assert.equal(result.serverDigestOfUpload, result.uploadDigest, 'the server received exactly what was sent');
+    assert.equal(result.downloadBytes, total);
+    assert.equal(result.downloadDigest, expectedDigest(total, 7), 'the client received exactly what the server sent');
+    t.diagnostic(`256 MiB each way across hubs in ${seconds.toFixed(1)} s (${((2 * total) / MiB / seconds).toFixed(0)} MiB/s both directions together)`);
+
+    // Both hubs relayed it, and it was end-to-end encrypted: the hubs only counted encrypted streams.
+    const [m1, m2] = await Promise.all([hubs[0]!.metrics(), hubs[1]!.metrics()]);
+    for (const m of [m1, m2]) {
+      assert.ok((m.get('connect_relay_bytes_total') ?? 0) >= 2 * total, 'each hub on the way relayed both directions');
+      assert.ok((m.get('connect_stream_opens_encrypted_total') ?? 0) >= 2);
+    }
+  });
+
+  test('presence reaches every hub: hub 3 lists both agents online and both services, and refuses an unknown name', async () => {
+    const agentsOn3 = await api<{ agents: Array<{ label: string; online: boolean }> }>(hubs[2]!, '/v1/agents');
+    assert.deepEqual(agentsOn3.body.agents.filter((a) => a.online).map((a) => a.label).sort(), ['db-server', 'laptop']);
+    const third = await startAgent('third', 2);
+    assert.equal(hubOf('third'), hubs[2]!.url);
+    const port = (await third.reach('echo', { port: 0 })).port;
+    assert.equal((await roundTrip(port, 'from hub 3\n')).toString(), 'from hub 3\n');
+    await assert.rejects(third.reach('no-such-service', { port: 0 }), (err: Error & { code?: string }) => err.code === 'SERVICE_NOT_FOUND');
+  });
+
+  test('an agent revoked through hub 3 is cut off on hub 1, where it is connected', async () => {
+    const victim = await startAgent('to-revoke', 0);
+    await victim.expose('doomed', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
+    const seen = events.get('to-revoke')!;
+    const revoked = await api(hubs[2]!, `/v1/agents/${agentIds.get('to-revoke')}`, { method: 'DELETE' });
+    assert.equal(revoked.status, 204);
+    await eventually(async () => assert.ok(seen.some((e) => e.type === 'fatal' && (e as { code?: string }).code === 'UNAUTHORIZED'), JSON.stringify(seen.slice(-3))), 10_000, 100);
+    await eventually(async () => {
+      const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[1]!, '/v1/services');
+      assert.equal(listed.body.services.find((s) => s.name === 'doomed')?.online ?? false, false);
+    }, 10_000, 100);
+  });
+
+  test('hub 1 killed under traffic: the stream through it ends, the exposing agent moves on, new streams work within seconds', async (t) => {
+    // A transfer in flight from the laptop (hub 2) to the server (hub 1) when hub 1 dies.
+    const socket = await connect(bulkPort);
+    const inFlight = hashExchange(socket, 1024 * MiB, 3).then(
+      () => 'completed',
+      (err: Error & { code?: string }) => err.code ?? err.message,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const killedAt = performance.now();
+    await hubs[0]!.proc.kill();
+    const ended = await Promise.race([inFlight, new Promise<string>((r) => setTimeout(() => r('still open after 15 s'), 15_000))]);
+    t.diagnostic(`the transfer through the killed hub ended with: ${ended}`);
+    assert.notEqual(ended, 'still open after 15 s', 'a stream through a dead hub must end, not hang');
+    assert.notEqual(ended, 'completed');
+
+    await eventually(async () => assert.equal((await roundTrip(echoPort, 'after the crash\n', 2000)).toString(), 'after the crash\n'), 20_000, 100);
+    t.diagnostic(`new streams worked ${Math.round(performance.now() - killedAt)} ms after hub 1 was killed`);
+    assert.notEqual(hubOf('db-server'), hubs[0]!.url);
+    // Nothing stored was lost: the remaining hubs still know every agent, and a fresh checked transfer works.
+    const listed = await api<{ agents: Array<{ label: string }> }>(hubs[1]!, '/v1/agents');
+    assert.deepEqual(listed.body.agents.map((a) => a.label).sort(), ['db-server', 'laptop', 'third'], 'every agent but the revoked one');
+    const result = await hashExchange(await connect(bulkPort), 16 * MiB, 5);
+    assert.equal(result.serverDigestOfUpload, result.uploadDigest);
+    assert.equal(result.downloadDigest, expectedDigest(16 * MiB, 7));
+  });
+});
