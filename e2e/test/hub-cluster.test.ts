@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { connect as natsConnect } from '@nats-io/transport-node';
+import { FrameType, encodeFrame, encodeJsonFrame } from '@private-connect/protocol';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
 import {
   connect,
@@ -34,6 +36,16 @@ async function admin(sql: string): Promise<void> {
   await client.connect();
   try {
     await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+async function query<T>(databaseUrl: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
   } finally {
     await client.end();
   }
@@ -169,6 +181,52 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
       const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[1]!, '/v1/services');
       assert.equal(listed.body.services.find((s) => s.name === 'doomed')?.online ?? false, false);
     }, 10_000, 100);
+  });
+
+  test('garbage on the cluster subjects is dropped: the hubs keep relaying and their routes stand', async () => {
+    const [{ id }] = (await query<{ id: string }>(databaseUrl, 'select id from deployment')) as [{ id: string }];
+    const ns = `pc.${id}`;
+    const nc = await natsConnect({ servers: NATS_URL });
+    try {
+      // The hubs' ids, from their heartbeats.
+      const ids = new Set<string>();
+      const sub = nc.subscribe(`${ns}.hb`, {
+        callback: (_e, msg) => {
+          ids.add((JSON.parse(new TextDecoder().decode(msg.data)) as { hub: string }).hub);
+        },
+      });
+      await eventually(async () => assert.equal(ids.size, 3), 5_000, 100);
+      sub.unsubscribe();
+      const fake = 'not-a-hub';
+      const bad: Array<[string, Uint8Array]> = [];
+      for (const hub of ids) {
+        const frames = `${ns}.f.${hub}.${fake}`;
+        bad.push(
+          [frames, Buffer.from([1, 2, 3])], // shorter than a frame header
+          [frames, Buffer.from('\xff'.repeat(64), 'latin1')], // a header with a length that lies
+          [frames, encodeFrame(FrameType.OPEN, 1, Buffer.from('{not json'))],
+          [frames, encodeJsonFrame(FrameType.OPEN, 3, { workspaceId: 'x' })], // no notice
+          [frames, encodeFrame(FrameType.DATA, 99, Buffer.from('for a stream that does not exist'))],
+          [frames, encodeFrame(FrameType.WINDOW, 5, Buffer.alloc(2))],
+        );
+      }
+      for (const body of ['', 'null', '[]', '{"t":"claim","hub":"x","ws":"y"}', '{"t":"gone"}', '{"t":"revoke","hub":"x"}', '\u0000\u0001']) {
+        bad.push([`${ns}.presence`, Buffer.from(body)], [`${ns}.sync`, Buffer.from(body)], [`${ns}.hb`, Buffer.from(body)]);
+      }
+      for (const [subject, data] of bad) nc.publish(subject, data);
+      await nc.flush();
+    } finally {
+      await nc.close();
+    }
+    // Each hub saw the garbage and said so, and goes on.
+    for (const hub of hubs) {
+      await hub.proc.waitFor((l) => l.msg === 'a malformed frame from another hub was dropped', 5_000, 'the malformed frame warning');
+      await hub.proc.waitFor((l) => l.msg === 'a presence message of the wrong shape was dropped', 5_000, 'the presence warning');
+    }
+    assert.equal((await roundTrip(echoPort, 'still relaying\n')).toString(), 'still relaying\n');
+    const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[2]!, '/v1/services');
+    assert.deepEqual(listed.body.services.filter((s) => s.online).map((s) => s.name).sort(), ['bulk', 'echo']);
+    for (const hub of hubs) assert.equal((await fetch(`${hub.url}/healthz`)).status, 200);
   });
 
   test('hub 1 killed under traffic: the stream through it ends, the exposing agent moves on, new streams work within seconds', async (t) => {

@@ -108,6 +108,14 @@ describe('configuration of TLS, TRUST_PROXY, METRICS_TOKEN and SHUTDOWN_GRACE_MS
     assert.equal(loadConfig(base).shutdownGraceMs, 10_000);
     assert.equal(loadConfig({ ...base, SHUTDOWN_GRACE_MS: '30s' }).shutdownGraceMs, 30_000);
   });
+
+  test('NATS_URL: unset is a hub alone; set, it needs DATABASE_URL (the embedded database belongs to one hub) and a nats:// URL', () => {
+    assert.equal(loadConfig(base).natsUrl, undefined);
+    const pgUrl = { ...base, DATABASE_URL: 'postgres://u@db:5432/connect' };
+    assert.equal(loadConfig({ ...pgUrl, NATS_URL: 'nats://127.0.0.1:4222' }).natsUrl, 'nats://127.0.0.1:4222');
+    assert.throws(() => loadConfig({ ...base, NATS_URL: 'nats://127.0.0.1:4222' }), /^ConfigError: NATS_URL: hubs of a cluster share one PostgreSQL: set DATABASE_URL too/);
+    assert.throws(() => loadConfig({ ...pgUrl, NATS_URL: 'http://127.0.0.1:4222' }), /^ConfigError: NATS_URL: must look like nats:\/\/host:4222/);
+  });
 });
 
 describe('/readyz and /healthz', () => {

@@ -236,7 +236,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     } }),
     nc.subscribe(`${ns}.presence`, { callback: (_err, msg) => {
       const m = parse<PresenceMessage>(msg.data);
-      if (m && typeof m.hub === 'string' && typeof (m as { ws?: unknown }).ws === 'string') onPresence(m);
+      if (isPresence(m)) onPresence(m);
+      else clog.warn({ bytes: msg.data.length }, 'a presence message of the wrong shape was dropped');
     } }),
     nc.subscribe(`${ns}.sync`, { callback: (_err, msg) => {
       const m = parse<{ hub?: unknown }>(msg.data);
@@ -315,4 +316,22 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       return closing;
     },
   };
+}
+
+/** The shape of a presence message; anything else on the subject is dropped. */
+function isPresence(value: unknown): value is PresenceMessage {
+  const m = value as Record<string, unknown> | null | undefined;
+  if (!m || typeof m.hub !== 'string' || typeof m.ws !== 'string') return false;
+  switch (m.t) {
+    case 'claim':
+      return typeof m.name === 'string' && typeof m.agentId === 'string' && typeof m.label === 'string' && typeof m.plain === 'boolean' && Number.isFinite(m.since);
+    case 'gone':
+      return typeof m.name === 'string';
+    case 'agents':
+      return typeof m.agentId === 'string' && Number.isInteger(m.connections);
+    case 'revoke':
+      return typeof m.agentId === 'string';
+    default:
+      return false;
+  }
 }

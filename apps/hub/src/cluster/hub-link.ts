@@ -98,8 +98,16 @@ export class HubLink implements RelayPeer {
     this.framesIn++;
     const frame = decodeFrame(raw);
     if (frame.type === FrameType.OPEN) {
-      const open = JSON.parse(frame.payload.toString('utf8')) as RemoteOpen;
-      return onOpen(frame.streamId, open);
+      let open: Partial<RemoteOpen> | undefined;
+      try {
+        open = JSON.parse(frame.payload.toString('utf8')) as Partial<RemoteOpen>;
+      } catch {
+        open = undefined;
+      }
+      if (typeof open?.workspaceId !== 'string' || typeof open.notice?.service !== 'string' || typeof open.notice.from?.agentId !== 'string') {
+        return this.refuse(frame.streamId, 'BAD_MESSAGE', 'an OPEN between hubs without workspace and notice');
+      }
+      return onOpen(frame.streamId, open as RemoteOpen);
     }
     const end = this.streams.get(frame.streamId);
     if (!end) return; // a stream that already ended here
