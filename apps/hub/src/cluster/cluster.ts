@@ -78,9 +78,9 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   const hubId = randomUUID();
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: options.natsUrl, name: `hub ${hubId}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    nc = await connect({ ...natsServer(options.natsUrl), name: `hub ${hubId}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (err) {
-    throw new ConnectError('INTERNAL', `cannot connect to NATS at ${options.natsUrl}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConnectError('INTERNAL', `cannot connect to NATS at ${natsServer(options.natsUrl).servers}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const clog = log.child({ hub: hubId });
   const encoder = new TextEncoder();
@@ -334,4 +334,13 @@ function isPresence(value: unknown): value is PresenceMessage {
     default:
       return false;
   }
+}
+
+/** NATS_URL as the client takes it: the server, and the user and password written in the URL (nats://user:pass@host). */
+export function natsServer(natsUrl: string): { servers: string; user?: string; pass?: string } {
+  if (!natsUrl.includes('://')) return { servers: natsUrl };
+  const url = new URL(natsUrl);
+  const servers = `${url.protocol}//${url.host}`;
+  if (!url.username) return { servers };
+  return { servers, user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) };
 }
