@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
+import { ROUTE_REQUESTS } from '@private-connect/api';
 import { renderApiReference } from '../src/api/api-reference.js';
 import { ROUTE_SUMMARIES } from '../src/api/openapi.js';
 import { MAX_AUDIT_PAGE } from '../src/store/audit.js';
@@ -68,6 +69,28 @@ describe('OpenAPI document', () => {
     assert.equal(limit.schema.maximum, MAX_AUDIT_PAGE);
     const tooMany = await h.http('GET', `/v1/audit?limit=${MAX_AUDIT_PAGE + 1}`, { token: h.apiKey });
     assert.equal(tooMany.status, 400);
+  });
+
+  test('every request is described by its schema in @private-connect/api, the one the SDK client is typed with', () => {
+    // The document is what the hub validates with (the test above): equal to the shared schema means one definition.
+    const plain = (schema: unknown) => JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+    for (const [route, parts] of Object.entries(ROUTE_REQUESTS)) {
+      const [method, url] = route.split(' ') as [string, string];
+      const op = doc.paths[openApiPath(url)]?.[method.toLowerCase()];
+      assert.ok(op, `${route} is documented`);
+      if ('body' in parts) assert.deepEqual(op.requestBody.content['application/json'].schema, plain(parts.body), route);
+      if ('querystring' in parts) {
+        const shared = plain(parts.querystring) as { properties: Record<string, Record<string, unknown>>; required?: string[] };
+        const query = (op.parameters as Array<{ name: string; in: string; required: boolean; schema: Record<string, unknown>; description?: string }>).filter((p) => p.in === 'query');
+        assert.deepEqual(query.map((p) => p.name).sort(), Object.keys(shared.properties).sort(), route);
+        for (const p of query) {
+          const { description, ...schema } = shared.properties[p.name]!;
+          assert.deepEqual(p.schema, schema, `${route} ?${p.name}`);
+          assert.equal(p.required, shared.required?.includes(p.name) ?? false);
+          if (description !== undefined) assert.equal(p.description, description);
+        }
+      }
+    }
   });
 
   test('every documented route has its one-line summary, and no summary names a route that is gone', () => {

@@ -101,17 +101,6 @@ export interface JoinedShareInfo extends AccessLimits {
   state: ShareState;
 }
 
-/** POST /v1/shares. */
-export interface CreateShareRequest {
-  name: string;
-  services: string[];
-  /** A duration: 30m, 12h, 7d, 2w. */
-  expiresIn: string;
-  methods?: string[];
-  paths?: string[];
-  rate?: number;
-}
-
 /** The answer to POST /v1/shares: `code` is shown this once (the hub keeps only its hash). */
 export interface CreatedShare {
   share: ShareInfo;
@@ -122,13 +111,6 @@ export interface CreatedShare {
 export interface ShareList {
   owned: ShareInfo[];
   joined: JoinedShareInfo[];
-}
-
-/** POST /v1/shares/join. */
-export interface JoinShareRequest {
-  code: string;
-  /** The name to reach the services by (default: the share's name). */
-  alias?: string;
 }
 
 /** Where a public link stands: serving, past its expiry, or revoked. */
@@ -144,16 +126,6 @@ export interface LinkInfo extends AccessLimits {
   expiresAt: string;
   revokedAt: string | null;
   state: LinkState;
-}
-
-/** POST /v1/links. */
-export interface CreateLinkRequest {
-  service: string;
-  /** A duration: 30m, 12h, 7d, 2w (default 7d, at most 365d). */
-  expiresIn?: string;
-  methods?: string[];
-  paths?: string[];
-  rate?: number;
 }
 
 /** The answer to POST /v1/links: the token and the URLs that carry it are shown this once (the hub keeps a hash). */

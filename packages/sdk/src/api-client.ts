@@ -11,8 +11,9 @@ import {
   type ServiceDiagnostics,
   type ServiceHealth,
 } from '@private-connect/protocol';
-import type { CreateShareRequest, CreatedShare, JoinedShareInfo, ShareList } from '@private-connect/protocol';
-import type { CreateLinkRequest, CreatedLink, LinkInfo } from '@private-connect/protocol';
+import type { CreatedShare, JoinedShareInfo, ShareList, CreatedLink, LinkInfo } from '@private-connect/protocol';
+// Request types come from the schemas the hub validates with (one definition: @private-connect/api).
+import type { AuditQueryParams, CreateApiKeyRequest, CreateLinkRequest, CreateShareRequest, EnrolRequest, JoinShareRequest } from '@private-connect/api';
 import { apiBaseUrl } from './agent/hub-url.js';
 import { hubRequest } from './hub-request.js';
 
@@ -46,6 +47,8 @@ export interface AuditQuery {
   action?: string;
   actorType?: string;
   targetType?: string;
+  /** Entries by this agent (its id), as actor or target. */
+  agent?: string;
   since?: string;
   until?: string;
   /** Cursor: the `nextBefore` of the previous page. */
@@ -70,7 +73,7 @@ export class ApiClient {
     this.base = apiBaseUrl(options.hubUrl, options.allowInsecure ?? false);
   }
 
-  enrol(body: { label?: string; hostname?: string; platform?: string }): Promise<EnrolResult> {
+  enrol(body: EnrolRequest): Promise<EnrolResult> {
     return this.call('POST', '/v1/agents/enroll', body);
   }
 
@@ -98,7 +101,7 @@ export class ApiClient {
 
   /** Creates an API key; `key` is shown only in this answer. */
   createApiKey(name: string): Promise<ApiKeyInfo & { key: string }> {
-    return this.call('POST', '/v1/api-keys', { name });
+    return this.call('POST', '/v1/api-keys', { name } satisfies CreateApiKeyRequest);
   }
 
   async apiKeys(): Promise<ApiKeyInfo[]> {
@@ -126,7 +129,7 @@ export class ApiClient {
 
   /** Joins another workspace's share with its code; its services are then reached as `<alias>/<service>`. */
   joinShare(code: string, alias?: string): Promise<JoinedShareInfo> {
-    return this.call('POST', '/v1/shares/join', { code, ...(alias !== undefined ? { alias } : {}) });
+    return this.call('POST', '/v1/shares/join', { code, ...(alias !== undefined ? { alias } : {}) } satisfies JoinShareRequest);
   }
 
   /** Creates a public link to a service; the token and URLs are shown only in this answer. */
@@ -152,7 +155,8 @@ export class ApiClient {
   /** One page of the workspace's audit log, newest first. */
   audit(query: AuditQuery = {}): Promise<{ events: AuditEntry[]; nextBefore: string | null }> {
     const params = new URLSearchParams();
-    const names: Record<keyof AuditQuery, string> = { action: 'action', actorType: 'actor_type', targetType: 'target_type', since: 'since', until: 'until', before: 'before', limit: 'limit' };
+    // Each filter's query parameter, checked against the hub's schema of GET /v1/audit.
+    const names: Record<keyof AuditQuery, keyof AuditQueryParams> = { action: 'action', actorType: 'actor_type', targetType: 'target_type', agent: 'agent', since: 'since', until: 'until', before: 'before', limit: 'limit' };
     for (const [key, name] of Object.entries(names) as Array<[keyof AuditQuery, string]>) {
       const value = query[key];
       if (value !== undefined) params.set(name, String(value));

@@ -4,6 +4,7 @@
  * POST /v1/auth/logout ends the session.
  */
 
+import { LoginRequest, VerifyQuery } from '@private-connect/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import type { Mailer } from '../mailer.js';
@@ -63,17 +64,9 @@ export function requestMeta(request: FastifyRequest): RequestMeta {
   return { ip: request.ip, userAgent: request.headers['user-agent'] };
 }
 
-const loginSchema = {
-  body: { type: 'object', required: ['email'], additionalProperties: false, properties: { email: { type: 'string', maxLength: MAX_EMAIL } } },
-} as const;
-
-const tokenSchema = {
-  querystring: { type: 'object', properties: { token: { type: 'string', maxLength: MAX_LINK_TOKEN } } },
-} as const;
-
 export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): void {
   // 202 whether or not the address has an account: the answer never tells who is a user.
-  app.post('/v1/auth/login', { schema: loginSchema }, async (request, reply) => {
+  app.post('/v1/auth/login', { schema: { body: LoginRequest } }, async (request, reply) => {
     const { email, expiresAt } = await sendLoginLink(deps, (request.body as { email: string }).email);
     void reply.status(202);
     return { sent: true, expiresAt: expiresAt.toISOString(), message: `if ${email} can sign in, a link is on its way` };
@@ -82,12 +75,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): vo
   const verify = (request: FastifyRequest, reply: FastifyReply) =>
     openSession(deps, (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token, request, reply);
 
-  app.get('/v1/auth/verify', { schema: tokenSchema }, async (request, reply) => {
+  app.get('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply) => {
     await verify(request, reply);
     return reply.redirect('/', 303);
   });
 
-  app.post('/v1/auth/verify', { schema: tokenSchema }, async (request, reply) => {
+  app.post('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply) => {
     const { session: _session, ...answer } = await verify(request, reply);
     return answer;
   });

@@ -3,6 +3,7 @@
  * decided by the guard (api/guard.ts: agents.rotate_own_token, agents.revoke, api_keys.manage, audit.read).
  */
 
+import { AuditQueryParams, CreateApiKeyRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError, TOKEN_EXPIRY_WARNING_MS, type AuditEntry } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
@@ -27,27 +28,6 @@ export function tokenTiming(validUntil: Date, now: Date): { expiresInMs: number;
   const expiresInMs = validUntil.getTime() - now.getTime();
   return { expiresInMs, expiring: expiresInMs < TOKEN_EXPIRY_WARNING_MS };
 }
-
-const keyBodySchema = {
-  body: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 128 } } },
-} as const;
-
-const auditQuerySchema = {
-  querystring: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      action: { type: 'string', maxLength: 128 },
-      actor_type: { type: 'string', maxLength: 32 },
-      target_type: { type: 'string', maxLength: 64 },
-      agent: { type: 'string', maxLength: 64 },
-      since: { type: 'string', format: 'date-time' },
-      until: { type: 'string', format: 'date-time' },
-      before: { type: 'string', pattern: '^[0-9]{1,18}$' },
-      limit: { type: 'integer', minimum: 1, maximum: MAX_AUDIT_PAGE },
-    },
-  },
-} as const;
 
 export function registerCredentialRoutes(
   app: FastifyInstance,
@@ -127,7 +107,7 @@ export function registerCredentialRoutes(
     return { agentId: id, expiresAt: rotated.expiresAt.toISOString(), previousTokenValidUntil: rotated.previousValidUntil.toISOString(), connections: live.length };
   });
 
-  app.post('/v1/api-keys', { schema: keyBodySchema, ...guard('api_keys.manage') }, async (request, reply) => {
+  app.post('/v1/api-keys', { schema: { body: CreateApiKeyRequest }, ...guard('api_keys.manage') }, async (request, reply) => {
     const principal = caller(request);
     const { name } = request.body as { name: string };
     const created = await deps.db.withWorkspace(principal.workspaceId, (tx) => createWorkspaceApiKey(tx, principal.workspaceId, name, actorOf(principal, request)));
@@ -149,7 +129,7 @@ export function registerCredentialRoutes(
     return reply.status(204).send();
   });
 
-  app.get('/v1/audit', { schema: auditQuerySchema, ...guard('audit.read') }, async (request) => {
+  app.get('/v1/audit', { schema: { querystring: AuditQueryParams }, ...guard('audit.read') }, async (request) => {
     const principal = caller(request);
     const q = request.query as { action?: string; actor_type?: string; target_type?: string; agent?: string; since?: string; until?: string; before?: string; limit?: number };
     const limit = q.limit ?? 100;

@@ -3,30 +3,16 @@
  * POST /v1/device/approve (signed-in member, in the chosen workspace), POST /v1/device/token (agent polls).
  */
 
+import { DeviceApproveRequest, DeviceTokenRequest, EnrolRequest } from '@private-connect/api';
 import type { FastifyInstance } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import { approveDeviceCode, createDeviceCode, DEVICE_POLL_INTERVAL_S, normalizeUserCode, redeemDeviceCode } from '../store/device-codes.js';
 import { requestMeta, type IdentityDeps } from './auth-routes.js';
 import { authorize } from './guard.js';
-import { enrolSchema, principalOf } from './routes.js';
-
-const codeSchema = enrolSchema;
-
-const approveSchema = {
-  body: {
-    type: 'object',
-    required: ['user_code'],
-    additionalProperties: false,
-    properties: { user_code: { type: 'string', maxLength: 32 }, workspaceId: { type: 'string', maxLength: 64 } },
-  },
-} as const;
-
-const tokenSchema = {
-  body: { type: 'object', required: ['device_code'], additionalProperties: false, properties: { device_code: { type: 'string', maxLength: 128 } } },
-} as const;
+import { principalOf } from './routes.js';
 
 export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
-  app.post('/v1/device/code', { schema: codeSchema }, async (request) => {
+  app.post('/v1/device/code', { schema: { body: EnrolRequest } }, async (request) => {
     const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };
     const code = await createDeviceCode(deps.db, body, deps.clock.now());
     const base = deps.linkBase().replace(/\/+$/, '');
@@ -40,7 +26,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): 
     };
   });
 
-  app.post('/v1/device/approve', { schema: approveSchema }, async (request) => {
+  app.post('/v1/device/approve', { schema: { body: DeviceApproveRequest } }, async (request) => {
     const body = request.body as { user_code: string; workspaceId?: string };
     // The workspace is the session's (X-Workspace-Id, or workspaceId here): membership is checked like any route.
     const principal = await principalOf(request, deps, body.workspaceId);
@@ -52,7 +38,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): 
     return { approved: true, workspaceId: principal.workspaceId };
   });
 
-  app.post('/v1/device/token', { schema: tokenSchema }, async (request) => {
+  app.post('/v1/device/token', { schema: { body: DeviceTokenRequest } }, async (request) => {
     const { device_code } = request.body as { device_code: string };
     const enrolled = await redeemDeviceCode(deps.db, device_code, deps.agentTokenTtlMs, deps.clock.now(), requestMeta(request));
     return { agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, token: enrolled.token, expiresAt: enrolled.expiresAt.toISOString() };

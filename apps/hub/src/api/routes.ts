@@ -1,5 +1,6 @@
 /** The REST API under /v1: enrolment, services, agents, identity. Every route authenticates in one place. */
 
+import { EnrolRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError, MAX_LABEL, keyFingerprint, type AgentSummary } from '@private-connect/protocol';
 import { maskIp } from '../logger.js';
@@ -75,19 +76,6 @@ export async function principalFor(request: FastifyRequest, deps: ApiDeps, actio
   return principal;
 }
 
-/** What an agent says about itself when it enrols (by API key here, by device code in device-routes.ts). */
-export const enrolSchema = {
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      label: { type: 'string', minLength: 1, maxLength: MAX_LABEL },
-      hostname: { type: 'string', maxLength: MAX_LABEL },
-      platform: { type: 'string', maxLength: 64 },
-    },
-  },
-} as const;
-
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/healthz', async () => ({ ok: true }));
   registerCredentialRoutes(app, deps, (request) => principalOf(request, deps));
@@ -99,7 +87,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     enrolPrincipals.set(request, await principalFor(request, deps, 'agents.enrol'));
   };
 
-  app.post('/v1/agents/enroll', { schema: enrolSchema, onRequest: enrolAuth }, async (request, reply) => {
+  app.post('/v1/agents/enroll', { schema: { body: EnrolRequest }, onRequest: enrolAuth }, async (request, reply) => {
     const principal = enrolPrincipals.get(request);
     if (principal?.kind !== 'api_key') throw new ConnectError('UNAUTHORIZED', 'missing credentials');
     const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };

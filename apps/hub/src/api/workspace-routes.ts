@@ -4,6 +4,7 @@
  * that does not exist (guard.notFound).
  */
 
+import { CreateWorkspaceRequest, InviteRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
@@ -16,19 +17,6 @@ import { authorize, notFound, type Action } from './guard.js';
 import { principalOf } from './routes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const createSchema = {
-  body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: MAX_WORKSPACE_NAME } } },
-} as const;
-
-const inviteSchema = {
-  body: {
-    type: 'object',
-    required: ['email'],
-    additionalProperties: false,
-    properties: { email: { type: 'string', maxLength: MAX_EMAIL }, role: { type: 'string', enum: ['admin', 'member'] } },
-  },
-} as const;
 
 /** Authenticates for workspace `id` and authorizes `action` there; another workspace's id is notFound. */
 async function principalIn(request: FastifyRequest, deps: IdentityDeps, id: string, action: Action): Promise<Principal> {
@@ -56,7 +44,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     return { workspaces: rows.map((row) => ({ id: row.id, name: row.name, role: null })) };
   });
 
-  app.post('/v1/workspaces', { schema: createSchema }, async (request, reply) => {
+  app.post('/v1/workspaces', { schema: { body: CreateWorkspaceRequest } }, async (request, reply) => {
     const principal = await principalOf(request, deps);
     if (principal.kind !== 'user') throw new ConnectError('FORBIDDEN', 'creating a workspace needs a signed-in user, not an API key or agent token');
     const name = (request.body as { name: string }).name.trim();
@@ -80,7 +68,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     return { members: await listMembers(deps.db, id) };
   });
 
-  app.post('/v1/workspaces/:id/invites', { schema: inviteSchema }, async (request, reply) => {
+  app.post('/v1/workspaces/:id/invites', { schema: { body: InviteRequest } }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const principal = await principalIn(request, deps, id, 'members.manage');
     const body = request.body as { email: string; role?: 'admin' | 'member' };

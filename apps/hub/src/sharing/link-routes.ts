@@ -4,8 +4,9 @@
  * answers like a missing one. Revoking cuts the link's open streams on this hub at once.
  */
 
+import { CreateLinkRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { MAX_SERVICE_NAME, parseMethods, parsePaths, type CreateLinkRequest, type CreatedLink } from '@private-connect/protocol';
+import { MAX_SERVICE_NAME, parseMethods, parsePaths, type CreatedLink } from '@private-connect/protocol';
 import { actorOf } from '../api/credential-routes.js';
 import { notFound } from '../api/guard.js';
 import { principalFor, type ApiDeps } from '../api/routes.js';
@@ -17,23 +18,6 @@ import { linkUrls } from './link-http.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const rules = { anyOf: [{ type: 'string', maxLength: 4096 }, { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 512 } }] } as const;
-
-const createSchema = {
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['service'],
-    properties: {
-      service: { type: 'string', minLength: 1, maxLength: MAX_SERVICE_NAME },
-      expiresIn: { type: 'string', minLength: 1, maxLength: 16 },
-      methods: rules,
-      paths: rules,
-      rate: { type: 'integer', minimum: 1, maximum: MAX_LINK_RATE },
-    },
-  },
-} as const;
-
 export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing: SharingContext): void {
   const cache = linkCache(sharing);
   // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
@@ -44,7 +28,7 @@ export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing:
     },
   };
 
-  app.post('/v1/links', { schema: createSchema, ...guard }, async (request, reply): Promise<CreatedLink> => {
+  app.post('/v1/links', { schema: { body: CreateLinkRequest }, ...guard }, async (request, reply): Promise<CreatedLink> => {
     const principal = settled.get(request)!;
     const body = request.body as CreateLinkRequest;
     const input = { service: body.service, ttlMs: linkTtl(body.expiresIn), methods: parseMethods(body.methods), paths: parsePaths(body.paths), rate: body.rate };

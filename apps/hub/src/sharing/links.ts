@@ -4,6 +4,7 @@
  * characters): a DNS label, so it also works as `<token>.<PUBLIC_BASE_DOMAIN>`. Only its SHA-256 is stored.
  */
 
+import { MAX_LINK_RATE } from '@private-connect/api';
 import { randomBytes } from 'node:crypto';
 import { ConnectError, parseDuration, type LinkInfo, type LinkState } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
@@ -24,7 +25,7 @@ export const MAX_LINK_TTL_MS = 365 * 24 * 60 * 60 * 1000;
 /** Lifetime of a link created without `expiresIn`. */
 export const DEFAULT_LINK_TTL = '7d';
 /** Highest `rate` (requests per minute); the column's check says the same. */
-export const MAX_LINK_RATE = 1_000_000;
+export { MAX_LINK_RATE };
 /** How long the proxy trusts a looked-up row (revocation on this hub evicts at once; other hubs within this). */
 export const LINK_CACHE_MS = 5_000;
 /** Database lookups of link tokens (tokens not in the cache) one client address may cause per minute; then 429. */

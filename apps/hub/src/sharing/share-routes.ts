@@ -4,6 +4,7 @@
  * workspace, by id, answers exactly like a missing one; a code is shown once and kept as its hash.
  */
 
+import { CreateShareRequest, JoinShareRequest, MAX_SHARE_SERVICES, MAX_SHARE_RATE } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   ConnectError,
@@ -11,9 +12,7 @@ import {
   parseMethods,
   parsePaths,
   validateServiceName,
-  type CreateShareRequest,
   type CreatedShare,
-  type JoinShareRequest,
   type JoinedShareInfo,
   type ShareList,
 } from '@private-connect/protocol';
@@ -44,38 +43,13 @@ import type { SharingContext } from './context.js';
 import { cutShareStreams, startShareSweep } from './shares.js';
 
 /** Services one share may hold (the column's check says the same). */
-export const MAX_SHARE_SERVICES = 64;
+export { MAX_SHARE_SERVICES };
 /** The longest a share may live. */
 export const MAX_SHARE_TTL_MS = 365 * 24 * 60 * 60 * 1000;
 /** Highest --rate (requests or new connections per minute). */
-export const MAX_SHARE_RATE = 1_000_000;
+export { MAX_SHARE_RATE };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const createSchema = {
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['name', 'services', 'expiresIn'],
-    properties: {
-      name: { type: 'string', minLength: 1, maxLength: 63 },
-      services: { type: 'array', minItems: 1, maxItems: MAX_SHARE_SERVICES, items: { type: 'string', minLength: 1, maxLength: 63 } },
-      expiresIn: { type: 'string', minLength: 1, maxLength: 16 },
-      methods: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 16 } },
-      paths: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 512 } },
-      rate: { type: 'integer', minimum: 1, maximum: MAX_SHARE_RATE },
-    },
-  },
-} as const;
-
-const joinSchema = {
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['code'],
-    properties: { code: { type: 'string', minLength: 1, maxLength: 64 }, alias: { type: 'string', minLength: 1, maxLength: 63 } },
-  },
-} as const;
 
 const isUniqueViolation = (err: unknown) => (err as { code?: unknown }).code === '23505';
 
@@ -99,7 +73,7 @@ export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing
   const sweep = startShareSweep(sharing, sharing.config.shareSweepMs);
   app.addHook('onClose', async () => sweep.stop());
 
-  app.post('/v1/shares', { schema: createSchema, ...guard('shares.manage') }, async (request, reply): Promise<CreatedShare> => {
+  app.post('/v1/shares', { schema: { body: CreateShareRequest }, ...guard('shares.manage') }, async (request, reply): Promise<CreatedShare> => {
     const principal = caller(request);
     const body = request.body as CreateShareRequest;
     const name = validateServiceName(body.name);
@@ -198,7 +172,7 @@ export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing
     return reply.status(204).send();
   });
 
-  app.post('/v1/shares/join', { schema: joinSchema, ...guard('shares.join') }, async (request, reply): Promise<JoinedShareInfo> => {
+  app.post('/v1/shares/join', { schema: { body: JoinShareRequest }, ...guard('shares.join') }, async (request, reply): Promise<JoinedShareInfo> => {
     const principal = caller(request);
     const body = request.body as JoinShareRequest;
     const alias = body.alias === undefined ? undefined : validateServiceName(body.alias);

@@ -1,5 +1,6 @@
 /** The audit log: append-only, one row per security-relevant event, IP kept whole (unlike logs). */
 
+import { MAX_AUDIT_PAGE } from '@private-connect/api';
 import type { Queryable } from '../db/index.js';
 
 export type ActorType = 'user' | 'agent' | 'api_key' | 'system' | 'share' | 'public';
@@ -35,7 +36,7 @@ export async function recordAudit(tx: Queryable, workspaceId: string, event: Aud
 }
 
 /** Most events GET /v1/audit returns in one page. */
-export const MAX_AUDIT_PAGE = 500;
+export { MAX_AUDIT_PAGE };
 
 export interface AuditFilter {
   action?: string;

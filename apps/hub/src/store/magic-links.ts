@@ -3,6 +3,7 @@
  * only its SHA-256. magic_links is not workspace-scoped: it is reached only here, through withSystem.
  */
 
+import { MAX_LINK_TOKEN } from '@private-connect/api';
 import { randomBytes } from 'node:crypto';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
@@ -13,7 +14,7 @@ export const LOGIN_LINK_TTL_MS = 15 * 60_000;
 /** How long an invitation link works: the invitee may not read their mail within minutes. */
 export const INVITE_LINK_TTL_MS = 7 * 86_400_000;
 /** Longest token accepted from a request; real ones are 43 characters. */
-export const MAX_LINK_TOKEN = 128;
+export { MAX_LINK_TOKEN };
 
 export type LinkPurpose = 'login' | 'invite';
 

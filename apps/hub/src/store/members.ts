@@ -4,6 +4,7 @@
  * read the system-only users table, so those few queries use withSystem and filter by user or workspace id.
  */
 
+import { MAX_WORKSPACE_NAME } from '@private-connect/api';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
 import { recordAudit } from './audit.js';
@@ -11,7 +12,7 @@ import type { MemberRole } from './sessions.js';
 import type { RequestMeta } from './users.js';
 
 /** Longest workspace name (the column's check). */
-export const MAX_WORKSPACE_NAME = 128;
+export { MAX_WORKSPACE_NAME };
 
 export interface WorkspaceInfo {
   id: string;

@@ -3,12 +3,13 @@
  * so everything here runs in an owner transaction (withSystem), never as connect_app.
  */
 
+import { MAX_EMAIL } from '@private-connect/api';
 import { ConnectError } from '@private-connect/protocol';
 import type { Queryable } from '../db/index.js';
 import { recordAudit } from './audit.js';
 
 /** Longest email address accepted (RFC 5321 path limit). */
-export const MAX_EMAIL = 254;
+export { MAX_EMAIL };
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 

@@ -1,7 +1,8 @@
 /** Public links: a URL that reaches one HTTP service without an agent (create → the URL is shown once), revoke. */
 
 import { useState } from 'react';
-import type { CreatedLink, CreateLinkRequest, LinkInfo, ServiceInfo } from '@private-connect/protocol';
+import type { CreatedLink, LinkInfo, ServiceInfo } from '@private-connect/protocol';
+import type { CreateLinkRequest } from '@private-connect/api';
 import { api } from '../api.js';
 import { Copyable, FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';

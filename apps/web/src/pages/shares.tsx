@@ -4,7 +4,8 @@
  */
 
 import { useState } from 'react';
-import type { CreatedShare, CreateShareRequest, JoinedShareInfo, ShareInfo, ShareList } from '@private-connect/protocol';
+import type { CreatedShare, JoinedShareInfo, ShareInfo, ShareList } from '@private-connect/protocol';
+import type { CreateShareRequest } from '@private-connect/api';
 import { api } from '../api.js';
 import { FormError, ListState, OneTimeSecret, formatTime, parseList } from '../components.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
