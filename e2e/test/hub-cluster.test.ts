@@ -19,8 +19,10 @@ import {
   expectedDigest,
   hashExchange,
   hashServer,
+  countingWriter,
   removeDirs,
   roundTrip,
+  slowReader,
   startHubProcess,
   tempDir,
   type HubProcess,
@@ -183,6 +185,49 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     }, 10_000, 100);
   });
 
+  test('flow control holds across hubs: a server on hub 1 that reads nothing stops a client on hub 2, and neither hub fills up', async (t) => {
+    const TOTAL = 64 * MiB;
+    const reader = await slowReader();
+    try {
+      await server.expose('slow', `127.0.0.1:${reader.port}`, { checkIntervalMs: 0 });
+      await eventually(async () => {
+        const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[1]!, '/v1/services');
+        assert.ok(listed.body.services.some((s) => s.name === 'slow' && s.online));
+      }, 10_000, 100);
+      const port = (await laptop.reach('slow', { port: 0 })).port;
+      const rssBefore = await Promise.all([hubs[0]!.metrics(), hubs[1]!.metrics()]).then((ms) => ms.map((m) => m.get('process_resident_memory_bytes')!));
+      const client = await connect(port);
+      client.on('error', () => undefined);
+      const writer = countingWriter(client, TOTAL, 9);
+      writer.done.catch(() => undefined); // awaited below
+      const serverSide = await reader.connection;
+      // Sample until the sender has not moved for 2 s: it is held back.
+      let last = -1;
+      let still = 0;
+      const rssMax = [...rssBefore];
+      for (const deadline = Date.now() + 60_000; still < 8 && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 250));
+        const ms = await Promise.all([hubs[0]!.metrics(), hubs[1]!.metrics()]);
+        ms.forEach((m, i) => (rssMax[i] = Math.max(rssMax[i]!, m.get('process_resident_memory_bytes')!)));
+        still = writer.flushed === last ? still + 1 : 0;
+        last = writer.flushed;
+      }
+      assert.equal(serverSide.bytesRead, 0);
+      assert.ok(still >= 8, `the sender was never held back: ${writer.flushed} of ${TOTAL} bytes left it`);
+      assert.ok(writer.flushed < TOTAL / 2, `${writer.flushed} of ${TOTAL} bytes left the client while the server read nothing`);
+      rssMax.forEach((max, i) => assert.ok(max - rssBefore[i]! < TOTAL / 4, `hub ${i + 1}'s RSS grew by ${max - rssBefore[i]!} bytes`));
+      t.diagnostic(`held back after ${writer.flushed} bytes; hub RSS growth ${rssMax.map((m, i) => m - rssBefore[i]!).join(' and ')} bytes`);
+      serverSide.resume();
+      await writer.done;
+      const received = await reader.received;
+      assert.equal(received.bytes, TOTAL);
+      assert.equal(received.digest, expectedDigest(TOTAL, 9));
+      client.destroy();
+    } finally {
+      await reader.close();
+    }
+  });
+
   test('garbage on the cluster subjects is dropped: the hubs keep relaying and their routes stand', async () => {
     const [{ id }] = (await query<{ id: string }>(databaseUrl, 'select id from deployment')) as [{ id: string }];
     const ns = `pc.${id}`;
@@ -225,7 +270,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     }
     assert.equal((await roundTrip(echoPort, 'still relaying\n')).toString(), 'still relaying\n');
     const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[2]!, '/v1/services');
-    assert.deepEqual(listed.body.services.filter((s) => s.online).map((s) => s.name).sort(), ['bulk', 'echo']);
+    assert.deepEqual(listed.body.services.filter((s) => s.online).map((s) => s.name).sort(), ['bulk', 'echo', 'slow']);
     for (const hub of hubs) assert.equal((await fetch(`${hub.url}/healthz`)).status, 200);
   });
 
