@@ -284,13 +284,18 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     await new Promise((r) => setTimeout(r, 300));
     const killedAt = performance.now();
     await hubs[0]!.proc.kill();
+    // New streams, tried from the moment of the kill: they work once the exposing agent is on another hub.
+    const recovered = eventually(async () => assert.equal((await roundTrip(echoPort, 'after the crash\n', 1000)).toString(), 'after the crash\n'), 20_000, 50).then(
+      () => performance.now() - killedAt,
+    );
+    // The stream in flight ends when hub 2 finds hub 1 silent (DEAD_AFTER_MS), or sooner.
     const ended = await Promise.race([inFlight, new Promise<string>((r) => setTimeout(() => r('still open after 15 s'), 15_000))]);
-    t.diagnostic(`the transfer through the killed hub ended with: ${ended}`);
+    const endedAfter = performance.now() - killedAt;
     assert.notEqual(ended, 'still open after 15 s', 'a stream through a dead hub must end, not hang');
     assert.notEqual(ended, 'completed');
-
-    await eventually(async () => assert.equal((await roundTrip(echoPort, 'after the crash\n', 2000)).toString(), 'after the crash\n'), 20_000, 100);
-    t.diagnostic(`new streams worked ${Math.round(performance.now() - killedAt)} ms after hub 1 was killed`);
+    const recoveredAfter = await recovered;
+    t.diagnostic(`the transfer through the killed hub ended with ${ended} after ${Math.round(endedAfter)} ms`);
+    t.diagnostic(`new streams worked ${Math.round(recoveredAfter)} ms after hub 1 was killed`);
     assert.notEqual(hubOf('db-server'), hubs[0]!.url);
     // Nothing stored was lost: the remaining hubs still know every agent, and a fresh checked transfer works.
     const listed = await api<{ agents: Array<{ label: string }> }>(hubs[1]!, '/v1/agents');
