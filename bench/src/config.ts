@@ -4,11 +4,12 @@ export const MiB = 1024 * 1024;
 
 export interface BenchConfig {
   quick: boolean;
-  /** Which parts run: BENCH_ONLY=relay, memory, http or peers (comma-separated); all by default. */
+  /** Which parts run: BENCH_ONLY=relay, memory, http, peers or cluster (comma-separated); all by default. */
   relay: boolean;
   memory: boolean;
   http: boolean;
   peers: boolean;
+  cluster: boolean;
   /** wrk settings of the HTTP part: connections, seconds per run, rounds over the four ways. */
   httpConnections: number;
   httpSeconds: number;
@@ -29,6 +30,14 @@ export interface BenchConfig {
   peerWrkSeconds: number;
   peerConnSeconds: number;
   peerStreams: number;
+  /**
+   * The cluster part (cluster-bench.ts): PostgreSQL server to create its database on (BENCH_POSTGRES_URL, else
+   * TEST_POSTGRES_URL), NATS server (BENCH_NATS_URL, else TEST_NATS_URL), bytes per throughput run. Round trips,
+   * connection-rate seconds and runs are the relay part's.
+   */
+  clusterPostgresUrl: string;
+  clusterNatsUrl: string;
+  clusterBulkBytes: number;
   /** BENCH_WRITE_DOCS=1: the peer results also replace the generated part of docs/BENCHMARKS.md. */
   writeDocs: boolean;
 }
@@ -44,7 +53,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     return n;
   };
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const part of only) if (!['relay', 'memory', 'http', 'peers'].includes(part)) throw new Error(`BENCH_ONLY parts are relay, memory, http and peers, got "${part}"`);
+  for (const part of only) {
+    if (!['relay', 'memory', 'http', 'peers', 'cluster'].includes(part)) throw new Error(`BENCH_ONLY parts are relay, memory, http, peers and cluster, got "${part}"`);
+  }
   const runs = (part: string) => only.length === 0 || only.includes(part);
   return {
     quick,
@@ -52,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     memory: runs('memory'),
     http: runs('http'),
     peers: runs('peers'),
+    cluster: runs('cluster'),
     httpConnections: Math.round(num('BENCH_HTTP_CONNECTIONS', 32)),
     httpSeconds: Math.round(num('BENCH_HTTP_SECONDS', quick ? 2 : 8)),
     httpRounds: Math.round(num('BENCH_HTTP_ROUNDS', quick ? 1 : 3)),
@@ -71,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     peerWrkSeconds: Math.max(1, Math.round(num('BENCH_PEER_WRK_SECONDS', quick ? 1 : 5))),
     peerConnSeconds: num('BENCH_PEER_CONN_SECONDS', quick ? 0.5 : 2),
     peerStreams: Math.round(num('BENCH_PEER_STREAMS', quick ? 100 : 1000)),
+    clusterPostgresUrl: env.BENCH_POSTGRES_URL || env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    clusterNatsUrl: env.BENCH_NATS_URL || env.TEST_NATS_URL || 'nats://127.0.0.1:4222',
+    clusterBulkBytes: Math.round(num('BENCH_CLUSTER_BULK_MIB', quick ? 32 : 256) * MiB),
     writeDocs: flag(env.BENCH_WRITE_DOCS),
   };
 }

@@ -34,7 +34,7 @@ export interface RelayResults {
 }
 
 /** Mean of several CPU samples, key by key. */
-function meanCpu(list: Cpu[]): Cpu {
+export function meanCpu(list: Cpu[]): Cpu {
   const out: Cpu = {};
   for (const key of Object.keys(list[0] ?? {})) out[key] = list.reduce((a, c) => a + (c[key] ?? NaN), 0) / list.length;
   return out;

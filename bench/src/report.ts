@@ -11,5 +11,9 @@ export function table(header: string[], rows: string[][]): string {
 export const fixed = (n: number, digits = 1): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 export const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 export const ratio = (tunnel: number, direct: number): string => (direct > 0 ? `${(tunnel / direct).toFixed(2)}x` : 'n/a');
-export const added = (tunnel: number, direct: number): string => `+${int(tunnel - direct)} µs`;
+/** "+42 µs", or "-3 µs" when the tunnel side came out faster (noise, on small differences). */
+export const added = (tunnel: number, direct: number): string => {
+  const d = tunnel - direct;
+  return Number.isFinite(d) ? `${d < 0 ? '-' : '+'}${int(Math.abs(d))} µs` : 'n/a';
+};
 export const pct = (share: number): string => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a');

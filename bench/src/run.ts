@@ -8,10 +8,12 @@
  *   hub memory   hub RSS idle, then with N authenticated idle agent sockets     MiB, KiB per agent
  *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link
  *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, many streams + memory
+ *   cluster      2 hubs on one PostgreSQL over NATS: throughput, round trips, conn/s with both agents on one hub vs
+ *                on different hubs (skipped, saying why, without PostgreSQL or NATS; BENCH_POSTGRES_URL, BENCH_NATS_URL)
  *
  * "Through the hub" is a real hub process and real `connect expose` / `connect reach` agent processes started by the
  * e2e harness; "direct" is the same client against the same server on loopback. BENCH_QUICK=1 shrinks every size
- * (the CI smoke run); BENCH_ONLY=relay,memory,http,peers picks parts; BENCH_WRITE_DOCS=1 puts the peer table into
+ * (the CI smoke run); BENCH_ONLY=relay,memory,http,peers,cluster picks parts; BENCH_WRITE_DOCS=1 puts the peer table into
  * docs/BENCHMARKS.md; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
  * and agents for each tunnel phase (see profile-hook.ts). Sizes: see config.ts. Results also go to
  * artifacts/bench-latest.json.
@@ -27,6 +29,9 @@ import { memoryBench, type MemoryResults } from './memory-bench.js';
 import { relayBench, type RelayResults } from './relay-bench.js';
 import { haveWrk, httpBench, type HttpResults } from './http-bench.js';
 import { peersBench } from './peers-bench.js';
+import { clusterBench } from './cluster-bench.js';
+import { clusterBlock, clusterNotes, clusterProblems, clusterSummary } from './cluster-report.js';
+import { safeUrl } from './cluster-setup.js';
 import { peersDocsBlock, peersNotes, peersProblems, peersSummary, peersTable, targetLines, writeDocsBlock } from './peers-report.js';
 import { added, fixed, int, pct, ratio, table } from './report.js';
 
@@ -114,6 +119,7 @@ async function main(): Promise<number> {
   if (config.http && !wrkThere) progress('http: wrk is not installed (apt-get install wrk); the HTTP part is skipped');
   const http = config.http && wrkThere ? await httpBench(config) : undefined;
   const peers = config.peers ? await peersBench(config) : undefined;
+  const cluster = config.cluster ? await clusterBench(config) : undefined;
   const load1 = loadavg()[0]!;
 
   const tables: string[] = [];
@@ -121,6 +127,7 @@ async function main(): Promise<number> {
   if (memory) tables.push(memoryTable(memory));
   if (http) tables.push(httpTable(http));
   if (peers) tables.push(peersTable(peers));
+  if (cluster) tables.push(clusterBlock(cluster));
 
   const notes: string[] = [];
   if (relay) {
@@ -154,6 +161,7 @@ async function main(): Promise<number> {
     );
   }
   if (peers) notes.push(...peersNotes(peers), ...targetLines(peers).map((l) => `  ${l}`));
+  if (cluster) notes.push(...clusterNotes(cluster));
   const model = cpus()[0]?.model.trim() ?? 'unknown CPU';
   const lines = [
     `Private Connect bench: hub relay vs direct loopback (${config.quick ? 'quick run, BENCH_QUICK=1' : 'full run'})`,
@@ -174,7 +182,8 @@ async function main(): Promise<number> {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: { node: process.version, platform: process.platform, arch: process.arch, cores, cpu: model, totalMemBytes: totalmem(), loadAverage: { start: load0, end: load1 } },
-    config,
+    // The server URLs of the cluster part may hold passwords.
+    config: { ...config, clusterPostgresUrl: safeUrl(config.clusterPostgresUrl), clusterNatsUrl: safeUrl(config.clusterNatsUrl) },
     summary: {
       ...(relay
         ? {
@@ -203,8 +212,9 @@ async function main(): Promise<number> {
           }
         : {}),
       ...(peers ? { peers: peersSummary(peers) } : {}),
+      ...(cluster ? { cluster: clusterSummary(cluster) } : {}),
     },
-    details: { relay, memory, http, peers },
+    details: { relay, memory, http, peers, cluster },
   };
   mkdirSync(dirname(OUT_FILE), { recursive: true });
   writeFileSync(OUT_FILE, JSON.stringify(result, null, 2) + '\n');
@@ -231,6 +241,7 @@ async function main(): Promise<number> {
     }
   }
   if (peers) problems.push(...peersProblems(peers));
+  if (cluster) problems.push(...clusterProblems(cluster));
   if (peers && config.writeDocs) {
     const machine = `${cores} CPU cores (${model}), ${fixed(totalmem() / 1024 ** 3)} GiB RAM, ${osRelease()}; node ${process.version}; load average ${fixed(load0, 2)} at start, ${fixed(load1, 2)} at end`;
     writeDocsBlock(DOCS_FILE, peersDocsBlock(peers, config.quick, started, machine));
