@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -20,12 +21,15 @@ import {
   hashExchange,
   hashServer,
   countingWriter,
+  enrolAgent,
   removeDirs,
   roundTrip,
   slowReader,
   startHubProcess,
   tempDir,
+  type AgentHome,
   type HubProcess,
+  type Proc,
   type TcpServer,
 } from '../src/index.js';
 
@@ -72,6 +76,8 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
   let home = '';
   let echo: TcpServer;
   let hashSrv: TcpServer;
+  let cliHome: AgentHome | undefined;
+  const procs: Proc[] = [];
 
   const startHub = (index: number, apiKey?: string, port?: number) =>
     startHubProcess({
@@ -91,11 +97,12 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
   });
 
   after(async () => {
+    for (const proc of procs) await proc.stop();
     await Promise.all(agents.map((a) => a.close()));
     await Promise.all(hubs.map((h) => h.stop()));
     await echo?.close();
     await hashSrv?.close();
-    await removeDirs(home, ...hubs.map((h) => h.dataDir));
+    await removeDirs(home, cliHome?.home, ...hubs.map((h) => h.dataDir));
     await admin(`drop database if exists ${dbName} with (force)`);
   });
 
@@ -274,6 +281,21 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     for (const hub of hubs) assert.equal((await fetch(`${hub.url}/healthz`)).status, 200);
   });
 
+  let cliEchoPort = 0;
+  test('connect up --hub a,c: the CLI keeps the list in config.json and exposes through hub 1; hub 2 reaches it', async () => {
+    cliHome = await enrolAgent({ url: `${hubs[0]!.url},${hubs[2]!.url}`, apiKey: hubs[0]!.apiKey }, { label: 'cli-server' });
+    const config = JSON.parse(readFileSync(`${cliHome.home}/config.json`, 'utf8')) as { hubUrl: string; hubUrls?: string[] };
+    assert.equal(config.hubUrl, hubs[0]!.url);
+    assert.deepEqual(config.hubUrls, [hubs[2]!.url]);
+    procs.push(await cliHome.expose(`127.0.0.1:${echo.port}`, 'cli-echo', ['--check-interval', '0']));
+    await eventually(async () => {
+      const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[1]!, '/v1/services');
+      assert.ok(listed.body.services.some((s) => s.name === 'cli-echo' && s.online));
+    }, 10_000, 100);
+    cliEchoPort = (await laptop.reach('cli-echo', { port: 0 })).port;
+    assert.equal((await roundTrip(cliEchoPort, 'to the CLI agent\n')).toString(), 'to the CLI agent\n');
+  });
+
   test('hub 1 killed under traffic: the stream through it ends, the exposing agent moves on, new streams work within seconds', async (t) => {
     // A transfer in flight from the laptop (hub 2) to the server (hub 1) when hub 1 dies.
     const socket = await connect(bulkPort);
@@ -297,9 +319,11 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     t.diagnostic(`the transfer through the killed hub ended with ${ended} after ${Math.round(endedAfter)} ms`);
     t.diagnostic(`new streams worked ${Math.round(recoveredAfter)} ms after hub 1 was killed`);
     assert.notEqual(hubOf('db-server'), hubs[0]!.url);
+    // The CLI agent moved to hub 3, the next of its list, and is reached from hub 2 again.
+    await eventually(async () => assert.equal((await roundTrip(cliEchoPort, 'CLI agent moved\n', 1000)).toString(), 'CLI agent moved\n'), 20_000, 50);
     // Nothing stored was lost: the remaining hubs still know every agent, and a fresh checked transfer works.
     const listed = await api<{ agents: Array<{ label: string }> }>(hubs[1]!, '/v1/agents');
-    assert.deepEqual(listed.body.agents.map((a) => a.label).sort(), ['db-server', 'laptop', 'third'], 'every agent but the revoked one');
+    assert.deepEqual(listed.body.agents.map((a) => a.label).sort(), ['cli-server', 'db-server', 'laptop', 'third'], 'every agent but the revoked one');
     const result = await hashExchange(await connect(bulkPort), 16 * MiB, 5);
     assert.equal(result.serverDigestOfUpload, result.uploadDigest);
     assert.equal(result.downloadDigest, expectedDigest(16 * MiB, 7));

@@ -68,7 +68,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   program
     .command('up')
     .description('connect this machine to a hub: trade an API key for an agent token (or check the connection)')
-    .option('--hub <url>', 'hub URL, e.g. https://hub.example.com (default: $CONNECT_HUB_URL)')
+    .option('--hub <url>', 'hub URL, e.g. https://hub.example.com (default: $CONNECT_HUB_URL); several hubs of one deployment: a,b,c (the agent moves to the next when one is lost)')
     .option('--api-key <key>', 'API key from the hub (pc_...)')
     .option('--label <label>', 'name of this machine in the workspace (default: hostname)')
     .option('--rotate-token', 'replace this agent\'s token now; the old one keeps working for 24 hours')

@@ -11,6 +11,8 @@ import { ConnectError } from '@private-connect/protocol';
 
 export interface AgentConfig {
   hubUrl: string;
+  /** More hubs of the same deployment (several hubs on one database): tried in turn when `hubUrl` is lost. */
+  hubUrls?: string[];
   agentId: string;
   workspaceId: string;
   label: string;
@@ -75,6 +77,7 @@ export async function readConfig(home: string): Promise<AgentConfig | undefined>
   try {
     const value = JSON.parse(await readFile(configPath(home), 'utf8')) as Partial<AgentConfig>;
     if (typeof value.hubUrl !== 'string' || typeof value.token !== 'string') return undefined;
+    if (value.hubUrls !== undefined && !(Array.isArray(value.hubUrls) && value.hubUrls.every((u) => typeof u === 'string'))) delete value.hubUrls;
     return value as AgentConfig;
   } catch {
     return undefined;

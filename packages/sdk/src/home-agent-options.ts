@@ -20,11 +20,12 @@ export interface HomeAgentSettings {
  */
 export function homeAgentOptions(
   home: string,
-  config: Pick<AgentConfig, 'hubUrl' | 'token'> & Partial<Pick<AgentConfig, 'label'>>,
+  config: Pick<AgentConfig, 'hubUrl' | 'token'> & Partial<Pick<AgentConfig, 'label' | 'hubUrls'>>,
   settings: HomeAgentSettings = {},
 ): AgentOptions {
   return {
     hubUrl: config.hubUrl,
+    ...(config.hubUrls?.length ? { hubUrls: config.hubUrls } : {}),
     token: config.token,
     label: config.label,
     portsFile: portsPath(home),

@@ -17,6 +17,8 @@ export interface ConnectOptions {
   /** The hub and an agent token; given both, config.json is not read (the folder still keeps the identity, pins and ports). */
   hubUrl?: string;
   token?: string;
+  /** More hubs of the same deployment, tried in turn when `hubUrl` is lost (default: config.json's `hubUrls`). */
+  hubUrls?: string[];
   /** Label sent to the hub (default: config.json's label, else the host name). */
   label?: string;
   /** Allow http:// / ws:// to a hub that is not on loopback. */
@@ -40,7 +42,8 @@ export async function startAgent(options: ConnectOptions = {}): Promise<Agent> {
   if (explicit && (!options.hubUrl || !options.token)) {
     throw new ConnectError('BAD_REQUEST', 'pass both hubUrl and token, or neither (then the config.json of the config folder is used)');
   }
-  const credentials = explicit ? { hubUrl: options.hubUrl!, token: options.token! } : await requireConfig(home);
+  const stored = explicit ? { hubUrl: options.hubUrl!, token: options.token! } : await requireConfig(home);
+  const credentials = options.hubUrls !== undefined ? { ...stored, hubUrls: options.hubUrls } : stored;
   const agent = new Agent({
     ...homeAgentOptions(home, credentials, { allowInsecure: options.allowInsecure, reconnectMaxMs: options.reconnectMaxMs, onEvent: options.onEvent }),
     // A token passed in was not read from config.json, so a rotated one is not saved there (the event says so).

@@ -6,7 +6,7 @@ import type { Context } from '../context.js';
 import { color } from '../output.js';
 import { saveEnrolment } from './up.js';
 
-export async function enrolByDevice(ctx: Context, hubUrl: string, label: string): Promise<number> {
+export async function enrolByDevice(ctx: Context, hubUrl: string, label: string, otherHubs?: string[]): Promise<number> {
   const enrolled = await deviceLogin({
     hubUrl,
     allowInsecure: ctx.env.allowInsecure,
@@ -21,5 +21,5 @@ export async function enrolByDevice(ctx: Context, hubUrl: string, label: string)
         ].join('\n'),
       ),
   });
-  return saveEnrolment(ctx, hubUrl, enrolled);
+  return saveEnrolment(ctx, hubUrl, enrolled, otherHubs);
 }

@@ -20,13 +20,22 @@ export interface UpOptions {
   rotateToken?: boolean;
 }
 
+/** `--hub a,b,c`: the hub to enrol with, then more hubs of the same deployment to move to when it is lost. */
+export function parseHubList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const hubs = [...new Set(value.split(',').map((h) => h.trim()).filter(Boolean))];
+  return hubs.length > 0 ? hubs : undefined;
+}
+
 export async function up(ctx: Context, options: UpOptions): Promise<number> {
   const existing = await readConfig(ctx.home);
-  const hubUrl = options.hub ?? ctx.env.hubUrl ?? existing?.hubUrl;
+  const listed = parseHubList(options.hub ?? ctx.env.hubUrl);
+  const hubUrl = listed?.[0] ?? existing?.hubUrl;
+  const otherHubs = listed ? listed.slice(1) : existing?.hubUrls;
   if (!hubUrl) throw new ConnectError('BAD_REQUEST', 'which hub? pass --hub https://hub.example.com (or set CONNECT_HUB_URL)');
   if (options.rotateToken) return rotate(ctx);
   if (!options.apiKey) {
-    if (!existing) return enrolByDevice(ctx, hubUrl, options.label ?? hostname());
+    if (!existing) return enrolByDevice(ctx, hubUrl, options.label ?? hostname(), otherHubs);
     const me = await new ApiClient({ hubUrl: existing.hubUrl, credential: existing.token, allowInsecure: ctx.env.allowInsecure }).me();
     ctx.out.result(
       { status: 'connected', hubUrl: existing.hubUrl, agentId: existing.agentId, label: existing.label, tokenExpiresAt: me.kind === 'agent' ? me.expiresAt : undefined },
@@ -38,7 +47,7 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
   const client = new ApiClient({ hubUrl, credential: options.apiKey, allowInsecure: ctx.env.allowInsecure });
   const label = options.label ?? existing?.label ?? hostname();
   const enrolled = await client.enrol({ label, hostname: hostname(), platform: platform() });
-  return saveEnrolment(ctx, hubUrl, enrolled);
+  return saveEnrolment(ctx, hubUrl, enrolled, otherHubs);
 }
 
 /** Saves a new agent token in config.json and tells the person what to do next (API key and device flows). */
@@ -46,9 +55,11 @@ export async function saveEnrolment(
   ctx: Context,
   hubUrl: string,
   enrolled: { agentId: string; workspaceId: string; label: string; token: string; expiresAt: string },
+  otherHubs: string[] = [],
 ): Promise<number> {
   await writeConfig(ctx.home, {
     hubUrl,
+    ...(otherHubs.length > 0 ? { hubUrls: otherHubs } : {}),
     agentId: enrolled.agentId,
     workspaceId: enrolled.workspaceId,
     label: enrolled.label,
@@ -56,9 +67,9 @@ export async function saveEnrolment(
     tokenExpiresAt: enrolled.expiresAt,
   });
   ctx.out.result(
-    { status: 'enrolled', hubUrl, agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, tokenExpiresAt: enrolled.expiresAt, configDir: ctx.home },
+    { status: 'enrolled', hubUrl, ...(otherHubs.length > 0 ? { hubUrls: otherHubs } : {}), agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, tokenExpiresAt: enrolled.expiresAt, configDir: ctx.home },
     [
-      `${color.green('✓')} enrolled ${color.bold(enrolled.label)} with ${hubUrl}`,
+      `${color.green('✓')} enrolled ${color.bold(enrolled.label)} with ${hubUrl}${otherHubs.length > 0 ? ` (then ${otherHubs.join(', ')} if it is lost)` : ''}`,
       color.dim(`  agent token saved in ${ctx.home}/config.json (expires ${enrolled.expiresAt.slice(0, 10)})`),
       '  next: connect expose localhost:5432 --name prod-db   or   connect reach <name>',
     ].join('\n'),
