@@ -281,6 +281,31 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     for (const hub of hubs) assert.equal((await fetch(`${hub.url}/healthz`)).status, 200);
   });
 
+  test("a dashboard on hub 3 hears, live, a service exposed through hub 1 and going offline (GET /v1/events)", async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${hubs[2]!.url}/v1/events`, { headers: { authorization: `Bearer ${hubs[2]!.apiKey}` }, signal: controller.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const seen = (pattern: RegExp) =>
+      (async () => {
+        while (!pattern.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`the event stream ended before ${pattern}: ${text}`);
+          text += new TextDecoder().decode(value);
+        }
+      })();
+    try {
+      await seen(/event: hello/);
+      await server.expose('live', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
+      await Promise.race([seen(/event: service\ndata: \{"name":"live","online":true/), new Promise((_, reject) => setTimeout(() => reject(new Error(`no event for "live": ${text}`)), 10_000))]);
+      await server.unexpose('live');
+      await Promise.race([seen(/event: service\ndata: \{"name":"live","online":false/), new Promise((_, reject) => setTimeout(() => reject(new Error(`no offline event: ${text}`)), 10_000))]);
+    } finally {
+      controller.abort();
+    }
+  });
+
   let cliEchoPort = 0;
   test('connect up --hub a,c: the CLI keeps the list in config.json and exposes through hub 1; hub 2 reaches it', async () => {
     cliHome = await enrolAgent({ url: `${hubs[0]!.url},${hubs[2]!.url}`, apiKey: hubs[0]!.apiKey }, { label: 'cli-server' });

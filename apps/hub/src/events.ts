@@ -23,8 +23,12 @@ export type HubEvent =
 export type EventListener = (event: HubEvent) => void;
 
 export interface EventBus {
-  /** Delivers `event` to the subscribers of `workspaceId`, and nobody else. */
+  /** Delivers `event` to the subscribers of `workspaceId`, and nobody else (and to `onPublish`). */
   publish(workspaceId: string, event: HubEvent): void;
+  /** An event published on another hub of the cluster: to this hub's subscribers of `workspaceId` only. */
+  deliver(workspaceId: string, event: HubEvent): void;
+  /** The cluster's hook: hears every event published here (not the delivered ones, nor stats). */
+  onPublish(listener: ((workspaceId: string, event: HubEvent) => void) | undefined): void;
   /** Listens to one workspace; returns the unsubscribe function. */
   subscribe(workspaceId: string, listener: EventListener): () => void;
   /** Called once when the hub closes (subscribers end their streams). */
@@ -42,6 +46,7 @@ export function createEventBus(traffic: ServiceTraffic, statsIntervalMs = STATS_
   const watched = new Map<string, { subscribers: number; lastStats: string }>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let forward: ((workspaceId: string, event: HubEvent) => void) | undefined;
 
   const pollStats = () => {
     for (const [workspaceId, entry] of watched) {
@@ -56,6 +61,13 @@ export function createEventBus(traffic: ServiceTraffic, statsIntervalMs = STATS_
   return {
     publish(workspaceId, event) {
       if (watched.has(workspaceId)) emitter.emit(workspaceId, event);
+      forward?.(workspaceId, event);
+    },
+    deliver(workspaceId, event) {
+      if (watched.has(workspaceId)) emitter.emit(workspaceId, event);
+    },
+    onPublish(listener) {
+      forward = listener;
     },
     subscribe(workspaceId, listener) {
       let entry = watched.get(workspaceId);

@@ -155,7 +155,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     };
     cluster = config.natsUrl
       ? await startCluster(
-          { db, router, stats, log, connections, lifecycle, cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId) },
+          { db, router, stats, log, connections, lifecycle, events, cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId) },
           { natsUrl: config.natsUrl, ...options.cluster },
         )
       : undefined;

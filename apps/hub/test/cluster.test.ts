@@ -11,6 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { ConnectError } from '@private-connect/protocol';
 import { natsServer, startCluster, type Cluster } from '../src/cluster/cluster.js';
 import { createLifecycle } from '../src/lifecycle.js';
+import { createEventBus } from '../src/events.js';
+import { ServiceTraffic } from '../src/relay/service-traffic.js';
 import { createLogger } from '../src/logger.js';
 import { createRelayStats } from '../src/relay/relay-stats.js';
 import { ServiceRouter } from '../src/relay/router.js';
@@ -37,7 +39,7 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 
 function member(database: TestDatabase, natsUrl = NATS_URL, router = new ServiceRouter()): Promise<Cluster> {
   return startCluster(
-    { db: database.db, router, stats: createRelayStats(), log: createLogger('silent'), connections: new Set(), lifecycle: createLifecycle(), cutAgent: () => undefined },
+    { db: database.db, router, stats: createRelayStats(), log: createLogger('silent'), connections: new Set(), lifecycle: createLifecycle(), events: createEventBus(new ServiceTraffic()), cutAgent: () => undefined },
     { natsUrl, heartbeatMs: 50, deadAfterMs: 300 },
   );
 }

@@ -17,6 +17,7 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { ConnectError, type OpenNotice } from '@private-connect/protocol';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
+import type { EventBus, HubEvent } from '../events.js';
 import { isAccepting, type Lifecycle } from '../lifecycle.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import type { RelayStats } from '../relay/relay-stats.js';
@@ -40,6 +41,8 @@ export interface ClusterDeps {
   log: Logger;
   connections: Set<AgentConnection>;
   lifecycle: Lifecycle;
+  /** The dashboards' live events: agent and service changes and health reports go to every hub's subscribers. */
+  events: EventBus;
   /** Ends this hub's connections of an agent revoked on another hub. */
   cutAgent(workspaceId: string, agentId: string): void;
 }
@@ -239,6 +242,11 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       if (isPresence(m)) onPresence(m);
       else clog.warn({ bytes: msg.data.length }, 'a presence message of the wrong shape was dropped');
     } }),
+    nc.subscribe(`${ns}.events`, { callback: (_err, msg) => {
+      const m = parse<{ hub?: unknown; ws?: unknown; event?: HubEvent }>(msg.data);
+      if (typeof m?.hub !== 'string' || m.hub === hubId || typeof m.ws !== 'string' || !isForwardedEvent(m.event)) return;
+      deps.events.deliver(m.ws, m.event);
+    } }),
     nc.subscribe(`${ns}.sync`, { callback: (_err, msg) => {
       const m = parse<{ hub?: unknown }>(msg.data);
       if (typeof m?.hub === 'string' && m.hub !== hubId) {
@@ -261,6 +269,9 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   ];
 
   router.onLocalChange((ws, name, conn) => announceRoute(ws, name, conn));
+  deps.events.onPublish((ws, event) => {
+    if (isForwardedEvent(event)) publish(`${ns}.events`, json({ hub: hubId, ws, event }));
+  });
   const beat = () => publish(`${ns}.hb`, json({ hub: hubId }));
   const timer = setInterval(() => {
     beat();
@@ -305,6 +316,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       closing ??= (async () => {
         clearInterval(timer);
         router.onLocalChange(() => undefined);
+        deps.events.onPublish(undefined);
         for (const other of [...links.keys()]) links.get(other)!.drop();
         links.clear();
         for (const sub of subs) sub.unsubscribe();
@@ -343,4 +355,10 @@ export function natsServer(natsUrl: string): { servers: string; user?: string; p
   const servers = `${url.protocol}//${url.host}`;
   if (!url.username) return { servers };
   return { servers, user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) };
+}
+
+/** Events that travel to the other hubs' dashboards: agents, services and health. Traffic stats stay per hub. */
+function isForwardedEvent(value: unknown): value is HubEvent {
+  const e = value as { event?: unknown; data?: unknown } | null | undefined;
+  return !!e && (e.event === 'agent' || e.event === 'service' || e.event === 'health') && typeof e.data === 'object' && e.data !== null;
 }
