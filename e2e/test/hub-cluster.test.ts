@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -303,6 +305,55 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
       await Promise.race([seen(/event: service\ndata: \{"name":"live","online":false/), new Promise((_, reject) => setTimeout(() => reject(new Error(`no offline event: ${text}`)), 10_000))]);
     } finally {
       controller.abort();
+    }
+  });
+
+  test('a public link served by hub 2 to a service on hub 1, revoked through hub 3: the open response is cut at once, new requests get 410', async (t) => {
+    // An HTTP service that answers / with a body that never ends (a chunk every 100 ms).
+    const web: Server = createHttpServer((req, res) => {
+      if (req.url === '/ping') return void res.end('pong');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('tick\n'), 100);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    try {
+      await server.expose('web', `127.0.0.1:${(web.address() as { port: number }).port}`, { checkIntervalMs: 0, protocol: 'http' });
+      await eventually(async () => {
+        const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[1]!, '/v1/services');
+        assert.ok(listed.body.services.some((s) => s.name === 'web' && s.online));
+      }, 10_000, 100);
+      const created = await api<{ link: { id: string }; token: string }>(hubs[1]!, '/v1/links', { method: 'POST', body: JSON.stringify({ service: 'web' }) });
+      assert.equal(created.status, 201);
+      const linkUrl = `${hubs[1]!.url}/l/${created.body.token}`;
+      assert.equal(await (await fetch(`${linkUrl}/ping`)).text(), 'pong');
+
+      // A response in progress through hub 2: it has started, and never ends by itself.
+      const ended = new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${linkUrl}/`, (res) => {
+          res.on('data', () => undefined);
+          res.on('error', () => undefined);
+          res.on('close', () => resolve(performance.now()));
+        });
+        req.on('error', () => resolve(performance.now()));
+        req.end();
+        setTimeout(() => reject(new Error('the response through hub 2 was not cut within 10 s of the revocation')), 10_000).unref();
+      });
+      await new Promise((r) => setTimeout(r, 500));
+
+      const revokedAt = performance.now();
+      const revoked = await api(hubs[2]!, `/v1/links/${created.body.link.id}`, { method: 'DELETE' });
+      assert.equal(revoked.status, 204);
+      const tookMs = (await ended) - revokedAt;
+      t.diagnostic(`the response through hub 2 ended ${Math.round(tookMs)} ms after the revocation through hub 3`);
+      // Before this hub learnt it over NATS, it would have gone on until its sweep or for ever: a second is plenty.
+      assert.ok(tookMs < 1_000, `${Math.round(tookMs)} ms`);
+      // Hub 2 refuses the link at once, not after its cache's 5 s.
+      const after = await fetch(`${linkUrl}/ping`);
+      assert.equal(after.status, 410);
+    } finally {
+      web.closeAllConnections();
+      await new Promise((r) => web.close(r));
     }
   });
 

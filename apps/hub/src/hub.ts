@@ -29,9 +29,9 @@ import { createAccessLog } from './sharing/access-log.js';
 import type { SharingContext } from './sharing/context.js';
 import { createHubPorts } from './sharing/hub-ports.js';
 import { createLinkProxy } from './sharing/link-proxy.js';
-import { registerLinkRoutes } from './sharing/link-routes.js';
+import { cutLinkStreams, registerLinkRoutes } from './sharing/link-routes.js';
 import { registerShareRoutes } from './sharing/share-routes.js';
-import { openShared } from './sharing/shares.js';
+import { cutShareStreams, openShared } from './sharing/shares.js';
 import { createEventBus, type EventBus } from './events.js';
 import { registerEventRoutes } from './api/event-routes.js';
 import { createSpa, registerSpaAssets } from './pages/spa.js';
@@ -155,11 +155,22 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     };
     cluster = config.natsUrl
       ? await startCluster(
-          { db, router, stats, log, connections, lifecycle, events, cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId) },
+          {
+            db,
+            router,
+            stats,
+            log,
+            connections,
+            lifecycle,
+            events,
+            cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId),
+            cutRevoked: (kind, id) => void (kind === 'share' ? cutShareStreams(sharing, id, 'SHARE_REVOKED', 'the share was revoked by its owner') : cutLinkStreams(sharing, id)),
+          },
           { natsUrl: config.natsUrl, ...options.cluster },
         )
       : undefined;
     ctx.cluster = cluster;
+    sharing.cluster = cluster;
 
     let listenUrl = '';
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).

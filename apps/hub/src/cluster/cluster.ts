@@ -45,6 +45,8 @@ export interface ClusterDeps {
   events: EventBus;
   /** Ends this hub's connections of an agent revoked on another hub. */
   cutAgent(workspaceId: string, agentId: string): void;
+  /** Ends this hub's streams through a share or public link revoked on another hub. */
+  cutRevoked(kind: 'share' | 'link', id: string): void;
 }
 
 export interface Cluster {
@@ -59,6 +61,8 @@ export interface Cluster {
   agentChanged(workspaceId: string, agentId: string): void;
   /** An agent was revoked: the other hubs end its connections too. */
   revokeAgent(workspaceId: string, agentId: string): void;
+  /** A share or public link was revoked: the other hubs cut its streams too. */
+  revoked(kind: 'share' | 'link', id: string): void;
   /** Streams crossing to other hubs now, and frames sent and received over links so far. */
   linkStats(): { streams: number; framesOut: number; framesIn: number };
   close(): Promise<void>;
@@ -68,7 +72,8 @@ type PresenceMessage =
   | { t: 'claim'; hub: string; ws: string; name: string; agentId: string; label: string; plain: boolean; since: number }
   | { t: 'gone'; hub: string; ws: string; name: string }
   | { t: 'agents'; hub: string; ws: string; agentId: string; connections: number }
-  | { t: 'revoke'; hub: string; ws: string; agentId: string };
+  | { t: 'revoke'; hub: string; ws: string; agentId: string }
+  | { t: 'cut'; hub: string; ws: string; kind: 'share' | 'link'; id: string };
 
 /** Connects to NATS, learns the deployment id and the other hubs, and starts announcing this hub's routes. */
 export async function startCluster(deps: ClusterDeps, options: ClusterOptions): Promise<Cluster> {
@@ -199,6 +204,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       }
       case 'revoke':
         return deps.cutAgent(m.ws, m.agentId);
+      case 'cut':
+        return deps.cutRevoked(m.kind, m.id);
     }
   };
 
@@ -301,6 +308,9 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     revokeAgent(ws, agentId) {
       publish(`${ns}.presence`, json({ t: 'revoke', hub: hubId, ws, agentId } satisfies PresenceMessage));
     },
+    revoked(kind, id) {
+      publish(`${ns}.presence`, json({ t: 'cut', hub: hubId, ws: '', kind, id } satisfies PresenceMessage));
+    },
     linkStats() {
       let streams = 0;
       let framesOut = 0;
@@ -343,6 +353,8 @@ function isPresence(value: unknown): value is PresenceMessage {
       return typeof m.agentId === 'string' && Number.isInteger(m.connections);
     case 'revoke':
       return typeof m.agentId === 'string';
+    case 'cut':
+      return (m.kind === 'share' || m.kind === 'link') && typeof m.id === 'string';
     default:
       return false;
   }

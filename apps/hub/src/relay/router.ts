@@ -78,6 +78,10 @@ export class ServiceRouter {
     let since = this.localSince.get(conn);
     if (!since) this.localSince.set(conn, (since = new Map()));
     since.set(name, Date.now());
+    // A route of another hub to the name is superseded (its hub yields to the later claim, or is gone already).
+    const remote = this.remote.get(workspaceId);
+    remote?.delete(name);
+    if (remote?.size === 0) this.remote.delete(workspaceId);
     this.listener?.(workspaceId, name, conn);
     return previous === conn ? undefined : previous;
   }

@@ -31,4 +31,6 @@ export interface SharingContext {
   clientIp(req: import('node:http').IncomingMessage): string | undefined;
   /** TCP ports on the hub for services (set once the hub has them). */
   hubPorts?: HubPorts;
+  /** The other hubs, when this hub is one of several: a revocation here cuts their streams too. */
+  cluster?: { revoked(kind: 'share' | 'link', id: string): void };
 }

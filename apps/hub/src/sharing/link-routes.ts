@@ -19,7 +19,6 @@ import { linkUrls } from './link-http.js';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing: SharingContext): void {
-  const cache = linkCache(sharing);
   // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
   const settled = new WeakMap<FastifyRequest, Principal>();
   const guard = {
@@ -54,9 +53,15 @@ export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing:
     const now = deps.clock.now();
     const row = UUID.test(id) ? await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeLink(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })) : undefined;
     if (!row) throw notFound('link', id);
-    // New requests are refused from now on (this hub; others within LINK_CACHE_MS), and open ones end now.
-    cache.forget(id);
-    sharing.local.abortWhere((tag) => tag.linkId === id, 'PUBLIC_LINK_GONE', 'the public link was revoked');
+    // New requests are refused from now on and open ones end now, on this hub and (told over NATS) on the others.
+    cutLinkStreams(sharing, id);
+    sharing.cluster?.revoked('link', id);
     return reply.status(204).send();
   });
+}
+
+/** A revoked link: refused by this hub's proxy from now on (not waiting for LINK_CACHE_MS), its open requests cut. */
+export function cutLinkStreams(sharing: SharingContext, id: string): number {
+  linkCache(sharing).forget(id);
+  return sharing.local.abortWhere((tag) => tag.linkId === id, 'PUBLIC_LINK_GONE', 'the public link was revoked');
 }

@@ -167,8 +167,9 @@ export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing
         })
       : undefined;
     if (!revoked) throw notFound('share', id);
-    // Open streams through it end now, on this hub; other hubs cut theirs at their next sweep.
+    // Open streams through it end now, on this hub and (told over NATS) on the others; each hub's sweep is the backstop.
     cutShareStreams(sharing, id, 'SHARE_REVOKED', `the share "${revoked.grantee_alias ?? revoked.name}" was revoked by its owner`);
+    sharing.cluster?.revoked('share', id);
     return reply.status(204).send();
   });
 
