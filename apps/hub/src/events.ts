@@ -6,19 +6,14 @@
  */
 
 import { EventEmitter } from 'node:events';
-import type { ServiceHealth } from '@private-connect/protocol';
-import type { ServiceTraffic, ServiceTrafficInfo } from './relay/service-traffic.js';
+import type { HubEvent } from '@private-connect/protocol';
+import type { ServiceTraffic } from './relay/service-traffic.js';
 
 /** How often per-service traffic is compared and, when it changed, published as a `stats` event. */
 export const STATS_INTERVAL_MS = 2_000;
 
-/** Every event a dashboard can receive; `event` is the SSE event name, `data` its JSON. */
-export type HubEvent =
-  | { event: 'agent'; data: { id: string; label: string; online: boolean; at: string; tokenExpiresAt?: string } }
-  | { event: 'service'; data: { name: string; online: boolean; agentId: string } }
-  | { event: 'stats'; data: { services: ServiceTrafficInfo[] } }
-  /** An exposing agent reported a check of its target (the `health` control op). */
-  | { event: 'health'; data: { name: string; health: ServiceHealth } };
+/** Every event a dashboard can receive; `event` is the SSE event name, `data` its JSON (defined in the protocol package). */
+export type { HubEvent };
 
 export type EventListener = (event: HubEvent) => void;
 

@@ -81,7 +81,7 @@ function Shell() {
         <Link to="/" className="brand">Private Connect</Link>
         <WorkspaceSwitcher />
         <Live />
-        <span className="who">{me.email}</span>
+        <span className="who">{me.kind === 'user' ? me.email : null}</span>
         <button type="button" onClick={signOut}>Sign out</button>
       </header>
       <nav aria-label="Dashboard">

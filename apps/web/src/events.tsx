@@ -3,35 +3,15 @@
  * subscribe to event types (`agent`, `service`, `stats`, `health`) and patch their lists; there is no polling.
  */
 
-import type { ServiceHealth, ServiceTrafficSummary } from '@private-connect/protocol';
+import type { HubEvent } from '@private-connect/protocol';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 
-export interface AgentEvent {
-  id: string;
-  label?: string;
-  online: boolean;
-  at?: string;
-  /** Set when an admin rotated the agent's token. */
-  tokenExpiresAt?: string;
-}
-export interface ServiceEvent {
-  name: string;
-  online: boolean;
-  agentId?: string;
-}
-export interface StatsEvent {
-  services: Array<ServiceTrafficSummary & { name: string }>;
-}
-export interface HealthEvent {
-  name: string;
-  health: ServiceHealth;
-}
-interface EventTypes {
-  agent: AgentEvent;
-  service: ServiceEvent;
-  stats: StatsEvent;
-  health: HealthEvent;
-}
+/** The data of each event the hub streams, by event name (the hub's own definition, in the protocol package). */
+type EventTypes = { [E in HubEvent as E['event']]: E['data'] };
+export type AgentEvent = EventTypes['agent'];
+export type ServiceEvent = EventTypes['service'];
+export type StatsEvent = EventTypes['stats'];
+export type HealthEvent = EventTypes['health'];
 type EventName = keyof EventTypes;
 type Handler = (data: never) => void;
 

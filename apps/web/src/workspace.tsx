@@ -4,21 +4,13 @@
  * HttpOnly cookie the page never sees).
  */
 
+import type { MeAnswer, WorkspaceInfo } from '@private-connect/protocol';
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { api, setApiWorkspace } from './api.js';
 
-export interface Me {
-  kind: 'user' | 'api_key' | 'agent';
-  workspaceId: string;
-  email?: string;
-  role?: string;
-}
-
-export interface Workspace {
-  id: string;
-  name: string;
-  role: string | null;
-}
+/** Who is signed in (GET /v1/me) and a workspace of theirs: the hub's answer types, from the protocol package. */
+export type Me = MeAnswer;
+export type Workspace = WorkspaceInfo;
 
 export interface Session {
   me: Me;
@@ -66,7 +58,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       </div>
     );
   }
-  const fallback: Workspace = { id: boot.me.workspaceId, name: 'Workspace', role: boot.me.role ?? null };
+  const fallback: Workspace = { id: boot.me.workspaceId, name: 'Workspace', role: boot.me.kind === 'user' ? boot.me.role : null };
   const workspaces = boot.workspaces.length > 0 ? boot.workspaces : [fallback];
   const current = workspaces.find((w) => w.id === chosen) ?? workspaces.find((w) => w.id === boot.me.workspaceId) ?? workspaces[0]!;
   setApiWorkspace(current.id);

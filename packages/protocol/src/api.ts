@@ -164,3 +164,124 @@ export interface ServiceDiagnostics {
   latest: ServiceHealth | null;
   history: ServiceHealth[];
 }
+
+/** A member's role in a workspace. */
+export type MemberRole = 'owner' | 'admin' | 'member';
+
+/** Who the credential of a request is (GET /v1/me). */
+export type MeAnswer =
+  | {
+      kind: 'agent';
+      workspaceId: string;
+      agentId: string;
+      label: string;
+      /** When this token stops working (expiry, or the end of a rotation's grace period). */
+      expiresAt: string;
+      expiresInMs?: number;
+      /** Within the warning period before expiry. */
+      expiring?: boolean;
+    }
+  | { kind: 'user'; workspaceId: string; userId: string; email: string; role: MemberRole }
+  | { kind: 'api_key'; workspaceId: string; keyId: string };
+
+/** POST /v1/agents/enroll and POST /v1/device/token: the agent token is shown this once. */
+export interface EnrolledAgent {
+  agentId: string;
+  workspaceId: string;
+  label: string;
+  token: string;
+  expiresAt: string;
+}
+
+/** POST /v1/agents/me/rotate-token: the agent's new token; the previous one keeps working until `previousTokenValidUntil`. */
+export interface RotatedAgentToken {
+  agentId: string;
+  token: string;
+  expiresAt: string;
+  previousTokenValidUntil: string;
+}
+
+/** POST /v1/agents/:id/rotate-token: an admin rotated a connected agent's token, handed to it over its connections. */
+export interface AgentTokenHandedOver {
+  agentId: string;
+  expiresAt: string;
+  previousTokenValidUntil: string;
+  /** How many of the agent's connections got the new token. */
+  connections: number;
+}
+
+/** POST /v1/api-keys: the key itself is shown this once. */
+export type CreatedApiKey = ApiKeyInfo & { key: string };
+
+/** One page of GET /v1/audit, newest first; `nextBefore` is the cursor of the next page (null: no more). */
+export interface AuditPage {
+  events: AuditEntry[];
+  nextBefore: string | null;
+}
+
+/** A workspace as a user sees it (GET /v1/workspaces, POST /v1/workspaces, GET /v1/workspaces/:id); `role` null for an API key. */
+export interface WorkspaceInfo {
+  id: string;
+  name: string;
+  role: MemberRole | null;
+}
+
+/** A member of a workspace (GET /v1/workspaces/:id/members). */
+export interface MemberInfo {
+  userId: string;
+  email: string;
+  role: MemberRole;
+  joinedAt: string;
+}
+
+/** POST /v1/workspaces/:id/invites: a magic link that joins the workspace was mailed. */
+export interface InviteSent {
+  email: string;
+  role: 'admin' | 'member';
+  expiresAt: string;
+}
+
+/** POST /v1/auth/login: sent whether or not the address has an account (the answer never tells who is a user). */
+export interface LoginLinkSent {
+  sent: true;
+  expiresAt: string;
+  message: string;
+}
+
+/** POST /v1/auth/verify: the session opened (its cookie is set on the answer). */
+export interface SignedIn {
+  userId: string;
+  email: string;
+  workspaceId: string;
+  newUser: boolean;
+}
+
+/** POST /v1/device/code: what `connect up` shows and polls with. */
+export interface DeviceCodeAnswer {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+}
+
+/** POST /v1/device/approve. */
+export interface DeviceApproved {
+  approved: true;
+  workspaceId: string;
+}
+
+/** What GET /v1/events streams (Server-Sent Events: `event: <event>`, `data: <data as JSON>`), besides `hello`. */
+export type HubEvent =
+  /** An agent connection of the workspace opened or closed (or its token was rotated by an admin). */
+  | { event: 'agent'; data: { id: string; label: string; online: boolean; at: string; tokenExpiresAt?: string } }
+  /** A service was exposed, unexposed, or went offline with its agent. */
+  | { event: 'service'; data: { name: string; online: boolean; agentId: string } }
+  /** Per-service traffic, every 2 s while it changes (the counters of the hub asked). */
+  | { event: 'stats'; data: { services: Array<ServiceTrafficSummary & { name: string }> } }
+  /** An exposing agent reported a check of its target. */
+  | { event: 'health'; data: { name: string; health: ServiceHealth } };
+
+/** Every event of GET /v1/events: the first is `hello`, naming the workspace. */
+export type HubStreamEvent = HubEvent | { event: 'hello'; data: { workspaceId: string } };

@@ -3,19 +3,14 @@
  * user code, poll until a signed-in member approves it, and receive an agent token.
  */
 
+import type { DeviceCodeAnswer } from '@private-connect/protocol';
 import { ConnectError, errorFromBody } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
 import { hubRequest } from './hub-request.js';
 import type { EnrolResult } from './api-client.js';
 
-export interface DeviceCode {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete?: string;
-  expires_in: number;
-  interval: number;
-}
+/** POST /v1/device/code's answer (the hub's type, from the protocol package). */
+export type DeviceCode = DeviceCodeAnswer;
 
 export interface DeviceLoginOptions {
   hubUrl: string;

@@ -15,6 +15,7 @@ export { startAgent, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from './s
 export { deviceLogin, type DeviceCode, type DeviceLoginOptions } from './device-login.js';
 export {
   ApiClient,
+  API_ROUTES,
   type AgentSummary,
   type ServiceSummary,
   type EnrolResult,

@@ -4,6 +4,7 @@
  * POST /v1/auth/logout ends the session.
  */
 
+import type { LoginLinkSent, SignedIn as SignedInAnswer } from '@private-connect/protocol';
 import { LoginRequest, VerifyQuery } from '@private-connect/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
@@ -66,7 +67,7 @@ export function requestMeta(request: FastifyRequest): RequestMeta {
 
 export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): void {
   // 202 whether or not the address has an account: the answer never tells who is a user.
-  app.post('/v1/auth/login', { schema: { body: LoginRequest } }, async (request, reply) => {
+  app.post('/v1/auth/login', { schema: { body: LoginRequest } }, async (request, reply): Promise<LoginLinkSent> => {
     const { email, expiresAt } = await sendLoginLink(deps, (request.body as { email: string }).email);
     void reply.status(202);
     return { sent: true, expiresAt: expiresAt.toISOString(), message: `if ${email} can sign in, a link is on its way` };
@@ -80,7 +81,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): vo
     return reply.redirect('/', 303);
   });
 
-  app.post('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply) => {
+  app.post('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply): Promise<SignedInAnswer> => {
     const { session: _session, ...answer } = await verify(request, reply);
     return answer;
   });

@@ -3,6 +3,7 @@
  * decided by the guard (api/guard.ts: agents.rotate_own_token, agents.revoke, api_keys.manage, audit.read).
  */
 
+import type { RotatedAgentToken, AgentTokenHandedOver, CreatedApiKey, ApiKeyInfo, AuditPage } from '@private-connect/protocol';
 import { AuditQueryParams, CreateApiKeyRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError, TOKEN_EXPIRY_WARNING_MS, type AuditEntry } from '@private-connect/protocol';
@@ -49,7 +50,7 @@ export function registerCredentialRoutes(
     return principal;
   };
 
-  app.post('/v1/agents/me/rotate-token', guard('agents.rotate_own_token'), async (request, reply) => {
+  app.post('/v1/agents/me/rotate-token', guard('agents.rotate_own_token'), async (request, reply): Promise<RotatedAgentToken> => {
     const principal = caller(request);
     if (principal.kind !== 'agent') throw new ConnectError('FORBIDDEN');
     const rotated = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
@@ -78,7 +79,7 @@ export function registerCredentialRoutes(
 
   // An admin rotates a connected agent's token (dashboard, API): the hub issues it and hands it over the agent's own
   // connection, which is authenticated and encrypted like the HTTPS answer `connect up --rotate-token` gets.
-  app.post<{ Params: { id: string } }>('/v1/agents/:id/rotate-token', guard('agents.rotate'), async (request) => {
+  app.post<{ Params: { id: string } }>('/v1/agents/:id/rotate-token', guard('agents.rotate'), async (request): Promise<AgentTokenHandedOver> => {
     const principal = caller(request);
     const id = request.params.id;
     const live = UUID.test(id) ? [...deps.connections].filter((c) => c.workspaceId === principal.workspaceId && c.agentId === id) : [];
@@ -107,7 +108,7 @@ export function registerCredentialRoutes(
     return { agentId: id, expiresAt: rotated.expiresAt.toISOString(), previousTokenValidUntil: rotated.previousValidUntil.toISOString(), connections: live.length };
   });
 
-  app.post('/v1/api-keys', { schema: { body: CreateApiKeyRequest }, ...guard('api_keys.manage') }, async (request, reply) => {
+  app.post('/v1/api-keys', { schema: { body: CreateApiKeyRequest }, ...guard('api_keys.manage') }, async (request, reply): Promise<CreatedApiKey> => {
     const principal = caller(request);
     const { name } = request.body as { name: string };
     const created = await deps.db.withWorkspace(principal.workspaceId, (tx) => createWorkspaceApiKey(tx, principal.workspaceId, name, actorOf(principal, request)));
@@ -115,7 +116,7 @@ export function registerCredentialRoutes(
     return { ...created.info, key: created.key };
   });
 
-  app.get('/v1/api-keys', guard('api_keys.manage'), async (request) => {
+  app.get('/v1/api-keys', guard('api_keys.manage'), async (request): Promise<{ apiKeys: ApiKeyInfo[] }> => {
     const principal = caller(request);
     return { apiKeys: await deps.db.withWorkspace(principal.workspaceId, (tx) => listApiKeys(tx)) };
   });
@@ -129,7 +130,7 @@ export function registerCredentialRoutes(
     return reply.status(204).send();
   });
 
-  app.get('/v1/audit', { schema: { querystring: AuditQueryParams }, ...guard('audit.read') }, async (request) => {
+  app.get('/v1/audit', { schema: { querystring: AuditQueryParams }, ...guard('audit.read') }, async (request): Promise<AuditPage> => {
     const principal = caller(request);
     const q = request.query as { action?: string; actor_type?: string; target_type?: string; agent?: string; since?: string; until?: string; before?: string; limit?: number };
     const limit = q.limit ?? 100;

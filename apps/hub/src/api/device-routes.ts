@@ -3,6 +3,7 @@
  * POST /v1/device/approve (signed-in member, in the chosen workspace), POST /v1/device/token (agent polls).
  */
 
+import type { DeviceCodeAnswer, DeviceApproved, EnrolledAgent } from '@private-connect/protocol';
 import { DeviceApproveRequest, DeviceTokenRequest, EnrolRequest } from '@private-connect/api';
 import type { FastifyInstance } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
@@ -12,7 +13,7 @@ import { authorize } from './guard.js';
 import { principalOf } from './routes.js';
 
 export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
-  app.post('/v1/device/code', { schema: { body: EnrolRequest } }, async (request) => {
+  app.post('/v1/device/code', { schema: { body: EnrolRequest } }, async (request): Promise<DeviceCodeAnswer> => {
     const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };
     const code = await createDeviceCode(deps.db, body, deps.clock.now());
     const base = deps.linkBase().replace(/\/+$/, '');
@@ -26,7 +27,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): 
     };
   });
 
-  app.post('/v1/device/approve', { schema: { body: DeviceApproveRequest } }, async (request) => {
+  app.post('/v1/device/approve', { schema: { body: DeviceApproveRequest } }, async (request): Promise<DeviceApproved> => {
     const body = request.body as { user_code: string; workspaceId?: string };
     // The workspace is the session's (X-Workspace-Id, or workspaceId here): membership is checked like any route.
     const principal = await principalOf(request, deps, body.workspaceId);
@@ -38,7 +39,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): 
     return { approved: true, workspaceId: principal.workspaceId };
   });
 
-  app.post('/v1/device/token', { schema: { body: DeviceTokenRequest } }, async (request) => {
+  app.post('/v1/device/token', { schema: { body: DeviceTokenRequest } }, async (request): Promise<EnrolledAgent> => {
     const { device_code } = request.body as { device_code: string };
     const enrolled = await redeemDeviceCode(deps.db, device_code, deps.agentTokenTtlMs, deps.clock.now(), requestMeta(request));
     return { agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, token: enrolled.token, expiresAt: enrolled.expiresAt.toISOString() };

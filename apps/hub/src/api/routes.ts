@@ -1,5 +1,6 @@
 /** The REST API under /v1: enrolment, services, agents, identity. Every route authenticates in one place. */
 
+import type { EnrolledAgent, MeAnswer } from '@private-connect/protocol';
 import { EnrolRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError, MAX_LABEL, keyFingerprint, type AgentSummary } from '@private-connect/protocol';
@@ -87,7 +88,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     enrolPrincipals.set(request, await principalFor(request, deps, 'agents.enrol'));
   };
 
-  app.post('/v1/agents/enroll', { schema: { body: EnrolRequest }, onRequest: enrolAuth }, async (request, reply) => {
+  app.post('/v1/agents/enroll', { schema: { body: EnrolRequest }, onRequest: enrolAuth }, async (request, reply): Promise<EnrolledAgent> => {
     const principal = enrolPrincipals.get(request);
     if (principal?.kind !== 'api_key') throw new ConnectError('UNAUTHORIZED', 'missing credentials');
     const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };
@@ -108,7 +109,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, token: enrolled.token, expiresAt: enrolled.expiresAt.toISOString() };
   });
 
-  app.get('/v1/me', async (request) => {
+  app.get('/v1/me', async (request): Promise<MeAnswer> => {
     const principal = await principalFor(request, deps, 'me.read');
     if (principal.kind === 'agent') {
       // expiresAt: when this token stops working (expiry or end of a rotation grace period), by the hub's clock.

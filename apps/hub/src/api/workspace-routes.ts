@@ -4,6 +4,7 @@
  * that does not exist (guard.notFound).
  */
 
+import type { WorkspaceInfo, MemberInfo, InviteSent } from '@private-connect/protocol';
 import { CreateWorkspaceRequest, InviteRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
@@ -36,7 +37,7 @@ function actorOf(principal: Principal): { actorType: 'user' | 'api_key' | 'agent
 }
 
 export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
-  app.get('/v1/workspaces', async (request) => {
+  app.get('/v1/workspaces', async (request): Promise<{ workspaces: WorkspaceInfo[] }> => {
     const principal = await principalOf(request, deps);
     authorize(principal, 'workspace.read');
     if (principal.kind === 'user') return { workspaces: await listUserWorkspaces(deps.db, principal.userId) };
@@ -44,7 +45,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     return { workspaces: rows.map((row) => ({ id: row.id, name: row.name, role: null })) };
   });
 
-  app.post('/v1/workspaces', { schema: { body: CreateWorkspaceRequest } }, async (request, reply) => {
+  app.post('/v1/workspaces', { schema: { body: CreateWorkspaceRequest } }, async (request, reply): Promise<WorkspaceInfo> => {
     const principal = await principalOf(request, deps);
     if (principal.kind !== 'user') throw new ConnectError('FORBIDDEN', 'creating a workspace needs a signed-in user, not an API key or agent token');
     const name = (request.body as { name: string }).name.trim();
@@ -54,7 +55,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     return workspace;
   });
 
-  app.get('/v1/workspaces/:id', async (request) => {
+  app.get('/v1/workspaces/:id', async (request): Promise<WorkspaceInfo> => {
     const { id } = request.params as { id: string };
     const principal = await principalIn(request, deps, id, 'workspace.read');
     const [row] = await deps.db.withWorkspace(id, (tx) => tx.query<{ id: string; name: string }>('select id, name from workspaces'));
@@ -62,13 +63,13 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     return { id: row.id, name: row.name, role: principal.kind === 'user' ? principal.role : null };
   });
 
-  app.get('/v1/workspaces/:id/members', async (request) => {
+  app.get('/v1/workspaces/:id/members', async (request): Promise<{ members: MemberInfo[] }> => {
     const { id } = request.params as { id: string };
     await principalIn(request, deps, id, 'members.read');
     return { members: await listMembers(deps.db, id) };
   });
 
-  app.post('/v1/workspaces/:id/invites', { schema: { body: InviteRequest } }, async (request, reply) => {
+  app.post('/v1/workspaces/:id/invites', { schema: { body: InviteRequest } }, async (request, reply): Promise<InviteSent> => {
     const { id } = request.params as { id: string };
     const principal = await principalIn(request, deps, id, 'members.manage');
     const body = request.body as { email: string; role?: 'admin' | 'member' };

@@ -5,27 +5,22 @@
  */
 
 import { MAX_WORKSPACE_NAME } from '@private-connect/api';
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, type MemberInfo, type MemberRole } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
 import { recordAudit } from './audit.js';
-import type { MemberRole } from './sessions.js';
 import type { RequestMeta } from './users.js';
 
 /** Longest workspace name (the column's check). */
 export { MAX_WORKSPACE_NAME };
 
+/** A workspace of a signed-in user: theirs, so the role is always there (protocol's WorkspaceInfo, role not null). */
 export interface WorkspaceInfo {
   id: string;
   name: string;
   role: MemberRole;
 }
 
-export interface MemberInfo {
-  userId: string;
-  email: string;
-  role: MemberRole;
-  joinedAt: string;
-}
+export type { MemberInfo };
 
 /** The workspaces a user belongs to: the personal workspace first, then by age of membership. */
 export async function listUserWorkspaces(db: Database, userId: string): Promise<WorkspaceInfo[]> {

@@ -4,6 +4,7 @@
  * session acts in is checked against workspace_members on every request, so a removed member loses access at once.
  */
 
+import type { MemberRole } from '@private-connect/protocol';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
 import { generateToken, hashSecret, hashesEqual } from '../secrets.js';
@@ -16,7 +17,7 @@ export const SESSION_IDLE_MS = 30 * 86_400_000;
 /** last_seen_at is written at most this often, so reads do not turn into a write per request. */
 export const SESSION_TOUCH_MS = 60_000;
 
-export type MemberRole = 'owner' | 'admin' | 'member';
+export type { MemberRole };
 
 /** A signed-in user acting in one of their workspaces. */
 export interface UserPrincipal {

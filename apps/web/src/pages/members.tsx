@@ -1,17 +1,13 @@
 /** Members of the workspace and invitations by email (the hub mails a magic link). */
 
+import type { MemberInfo } from '@private-connect/protocol';
 import { useState, type FormEvent } from 'react';
 import { api } from '../api.js';
 import { FormError, ListState, formatTime } from '../components.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
 
-interface Member {
-  userId: string;
-  email: string;
-  role: string;
-  joinedAt?: string;
-}
+type Member = MemberInfo;
 
 export function MembersPage() {
   const { current, me } = useSession();
@@ -73,7 +69,7 @@ export function MembersPage() {
                   <span className="badge">{m.role}</span>
                 </div>
                 {m.joinedAt ? <p>Joined {formatTime(m.joinedAt)}</p> : null}
-                {admin && m.email !== me.email ? (
+                {admin && !(me.kind === 'user' && m.email === me.email) ? (
                   <button type="button" className="danger" onClick={() => remove(m)}>Remove<span className="sr-only"> {m.email}</span></button>
                 ) : null}
               </li>
