@@ -27,6 +27,11 @@ export interface PeerWayResult {
   iperf: { runs: IperfResult[]; megabytesPerSec: number; cpuSecondsPerGB: number };
   http: { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number };
   connRate?: ConnRateSummary;
+  /**
+   * Connection-rate rounds that failed more than 1% of their connections and were run again (the figures are the
+   * re-run's). Printed with the results: a stall of the tunnel is reported, and the bench fails if the re-run fails too.
+   */
+  connRetried: ConnRateRun[];
   streams?: StreamsResult;
   /** Every process of the way (and their children) before the streams opened and with all of them open. */
   memory?: { idle: WayMemory; loaded: WayMemory };
@@ -86,6 +91,7 @@ function emptyResult(spec: WaySpec): PeerWayResult {
     label: spec.label,
     ...(spec.skip ? { skipped: spec.skip } : {}),
     errors: [],
+    connRetried: [],
     iperf: { runs: [], megabytesPerSec: NaN, cpuSecondsPerGB: NaN },
     http: { runs: [], requestsPerSec: NaN, p50Us: NaN, p99Us: NaN },
   };
@@ -128,11 +134,19 @@ async function wrkRounds(config: BenchConfig, t: Turns, results: Map<PeerWay, Pe
   });
 }
 
-async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, ConnRateRun[]>> {
+/** More than 1% of a round's connections failed (the threshold peersProblems applies to the pooled rounds). */
+const failedRound = (run: ConnRateRun) => run.errors > Math.max(1, run.completed * 0.01);
+
+async function connRounds(config: BenchConfig, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<Map<PeerWay, ConnRateRun[]>> {
   progress(`peers: new connections, ${config.connConcurrency} in flight, ${config.peerConnSeconds} s per round, ${config.peerRounds} round(s)`);
   const runs = new Map<PeerWay, ConnRateRun[]>(t.open.map((w) => [w, []]));
   await t.each(config.peerRounds, 'connection rate', async (way, r) => {
-    runs.get(way)!.push(await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, r === 0 ? 0.3 : 0));
+    const run = await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, r === 0 ? 0.3 : 0);
+    if (!failedRound(run)) return void runs.get(way)!.push(run);
+    // Reported, and run again once: a second failure fails the bench, a lone stall is printed with the results.
+    results.get(way)!.connRetried.push(run);
+    progress(`peers: ${way}: ${run.errors} of ${run.completed + run.errors} connections failed (first: ${run.firstError}); running the round again`);
+    runs.get(way)!.push(await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, 0));
   });
   return runs;
 }
@@ -187,7 +201,7 @@ async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Ma
     }
     if (targets.iperf) await iperfRounds(config, targets.iperf, t, results);
     if (targets.wrk) await wrkRounds(config, t, results);
-    const connRuns = await connRounds(config, t);
+    const connRuns = await connRounds(config, t, results);
     for (const way of open) summarizeSpeed(results.get(way)!, connRuns.get(way)!, config.connConcurrency);
   } finally {
     for (const relay of relays.values()) await relay.stop();
