@@ -254,14 +254,18 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
       const fake = 'not-a-hub';
       const bad: Array<[string, Uint8Array]> = [];
       for (const hub of ids) {
-        const frames = `${ns}.f.${hub}.${fake}`;
+        // Frames of a made-up hub's link (epoch 7, messages 1 to 6), then one out of sequence, and a bad subject.
+        let seq = 0;
+        const frames = () => `${ns}.f.${hub}.${fake}.7.${++seq}`;
         bad.push(
-          [frames, Buffer.from([1, 2, 3])], // shorter than a frame header
-          [frames, Buffer.from('\xff'.repeat(64), 'latin1')], // a header with a length that lies
-          [frames, encodeFrame(FrameType.OPEN, 1, Buffer.from('{not json'))],
-          [frames, encodeJsonFrame(FrameType.OPEN, 3, { workspaceId: 'x' })], // no notice
-          [frames, encodeFrame(FrameType.DATA, 99, Buffer.from('for a stream that does not exist'))],
-          [frames, encodeFrame(FrameType.WINDOW, 5, Buffer.alloc(2))],
+          [frames(), Buffer.from([1, 2, 3])], // shorter than a frame header
+          [frames(), Buffer.from('\xff'.repeat(64), 'latin1')], // a header with a length that lies
+          [frames(), encodeFrame(FrameType.OPEN, 1, Buffer.from('{not json'))],
+          [frames(), encodeJsonFrame(FrameType.OPEN, 3, { workspaceId: 'x' })], // no notice
+          [frames(), encodeFrame(FrameType.DATA, 99, Buffer.from('for a stream that does not exist'))],
+          [frames(), encodeFrame(FrameType.WINDOW, 5, Buffer.alloc(2))],
+          [`${ns}.f.${hub}.${fake}.7.${seq + 5}`, encodeFrame(FrameType.DATA, 99, Buffer.from('after a gap'))],
+          [`${ns}.f.${hub}.${fake}.seven.one`, encodeFrame(FrameType.DATA, 99, Buffer.from('bad subject'))],
         );
       }
       for (const body of ['', 'null', '[]', '{"t":"claim","hub":"x","ws":"y"}', '{"t":"gone"}', '{"t":"revoke","hub":"x"}', '\u0000\u0001']) {
@@ -276,6 +280,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     for (const hub of hubs) {
       await hub.proc.waitFor((l) => l.msg === 'a malformed frame from another hub was dropped', 5_000, 'the malformed frame warning');
       await hub.proc.waitFor((l) => l.msg === 'a presence message of the wrong shape was dropped', 5_000, 'the presence warning');
+      await hub.proc.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('frames from another hub were lost'), 5_000, 'the lost-frames warning');
     }
     assert.equal((await roundTrip(echoPort, 'still relaying\n')).toString(), 'still relaying\n');
     const listed = await api<{ services: Array<{ name: string; online: boolean }> }>(hubs[2]!, '/v1/services');

@@ -73,7 +73,9 @@ type PresenceMessage =
   | { t: 'gone'; hub: string; ws: string; name: string }
   | { t: 'agents'; hub: string; ws: string; agentId: string; connections: number }
   | { t: 'revoke'; hub: string; ws: string; agentId: string }
-  | { t: 'cut'; hub: string; ws: string; kind: 'share' | 'link'; id: string };
+  | { t: 'cut'; hub: string; ws: string; kind: 'share' | 'link'; id: string }
+  /** `hub` lost frames from `peer` (or its own NATS connection): `peer` ends its streams with `hub` and starts a new link. */
+  | { t: 'linkreset'; hub: string; ws: string; peer: string };
 
 /** Connects to NATS, learns the deployment id and the other hubs, and starts announcing this hub's routes. */
 export async function startCluster(deps: ClusterDeps, options: ClusterOptions): Promise<Cluster> {
@@ -114,7 +116,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     let link = links.get(other);
     if (!link) {
       const subject = `${ns}.f.${other}.${hubId}`;
-      link = new HubLink(other, hubId, { publish: (frame) => publish(subject, frame), maxPayload: () => nc.info?.max_payload ?? 1024 * 1024 }, deps.stats, clog);
+      link = new HubLink(other, hubId, { publish: (frame, epoch, seq) => publish(`${subject}.${epoch}.${seq}`, frame), maxPayload: () => nc.info?.max_payload ?? 1024 * 1024 }, deps.stats, clog);
       links.set(other, link);
     }
     return link;
@@ -206,6 +208,13 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
         return deps.cutAgent(m.ws, m.agentId);
       case 'cut':
         return deps.cutRevoked(m.kind, m.id);
+      case 'linkreset': {
+        if (m.peer !== hubId) return;
+        const link = links.get(m.hub);
+        links.delete(m.hub);
+        link?.drop();
+        return;
+      }
     }
   };
 
@@ -261,12 +270,25 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
         announceAll();
       }
     } }),
-    nc.subscribe(`${ns}.f.${hubId}.*`, { callback: (_err, msg) => {
-      const from = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    nc.subscribe(`${ns}.f.${hubId}.*.*.*`, { callback: (_err, msg) => {
+      // <ns>.f.<to>.<from>.<epoch>.<seq>: the last three tokens.
+      const [from = '', epochText = '', seqText = ''] = msg.subject.split('.').slice(-3);
+      const epoch = Number(epochText);
+      const seq = Number(seqText);
+      if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(seq) || from === hubId) {
+        return clog.warn({ subject: msg.subject }, 'a malformed frame from another hub was dropped');
+      }
       if (!alive.has(from)) heard(from);
+      const link = linkTo(from);
+      const order = link.sequence(epoch, seq);
+      if (order === 'stale') return;
+      if (order === 'gap') {
+        clog.warn({ peer: from, epoch, seq }, 'frames from another hub were lost: the streams with it ended, and it is asked for a new link');
+        publish(`${ns}.presence`, json({ t: 'linkreset', hub: hubId, ws: '', peer: from } satisfies PresenceMessage));
+        return;
+      }
       const data = msg.data;
       const raw = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      const link = linkTo(from);
       try {
         link.receive(raw, (id, open) => onOpen(link, id, open));
       } catch (err) {
@@ -275,6 +297,24 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     } }),
   ];
 
+  // This hub's own NATS connection: frames sent and received meanwhile are lost, so the streams through other hubs
+  // end now, and when it is back the other hubs are told to end theirs with this one and the routes are asked again.
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') {
+        const cut = [...links.values()].reduce((n, link) => n + link.drop(), 0);
+        links.clear();
+        clog.warn({ server: status.server, streams: cut }, 'lost NATS: the streams to other hubs ended');
+      } else if (status.type === 'reconnect') {
+        for (const other of alive.keys()) publish(`${ns}.presence`, json({ t: 'linkreset', hub: hubId, ws: '', peer: other } satisfies PresenceMessage));
+        publish(`${ns}.sync`, json({ hub: hubId }));
+        announceAll();
+        clog.info({ server: status.server }, 'NATS is back: the routes of the other hubs are asked again');
+      } else if (status.type === 'slowConsumer') {
+        clog.warn({ pending: status.pending }, 'NATS: this hub reads its messages too slowly');
+      }
+    }
+  })();
   router.onLocalChange((ws, name, conn) => announceRoute(ws, name, conn));
   deps.events.onPublish((ws, event) => {
     if (isForwardedEvent(event)) publish(`${ns}.events`, json({ hub: hubId, ws, event }));
@@ -355,6 +395,8 @@ function isPresence(value: unknown): value is PresenceMessage {
       return typeof m.agentId === 'string';
     case 'cut':
       return (m.kind === 'share' || m.kind === 'link') && typeof m.id === 'string';
+    case 'linkreset':
+      return typeof m.peer === 'string';
     default:
       return false;
   }

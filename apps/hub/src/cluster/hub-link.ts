@@ -6,8 +6,15 @@
  *
  * Stream ids on a link are chosen by the hub that opens the stream, odd by the hub whose id sorts first and even by
  * the other, so that the two never pick the same id.
+ *
+ * NATS delivers at most once: a hub that loses its NATS connection, or is cut off as a slow consumer, loses frames,
+ * and may send others it had queued once it is back. Each message carries the sending link's epoch (random, new for
+ * every HubLink) and sequence number in its subject, `<ns>.f.<to>.<from>.<epoch>.<seq>`. A gap in the sequence ends
+ * every stream of the link (a stream with a hole in it must not go on: without end-to-end encryption nobody else
+ * would notice), and so does a new epoch from the other hub (it started over, its streams are gone).
  */
 
+import { randomInt } from 'node:crypto';
 import {
   FRAME_HEADER_SIZE,
   FrameType,
@@ -41,8 +48,8 @@ export interface RemoteOpen {
 }
 
 export interface LinkIo {
-  /** Publishes one frame to the other hub; false when it cannot go (too large for NATS, or NATS closed). */
-  publish(frame: Buffer): boolean;
+  /** Publishes one frame to the other hub as message `seq` of `epoch`; false when it cannot go (NATS closed). */
+  publish(frame: Buffer, epoch: number, seq: number): boolean;
   /** The largest message NATS takes. */
   maxPayload(): number;
 }
@@ -52,6 +59,14 @@ export class HubLink implements RelayPeer {
   /** Workspace and tag of the streams this hub is opening over the link, until their OPEN went out. */
   private readonly opening = new Map<number, { workspaceId: string; tag?: StreamTag }>();
   private nextId: number;
+  /** This link's epoch: the other hub tells our messages from those of an earlier HubLink by it. */
+  readonly epoch = randomInt(1, 2 ** 47);
+  private seqOut = 0;
+  /** The other hub's epoch and its last sequence number received; undefined until its first message. */
+  private peerEpoch: number | undefined;
+  private seqIn = 0;
+  /** Epochs of the other hub that ended here (a gap, or it started over): their late messages are dropped. */
+  private readonly deadEpochs = new Set<number>();
   framesIn = 0;
   framesOut = 0;
 
@@ -90,7 +105,47 @@ export class HubLink implements RelayPeer {
       queueMicrotask(() => this.abort(id, 'FRAME_TOO_LARGE', `a frame of ${frame.length} bytes is larger than the hubs can pass to each other (${this.io.maxPayload()})`));
       return;
     }
-    if (this.io.publish(frame)) this.framesOut++;
+    if (this.io.publish(frame, this.epoch, ++this.seqOut)) this.framesOut++;
+  }
+
+  /**
+   * Whether message `seq` of the other hub's `epoch` may be applied: 'ok'; 'stale' for an epoch that ended here
+   * (dropped); 'gap' when messages were lost (every stream of the link has just ended; the other hub must start a
+   * new epoch, see cluster.ts). A new epoch ends the streams of the previous one and is then taken up.
+   */
+  sequence(epoch: number, seq: number): 'ok' | 'stale' | 'gap' {
+    if (this.deadEpochs.has(epoch)) return 'stale';
+    if (this.peerEpoch === undefined || epoch !== this.peerEpoch) {
+      if (this.peerEpoch !== undefined) {
+        // The other hub started over (lost NATS, or was told of a gap): none of the streams it had is alive.
+        this.deadEpochs.add(this.peerEpoch);
+        this.endAll('PEER_GONE', 'the other hub of this stream lost its connection to the cluster');
+      }
+      this.peerEpoch = epoch;
+      this.seqIn = seq;
+      return 'ok';
+    }
+    if (seq === this.seqIn + 1) {
+      this.seqIn = seq;
+      return 'ok';
+    }
+    this.deadEpochs.add(epoch);
+    this.peerEpoch = undefined;
+    this.endAll('PEER_GONE', 'frames between the hubs of this stream were lost');
+    return 'gap';
+  }
+
+  /** Ends every stream of the link: the local side is told `code`, the other hub gets RESET for each. */
+  private endAll(code: ErrorCode, message: string): number {
+    const ends = [...this.streams.values()];
+    for (const end of ends) {
+      peerGone(end);
+      this.io.publish(encodeJsonFrame(FrameType.RESET, end.id, { code, message }), this.epoch, ++this.seqOut);
+    }
+    this.streams.clear();
+    this.opening.clear();
+    if (ends.length > 0) this.log.warn({ hub: this.hubId, streams: ends.length, reason: message }, 'streams to another hub ended');
+    return ends.length;
   }
 
   /** A frame from the other hub. Its OPEN goes to `onOpen`; the rest to the relay functions of its stream. */
@@ -136,7 +191,7 @@ export class HubLink implements RelayPeer {
   /** Refuses the other hub's OPEN `id` (nothing here took it). */
   refuse(id: number, code: ErrorCode, message: string): void {
     this.stats.streamOpenFailures++;
-    this.io.publish(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
+    this.io.publish(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }), this.epoch, ++this.seqOut);
   }
 
   private abort(id: number, code: ErrorCode, message: string): void {
