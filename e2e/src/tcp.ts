@@ -143,8 +143,8 @@ export function connect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
 }
 
 /** Sends `payload`, half-closes, and resolves with everything the server sent back before closing. */
-export async function roundTrip(port: number, payload: Buffer | string, timeoutMs = 15_000): Promise<Buffer> {
-  const socket = await connect(port);
+export async function roundTrip(port: number, payload: Buffer | string, timeoutMs = 15_000, host = '127.0.0.1'): Promise<Buffer> {
+  const socket = await connect(port, host);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {

@@ -86,7 +86,8 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
       databaseUrl,
       ...(apiKey ? { apiKey } : {}),
       ...(port ? { port } : {}),
-      env: { NATS_URL, WEB_PORT: 'off', HUB_TCP_PORT_RANGE: `${24000 + index * 100}-${24000 + index * 100 + 99}` },
+      // Each hub binds its hub TCP ports on an address of its own (127.0.0.1, .2, .3): every hub serves every port.
+      env: { NATS_URL, WEB_PORT: 'off', HUB_TCP_PORT_RANGE: `${24000 + index * 100}-${24000 + index * 100 + 99}`, HUB_TCP_BIND: `127.0.0.${index + 1}` },
     });
 
   before(async () => {
@@ -359,6 +360,23 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     } finally {
       web.closeAllConnections();
       await new Promise((r) => web.close(r));
+    }
+  });
+
+  test('a hub TCP port allocated through hub 1 is served by hubs 2 and 3 at once, and released on all of them', async () => {
+    const info = await server.expose('port-echo', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0, hubPort: true });
+    const port = info.hubPort!;
+    assert.ok(port >= 24000 && port <= 24099, `a port of hub 1's range: ${port}`);
+    for (const host of ['127.0.0.1', '127.0.0.2', '127.0.0.3']) {
+      await eventually(async () => assert.equal((await roundTrip(port, `via ${host}\n`, 2000, host)).toString(), `via ${host}\n`), 10_000, 100);
+    }
+    await server.unexpose('port-echo');
+    for (const host of ['127.0.0.2', '127.0.0.3']) {
+      await eventually(
+        async () => assert.equal(await connect(port, host).then((s) => (s.destroy(), 'open'), (err: NodeJS.ErrnoException) => err.code), 'ECONNREFUSED'),
+        10_000,
+        100,
+      );
     }
   });
 

@@ -165,6 +165,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
             events,
             cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId),
             cutRevoked: (kind, id) => void (kind === 'share' ? cutShareStreams(sharing, id, 'SHARE_REVOKED', 'the share was revoked by its owner') : cutLinkStreams(sharing, id)),
+            followHubPort: (port, workspaceId, name, on) =>
+              void sharing.hubPorts?.follow(port, workspaceId, name, on).catch((err: unknown) => log.error({ err, port }, 'following a hub port of another hub failed')),
           },
           { natsUrl: config.natsUrl, ...options.cluster },
         )

@@ -39,7 +39,7 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 
 function member(database: TestDatabase, natsUrl = NATS_URL, router = new ServiceRouter()): Promise<Cluster> {
   return startCluster(
-    { db: database.db, router, stats: createRelayStats(), log: createLogger('silent'), connections: new Set(), lifecycle: createLifecycle(), events: createEventBus(new ServiceTraffic()), cutAgent: () => undefined, cutRevoked: () => undefined },
+    { db: database.db, router, stats: createRelayStats(), log: createLogger('silent'), connections: new Set(), lifecycle: createLifecycle(), events: createEventBus(new ServiceTraffic()), cutAgent: () => undefined, cutRevoked: () => undefined, followHubPort: () => undefined },
     { natsUrl, heartbeatMs: 50, deadAfterMs: 300 },
   );
 }

@@ -47,6 +47,8 @@ export interface ClusterDeps {
   cutAgent(workspaceId: string, agentId: string): void;
   /** Ends this hub's streams through a share or public link revoked on another hub. */
   cutRevoked(kind: 'share' | 'link', id: string): void;
+  /** Another hub allocated (`on`) or released a hub TCP port. */
+  followHubPort(port: number, workspaceId: string, name: string, on: boolean): void;
 }
 
 export interface Cluster {
@@ -63,6 +65,8 @@ export interface Cluster {
   revokeAgent(workspaceId: string, agentId: string): void;
   /** A share or public link was revoked: the other hubs cut its streams too. */
   revoked(kind: 'share' | 'link', id: string): void;
+  /** A hub TCP port was allocated or released here: the other hubs listen on it too, or stop. */
+  hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
   /** Streams crossing to other hubs now, and frames sent and received over links so far. */
   linkStats(): { streams: number; framesOut: number; framesIn: number };
   close(): Promise<void>;
@@ -74,6 +78,7 @@ type PresenceMessage =
   | { t: 'agents'; hub: string; ws: string; agentId: string; connections: number }
   | { t: 'revoke'; hub: string; ws: string; agentId: string }
   | { t: 'cut'; hub: string; ws: string; kind: 'share' | 'link'; id: string }
+  | { t: 'hubport'; hub: string; ws: string; name: string; port: number; on: boolean }
   /** `hub` lost frames from `peer` (or its own NATS connection): `peer` ends its streams with `hub` and starts a new link. */
   | { t: 'linkreset'; hub: string; ws: string; peer: string };
 
@@ -208,6 +213,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
         return deps.cutAgent(m.ws, m.agentId);
       case 'cut':
         return deps.cutRevoked(m.kind, m.id);
+      case 'hubport':
+        return deps.followHubPort(m.port, m.ws, m.name, m.on);
       case 'linkreset': {
         if (m.peer !== hubId) return;
         const link = links.get(m.hub);
@@ -348,6 +355,9 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     revokeAgent(ws, agentId) {
       publish(`${ns}.presence`, json({ t: 'revoke', hub: hubId, ws, agentId } satisfies PresenceMessage));
     },
+    hubPort(port, ws, name, on) {
+      publish(`${ns}.presence`, json({ t: 'hubport', hub: hubId, ws, name, port, on } satisfies PresenceMessage));
+    },
     revoked(kind, id) {
       publish(`${ns}.presence`, json({ t: 'cut', hub: hubId, ws: '', kind, id } satisfies PresenceMessage));
     },
@@ -397,6 +407,8 @@ function isPresence(value: unknown): value is PresenceMessage {
       return (m.kind === 'share' || m.kind === 'link') && typeof m.id === 'string';
     case 'linkreset':
       return typeof m.peer === 'string';
+    case 'hubport':
+      return typeof m.name === 'string' && Number.isInteger(m.port) && (m.port as number) > 0 && (m.port as number) < 65536 && typeof m.on === 'boolean';
     default:
       return false;
   }

@@ -32,5 +32,9 @@ export interface SharingContext {
   /** TCP ports on the hub for services (set once the hub has them). */
   hubPorts?: HubPorts;
   /** The other hubs, when this hub is one of several: a revocation here cuts their streams too. */
-  cluster?: { revoked(kind: 'share' | 'link', id: string): void };
+  cluster?: {
+    revoked(kind: 'share' | 'link', id: string): void;
+    /** This hub allocated (`on`) or released a hub TCP port: the other hubs listen on it too, or stop. */
+    hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
+  };
 }

@@ -3,7 +3,8 @@
  * connection to the port is a stream to the service, opened by the hub itself. Ports come from
  * HUB_TCP_PORT_RANGE and are bound on HUB_TCP_BIND (loopback by default). The allocation is a row of hub_ports:
  * a service keeps its port across hub and agent restarts until it is unexposed. Every hub listens on every
- * allocated port (so a port keeps working whichever hub the agent is on).
+ * allocated port (so a port keeps working whichever hub the agent is on, or the client comes to): at start, and
+ * with several hubs (NATS_URL) as other hubs allocate and release ports.
  */
 
 import net from 'node:net';
@@ -19,6 +20,8 @@ export interface HubPorts {
   release(workspaceId: string, name: string): Promise<void>;
   /** Port numbers listened on now. */
   listening(): number[];
+  /** Another hub allocated (`on`) or released a port: listen on it too, or stop. */
+  follow(port: number, workspaceId: string, name: string, on: boolean): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -106,6 +109,7 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
       const [mine] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
       if (mine) {
         await listen(mine.port, workspaceId, name);
+        sharing.cluster?.hubPort(mine.port, workspaceId, name, true);
         return mine.port;
       }
       const taken = new Set(
@@ -117,7 +121,10 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
         const inserted = await db.withSystem((tx) =>
           tx.query('insert into hub_ports (port, workspace_id, service_name) values ($1, $2, $3) on conflict do nothing returning port', [port, workspaceId, name]),
         );
-        if (inserted.length > 0) return port;
+        if (inserted.length > 0) {
+          sharing.cluster?.hubPort(port, workspaceId, name, true);
+          return port;
+        }
         await stop(port); // another hub took it meanwhile (or this service got one there): look again
         const [now] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
         if (now) {
@@ -130,7 +137,17 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
 
     async release(workspaceId, name) {
       const rows = await db.withSystem((tx) => tx.query<{ port: number }>('delete from hub_ports where workspace_id = $1 and service_name = $2 returning port', [workspaceId, name]));
-      for (const row of rows) await stop(row.port);
+      for (const row of rows) {
+        await stop(row.port);
+        sharing.cluster?.hubPort(row.port, workspaceId, name, false);
+      }
+    },
+
+    async follow(port, workspaceId, name, on) {
+      if (!on) return stop(port);
+      // The row is the truth: listen only on a port that is still allocated to that service.
+      const [row] = await db.withSystem((tx) => tx.query('select 1 from hub_ports where port = $1 and workspace_id = $2 and service_name = $3', [port, workspaceId, name]));
+      if (row) await listen(port, workspaceId, name);
     },
 
     listening: () => [...listeners.keys()],
