@@ -172,6 +172,16 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     }
   });
 
+  test("traffic counted by hub 1 (the exposing agent's) shows on hubs 2 and 3 too: the bytes of the exchange", async () => {
+    for (const hub of [hubs[1]!, hubs[2]!]) {
+      await eventually(async () => {
+        const listed = await api<{ services: Array<{ name: string; bytesIn: number; bytesOut: number }> }>(hub, '/v1/services');
+        const bulk = listed.body.services.find((s) => s.name === 'bulk')!;
+        assert.ok(bulk.bytesIn >= 256 * MiB && bulk.bytesOut >= 256 * MiB, JSON.stringify(bulk));
+      }, 10_000, 200);
+    }
+  });
+
   test('presence reaches every hub: hub 3 lists both agents online and both services, and refuses an unknown name', async () => {
     const agentsOn3 = await api<{ agents: Array<{ label: string; online: boolean }> }>(hubs[2]!, '/v1/agents');
     assert.deepEqual(agentsOn3.body.agents.filter((a) => a.online).map((a) => a.label).sort(), ['db-server', 'laptop']);

@@ -21,17 +21,21 @@ import type { EventBus, HubEvent } from '../events.js';
 import { isAccepting, type Lifecycle } from '../lifecycle.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import type { RelayStats } from '../relay/relay-stats.js';
+import type { ServiceTrafficInfo } from '../relay/service-traffic.js';
 import type { RemoteRoute, ServiceRouter } from '../relay/router.js';
 import { openPair, type RelayPeer, type StreamTag } from '../relay/streams.js';
 import { HubLink, type RemoteOpen } from './hub-link.js';
 
 export const HEARTBEAT_MS = 1_000;
 export const DEAD_AFTER_MS = 3_500;
+/** How often this hub's per-service traffic is compared and, when it changed, told to the other hubs. */
+export const TRAFFIC_REPORT_MS = 2_000;
 
 export interface ClusterOptions {
   natsUrl: string;
   heartbeatMs?: number;
   deadAfterMs?: number;
+  trafficReportMs?: number;
 }
 
 export interface ClusterDeps {
@@ -79,6 +83,7 @@ type PresenceMessage =
   | { t: 'revoke'; hub: string; ws: string; agentId: string }
   | { t: 'cut'; hub: string; ws: string; kind: 'share' | 'link'; id: string }
   | { t: 'hubport'; hub: string; ws: string; name: string; port: number; on: boolean }
+  | { t: 'traffic'; hub: string; ws: string; services: ServiceTrafficInfo[] }
   /** `hub` lost frames from `peer` (or its own NATS connection): `peer` ends its streams with `hub` and starts a new link. */
   | { t: 'linkreset'; hub: string; ws: string; peer: string };
 
@@ -169,7 +174,20 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     for (const c of deps.connections) if (c.workspaceId === ws && c.agentId === agentId && c.state === 'open') n++;
     publish(`${ns}.presence`, json({ t: 'agents', hub: hubId, ws, agentId, connections: n } satisfies PresenceMessage));
   };
+  /** What was last told of each workspace's traffic; cleared when a hub asks for everything again. */
+  const reportedTraffic = new Map<string, string>();
+  const reportTraffic = (): void => {
+    for (const ws of deps.stats.services.workspaces()) {
+      const services = deps.stats.services.localSnapshot(ws);
+      const text = JSON.stringify(services);
+      if (reportedTraffic.get(ws) === text) continue;
+      reportedTraffic.set(ws, text);
+      publish(`${ns}.presence`, json({ t: 'traffic', hub: hubId, ws, services } satisfies PresenceMessage));
+    }
+  };
   const announceAll = (): void => {
+    reportedTraffic.clear();
+    reportTraffic();
     for (const { workspaceId, name, conn, since } of router.locals()) announceRoute(workspaceId, name, conn, since);
     const agents = new Set<string>();
     for (const c of deps.connections) if (c.state === 'open') agents.add(`${c.workspaceId} ${c.agentId}`);
@@ -213,6 +231,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
         return deps.cutAgent(m.ws, m.agentId);
       case 'cut':
         return deps.cutRevoked(m.kind, m.id);
+      case 'traffic':
+        return deps.stats.services.setRemote(m.ws, m.hub, m.services);
       case 'hubport':
         return deps.followHubPort(m.port, m.ws, m.name, m.on);
       case 'linkreset': {
@@ -237,6 +257,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   const declareDead = (other: string): void => {
     alive.delete(other);
     router.deleteHub(other);
+    deps.stats.services.dropHub(other);
     for (const [key, hubs] of agentsElsewhere) {
       hubs.delete(other);
       if (hubs.size === 0) agentsElsewhere.delete(key);
@@ -333,6 +354,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     for (const [other, at] of alive) if (now - at > deadAfterMs) declareDead(other);
   }, heartbeatMs);
   timer.unref();
+  const trafficTimer = setInterval(reportTraffic, options.trafficReportMs ?? TRAFFIC_REPORT_MS);
+  trafficTimer.unref();
   beat();
   publish(`${ns}.sync`, json({ hub: hubId }));
   await nc.flush();
@@ -375,6 +398,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        clearInterval(trafficTimer);
         router.onLocalChange(() => undefined);
         deps.events.onPublish(undefined);
         for (const other of [...links.keys()]) links.get(other)!.drop();
@@ -407,6 +431,8 @@ function isPresence(value: unknown): value is PresenceMessage {
       return (m.kind === 'share' || m.kind === 'link') && typeof m.id === 'string';
     case 'linkreset':
       return typeof m.peer === 'string';
+    case 'traffic':
+      return Array.isArray(m.services) && m.services.length <= 10_000 && m.services.every(isTrafficInfo);
     case 'hubport':
       return typeof m.name === 'string' && Number.isInteger(m.port) && (m.port as number) > 0 && (m.port as number) < 65536 && typeof m.on === 'boolean';
     default:
@@ -427,4 +453,9 @@ export function natsServer(natsUrl: string): { servers: string; user?: string; p
 function isForwardedEvent(value: unknown): value is HubEvent {
   const e = value as { event?: unknown; data?: unknown } | null | undefined;
   return !!e && (e.event === 'agent' || e.event === 'service' || e.event === 'health') && typeof e.data === 'object' && e.data !== null;
+}
+
+function isTrafficInfo(value: unknown): value is ServiceTrafficInfo {
+  const s = value as Record<string, unknown> | null;
+  return !!s && typeof s.name === 'string' && [s.streams, s.encryptedStreams, s.bytesIn, s.bytesOut].every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 }

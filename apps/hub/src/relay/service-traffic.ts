@@ -21,6 +21,11 @@ export class ServiceTraffic {
   /** workspace id → service name → counters. Created by the first stream to a service; deleted by `forget`
    *  (unexpose). Counts are cumulative since the hub started; a stream still open keeps its (detached) counter. */
   private readonly byWorkspace = new Map<string, Map<string, ServiceCounter>>();
+  /**
+   * With several hubs: what each other hub counted for the services exposed through it (a stream is counted by the
+   * hub of its exposing agent only), workspace id → hub id → its snapshot. Replaced by each report, dropped with the hub.
+   */
+  private readonly remote = new Map<string, Map<string, ServiceTrafficInfo[]>>();
 
   /** The counters of `name` in `workspaceId`, created on first use. */
   counter(workspaceId: string, name: string): ServiceCounter {
@@ -31,10 +36,45 @@ export class ServiceTraffic {
     return counter;
   }
 
-  /** The counters of `name`, or zeros when nothing was relayed to it yet. */
+  /** The counters of `name` (this hub's and the other hubs' together), or zeros when nothing was relayed to it yet. */
   get(workspaceId: string, name: string): ServiceCounter {
-    const counter = this.byWorkspace.get(workspaceId)?.get(name);
-    return counter ? { ...counter } : { streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0 };
+    const sum = { streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0 };
+    const local = this.byWorkspace.get(workspaceId)?.get(name);
+    for (const c of [local, ...[...(this.remote.get(workspaceId)?.values() ?? [])].map((list) => list.find((s) => s.name === name))]) {
+      if (!c) continue;
+      sum.streams += c.streams;
+      sum.encryptedStreams += c.encryptedStreams;
+      sum.bytesIn += c.bytesIn;
+      sum.bytesOut += c.bytesOut;
+    }
+    return sum;
+  }
+
+  /** Another hub's counters of the services exposed through it in `workspaceId` (its latest report replaces the last). */
+  setRemote(workspaceId: string, hubId: string, services: ServiceTrafficInfo[]): void {
+    let hubs = this.remote.get(workspaceId);
+    if (!hubs) this.remote.set(workspaceId, (hubs = new Map()));
+    hubs.set(hubId, services);
+  }
+
+  /** Forgets what hub `hubId` reported (it is gone). */
+  dropHub(hubId: string): void {
+    for (const [workspaceId, hubs] of this.remote) {
+      hubs.delete(hubId);
+      if (hubs.size === 0) this.remote.delete(workspaceId);
+    }
+  }
+
+  /** Workspaces this hub has counters of. */
+  workspaces(): string[] {
+    return [...this.byWorkspace.keys()];
+  }
+
+  /** This hub's own counters of one workspace's services (what it reports to the other hubs). */
+  localSnapshot(workspaceId: string): ServiceTrafficInfo[] {
+    const names = this.byWorkspace.get(workspaceId);
+    if (!names) return [];
+    return [...names].map(([name, c]) => ({ name, streams: c.streams, encryptedStreams: c.encryptedStreams, bytesIn: c.bytesIn, bytesOut: c.bytesOut })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Drops a service's counters (it was unexposed). */
@@ -44,10 +84,10 @@ export class ServiceTraffic {
     if (names?.size === 0) this.byWorkspace.delete(workspaceId);
   }
 
-  /** Every counted service of one workspace, by name. */
+  /** Every counted service of one workspace, by name: this hub's counters and the other hubs' together. */
   snapshot(workspaceId: string): ServiceTrafficInfo[] {
-    const names = this.byWorkspace.get(workspaceId);
-    if (!names) return [];
-    return [...names].map(([name, c]) => ({ name, streams: c.streams, encryptedStreams: c.encryptedStreams, bytesIn: c.bytesIn, bytesOut: c.bytesOut })).sort((a, b) => a.name.localeCompare(b.name));
+    const names = new Set(this.byWorkspace.get(workspaceId)?.keys() ?? []);
+    for (const list of this.remote.get(workspaceId)?.values() ?? []) for (const s of list) names.add(s.name);
+    return [...names].sort((a, b) => a.localeCompare(b)).map((name) => ({ name, ...this.get(workspaceId, name) }));
   }
 }
