@@ -406,6 +406,11 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
   });
 
   test('hub 1 killed under traffic: the stream through it ends, the exposing agent moves on, new streams work within seconds', async (t) => {
+    // A reach session opened on hub 1 (a tunnels row), which hub 1 cannot close when it dies.
+    await server.reach('echo', { port: 0 });
+    const hub1 = String((await hubs[0]!.proc.waitFor((l) => typeof l.namespace === 'string', 5_000, 'hub 1 joining NATS')).hub);
+    const openOn1 = async () => (await query<{ n: string }>(databaseUrl, `select count(*) as n from tunnels where hub_id = '${hub1}' and closed_at is null`))[0]!.n;
+    assert.equal(await openOn1(), '1');
     // A transfer in flight from the laptop (hub 2) to the server (hub 1) when hub 1 dies.
     const socket = await connect(bulkPort);
     const inFlight = hashExchange(socket, 1024 * MiB, 3).then(
@@ -430,6 +435,8 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     assert.notEqual(hubOf('db-server'), hubs[0]!.url);
     // The CLI agent moved to hub 3, the next of its list, and is reached from hub 2 again.
     await eventually(async () => assert.equal((await roundTrip(cliEchoPort, 'CLI agent moved\n', 1000)).toString(), 'CLI agent moved\n'), 20_000, 50);
+    // The hubs that found hub 1 dead closed its tunnel.
+    await eventually(async () => assert.equal(await openOn1(), '0'), 10_000, 200);
     // Nothing stored was lost: the remaining hubs still know every agent, and a fresh checked transfer works.
     const listed = await api<{ agents: Array<{ label: string }> }>(hubs[1]!, '/v1/agents');
     assert.deepEqual(listed.body.agents.map((a) => a.label).sort(), ['cli-server', 'db-server', 'laptop', 'third'], 'every agent but the revoked one');

@@ -1,5 +1,6 @@
 /** Assembles a hub: database, HTTP API, agent endpoint and relay. `startHub` is what main.ts and tests call. */
 
+import { randomUUID } from 'node:crypto';
 import type { ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger } from 'fastify';
@@ -115,6 +116,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   const clientIp = (req: import('node:http').IncomingMessage) => clientAddress(req, trust);
   const lifecycle = createLifecycle();
   const db = options.db ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  /** This process, among the hubs of the database (the cluster's id for it, and the tunnels it opens). */
+  const hubId = randomUUID();
   let cluster: Cluster | undefined;
   try {
     // Tunnels left open by a previous run of this hub cannot be live any more (with several hubs on the database,
@@ -139,6 +142,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       clientIp,
     };
     const ctx: RelayContext = {
+      hubId,
       db,
       clock,
       router,
@@ -168,7 +172,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
             followHubPort: (port, workspaceId, name, on) =>
               void sharing.hubPorts?.follow(port, workspaceId, name, on).catch((err: unknown) => log.error({ err, port }, 'following a hub port of another hub failed')),
           },
-          { natsUrl: config.natsUrl, ...options.cluster },
+          { natsUrl: config.natsUrl, hubId, ...options.cluster },
         )
       : undefined;
     ctx.cluster = cluster;

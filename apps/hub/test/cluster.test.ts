@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ConnectError } from '@private-connect/protocol';
@@ -77,6 +78,26 @@ describe('cluster membership over NATS', () => {
     await until(() => a.peers().includes(c.hubId), 5_000, 'hub c to join');
     await c.close();
     await until(() => !a.peers().includes(c.hubId), 2_000, 'hub c to be declared gone');
+  });
+
+  test("a hub joining closes, once it has heard the live hubs, the open tunnels of hubs that are gone, and only those", async () => {
+    const [a] = members as [Cluster];
+    const rows = await first.db.withSystem(async (tx) => {
+      const one = async (sql: string, params: unknown[]) => String((await tx.query<{ id: unknown }>(sql, params))[0]!.id);
+      const ws = await one(`insert into workspaces (name) values ('tunnels') returning id`, []);
+      const agent = await one(`insert into agents (workspace_id, label) values ($1, 'a') returning id`, [ws]);
+      const service = await one(`insert into services (workspace_id, agent_id, name, target_host, target_port) values ($1, $2, 'db', 'localhost', 5432) returning id`, [ws, agent]);
+      const tunnel = (hub: string | null) =>
+        one(`insert into tunnels (workspace_id, service_id, agent_id, local_port, connection_id, hub_id) values ($1, $2, $3, 0, gen_random_uuid(), $4) returning id`, [ws, service, agent, hub]);
+      return { gone: await tunnel(randomUUID()), legacy: await tunnel(null), live: await tunnel(a.hubId) };
+    });
+    const joining = await member(first);
+    members.push(joining);
+    const open = async () =>
+      (await first.db.withSystem((tx) => tx.query<{ id: string }>('select id from tunnels where closed_at is null and id = any($1::uuid[])', [Object.values(rows)]))).map((r) => r.id);
+    const deadline = Date.now() + 5_000;
+    while ((await open()).length > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await open(), [rows.live], 'the tunnel of the live hub stays open; the others are closed');
   });
 
   test('natsServer reads the user and password of NATS_URL; a URL without them is passed as it is', () => {

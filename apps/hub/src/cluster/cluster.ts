@@ -25,6 +25,7 @@ import type { ServiceTrafficInfo } from '../relay/service-traffic.js';
 import type { RemoteRoute, ServiceRouter } from '../relay/router.js';
 import { openPair, type RelayPeer, type StreamTag } from '../relay/streams.js';
 import { HubLink, type RemoteOpen } from './hub-link.js';
+import { closeHubTunnels } from '../store/tunnels.js';
 
 export const HEARTBEAT_MS = 1_000;
 export const DEAD_AFTER_MS = 3_500;
@@ -33,6 +34,8 @@ export const TRAFFIC_REPORT_MS = 2_000;
 
 export interface ClusterOptions {
   natsUrl: string;
+  /** This hub's id (default: a new random one). */
+  hubId?: string;
   heartbeatMs?: number;
   deadAfterMs?: number;
   trafficReportMs?: number;
@@ -95,7 +98,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   const [row] = await deps.db.withSystem((tx) => tx.query<{ id: string }>('select id from deployment'));
   if (!row) throw new ConnectError('INTERNAL', 'the database has no deployment id (migration 007 did not run)');
   const ns = `pc.${row.id}`;
-  const hubId = randomUUID();
+  const hubId = options.hubId ?? randomUUID();
   let nc: NatsConnection;
   try {
     nc = await connect({ ...natsServer(options.natsUrl), name: `hub ${hubId}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
@@ -265,6 +268,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     const link = links.get(other);
     links.delete(other);
     const cut = link?.drop() ?? 0;
+    // Its tunnels (reach sessions) ended with it; every hub that noticed closes them (once, whoever is first).
+    deps.db.withSystem((tx) => closeHubTunnels(tx, { of: [other] })).catch((err: unknown) => clog.error({ err }, 'closing the tunnels of a dead hub failed'));
     clog.warn({ peer: other, streams: cut }, 'hub is gone: its routes are dropped and the streams through it ended');
   };
 
@@ -360,6 +365,15 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   publish(`${ns}.sync`, json({ hub: hubId }));
   await nc.flush();
   clog.info({ namespace: ns }, 'hub joined NATS; routes of other hubs arrive as they announce them');
+  // Once the hubs alive have been heard from: open tunnels of any other hub are left over from hubs that are gone
+  // (a whole cluster restarted, or a hub died with nobody to notice).
+  const settle = setTimeout(() => {
+    deps.db
+      .withSystem((tx) => closeHubTunnels(tx, { except: [hubId, ...alive.keys()] }))
+      .then((n) => n > 0 && clog.info({ tunnels: n }, 'closed the tunnels of hubs that are gone'))
+      .catch((err: unknown) => clog.error({ err }, 'closing the tunnels of gone hubs failed'));
+  }, deadAfterMs + heartbeatMs);
+  settle.unref();
 
   let closing: Promise<void> | undefined;
   return {
@@ -399,6 +413,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       closing ??= (async () => {
         clearInterval(timer);
         clearInterval(trafficTimer);
+        clearTimeout(settle);
         router.onLocalChange(() => undefined);
         deps.events.onPublish(undefined);
         for (const other of [...links.keys()]) links.get(other)!.drop();

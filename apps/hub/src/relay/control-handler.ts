@@ -135,7 +135,7 @@ async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['rea
   if (name.includes('/')) return reachShared(conn, name, localPort as number);
   const service = await resolve(conn, args);
   const tunnelId = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
-    const id = await openTunnel(tx, conn.workspaceId, service.id, conn.agentId, localPort as number, conn.id);
+    const id = await openTunnel(tx, conn.workspaceId, service.id, conn.agentId, localPort as number, conn.id, conn.ctx.hubId);
     await recordAudit(tx, conn.workspaceId, {
       actorType: 'agent',
       actorId: conn.agentId,

@@ -14,6 +14,8 @@ import type { EventBus } from '../events.js';
 import type { Lifecycle } from '../lifecycle.js';
 
 export interface RelayContext {
+  /** This hub process (random at start): recorded with the tunnels opened here. */
+  hubId: string;
   db: Database;
   clock: Clock;
   router: ServiceRouter;

@@ -9,12 +9,22 @@ export async function openTunnel(
   agentId: string,
   localPort: number,
   connectionId: string,
+  hubId: string,
 ): Promise<string> {
   const [row] = await tx.query<{ id: string }>(
-    `insert into tunnels (workspace_id, service_id, agent_id, local_port, connection_id) values ($1, $2, $3, $4, $5) returning id`,
-    [workspaceId, serviceId, agentId, localPort, connectionId],
+    `insert into tunnels (workspace_id, service_id, agent_id, local_port, connection_id, hub_id) values ($1, $2, $3, $4, $5, $6) returning id`,
+    [workspaceId, serviceId, agentId, localPort, connectionId, hubId],
   );
   return row!.id;
+}
+
+/** Closes the open tunnels of hubs that are gone: those of `hubIds`, or (with `except`) of every hub but those. */
+export async function closeHubTunnels(tx: Queryable, hubs: { of: string[] } | { except: string[] }): Promise<number> {
+  const rows =
+    'of' in hubs
+      ? await tx.query('update tunnels set closed_at = now() where hub_id = any($1::uuid[]) and closed_at is null returning id', [hubs.of])
+      : await tx.query('update tunnels set closed_at = now() where (hub_id is null or hub_id <> all($1::uuid[])) and closed_at is null returning id', [hubs.except]);
+  return rows.length;
 }
 
 /** Closes one tunnel of the given connection; returns whether it was open. */
