@@ -184,7 +184,7 @@ export function peersNotes(p: PeersResults): string[] {
     for (const e of w.errors) out.push(`  peers: ${w.label}: ${e}`);
     if (w.streams?.firstError) out.push(`  peers: ${w.label} streams, first error: ${w.streams.firstError}`);
     for (const run of w.connRetried) {
-      out.push(`  peers: RETRIED ${w.label}: a connection-rate round had ${run.errors} failed of ${run.completed + run.errors} connections (first: ${run.firstError}); the figures are its re-run's`);
+      out.push(`  peers: RETRIED ${w.label}: a connection-rate round had ${run.errors} failed of ${run.completed + run.errors} connections (first: ${run.firstError}); the figures are those of its re-run, on the way opened afresh`);
     }
     if (w.memory) out.push(`  peers: ${w.label}, memory by process: ${memoryByRole(w, p.streams)}`);
   }
