@@ -19,7 +19,6 @@ import {
   FRAME_HEADER_SIZE,
   FrameType,
   MAX_STREAM_ID,
-  ProtocolError,
   decodeFrame,
   encodeJsonFrame,
   type ErrorCode,
@@ -30,11 +29,7 @@ import type { RelayStats } from '../relay/relay-stats.js';
 import {
   abortPair,
   peerGone,
-  relayClose,
-  relayData,
-  relayOpenAnswer,
-  relayReset,
-  relayWindow,
+  relayStreamFrame,
   type RelayPeer,
   type StreamEnd,
   type StreamTag,
@@ -135,17 +130,20 @@ export class HubLink implements RelayPeer {
     return 'gap';
   }
 
-  /** Ends every stream of the link: the local side is told `code`, the other hub gets RESET for each. */
-  private endAll(code: ErrorCode, message: string): number {
+  /** Ends every stream of the link while the other hub is there: the local side is told, the other hub gets RESET for each. */
+  private endAll(code: ErrorCode, message: string): void {
+    const ends = this.forgetAll();
+    for (const end of ends) this.io.publish(encodeJsonFrame(FrameType.RESET, end.id, { code, message }), this.epoch, ++this.seqOut);
+    if (ends.length > 0) this.log.warn({ hub: this.hubId, streams: ends.length, reason: message }, 'streams to another hub ended');
+  }
+
+  /** Forgets every stream of the link, telling each one's other side PEER_GONE; returns the ends forgotten. */
+  private forgetAll(): StreamEnd[] {
     const ends = [...this.streams.values()];
-    for (const end of ends) {
-      peerGone(end);
-      this.io.publish(encodeJsonFrame(FrameType.RESET, end.id, { code, message }), this.epoch, ++this.seqOut);
-    }
+    for (const end of ends) peerGone(end);
     this.streams.clear();
     this.opening.clear();
-    if (ends.length > 0) this.log.warn({ hub: this.hubId, streams: ends.length, reason: message }, 'streams to another hub ended');
-    return ends.length;
+    return ends;
   }
 
   /** A frame from the other hub. Its OPEN goes to `onOpen`; the rest to the relay functions of its stream. */
@@ -167,21 +165,7 @@ export class HubLink implements RelayPeer {
     const end = this.streams.get(frame.streamId);
     if (!end) return; // a stream that already ended here
     try {
-      switch (frame.type) {
-        case FrameType.DATA:
-          return relayData(end, frame, raw, this.stats);
-        case FrameType.WINDOW:
-          return relayWindow(end, frame, raw);
-        case FrameType.OPEN_OK:
-        case FrameType.OPEN_ERROR:
-          return relayOpenAnswer(end, frame, raw, this.stats);
-        case FrameType.CLOSE:
-          return relayClose(end, raw);
-        case FrameType.RESET:
-          return relayReset(end, frame, raw);
-        default:
-          throw new ProtocolError('PROTOCOL_ERROR', `frame type ${frame.type} has no place between hubs`);
-      }
+      relayStreamFrame(end, frame, raw, this.stats);
     } catch (err) {
       this.log.warn({ err, hub: this.hubId, stream: frame.streamId }, 'a stream between hubs broke the protocol');
       if (this.streams.get(frame.streamId) === end) abortPair(end, 'PROTOCOL_ERROR', 'the stream broke the protocol between hubs');
@@ -201,10 +185,6 @@ export class HubLink implements RelayPeer {
 
   /** The other hub is gone: every stream through it ends, its other side told PEER_GONE. */
   drop(): number {
-    const ends = [...this.streams.values()];
-    for (const end of ends) peerGone(end);
-    this.streams.clear();
-    this.opening.clear();
-    return ends.length;
+    return this.forgetAll().length;
   }
 }

@@ -19,7 +19,7 @@ import { TunnelStream, duplexPair, type StreamTransport } from '@private-connect
 import type { Logger } from '../logger.js';
 import type { StreamTarget } from './router.js';
 import type { RelayStats } from './relay-stats.js';
-import { abortPair, relayClose, relayData, relayReset, relayWindow, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
+import { abortPair, relayStreamFrame, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
 
 interface PendingOpen {
   stream: TunnelStream;
@@ -130,16 +130,7 @@ export class LocalPeer implements RelayPeer {
     const end = this.streams.get(frame.streamId);
     if (!end) return; // the pair is already gone (reset by the other side)
     try {
-      switch (frame.type) {
-        case FrameType.DATA:
-          return relayData(end, frame, raw, this.stats);
-        case FrameType.WINDOW:
-          return relayWindow(end, frame, raw);
-        case FrameType.CLOSE:
-          return relayClose(end, raw);
-        case FrameType.RESET:
-          return relayReset(end, frame, raw);
-      }
+      relayStreamFrame(end, frame, raw, this.stats);
     } catch (err) {
       this.log.error({ err }, 'hub-opened stream broke the protocol');
       abortPair(end, 'INTERNAL', 'the hub-side stream failed');

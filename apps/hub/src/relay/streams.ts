@@ -192,6 +192,28 @@ export function peerGone(end: StreamEnd): void {
   peer.conn.send(encodeJsonFrame(type, peer.id, { code: 'PEER_GONE', message: 'the other agent of this stream disconnected' }));
 }
 
+/**
+ * Applies one stream frame that `end`'s peer sent (a hub link, or the hub's own opener): the relay function of its
+ * type. Throws ProtocolError for a type that has no place on a stream.
+ */
+export function relayStreamFrame(end: StreamEnd, frame: Frame, raw: Buffer, stats: RelayStats): void {
+  switch (frame.type) {
+    case FrameType.DATA:
+      return relayData(end, frame, raw, stats);
+    case FrameType.WINDOW:
+      return relayWindow(end, frame, raw);
+    case FrameType.OPEN_OK:
+    case FrameType.OPEN_ERROR:
+      return relayOpenAnswer(end, frame, raw, stats);
+    case FrameType.CLOSE:
+      return relayClose(end, raw);
+    case FrameType.RESET:
+      return relayReset(end, frame, raw);
+    default:
+      throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(frame.type)} has no place on stream ${end.id}`);
+  }
+}
+
 /** Rewrites the frame's stream id to the peer's and sends the same buffer there. */
 export function forward(end: StreamEnd, raw: Buffer): void {
   setStreamId(raw, end.peer.id);
