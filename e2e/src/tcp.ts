@@ -228,3 +228,12 @@ export function hashExchange(socket: net.Socket, total: number, uploadSeed: numb
     }, reject);
   });
 }
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now (for a server the test starts and restarts itself). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -8,34 +8,27 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
-import { connect, echoServer, eventually, expectedDigest, hashExchange, hashServer, removeDirs, roundTrip, startHubProcess, type HubProcess, type TcpServer } from '../src/index.js';
+import {
+  connect,
+  echoServer,
+  enrolByApi,
+  eventually,
+  expectedDigest,
+  freePort,
+  hashExchange,
+  hashServer,
+  removeDirs,
+  roundTrip,
+  scratchDatabase,
+  startHubProcess,
+  type HubProcess,
+  type TcpServer,
+} from '../src/index.js';
 
-const ADMIN_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const NATS_SERVER = process.env.NATS_SERVER_BIN || '/usr/sbin/nats-server';
 const MiB = 1024 * 1024;
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A nats-server on `port`; resolves once it takes connections. */
 async function startNats(port: number): Promise<ChildProcess> {
@@ -53,8 +46,7 @@ async function startNats(port: number): Promise<ChildProcess> {
 }
 
 describe('two hubs when their NATS server dies and comes back', () => {
-  const dbName = `pc_e2e_natsloss_${randomBytes(6).toString('hex')}`;
-  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).href;
+  let database: { url: string; drop(): Promise<void> };
   let natsPort = 0;
   let nats: ChildProcess | undefined;
   const hubs: HubProcess[] = [];
@@ -65,12 +57,12 @@ describe('two hubs when their NATS server dies and comes back', () => {
   let echoPort = 0;
 
   before(async () => {
-    await admin(`create database ${dbName}`);
+    database = await scratchDatabase('pc_e2e_natsloss');
     natsPort = await freePort();
     nats = await startNats(natsPort);
     const env = { NATS_URL: `nats://127.0.0.1:${natsPort}`, WEB_PORT: 'off' };
-    hubs.push(await startHubProcess({ databaseUrl, env: { ...env, HUB_TCP_PORT_RANGE: '24400-24449' } }));
-    hubs.push(await startHubProcess({ databaseUrl, apiKey: hubs[0]!.apiKey, env: { ...env, HUB_TCP_PORT_RANGE: '24450-24499' } }));
+    hubs.push(await startHubProcess({ databaseUrl: database.url, env: { ...env, HUB_TCP_PORT_RANGE: '24400-24449' } }));
+    hubs.push(await startHubProcess({ databaseUrl: database.url, apiKey: hubs[0]!.apiKey, env: { ...env, HUB_TCP_PORT_RANGE: '24450-24499' } }));
     [echo, hashSrv] = await Promise.all([echoServer(), hashServer()]);
   });
 
@@ -81,17 +73,11 @@ describe('two hubs when their NATS server dies and comes back', () => {
     await echo?.close();
     await hashSrv?.close();
     await removeDirs(...hubs.map((h) => h.dataDir));
-    await admin(`drop database if exists ${dbName} with (force)`);
+    await database?.drop();
   });
 
   async function startAgent(hub: HubProcess, label: string): Promise<Agent> {
-    const res = await fetch(`${hub.url}/v1/agents/enroll`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${hub.apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ label }),
-    });
-    assert.equal(res.status, 201);
-    const { token } = (await res.json()) as { token: string };
+    const { token } = await enrolByApi(hub, label);
     const seen: AgentEvent[] = [];
     // No identity key: plaintext streams, so that only the hubs can notice a lost frame.
     const agent = new Agent({ hubUrl: hub.url, token, label, backoff: { initialMs: 100, maxMs: 1000 }, onEvent: (e) => seen.push(e) });

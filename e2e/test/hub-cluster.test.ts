@@ -6,12 +6,10 @@
  */
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { FrameType, encodeFrame, encodeJsonFrame } from '@private-connect/protocol';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
@@ -24,8 +22,11 @@ import {
   hashServer,
   countingWriter,
   enrolAgent,
+  enrolByApi,
   removeDirs,
+  query,
   roundTrip,
+  scratchDatabase,
   slowReader,
   startHubProcess,
   tempDir,
@@ -35,29 +36,8 @@ import {
   type TcpServer,
 } from '../src/index.js';
 
-const ADMIN_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const NATS_URL = process.env.TEST_NATS_URL || 'nats://127.0.0.1:4222';
 const MiB = 1024 * 1024;
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function query<T>(databaseUrl: string, sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 async function api<T>(hub: HubProcess, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   const res = await fetch(`${hub.url}${path}`, {
@@ -69,8 +49,7 @@ async function api<T>(hub: HubProcess, path: string, init: RequestInit = {}): Pr
 }
 
 describe('three hubs on one PostgreSQL, relaying over NATS', () => {
-  const dbName = `pc_e2e_cluster_${randomBytes(6).toString('hex')}`;
-  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).href;
+  let database: { url: string; drop(): Promise<void> };
   const hubs: HubProcess[] = [];
   const agents: Agent[] = [];
   const events = new Map<string, AgentEvent[]>();
@@ -83,7 +62,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
 
   const startHub = (index: number, apiKey?: string, port?: number) =>
     startHubProcess({
-      databaseUrl,
+      databaseUrl: database.url,
       ...(apiKey ? { apiKey } : {}),
       ...(port ? { port } : {}),
       // Each hub binds its hub TCP ports on an address of its own (127.0.0.1, .2, .3): every hub serves every port.
@@ -91,7 +70,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     });
 
   before(async () => {
-    await admin(`create database ${dbName}`);
+    database = await scratchDatabase('pc_e2e_cluster');
     // The first hub creates the workspace with its bootstrap key; the others start on the same database.
     hubs.push(await startHub(0));
     hubs.push(...(await Promise.all([startHub(1, hubs[0]!.apiKey), startHub(2, hubs[0]!.apiKey)])));
@@ -106,21 +85,20 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     await echo?.close();
     await hashSrv?.close();
     await removeDirs(home, cliHome?.home, ...hubs.map((h) => h.dataDir));
-    await admin(`drop database if exists ${dbName} with (force)`);
+    await database?.drop();
   });
 
   /** An agent enrolled through `hub`, connecting to it first and to the other hubs after it; E2E on. */
   async function startAgent(label: string, first: number): Promise<Agent> {
-    const enrolled = await api<{ token: string; agentId: string }>(hubs[first]!, '/v1/agents/enroll', { method: 'POST', body: JSON.stringify({ label }) });
-    assert.equal(enrolled.status, 201);
-    agentIds.set(label, enrolled.body.agentId);
+    const enrolled = await enrolByApi(hubs[first]!, label);
+    agentIds.set(label, enrolled.agentId);
     const seen: AgentEvent[] = [];
     events.set(label, seen);
     const order = [first, ...[0, 1, 2].filter((i) => i !== first)].map((i) => hubs[i]!.url);
     const agent = new Agent({
       hubUrl: order[0]!,
       hubUrls: order.slice(1),
-      token: enrolled.body.token,
+      token: enrolled.token,
       label,
       identityFile: `${home}/${label}.identity`,
       knownAgentsFile: `${home}/${label}.known_agents.json`,
@@ -249,7 +227,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
   });
 
   test('garbage on the cluster subjects is dropped: the hubs keep relaying and their routes stand', async () => {
-    const [{ id }] = (await query<{ id: string }>(databaseUrl, 'select id from deployment')) as [{ id: string }];
+    const [{ id }] = (await query<{ id: string }>('select id from deployment', database.url)) as [{ id: string }];
     const ns = `pc.${id}`;
     const nc = await natsConnect({ servers: NATS_URL });
     try {
@@ -409,7 +387,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     // A reach session opened on hub 1 (a tunnels row), which hub 1 cannot close when it dies.
     await server.reach('echo', { port: 0 });
     const hub1 = String((await hubs[0]!.proc.waitFor((l) => typeof l.namespace === 'string', 5_000, 'hub 1 joining NATS')).hub);
-    const openOn1 = async () => (await query<{ n: string }>(databaseUrl, `select count(*) as n from tunnels where hub_id = '${hub1}' and closed_at is null`))[0]!.n;
+    const openOn1 = async () => (await query<{ n: string }>(`select count(*) as n from tunnels where hub_id = '${hub1}' and closed_at is null`, database.url))[0]!.n;
     assert.equal(await openOn1(), '1');
     // A transfer in flight from the laptop (hub 2) to the server (hub 1) when hub 1 dies.
     const socket = await connect(bulkPort);

@@ -8,35 +8,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
-import { connect, echoServer, eventually, removeDirs, roundTrip, startHubProcess, type HubProcess, type TcpServer } from '../src/index.js';
+import { connect, echoServer, enrolByApi, eventually, removeDirs, roundTrip, scratchDatabase, startHubProcess, type HubProcess, type TcpServer } from '../src/index.js';
 
-const ADMIN_URL = process.env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function enrol(hub: HubProcess, label: string): Promise<string> {
-  const res = await fetch(`${hub.url}/v1/agents/enroll`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${hub.apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ label }),
-  });
-  assert.equal(res.status, 201, await res.clone().text());
-  return ((await res.json()) as { token: string }).token;
-}
 
 describe('several hubs on one PostgreSQL: failover to the next hub', () => {
-  const dbName = `pc_e2e_failover_${randomBytes(6).toString('hex')}`;
-  const databaseUrl = Object.assign(new URL(ADMIN_URL), { pathname: `/${dbName}` }).href;
+  let database: { url: string; drop(): Promise<void> };
   let hubA: HubProcess;
   let hubB: HubProcess;
   let echo: TcpServer;
@@ -45,10 +22,10 @@ describe('several hubs on one PostgreSQL: failover to the next hub', () => {
   let reachPort = 0;
 
   before(async () => {
-    await admin(`create database ${dbName}`);
+    database = await scratchDatabase('pc_e2e_failover');
     // One after the other, so that hub A is the one that creates the workspace with its bootstrap key.
-    hubA = await startHubProcess({ databaseUrl });
-    hubB = await startHubProcess({ databaseUrl, apiKey: hubA.apiKey });
+    hubA = await startHubProcess({ databaseUrl: database.url });
+    hubB = await startHubProcess({ databaseUrl: database.url, apiKey: hubA.apiKey });
     echo = await echoServer();
   });
 
@@ -57,7 +34,7 @@ describe('several hubs on one PostgreSQL: failover to the next hub', () => {
     await Promise.all([hubA?.stop(), hubB?.stop()]);
     echo?.close();
     await removeDirs(...[hubA?.dataDir, hubB?.dataDir].filter((d): d is string => !!d));
-    await admin(`drop database if exists ${dbName} with (force)`);
+    await database?.drop();
   });
 
   function startAgent(label: string, token: string): Agent {
@@ -70,8 +47,8 @@ describe('several hubs on one PostgreSQL: failover to the next hub', () => {
   const hubOf = (label: string) => events.get(label)!.filter((e) => e.type === 'connected').map((e) => (e as { hubUrl: string }).hubUrl).at(-1);
 
   test('a hub that dies: streams through it end, agents move to the next hub, new streams work, nothing stored is lost', async (t) => {
-    const server = startAgent('db-server', await enrol(hubA, 'db-server'));
-    const laptop = startAgent('laptop', await enrol(hubA, 'laptop'));
+    const server = startAgent('db-server', (await enrolByApi(hubA, 'db-server')).token);
+    const laptop = startAgent('laptop', (await enrolByApi(hubA, 'laptop')).token);
     await server.expose('staging-db', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
     const reach = await laptop.reach('staging-db', { port: 0 });
     reachPort = reach.port;
@@ -117,7 +94,7 @@ describe('several hubs on one PostgreSQL: failover to the next hub', () => {
     // Both hubs are down: the attempts go to one and the other and fail; the agent does not give up.
     await eventually(async () => assert.ok(laptop.slice(from).filter((e) => e.type === 'disconnected').length >= 4), 20_000, 100);
     assert.ok(!laptop.some((e) => e.type === 'fatal'));
-    hubA = await startHubProcess({ databaseUrl, apiKey: hubA.apiKey, port: hubA.port });
+    hubA = await startHubProcess({ databaseUrl: database.url, apiKey: hubA.apiKey, port: hubA.port });
     await eventually(async () => assert.equal((await roundTrip(reachPort, 'hub A is back\n', 2000)).toString(), 'hub A is back\n'), 30_000, 100);
     assert.equal(hubOf('laptop'), hubA.url);
     assert.equal(hubOf('db-server'), hubA.url);
