@@ -4,8 +4,9 @@
 // Files named browser-*.test.js need chromium (/usr/bin/chromium, or BROWSER_PATH): only `--browser` runs them
 // (`npm run test:browser`), and only them; the default run leaves them out.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync, existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const workspaces = ['packages/protocol', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e', 'examples/staging-db-tests', 'examples/webhook-link'];
@@ -39,9 +40,34 @@ if (files.length === 0) {
   process.exit(1);
 }
 console.log(`run-tests: ${files.length} ${browser ? 'browser ' : ''}files (database: ${process.env.TEST_DATABASE ?? 'pglite'})`);
+// TAP on stdout as before; the spec reporter's copy goes to a file, and its "failing tests" section (every
+// failure with its error, hooks included) is printed again at the very end, where a truncated CI log still shows it.
+const specFile = join(mkdtempSync(join(tmpdir(), 'run-tests-')), 'spec.txt');
 const result = spawnSync(
   process.execPath,
-  ['--enable-source-maps', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  [
+    '--enable-source-maps',
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=300000',
+    '--test-reporter=tap',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=spec',
+    `--test-reporter-destination=${specFile}`,
+    ...files,
+  ],
   { stdio: 'inherit', cwd: root },
 );
+if (result.status !== 0 && existsSync(specFile)) {
+  const spec = readFileSync(specFile, 'utf8');
+  const at = spec.lastIndexOf('failing tests:');
+  if (at >= 0) {
+    // Tests cancelled because their suite's hook failed say nothing of why: counted, and the cause shown whole.
+    const blocks = spec.slice(at + 'failing tests:'.length).split(/\n(?=test at )/).map((b) => b.trim()).filter(Boolean);
+    const cancelled = blocks.filter((b) => b.includes('test did not finish before its parent and was cancelled'));
+    const causes = blocks.filter((b) => !cancelled.includes(b)).map((b) => (b.length > 6000 ? `${b.slice(0, 3000)}\n[…]\n${b.slice(-3000)}` : b));
+    console.log(`\nrun-tests: failing tests (${cancelled.length} more cancelled by a failed hook or suite):\n\n${causes.join('\n\n')}`);
+  }
+}
+rmSync(dirname(specFile), { recursive: true, force: true });
 process.exit(result.status ?? 1);
