@@ -36,6 +36,7 @@ import {
   hkdfSync,
   sign,
   verify,
+  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
 import { ConnectError, ProtocolError } from './errors.js';
@@ -80,8 +81,8 @@ export interface Identity {
 
 /** Makes a new identity; `privateKeyPem` is what the agent stores (mode 0600). */
 export function generateIdentity(): Identity & { privateKeyPem: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privateKey, publicKey: rawPublicKey(publicKey), privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+  const { privateKey, publicKey } = freshKeyPair('ed25519');
+  return { privateKey, publicKey, privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
 }
 
 /** Loads an identity from the PEM written by generateIdentity. */
@@ -135,9 +136,9 @@ export class E2EInitiator {
   private privateKey: KeyObject | undefined;
 
   constructor() {
-    const pair = generateKeyPairSync('x25519');
+    const pair = freshKeyPair('x25519');
     this.privateKey = pair.privateKey;
-    this.offer = { v: E2E_VERSION, e: rawPublicKey(pair.publicKey).toString('base64') };
+    this.offer = { v: E2E_VERSION, e: pair.publicKey.toString('base64') };
   }
 
   /**
@@ -167,10 +168,10 @@ export class E2EInitiator {
 
 /** The exposing side: answers an offer with its identity and derives the stream keys. */
 export function respond(offer: E2EOffer, identity: Identity, self: { agentId: string; label: string; service: string }): { answer: E2EAnswer; session: E2ESession } {
-  const pair = generateKeyPairSync('x25519');
+  const pair = freshKeyPair('x25519');
   const unsigned = {
     v: E2E_VERSION,
-    e: rawPublicKey(pair.publicKey).toString('base64'),
+    e: pair.publicKey.toString('base64'),
     id: identity.publicKey.toString('base64'),
     agentId: self.agentId,
     label: self.label.slice(0, 128),
@@ -267,8 +268,22 @@ function nonce(buf: Buffer, counter: number): void {
   buf.writeUInt32BE(counter >>> 0, 8);
 }
 
-// Raw keys go in and out of node:crypto as JWK: the same 32 bytes as the DER forms, about 30 times cheaper to
+// Raw keys go in and out of node:crypto as JWK: the same 32 bytes as the DER forms, several times cheaper to
 // convert (OpenSSL's DER encoder and decoder cost some 250 µs a key, which would dominate a stream's handshake).
+//
+// A fresh pair's public key is encoded by generateKeyPairSync itself, while its key-generation job is alive, and
+// never by KeyObject.export({ format: 'jwk' }) afterwards: Node 20's JWK export holds the key's mutex while it
+// allocates, and a garbage collection at that moment that frees the job of the same key takes that mutex again.
+// The process then deadlocks for good (a `connect reach` in the benchmark stopped serving so; the backtrace is in
+// docs/BENCHMARKS.md, and e2e-key-deadlock.test.ts hangs within a second with the export). Same cost per handshake.
+function freshKeyPair(type: 'x25519' | 'ed25519'): { privateKey: KeyObject; publicKey: Buffer } {
+  // @types/node has no overload for a JWK public key with a KeyObject private key; Node returns exactly that.
+  const options = { publicKeyEncoding: { format: 'jwk' } } as unknown as Parameters<typeof generateKeyPairSync>[1];
+  const pair = generateKeyPairSync(type as 'x25519', options) as unknown as { publicKey: JsonWebKey; privateKey: KeyObject };
+  return { privateKey: pair.privateKey, publicKey: Buffer.from(pair.publicKey.x!, 'base64url') };
+}
+
+/** The raw public key of a key loaded from storage (no key-generation job shares its mutex). */
 function rawPublicKey(key: KeyObject): Buffer {
   return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
 }
