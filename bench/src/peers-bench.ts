@@ -27,11 +27,6 @@ export interface PeerWayResult {
   iperf: { runs: IperfResult[]; megabytesPerSec: number; cpuSecondsPerGB: number };
   http: { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number };
   connRate?: ConnRateSummary;
-  /**
-   * Connection-rate rounds that failed more than 1% of their connections and were run again (the figures are the
-   * re-run's). Printed with the results: a stall of the tunnel is reported, and the bench fails if the re-run fails too.
-   */
-  connRetried: ConnRateRun[];
   streams?: StreamsResult;
   /** Every process of the way (and their children) before the streams opened and with all of them open. */
   memory?: { idle: WayMemory; loaded: WayMemory };
@@ -91,7 +86,6 @@ function emptyResult(spec: WaySpec): PeerWayResult {
     label: spec.label,
     ...(spec.skip ? { skipped: spec.skip } : {}),
     errors: [],
-    connRetried: [],
     iperf: { runs: [], megabytesPerSec: NaN, cpuSecondsPerGB: NaN },
     http: { runs: [], requestsPerSec: NaN, p50Us: NaN, p99Us: NaN },
   };
@@ -134,21 +128,11 @@ async function wrkRounds(config: BenchConfig, t: Turns, results: Map<PeerWay, Pe
   });
 }
 
-/** More than 1% of a round's connections failed (the threshold peersProblems applies to the pooled rounds). */
-const failedRound = (run: ConnRateRun) => run.errors > Math.max(1, run.completed * 0.01);
-
-async function connRounds(config: BenchConfig, t: Turns, results: Map<PeerWay, PeerWayResult>, reopen: (way: PeerWay) => Promise<void>): Promise<Map<PeerWay, ConnRateRun[]>> {
+async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, ConnRateRun[]>> {
   progress(`peers: new connections, ${config.connConcurrency} in flight, ${config.peerConnSeconds} s per round, ${config.peerRounds} round(s)`);
   const runs = new Map<PeerWay, ConnRateRun[]>(t.open.map((w) => [w, []]));
   await t.each(config.peerRounds, 'connection rate', async (way, r) => {
-    const run = await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, r === 0 ? 0.3 : 0);
-    if (!failedRound(run)) return void runs.get(way)!.push(run);
-    // Reported, and run again once on the way opened afresh (a stalled way stays stalled: see docs/BENCHMARKS.md,
-    // "A stall under investigation"); a second failure fails the bench, a lone one is printed with the results.
-    results.get(way)!.connRetried.push(run);
-    progress(`peers: ${way}: ${run.errors} of ${run.completed + run.errors} connections failed (first: ${run.firstError}); opening the way afresh and running the round again`);
-    await reopen(way);
-    runs.get(way)!.push(await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, 0.3));
+    runs.get(way)!.push(await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, r === 0 ? 0.3 : 0));
   });
   return runs;
 }
@@ -204,12 +188,7 @@ async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Ma
     }
     if (targets.iperf) await iperfRounds(config, targets.iperf, t, results);
     if (targets.wrk) await wrkRounds(config, t, results);
-    const reopen = async (way: PeerWay): Promise<void> => {
-      const spec = specs.find((s) => s.way === way)!;
-      await relays.get(way)?.stop();
-      relays.set(way, await spec.open(targetPorts));
-    };
-    const connRuns = await connRounds(config, t, results, reopen);
+    const connRuns = await connRounds(config, t);
     for (const way of open) summarizeSpeed(results.get(way)!, connRuns.get(way)!, config.connConcurrency);
   } finally {
     for (const relay of relays.values()) await relay.stop();

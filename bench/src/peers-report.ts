@@ -183,9 +183,6 @@ export function peersNotes(p: PeersResults): string[] {
     if (w.skipped) out.push(`  peers: ${w.label} skipped: ${w.skipped}`);
     for (const e of w.errors) out.push(`  peers: ${w.label}: ${e}`);
     if (w.streams?.firstError) out.push(`  peers: ${w.label} streams, first error: ${w.streams.firstError}`);
-    for (const run of w.connRetried) {
-      out.push(`  peers: RETRIED ${w.label}: a connection-rate round had ${run.errors} failed of ${run.completed + run.errors} connections (first: ${run.firstError}); the figures are those of its re-run, on the way opened afresh`);
-    }
     if (w.memory) out.push(`  peers: ${w.label}, memory by process: ${memoryByRole(w, p.streams)}`);
   }
   return out;
@@ -230,7 +227,6 @@ export function peersSummary(p: PeersResults): Record<string, unknown> {
                   : null,
               },
               errors: w.errors,
-              connectionRoundsRetried: w.connRetried.map((r) => ({ completed: r.completed, errors: r.errors, firstError: r.firstError ?? null })),
             },
       ]),
     ),
