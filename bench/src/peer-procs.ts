@@ -1,8 +1,7 @@
-/** Helper processes of the peer benchmark (socat, sshd, ssh, iperf3): free ports, readiness, and teardown of whole trees. */
+/** Helper processes of the peer benchmark (socat, sshd, ssh, iperf3): readiness, and teardown of whole trees. */
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import type { Proc } from '@private-connect/e2e';
 import { sleep } from './config.js';
 import { processTree } from './procstat.js';
@@ -11,18 +10,6 @@ import { processTree } from './procstat.js';
 export function haveCommand(command: string): boolean {
   if (command.startsWith('/')) return existsSync(command);
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
-}
-
-/** A TCP port that was free a moment ago (for programs that must be told which port to listen on). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Whether some socket listens on the TCP port (IPv4 or IPv6), from /proc/net: no connection is made. */

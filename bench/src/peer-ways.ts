@@ -5,9 +5,9 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { CONNECT_MAIN, enrolAgent, removeDirs, startHubProcess, startProcess, type Proc } from '@private-connect/e2e';
+import { CONNECT_MAIN, enrolAgent, freePort, removeDirs, startHubProcess, startProcess, type Proc } from '@private-connect/e2e';
 import { collectGarbage, gcHookEnv } from './gc-signal.js';
-import { freePort, haveCommand, stopTree, waitListening } from './peer-procs.js';
+import { haveCommand, stopTree, waitListening } from './peer-procs.js';
 import { sshMissing, startSshForward } from './ssh-forward.js';
 
 export type PeerWay = 'direct' | 'socat' | 'ssh' | 'connect' | 'connectPlain';

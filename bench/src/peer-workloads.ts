@@ -6,8 +6,8 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
-import { startProcess, type Proc } from '@private-connect/e2e';
-import { freePort, stopTree, waitListening } from './peer-procs.js';
+import { freePort, startProcess, type Proc } from '@private-connect/e2e';
+import { stopTree, waitListening } from './peer-procs.js';
 import { machineSeconds } from './procstat.js';
 
 const run = promisify(execFile);

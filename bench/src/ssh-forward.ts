@@ -9,8 +9,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { startProcess, type Proc } from '@private-connect/e2e';
-import { freePort, haveCommand, stopTree, waitListening } from './peer-procs.js';
+import { freePort, startProcess, type Proc } from '@private-connect/e2e';
+import { haveCommand, stopTree, waitListening } from './peer-procs.js';
 
 export const SSHD = '/usr/sbin/sshd';
 

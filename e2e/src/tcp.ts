@@ -229,11 +229,14 @@ export function hashExchange(socket: net.Socket, total: number, uploadSeed: numb
   });
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now (for a server the test starts and restarts itself). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a program or server that must be told which port to take). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
