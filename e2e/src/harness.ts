@@ -162,14 +162,3 @@ export async function enrolAgent(hub: { url: string; apiKey: string }, options: 
 export async function removeDirs(...dirs: Array<string | undefined>): Promise<void> {
   await Promise.all(dirs.filter((d): d is string => !!d).map((d) => rm(d, { recursive: true, force: true })));
 }
-
-/** Enrols an agent over the REST API with the hub's API key (what `connect up --api-key` does); its id and token. */
-export async function enrolByApi(hub: { url: string; apiKey: string }, label: string): Promise<{ agentId: string; token: string }> {
-  const res = await fetch(`${hub.url}/v1/agents/enroll`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${hub.apiKey}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ label }),
-  });
-  if (res.status !== 201) throw new Error(`enrolling ${label} answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as { agentId: string; token: string };
-}

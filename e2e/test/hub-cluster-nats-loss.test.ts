@@ -13,7 +13,7 @@ import { Agent, type AgentEvent } from '@private-connect/sdk';
 import {
   connect,
   echoServer,
-  enrolByApi,
+  enrolViaApi,
   eventually,
   expectedDigest,
   freePort,
@@ -77,7 +77,7 @@ describe('two hubs when their NATS server dies and comes back', () => {
   });
 
   async function startAgent(hub: HubProcess, label: string): Promise<Agent> {
-    const { token } = await enrolByApi(hub, label);
+    const { token } = await enrolViaApi(hub.url, hub.apiKey, label);
     const seen: AgentEvent[] = [];
     // No identity key: plaintext streams, so that only the hubs can notice a lost frame.
     const agent = new Agent({ hubUrl: hub.url, token, label, backoff: { initialMs: 100, maxMs: 1000 }, onEvent: (e) => seen.push(e) });

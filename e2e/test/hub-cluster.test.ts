@@ -22,7 +22,7 @@ import {
   hashServer,
   countingWriter,
   enrolAgent,
-  enrolByApi,
+  enrolViaApi,
   removeDirs,
   query,
   roundTrip,
@@ -90,7 +90,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
 
   /** An agent enrolled through `hub`, connecting to it first and to the other hubs after it; E2E on. */
   async function startAgent(label: string, first: number): Promise<Agent> {
-    const enrolled = await enrolByApi(hubs[first]!, label);
+    const enrolled = await enrolViaApi(hubs[first]!.url, hubs[first]!.apiKey, label);
     agentIds.set(label, enrolled.agentId);
     const seen: AgentEvent[] = [];
     events.set(label, seen);

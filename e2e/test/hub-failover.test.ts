@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
-import { connect, echoServer, enrolByApi, eventually, removeDirs, roundTrip, scratchDatabase, startHubProcess, type HubProcess, type TcpServer } from '../src/index.js';
+import { connect, echoServer, enrolViaApi, eventually, removeDirs, roundTrip, scratchDatabase, startHubProcess, type HubProcess, type TcpServer } from '../src/index.js';
 
 
 describe('several hubs on one PostgreSQL: failover to the next hub', () => {
@@ -47,8 +47,8 @@ describe('several hubs on one PostgreSQL: failover to the next hub', () => {
   const hubOf = (label: string) => events.get(label)!.filter((e) => e.type === 'connected').map((e) => (e as { hubUrl: string }).hubUrl).at(-1);
 
   test('a hub that dies: streams through it end, agents move to the next hub, new streams work, nothing stored is lost', async (t) => {
-    const server = startAgent('db-server', (await enrolByApi(hubA, 'db-server')).token);
-    const laptop = startAgent('laptop', (await enrolByApi(hubA, 'laptop')).token);
+    const server = startAgent('db-server', (await enrolViaApi(hubA.url, hubA.apiKey, 'db-server')).token);
+    const laptop = startAgent('laptop', (await enrolViaApi(hubA.url, hubA.apiKey, 'laptop')).token);
     await server.expose('staging-db', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
     const reach = await laptop.reach('staging-db', { port: 0 });
     reachPort = reach.port;
