@@ -68,6 +68,10 @@ export interface HubConfig {
   handshakeTimeoutMs: number;
   /** How often streams of expired shares (or shares revoked on another hub) are looked for and cut (SHARE_SWEEP_MS, default 1 s). */
   shareSweepMs: number;
+  /** Most agent WebSockets open at once on one agent token (HUB_MAX_SOCKETS_PER_AGENT_TOKEN, default 8). */
+  maxSocketsPerAgentToken: number;
+  /** Most hub TCP ports one workspace may hold at once (HUB_TCP_PORTS_PER_WORKSPACE, default 10). */
+  tcpPortsPerWorkspace: number;
 }
 
 /** TRUST_PROXY: `true` (any peer), a hop count, or the addresses / CIDRs of the proxies (proxy-addr syntax). */
@@ -227,6 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): HubConfig {
     requestTimeoutMs,
     handshakeTimeoutMs: positiveDuration(env, 'HUB_HANDSHAKE_TIMEOUT', `${HANDSHAKE_TIMEOUT_MS}ms`),
     shareSweepMs: positiveDuration(env, 'SHARE_SWEEP_MS', '1s'),
+    maxSocketsPerAgentToken: positiveInteger(env, 'HUB_MAX_SOCKETS_PER_AGENT_TOKEN', 8),
+    tcpPortsPerWorkspace: positiveInteger(env, 'HUB_TCP_PORTS_PER_WORKSPACE', 10),
   };
 }
 
@@ -235,6 +241,15 @@ function positiveDuration(env: NodeJS.ProcessEnv, variable: string, fallback: st
   const ms = parseDuration(env[variable] || fallback, variable);
   if (ms < 1) throw new ConfigError(variable, 'must be longer than 0');
   return ms;
+}
+
+/** A count variable that must be a whole number of at least 1. */
+function positiveInteger(env: NodeJS.ProcessEnv, variable: string, fallback: number): number {
+  const text = env[variable]?.trim();
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) throw new ConfigError(variable, `"${text}" is not a whole number of at least 1`);
+  return value;
 }
 
 /** Parses TRUST_PROXY: unset/false/0 = off, true, a hop count, or a comma list of addresses and CIDRs. */
