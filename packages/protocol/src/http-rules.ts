@@ -1,8 +1,8 @@
 /**
  * The limits shares and public links put on HTTP requests, applied the same way by the hub (public links) and by
  * the exposing agent (shares): allowed methods, allowed path prefixes, a rate per minute, and an expiry given as a
- * duration ("7d"). Paths are checked after normalisation (dot segments and %2e resolved), on segment boundaries:
- * the prefix /api/v1 allows /api/v1 and /api/v1/users but not /api/v10 or /api/v1/../admin.
+ * duration ("7d"). Paths are checked decoded, on segment boundaries (`canonicalTarget`): the prefix /api/v1 allows
+ * /api/v1 and /api/v1/users but not /api/v10; /api/v1/../admin and /api/v1/..%2fadmin are refused outright.
  */
 
 import { ConnectError } from './errors.js';
@@ -32,7 +32,7 @@ export function parsePaths(value: unknown): string[] | undefined {
           throw new ConnectError('BAD_REQUEST', `"${p.slice(0, 40)}" is not a path prefix: start with /, no spaces, ? or #`);
         }
         const normal = normalizePath(p);
-        if (normal === undefined) throw new ConnectError('BAD_REQUEST', `"${p.slice(0, 40)}" is not a valid path`);
+        if (normal === undefined) throw new ConnectError('BAD_REQUEST', `"${p.slice(0, 40)}" is not a valid path prefix: no .. segments, encoded / or \\, or bad % escapes`);
         return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
       }),
     ),
@@ -48,32 +48,88 @@ function listOf(value: unknown, what: string): string[] | undefined {
   return items as string[];
 }
 
-/** The path of a request target with dot segments resolved; undefined for a target that is not origin-form. */
-export function normalizePath(target: string): string | undefined {
-  if (!target.startsWith('/') || target.startsWith('//')) return undefined;
-  try {
-    return new URL(target, 'http://h').pathname;
-  } catch {
-    return undefined;
+/**
+ * How a request target is read before any limit applies. Apps decode and resolve paths in different orders (Python's
+ * http.server decodes %2f and then resolves `..`; a Node static server resolves first), so a check that reads the
+ * path one way lets through what the app reads another. The hub and the agent therefore decide on the
+ * percent-decoded path with `.` segments removed, and refuse every target that a decoder could split or climb
+ * differently: an encoded `/` or `\`, a literal `\`, a `..` segment (literal, encoded, or with `;` parameters), a NUL,
+ * a `#`, or a `%` not followed by two hex digits. What is left decodes to the same segments everywhere.
+ */
+export type CanonicalTarget =
+  | { ok: true; /** decoded path, `.` segments removed: what limits are checked on */ path: string; /** the target to forward: the raw path without `.` segments, plus the query */ target: string }
+  | { ok: false; error: ConnectError };
+
+/** Percent escapes of characters that would split or end a segment: `/`, `\`, NUL. */
+const SEPARATOR_ESCAPE = /%(2f|5c|00)/i;
+const BAD_ESCAPE = /%(?![0-9a-f]{2})/i;
+
+/** Reads a request target as the limits see it (module comment above), or the refusal. */
+export function canonicalTarget(target: string): CanonicalTarget {
+  if (!target.startsWith('/') || target.startsWith('//')) return { ok: false, error: new ConnectError('BAD_REQUEST', 'the request target must be a path starting with a single /') };
+  const q = target.indexOf('?');
+  const raw = q < 0 ? target : target.slice(0, q);
+  const query = q < 0 ? '' : target.slice(q);
+  const why = ambiguity(raw);
+  if (why) return { ok: false, error: new ConnectError('AMBIGUOUS_PATH', `${why} in the path is refused: the service could read it as another path than the one checked`) };
+  const rawSegments = raw.split('/');
+  const kept: string[] = [];
+  const decoded: string[] = [];
+  for (const segment of rawSegments) {
+    const value = percentDecode(segment);
+    if (value === '..' || value.split(';')[0] === '..') return { ok: false, error: new ConnectError('AMBIGUOUS_PATH', 'a ".." segment in the path is refused: the service could resolve it above the allowed paths') };
+    if (value === '.' && kept.length > 0) continue;
+    kept.push(segment);
+    decoded.push(value);
   }
+  // A path that ended in a `.` segment still names a folder: keep its trailing slash.
+  const trailing = rawSegments.length > 1 && percentDecode(rawSegments[rawSegments.length - 1]!) === '.' ? '/' : '';
+  const join = (parts: string[]) => (parts.join('/') + trailing).replace(/^$/, '/').replace(/\/\/$/, '/');
+  return { ok: true, path: join(decoded), target: join(kept) + query };
 }
 
-/** The normalised request target (path + query) to forward, or undefined when it is not a plain path. */
-export function normalizeTarget(target: string): string | undefined {
-  if (!target.startsWith('/') || target.startsWith('//')) return undefined;
-  try {
-    const url = new URL(target, 'http://h');
-    return url.pathname + url.search;
-  } catch {
-    return undefined;
+function ambiguity(raw: string): string | undefined {
+  const separator = SEPARATOR_ESCAPE.exec(raw);
+  if (separator) return `the encoded character ${separator[0]}`;
+  if (BAD_ESCAPE.test(raw)) return 'a % that is not followed by two hex digits';
+  if (raw.includes('\\')) return 'a backslash';
+  if (raw.includes('\0')) return 'a NUL byte';
+  if (raw.includes('#')) return 'a #';
+  return undefined;
+}
+
+/** Decodes %XX escapes as UTF-8 bytes (an invalid sequence becomes U+FFFD, as most servers read it). */
+function percentDecode(segment: string): string {
+  if (!segment.includes('%')) return segment;
+  const bytes: number[] = [];
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment.charCodeAt(i);
+    if (c === 0x25) {
+      bytes.push(parseInt(segment.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (c < 0x80) bytes.push(c);
+    else for (const b of Buffer.from(segment[i]!, 'utf8')) bytes.push(b);
   }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** The decoded, normalised path of a target (what limits are checked on); undefined when it is refused. */
+export function normalizePath(target: string): string | undefined {
+  const read = canonicalTarget(target);
+  return read.ok ? read.path.split('?')[0] : undefined;
+}
+
+/** The target to forward (raw path without `.` segments, plus query); undefined when it is refused. */
+export function normalizeTarget(target: string): string | undefined {
+  const read = canonicalTarget(target);
+  return read.ok ? read.target : undefined;
 }
 
 export function methodAllowed(methods: readonly string[] | undefined, method: string): boolean {
   return !methods || methods.includes(method.toUpperCase());
 }
 
-/** True when `path` (normalised) is one of the prefixes or below one, on a segment boundary. */
+/** True when `path` (decoded, normalised) is one of the prefixes or below one, on a segment boundary. */
 export function pathAllowed(prefixes: readonly string[] | undefined, path: string): boolean {
   if (!prefixes) return true;
   return prefixes.some((p) => p === '/' || path === p || path.startsWith(p + '/'));
@@ -81,23 +137,23 @@ export function pathAllowed(prefixes: readonly string[] | undefined, path: strin
 
 /**
  * Checks a request against the limits; returns the refusal, or undefined when it may pass. `target` is the raw
- * request target; the path checked (and to forward) is its normalised form.
+ * request target; the path checked is its canonical form (`canonicalTarget`), and `target` in the answer is what
+ * to forward. `path` is the decoded path for logs and audit (present on a refusal too when the target was readable).
  */
 export function checkHttpRequest(
   rules: { methods?: readonly string[]; paths?: readonly string[] },
   method: string,
   target: string,
-): { ok: true; target: string } | { ok: false; error: ConnectError } {
-  const normal = normalizeTarget(target);
-  if (normal === undefined) return { ok: false, error: new ConnectError('BAD_REQUEST', 'the request target must be a path') };
+): { ok: true; target: string; path: string } | { ok: false; error: ConnectError; path?: string } {
+  const read = canonicalTarget(target);
+  if (!read.ok) return read;
   if (!methodAllowed(rules.methods, method)) {
-    return { ok: false, error: new ConnectError('METHOD_NOT_ALLOWED', `${method} is not allowed here; allowed: ${rules.methods!.join(', ')}`) };
+    return { ok: false, path: read.path, error: new ConnectError('METHOD_NOT_ALLOWED', `${method} is not allowed here; allowed: ${rules.methods!.join(', ')}`) };
   }
-  const path = normal.split('?')[0]!;
-  if (!pathAllowed(rules.paths, path)) {
-    return { ok: false, error: new ConnectError('PATH_NOT_ALLOWED', `${path.slice(0, 200)} is outside the allowed paths: ${rules.paths!.join(', ')}`) };
+  if (!pathAllowed(rules.paths, read.path)) {
+    return { ok: false, path: read.path, error: new ConnectError('PATH_NOT_ALLOWED', `${read.path.slice(0, 200)} is outside the allowed paths: ${rules.paths!.join(', ')}`) };
   }
-  return { ok: true, target: normal };
+  return { ok: true, target: read.target, path: read.path };
 }
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };

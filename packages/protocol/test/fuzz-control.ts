@@ -308,7 +308,7 @@ export const controlProperties = (): FuzzProperty[] => [
         const paths = refusedOr(() => parsePaths(isObject(rules) ? rules.paths : rules), ['BAD_REQUEST']);
         const check = checkHttpRequest({ methods, paths }, method, input);
         if (!check.ok) {
-          assert.ok(['BAD_REQUEST', 'METHOD_NOT_ALLOWED', 'PATH_NOT_ALLOWED'].includes(check.error.code));
+          assert.ok(['BAD_REQUEST', 'AMBIGUOUS_PATH', 'METHOD_NOT_ALLOWED', 'PATH_NOT_ALLOWED'].includes(check.error.code));
           return;
         }
         const path = check.target.split('?')[0]!;
