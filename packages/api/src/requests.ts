@@ -62,7 +62,9 @@ export const AuditQueryParams = Type.Object(
     agent: Type.Optional(Type.String({ maxLength: 64 })),
     since: Type.Optional(Type.String({ format: 'date-time' })),
     until: Type.Optional(Type.String({ format: 'date-time' })),
-    before: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: 'The nextBefore of the previous page.' })),
+    before: Type.Optional(
+      Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'The nextBefore of the previous page (the id of its last event).' }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_AUDIT_PAGE })),
   },
   closed,

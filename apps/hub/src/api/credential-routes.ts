@@ -11,7 +11,7 @@ import type { Principal } from '../store/credentials.js';
 import { revokeAgent, rotateAgentToken } from '../store/agent-tokens.js';
 import { agentExists } from '../store/agents.js';
 import { createWorkspaceApiKey, listApiKeys, revokeApiKey, type Actor } from '../store/api-keys.js';
-import { listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
+import { hasAuditEvent, listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
 import { authorize, notFound, type Action } from './guard.js';
 import type { ApiDeps } from './routes.js';
 
@@ -134,8 +134,12 @@ export function registerCredentialRoutes(
     const principal = caller(request);
     const q = request.query as { action?: string; actor_type?: string; target_type?: string; agent?: string; since?: string; until?: string; before?: string; limit?: number };
     const limit = q.limit ?? 100;
-    const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
-      listAudit(tx, {
+    const rows = await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
+      // Another workspace's event id answers exactly like a made-up one: neither is an event of this log.
+      if (q.before !== undefined && !(await hasAuditEvent(tx, q.before))) {
+        throw new ConnectError('BAD_REQUEST', `before=${q.before} is not an event of this audit log; pass the nextBefore of the previous page`);
+      }
+      return listAudit(tx, {
         action: q.action,
         actorType: q.actor_type,
         targetType: q.target_type,
@@ -144,8 +148,8 @@ export function registerCredentialRoutes(
         until: q.until ? new Date(q.until) : undefined,
         before: q.before,
         limit,
-      }),
-    );
+      });
+    });
     const events = rows.map((r): AuditEntry => ({
       id: r.id,
       at: new Date(r.at).toISOString(),

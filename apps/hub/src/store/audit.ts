@@ -46,12 +46,16 @@ export interface AuditFilter {
   agentId?: string;
   since?: Date;
   until?: Date;
-  /** Only events with a smaller id (the cursor: the last id of the previous page). */
+  /**
+   * Only events older than this one (the cursor: the id of the previous page's last event), by (at, internal id).
+   * It must be an event of the current workspace (see hasAuditEvent); another workspace's id matches nothing.
+   */
   before?: string;
   limit: number;
 }
 
 export interface AuditRow {
+  /** The event's public id (a random UUID), never the internal sequence number. */
   id: string;
   at: Date;
   actor_type: string;
@@ -64,7 +68,7 @@ export interface AuditRow {
   metadata: Record<string, unknown> | string;
 }
 
-/** The current workspace's audit events matching `filter`, newest first (inside withWorkspace: RLS scopes it). */
+/** The current workspace's audit events matching `filter`, newest first by time (inside withWorkspace: RLS scopes it). */
 export async function listAudit(tx: Queryable, filter: AuditFilter): Promise<AuditRow[]> {
   const where: string[] = [];
   const params: unknown[] = [];
@@ -80,12 +84,21 @@ export async function listAudit(tx: Queryable, filter: AuditFilter): Promise<Aud
   }
   if (filter.since) add('at >= ?', filter.since);
   if (filter.until) add('at < ?', filter.until);
-  if (filter.before) add('id < ?::bigint', filter.before);
+  // Keyset on (at, id): exact whatever the page size, however many events share one timestamp (one transaction's
+  // events do). The cursor's own row is read here, inside RLS, so `at` keeps the database's microseconds.
+  if (filter.before) add('(at, id) < (select c.at, c.id from audit_log c where c.public_id = ?::uuid)', filter.before);
   params.push(Math.min(Math.max(filter.limit, 1), MAX_AUDIT_PAGE));
   return tx.query<AuditRow>(
-    `select id::text as id, at, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata
+    // ORDER BY names audit_log.id: a bare `id` there would be the output column, the public id.
+    `select public_id::text as id, at, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata
        from audit_log ${where.length ? `where ${where.join(' and ')}` : ''}
-      order by id desc limit $${params.length}`,
+      order by at desc, audit_log.id desc limit $${params.length}`,
     params,
   );
+}
+
+/** Whether `publicId` is an event of the current workspace (inside withWorkspace): a page cursor must be one. */
+export async function hasAuditEvent(tx: Queryable, publicId: string): Promise<boolean> {
+  const rows = await tx.query('select 1 from audit_log where public_id = $1::uuid', [publicId]);
+  return rows.length > 0;
 }
