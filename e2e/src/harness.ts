@@ -33,6 +33,11 @@ export interface HubOptions {
   databaseUrl?: string;
   apiKey?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Shell commands run just before the hub, in the process that then becomes the hub (`exec`): `$$` is the hub's
+   * own pid, as a container's entrypoint would see it; HUB_DATA_DIR is set.
+   */
+  shellBefore?: string;
 }
 
 export interface HubProcess {
@@ -52,9 +57,12 @@ export interface HubProcess {
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? (await tempDir('hub'));
   const apiKey = options.apiKey ?? newApiKey();
+  const [command, args]: [string, string[]] = options.shellBefore === undefined
+    ? [process.execPath, [HUB_MAIN]]
+    : ['/bin/sh', ['-c', `${options.shellBefore}\nexec "$0" "$1"`, process.execPath, HUB_MAIN]];
   const proc = startProcess(
-    process.execPath,
-    [HUB_MAIN],
+    command,
+    args,
     {
       HUB_PORT: String(options.port ?? 0),
       WEB_PORT: '0',

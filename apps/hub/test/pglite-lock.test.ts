@@ -69,3 +69,15 @@ test('takes over a lock file that holds no pid', async () => {
     await db.close();
   });
 });
+
+test('takes over a lock file that names a live process holding no lock (this one, as after kill -9 in a container)', async () => {
+  await withTempDir(async (dir) => {
+    await writeFile(join(dir, LOCK_FILE), String(process.pid));
+    const db = await openPglite(dir);
+    try {
+      assert.equal(await readFile(join(dir, LOCK_FILE), 'utf8'), String(process.pid));
+    } finally {
+      await db.close();
+    }
+  });
+});
