@@ -6,3 +6,4 @@ export * from './postgres.js';
 export * from './inproc-hub.js';
 export * from './raw-agent.js';
 export * from './evil-hub.js';
+export * from './http-backends.js';
