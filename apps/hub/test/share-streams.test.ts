@@ -167,9 +167,14 @@ describe(`streams through a share (${dbKind})`, () => {
       assert.equal(JSON.parse(posted.text).body.length, 100_000, 'bodies stream through');
       const put = await get(reach.port, 'PUT', '/api/v1/items');
       assert.deepEqual([put.status, JSON.parse(put.text).error.code, put.headers.allow], [405, 'METHOD_NOT_ALLOWED', 'GET, POST']);
-      for (const path of ['/admin', '/api/v10', '/api/v1/../../admin', '/api/v1/%2e%2e/%2E%2E/admin']) {
+      for (const path of ['/admin', '/api/v10']) {
         const refused = await get(reach.port, 'GET', path);
         assert.deepEqual([refused.status, JSON.parse(refused.text).error.code], [403, 'PATH_NOT_ALLOWED'], path);
+      }
+      // A .. segment, in any spelling, is refused before any prefix check: the service could resolve it differently.
+      for (const path of ['/api/v1/../../admin', '/api/v1/%2e%2e/%2E%2E/admin']) {
+        const refused = await get(reach.port, 'GET', path);
+        assert.deepEqual([refused.status, JSON.parse(refused.text).error.code], [400, 'AMBIGUOUS_PATH'], path);
       }
       // A WebSocket upgrade passes once checked.
       const ws = new WebSocket(`ws://127.0.0.1:${reach.port}/api/v1/socket`);
@@ -192,10 +197,19 @@ describe(`streams through a share (${dbKind})`, () => {
         return list.length >= 9 && list;
       });
       const seen = reported.map((e) => `${e.metadata.method} ${e.metadata.path} ${e.metadata.status}`).sort();
-      for (const line of ['GET /api/v1/items 200', 'POST /api/v1/items 200', 'PUT /api/v1/items 405', 'GET /admin 403', 'GET /api/v10 403', 'GET /api/v1/socket 101', 'GET /api/v1/items 429']) {
+      for (const line of [
+        'GET /api/v1/items 200',
+        'POST /api/v1/items 200',
+        'PUT /api/v1/items 405',
+        'GET /admin 403',
+        'GET /api/v10 403',
+        'GET /api/v1/../../admin 400',
+        'GET /api/v1/%2e%2e/%2E%2E/admin 400',
+        'GET /api/v1/socket 101',
+        'GET /api/v1/items 429',
+      ]) {
         assert.ok(seen.includes(line), `${line} in ${seen.join(' | ')}`);
       }
-      assert.equal(seen.filter((l) => l === 'GET /admin 403').length, 3, `dot segments are resolved before the check: ${seen.join(' | ')}`);
       for (const e of reported) assert.equal(e.ip, '127.0.0.1');
     } finally {
       await reach.close();

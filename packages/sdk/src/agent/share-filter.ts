@@ -1,18 +1,26 @@
 /**
  * The exposing agent's side of a share over an HTTP service. The hub relays bytes it does not read, so the agent
  * that exposes the service applies the share's limits to every request: requests per minute over the whole share,
- * allowed methods, allowed path prefixes (checked on the normalised path, which is also what is forwarded). A
- * refusal is a small JSON body `{error: {code, message}}`: 429 with Retry-After, 405, 403. Allowed requests are
- * proxied to the local target with both bodies streaming; WebSocket upgrades pass through once checked. Every
+ * allowed methods, allowed path prefixes (decided on the percent-decoded path with `.` segments removed; a path the
+ * service could read as another one is refused, see `canonicalTarget`). A refusal is a small JSON body
+ * `{error: {code, message}}`: 429 with Retry-After, 405, 403, 400 AMBIGUOUS_PATH. Allowed requests are proxied to the
+ * local target with both bodies streaming. An Upgrade request becomes a raw pipe only once the target answered 101
+ * (share-upgrade.ts); otherwise the connection stays HTTP and every later request on it is checked too. Every
  * request, allowed or not, is reported to the hub (control op `access`) for the owner's audit log.
  *
  * Streams come in through duplexPair and are handed to one HTTP server per agent that never listens.
  */
 
-import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect as netConnect } from 'node:net';
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ConnectError, RateBuckets, checkHttpRequest, normalizeTarget, type AccessReport, type SharePolicy, type Target } from '@private-connect/protocol';
+import { ConnectError, RateBuckets, checkHttpRequest, type AccessReport, type SharePolicy, type Target } from '@private-connect/protocol';
+import { declaresBody, endToEnd, forwardUpgrade } from './share-upgrade.js';
+
+/** Socket events whose listeners Node's HTTP server does not remove when it gives a socket to an 'upgrade' handler. */
+const SERVER_LEFTOVERS = ['pause', 'resume'];
+
+/** Longest path sent in an access report (the hub takes up to 2048 characters). */
+const MAX_REPORTED_PATH = 1024;
 
 /** One stream through a share, as the OPEN notice described it. */
 export interface SharedStream {
@@ -31,18 +39,6 @@ export interface ShareFilter {
   close(): void;
 }
 
-/** Headers that describe one connection, not the message: never forwarded (RFC 9110 7.6.1). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const named = String(headers.connection ?? '')
-    .split(',')
-    .map((h) => h.trim().toLowerCase());
-  const out: IncomingHttpHeaders = {};
-  for (const [key, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(key) && !named.includes(key)) out[key] = value;
-  return out;
-}
-
 type Verdict = { ok: true; target: string; path: string } | { ok: false; error: ConnectError; path: string; retryAfter?: number };
 
 /** `report` gets one entry per request; `now` is the clock of the rate buckets. */
@@ -52,11 +48,51 @@ export function createShareFilter(report: (access: AccessReport) => void, now: (
   const rates = new RateBuckets();
   const upstreamAgent = new HttpAgent({ keepAlive: true, maxFreeSockets: 16 });
   let server: Server | undefined;
+  /** Per connection: responses not finished yet, and what waits for them; entries go with their socket (WeakMap). */
+  const open = new WeakMap<object, { count: number; waiting: Array<() => void> }>();
+
+  /**
+   * Per connection: the 'pause'/'resume' listeners Node's HTTP server added when it last took the socket. It leaves
+   * them behind when it hands the socket to an 'upgrade' handler; they go before it takes the socket again, so a
+   * client that asks for Upgrade over and over does not pile them up. Entries go with their socket (WeakMap).
+   */
+  const leftBehind = new WeakMap<object, Array<[string, Array<(...args: unknown[]) => void>]>>();
+
+  /** Hands `socket` to the HTTP server (again, after an Upgrade that did not switch protocols). */
+  const attach = (socket: Duplex): void => {
+    for (const [event, listeners] of leftBehind.get(socket) ?? []) for (const listener of listeners) socket.off(event, listener);
+    const before = new Map(SERVER_LEFTOVERS.map((event) => [event, new Set(socket.listeners(event))]));
+    server!.emit('connection', socket);
+    leftBehind.set(
+      socket,
+      SERVER_LEFTOVERS.map((event) => [event, socket.listeners(event).filter((l) => !before.get(event)!.has(l)) as Array<(...args: unknown[]) => void>]),
+    );
+  };
+
+  /** Counts a response that has started on `socket`; the returned function marks it finished (once). */
+  const unanswered = (socket: object): (() => void) => {
+    let entry = open.get(socket);
+    if (!entry) open.set(socket, (entry = { count: 0, waiting: [] }));
+    const counted = entry;
+    counted.count++;
+    let finished = false;
+    return () => {
+      if (finished) return;
+      finished = true;
+      if (--counted.count === 0) for (const run of counted.waiting.splice(0)) run();
+    };
+  };
+
+  /** Runs `fn` once every response started on `socket` has finished (at once when none has). */
+  const whenAnswered = (socket: object, fn: () => void): void => {
+    const entry = open.get(socket);
+    if (!entry || entry.count === 0) return fn();
+    entry.waiting.push(fn);
+  };
 
   const check = (stream: SharedStream, method: string, url: string): Verdict => {
     const rules = checkHttpRequest(stream.policy, method, url);
-    // What is reported: the normalised path (what the rules saw), without the query (it may hold secrets).
-    const path = (normalizeTarget(url) ?? url).split('?')[0]!.slice(0, 1024);
+    const path = reportedPath(rules.path, url);
     const rate = stream.policy.ratePerMin;
     if (rate !== undefined) {
       const wait = rates.take(stream.policy.id, rate, now());
@@ -80,8 +116,12 @@ export function createShareFilter(report: (access: AccessReport) => void, now: (
     const method = req.method ?? 'GET';
     const verdict = check(stream, method, req.url ?? '');
     const done = reportOnce(stream, method, verdict.path);
+    const answered = unanswered(req.socket);
     // 499: the client went away before an answer (as nginx logs it).
-    res.once('close', () => done(res.headersSent ? res.statusCode : 499));
+    res.once('close', () => {
+      done(res.headersSent ? res.statusCode : 499);
+      answered();
+    });
     if (!verdict.ok) return refuse(res, verdict.error, verdict.retryAfter, verdict.error.code === 'METHOD_NOT_ALLOWED' ? stream.policy.methods : undefined);
     const upstream = httpRequest({ host: stream.target.host, port: stream.target.port, method, path: verdict.target, headers: endToEnd(req.headers), agent: upstreamAgent });
     upstream.on('response', (answer) => {
@@ -100,38 +140,41 @@ export function createShareFilter(report: (access: AccessReport) => void, now: (
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const stream = streams.get(req.socket);
+    const stream = streams.get(socket);
     if (!stream) return void socket.destroy();
     const method = req.method ?? 'GET';
     const verdict = check(stream, method, req.url ?? '');
     const done = reportOnce(stream, method, verdict.path);
-    if (!verdict.ok) {
-      done(verdict.error.status);
-      return void socket.end(rawRefusal(verdict.error, verdict.retryAfter));
-    }
-    const upstream = netConnect({ host: stream.target.host, port: stream.target.port });
-    let answered = false;
-    const fail = () => {
-      done(502);
-      socket.destroy();
-    };
-    upstream.on('error', fail);
-    upstream.once('close', () => !answered && fail());
-    socket.on('error', () => upstream.destroy());
-    socket.once('close', () => upstream.destroy());
-    upstream.once('connect', () => {
-      const lines = [`${method} ${verdict.target} HTTP/${req.httpVersion}`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-      upstream.write(lines.join('\r\n') + '\r\n\r\n');
-      if (head.length > 0) upstream.write(head);
-      // The target's status line says how the upgrade went (101, or a refusal of its own).
-      upstream.once('data', (first: Buffer) => {
-        answered = true;
-        done(Number(/^HTTP\/\d\.\d (\d{3})/.exec(first.toString('latin1', 0, 16))?.[1] ?? 502));
-        socket.write(first);
-        upstream.pipe(socket);
-      });
-      socket.pipe(upstream);
+    // Node's server stopped watching the socket for errors when it handed it over; closing it is all that is left.
+    const quiet = () => socket.destroy();
+    socket.on('error', quiet);
+    // Requests pipelined before this one are answered first: nothing is written on the socket until they are.
+    whenAnswered(socket, () => {
+      socket.off('error', quiet);
+      if (socket.destroyed) return done(499);
+      if (!verdict.ok || declaresBody(req)) {
+        const error = verdict.ok ? new ConnectError('BAD_REQUEST', 'an Upgrade request with a body is not supported through a share') : verdict.error;
+        done(error.status);
+        socket.on('error', quiet);
+        return void socket.end(rawRefusal(error, verdict.ok ? undefined : verdict.retryAfter));
+      }
+      forwardUpgrade(
+        { req, socket, head, target: stream.target, path: verdict.target },
+        {
+          status: done,
+          resume(rest) {
+            // The target did not switch protocols: the connection carries HTTP on, and the server checks what comes next.
+            if (rest.length > 0) socket.unshift(rest);
+            attach(socket);
+          },
+          fail(reason) {
+            const error = new ConnectError('TARGET_UNREACHABLE', `the agent exposing "${stream.service}" could not reach its target: ${reason}`);
+            done(error.status);
+            socket.on('error', quiet);
+            socket.end(rawRefusal(error));
+          },
+        },
+      );
     });
   };
 
@@ -143,12 +186,24 @@ export function createShareFilter(report: (access: AccessReport) => void, now: (
         server.on('upgrade', onUpgrade);
       }
       streams.set(socket, stream);
-      server.emit('connection', socket);
+      attach(socket);
     },
     close() {
       upstreamAgent.destroy();
     },
   };
+}
+
+/**
+ * The path an access report names: the decoded, normalised path the limits were checked on when the target was
+ * readable, else the raw path as sent; never the query (it may hold secrets); cut to MAX_REPORTED_PATH characters
+ * without splitting a surrogate pair (a lone one is not valid in PostgreSQL's jsonb).
+ */
+function reportedPath(decoded: string | undefined, raw: string): string {
+  const path = decoded ?? raw.split('?')[0]!;
+  if (path.length <= MAX_REPORTED_PATH) return path;
+  const cut = path.slice(0, MAX_REPORTED_PATH);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
 function errorBody(error: ConnectError): string {
