@@ -223,6 +223,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const endpoint = attachAgentEndpoint(app.server, ctx, {
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
+      maxSocketsPerToken: config.maxSocketsPerAgentToken,
       clientIp,
       accepting: () => isAccepting(lifecycle),
       upgradeFailures: createFailureLimiter(config.rateLimits.upgradeFailuresPerIp),

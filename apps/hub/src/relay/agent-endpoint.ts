@@ -20,6 +20,7 @@ import type { FailureLimiter } from '../api/rate-limits.js';
 import { AgentConnection } from './agent-connection.js';
 import type { RelayContext } from './relay-context.js';
 import { countAuthFailure } from './relay-stats.js';
+import { createTokenSockets } from './token-sockets.js';
 import { GOAWAY_RECONNECT_MS } from '../lifecycle.js';
 
 export const AGENT_PATH = '/v1/agent';
@@ -38,6 +39,8 @@ export interface AgentEndpointOptions {
   upgradeFailures?: FailureLimiter;
   /** False while the hub shuts down: new agent connections are refused with 503 SHUTTING_DOWN. */
   accepting?: () => boolean;
+  /** Most WebSockets one agent token may hold open (HUB_MAX_SOCKETS_PER_AGENT_TOKEN); unlimited when omitted. */
+  maxSocketsPerToken?: number;
   /** Offered every upgrade first; returns true when it took the request (public-link WebSockets). */
   otherUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
@@ -53,6 +56,7 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
     skipUTF8Validation: true,
   });
   /** Sockets between upgrade and handshake end are tracked by ws (wss.clients) until they close. */
+  const tokenSockets = createTokenSockets({ max: options.maxSocketsPerToken ?? Infinity, silentAfterMs: 2 * options.pingIntervalMs });
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
@@ -85,8 +89,12 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
           return refuse(err);
         }
         if (socket.destroyed) return;
+        if (!tokenSockets.makeRoom(principal.tokenId)) return refuse(tokenSockets.refusal());
+        // ws completes the upgrade synchronously (no verifyClient), so no other upgrade runs between the check above
+        // and the count below.
         wss.handleUpgrade(req, socket, head, (ws) => {
-          new AgentConnection(ws, ctx, principal, { ip, userAgent: req.headers['user-agent'] });
+          const conn = new AgentConnection(ws, ctx, principal, { ip, userAgent: req.headers['user-agent'] });
+          tokenSockets.add(principal.tokenId, conn, (listener) => ws.once('close', listener));
         });
       },
       (err: unknown) => {
