@@ -2,13 +2,15 @@
  * TCP ports on the hub for services (`connect expose ... --hub-port`), for clients that run no agent: a
  * connection to the port is a stream to the service, opened by the hub itself. Ports come from
  * HUB_TCP_PORT_RANGE and are bound on HUB_TCP_BIND (loopback by default). The allocation is a row of hub_ports:
- * a service keeps its port across hub and agent restarts until it is unexposed. Every hub listens on every
+ * a service keeps its port across hub and agent restarts until it is unexposed. A workspace holds at most
+ * HUB_TCP_PORTS_PER_WORKSPACE ports (HUB_PORT_QUOTA past it), so one cannot take the range. Every hub listens on every
  * allocated port (so a port keeps working whichever hub the agent is on, or the client comes to): at start, and
  * with several hubs (NATS_URL) as other hubs allocate and release ports.
  */
 
 import net from 'node:net';
 import { ConnectError } from '@private-connect/protocol';
+import { allocateHubPort, workspaceHubPorts } from '../store/hub-ports.js';
 import type { SharingContext } from './context.js';
 
 export interface HubPorts {
@@ -30,6 +32,15 @@ interface Listener {
   workspaceId: string;
   name: string;
   sockets: Set<net.Socket>;
+}
+
+/** HUB_PORT_QUOTA: the workspace holds `quota` ports already (services `names`), with how to free one. */
+function quotaFull(quota: number, names: string[]): ConnectError {
+  return new ConnectError(
+    'HUB_PORT_QUOTA',
+    `this workspace already holds ${names.length} hub TCP ports (${names.join(', ')}), the most HUB_TCP_PORTS_PER_WORKSPACE allows (${quota}); ` +
+      'free one by unexposing a service that has one (remove it from `connect daemon` and reload, or call unexpose from the SDK), or ask the hub operator to raise the limit',
+  );
 }
 
 export function createHubPorts(sharing: SharingContext): HubPorts {
@@ -112,25 +123,30 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
         sharing.cluster?.hubPort(mine.port, workspaceId, name, true);
         return mine.port;
       }
+      // The quota first (cheap, and the answer people need); allocateHubPort checks it again under a lock.
+      const quota = config.tcpPortsPerWorkspace;
+      const held = await db.withSystem((tx) => workspaceHubPorts(tx, workspaceId));
+      if (held.length >= quota) throw quotaFull(quota, held.map((h) => h.service_name));
       const taken = new Set(
         (await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where port between $1 and $2', [first, last]))).map((r) => r.port),
       );
       for (let port = first; port <= last; port++) {
         if (taken.has(port)) continue;
         if (!(await listen(port, workspaceId, name))) continue; // held by another program: try the next
-        const inserted = await db.withSystem((tx) =>
-          tx.query('insert into hub_ports (port, workspace_id, service_name) values ($1, $2, $3) on conflict do nothing returning port', [port, workspaceId, name]),
-        );
-        if (inserted.length > 0) {
+        const allocation = await db.withSystem((tx) => allocateHubPort(tx, port, workspaceId, name, quota));
+        if (allocation === 'allocated') {
           sharing.cluster?.hubPort(port, workspaceId, name, true);
           return port;
         }
-        await stop(port); // another hub took it meanwhile (or this service got one there): look again
+        // Another hub took the port, or this service got one there, or another expose of the workspace took its
+        // last place: look again.
+        await stop(port);
         const [now] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
         if (now) {
           await listen(now.port, workspaceId, name);
           return now.port;
         }
+        if (allocation === 'quota') throw quotaFull(quota, (await db.withSystem((tx) => workspaceHubPorts(tx, workspaceId))).map((h) => h.service_name));
       }
       throw new ConnectError('HUB_PORTS_EXHAUSTED', `every port of HUB_TCP_PORT_RANGE (${first}-${last}) is taken; widen the range or unexpose a service that has one`);
     },
