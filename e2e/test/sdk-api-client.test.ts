@@ -121,7 +121,7 @@ describe('the SDK ApiClient covers the whole REST API', () => {
     await assert.rejects(stream.next(), refusedWith('FORBIDDEN'));
   });
 
-  test('as a user: a magic link signs in, workspaces and members, an invitation, a device approved, then signed out', async () => {
+  test('as a user: a magic link signs in, workspaces and members, invitations sent, listed and revoked, a device approved, then signed out', async () => {
     const user = new ApiClient({ hubUrl: hub.url });
     await user.requestLoginLink('owner@example.com');
     const signedIn = await user.signIn(await linkToken(hub, 'owner@example.com'));
@@ -143,6 +143,13 @@ describe('the SDK ApiClient covers the whole REST API', () => {
     assert.deepEqual(members.map((m) => m.email).sort(), ['guest@example.com', 'owner@example.com']);
     await user.removeMember(created.id, guestIn.userId);
     assert.deepEqual((await user.members(created.id)).map((m) => m.email), ['owner@example.com']);
+
+    // A pending invitation is listed with its id, and revoked: its link is refused from then on.
+    const pending = await user.invite(created.id, { email: 'later@example.com' });
+    assert.deepEqual((await user.invitations(created.id)).map((i) => [i.id, i.email, i.invitedBy]), [[pending.id, 'later@example.com', 'owner@example.com']]);
+    await user.revokeInvitation(created.id, pending.id);
+    assert.deepEqual(await user.invitations(created.id), []);
+    await assert.rejects(new ApiClient({ hubUrl: hub.url }).signIn(await linkToken(hub, 'later@example.com')), refusedWith('INVITATION_REVOKED'));
 
     // A machine enrols by device code; this user approves it for the new workspace.
     const inWorkspace = new ApiClient({ hubUrl: hub.url, session: signedIn.session, workspaceId: created.id });

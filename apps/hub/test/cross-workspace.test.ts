@@ -100,10 +100,12 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   /** Workspace X: the caller. */
   const x = { workspaceId: '', apiKey: '', agentToken: '', cookie: '', userId: '' };
   /** Workspace Y: the target, and every identifier of it that must never show. */
-  const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '', serviceId: '' };
+  const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '', serviceId: '', invitationId: '' };
   const Y_SERVICE = 'victim-secret-db';
   const Y_AGENT_LABEL = 'victim-agent-label';
   const Y_SHARE = 'victim-share-name';
+  /** The address Y's pending invitation was sent to. */
+  const Y_INVITEE = 'victim-invitee@example.com';
   let yAgent: RawAgent;
   let ySnapshot = '';
   /** Y's public link: X may neither see it (id, token, prefix) nor revoke it. */
@@ -127,7 +129,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   };
 
   /** Y's identifiers that no answer to X may contain. */
-  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE, y.serviceId].filter(Boolean);
+  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE, y.serviceId, y.invitationId, Y_INVITEE].filter(Boolean);
 
   /** `echoed`: references the caller sent itself, which an answer may repeat. */
   const revealsNothing = (answer: Answer, what: string, echoed: string[] = []) => {
@@ -149,7 +151,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
 
   /** Every row of workspace Y, and Y's user's sessions: must not change whatever X does. */
   const snapshot = async (): Promise<string> => {
-    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'shares', 'links', 'hub_ports', 'diagnostics'];
+    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'invitations', 'shares', 'links', 'hub_ports', 'diagnostics'];
     const out: Record<string, unknown> = {};
     await h.hub.db.withSystem(async (tx) => {
       for (const table of tables) {
@@ -360,6 +362,31 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     'POST /v1/device/approve': async (who) => {
       const m = uuid();
       const fresh = async () => JSON.parse((await call({ method: 'POST', path: '/v1/device/code', body: {} })).text).user_code as string;
+    'GET /v1/workspaces/:id/invitations': async (who) => {
+      const m = uuid();
+      await same(who, { method: 'GET', path: `/v1/workspaces/${y.workspaceId}/invitations` }, { method: 'GET', path: `/v1/workspaces/${m}/invitations` }, [[y.workspaceId, m]], 'invitations');
+    },
+    'DELETE /v1/workspaces/:id/invitations/:invitationId': async (who) => {
+      const [m1, m2] = [uuid(), uuid()];
+      await same(
+        who,
+        { method: 'DELETE', path: `/v1/workspaces/${y.workspaceId}/invitations/${y.invitationId}` },
+        { method: 'DELETE', path: `/v1/workspaces/${m1}/invitations/${m2}` },
+        [
+          [y.workspaceId, m1],
+          [y.invitationId, m2],
+        ],
+        'revoke invitation of Y',
+      );
+      // Y's invitation through X's own workspace: like a missing one.
+      await same(
+        who,
+        { method: 'DELETE', path: `/v1/workspaces/${x.workspaceId}/invitations/${y.invitationId}` },
+        { method: 'DELETE', path: `/v1/workspaces/${x.workspaceId}/invitations/${m2}` },
+        [[y.invitationId, m2]],
+        'revoke Y invitation through X',
+      );
+    },
       const [c1, c2] = [await fresh(), await fresh()];
       // Approving into Y (by workspaceId or X-Workspace-Id) answers like a missing workspace and enrols nothing there.
       await same(who, { method: 'POST', path: '/v1/device/approve', body: { user_code: c1, workspaceId: y.workspaceId } }, { method: 'POST', path: '/v1/device/approve', body: { user_code: c2, workspaceId: m } }, [[y.workspaceId, m], [c1, c2]], 'approve device into Y');
@@ -415,6 +442,10 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     const yLinkAnswer = await h.request('POST', '/v1/links', { headers: { authorization: `Bearer ${y.apiKey}` }, body: { service: Y_SERVICE, expiresIn: '7d' } });
     assert.equal(yLinkAnswer.status, 201, JSON.stringify(yLinkAnswer.body));
     Object.assign(yLink, { id: yLinkAnswer.body.link.id, token: yLinkAnswer.body.token, prefix: yLinkAnswer.body.link.prefix });
+
+    const invitation = await h.request('POST', `/v1/workspaces/${y.workspaceId}/invites`, { cookie: bob.cookie, body: { email: Y_INVITEE } });
+    assert.equal(invitation.status, 202, JSON.stringify(invitation.body));
+    y.invitationId = invitation.body.id;
 
     // X: a signed-in owner, an API key of X and an enrolled agent of X.
     const alice = await h.signIn('alice-caller@example.com');

@@ -20,9 +20,13 @@ async function seed(db: Database, tag: string): Promise<Fixture> {
     const [user] = await tx.query<{ id: string }>(`insert into users (email, created_at) values ($1, now()) returning id`, [`${tag}-${randomBytes(3).toString('hex')}@example.com`]);
     await tx.query(`insert into workspace_members (workspace_id, user_id, role, created_at) values ($1, $2, 'owner', now())`, [ws!.id, user!.id]);
     await tx.query(`insert into sessions (token_hash, user_id, created_at, last_seen_at) values ($1, $2, now(), now())`, [randomBytes(32), user!.id]);
+    const [invitation] = await tx.query<{ id: string }>(
+      `insert into invitations (workspace_id, email, role, created_at, expires_at) values ($1, 'x@example.com', 'member', now(), now() + interval '1 hour') returning id`,
+      [ws!.id],
+    );
     await tx.query(
-      `insert into magic_links (token_hash, email, purpose, workspace_id, role, created_at, expires_at) values ($1, 'x@example.com', 'invite', $2, 'member', now(), now() + interval '1 hour')`,
-      [randomBytes(32), ws!.id],
+      `insert into magic_links (token_hash, email, purpose, workspace_id, role, created_at, expires_at, invitation_id) values ($1, 'x@example.com', 'invite', $2, 'member', now(), now() + interval '1 hour', $3)`,
+      [randomBytes(32), ws!.id, invitation!.id],
     );
     return { workspace: ws!.id, user: user!.id };
   });

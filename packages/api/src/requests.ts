@@ -93,6 +93,16 @@ export const InviteRequest = Type.Object(
 );
 export type InviteRequest = Static<typeof InviteRequest>;
 
+/**
+ * DELETE /v1/workspaces/:id/invitations/:invitationId. Ids are checked as UUIDs by the hub itself, so that a
+ * malformed one answers NOT_FOUND exactly like a missing or another workspace's one; the schema bounds the length.
+ */
+export const InvitationParams = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64 }), invitationId: Type.String({ minLength: 1, maxLength: 64 }) },
+  closed,
+);
+export type InvitationParams = Static<typeof InvitationParams>;
+
 /** POST /v1/shares. */
 export const CreateShareRequest = Type.Object(
   {
@@ -146,6 +156,7 @@ export const ROUTE_REQUESTS = {
   'POST /v1/device/token': { body: DeviceTokenRequest },
   'POST /v1/workspaces': { body: CreateWorkspaceRequest },
   'POST /v1/workspaces/:id/invites': { body: InviteRequest },
+  'DELETE /v1/workspaces/:id/invitations/:invitationId': { params: InvitationParams },
   'POST /v1/shares': { body: CreateShareRequest },
   'POST /v1/shares/join': { body: JoinShareRequest },
   'POST /v1/links': { body: CreateLinkRequest },

@@ -236,8 +236,21 @@ export interface MemberInfo {
 
 /** POST /v1/workspaces/:id/invites: a magic link that joins the workspace was mailed. */
 export interface InviteSent {
+  /** The invitation's id: what GET /v1/workspaces/:id/invitations lists and DELETE .../invitations/:id revokes. */
+  id: string;
   email: string;
   role: 'admin' | 'member';
+  expiresAt: string;
+}
+
+/** A pending invitation (GET /v1/workspaces/:id/invitations): sent, not yet accepted, revoked or expired. */
+export interface InvitationInfo {
+  id: string;
+  email: string;
+  role: 'admin' | 'member';
+  /** The email of the member who sent it; null when an API key sent it or the sender's account is gone. */
+  invitedBy: string | null;
+  createdAt: string;
   expiresAt: string;
 }
 

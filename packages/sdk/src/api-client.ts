@@ -21,6 +21,7 @@ import {
   type DeviceApproved,
   type EnrolledAgent,
   type HubStreamEvent,
+  type InvitationInfo,
   type InviteSent,
   type JoinedShareInfo,
   type LinkInfo,
@@ -133,6 +134,8 @@ export const API_ROUTES = {
   'GET /v1/workspaces/:id/members': 'members',
   'POST /v1/workspaces/:id/invites': 'invite',
   'DELETE /v1/workspaces/:id/members/:userId': 'removeMember',
+  'GET /v1/workspaces/:id/invitations': 'invitations',
+  'DELETE /v1/workspaces/:id/invitations/:invitationId': 'revokeInvitation',
   'GET /v1/shares': 'shares',
   'POST /v1/shares': 'createShare',
   'POST /v1/shares/join': 'joinShare',
@@ -362,6 +365,16 @@ export class ApiClient {
 
   async removeMember(workspaceId: string, userId: string): Promise<void> {
     await this.call('DELETE', path`/v1/workspaces/${workspaceId}/members/${userId}`);
+  }
+
+  /** The workspace's pending invitations (not accepted, revoked or expired): an admin's session or an API key. */
+  async invitations(workspaceId: string): Promise<InvitationInfo[]> {
+    return (await this.call<{ invitations: InvitationInfo[] }>('GET', path`/v1/workspaces/${workspaceId}/invitations`)).invitations;
+  }
+
+  /** Revokes a pending invitation: its link is refused with INVITATION_REVOKED from now on. */
+  async revokeInvitation(workspaceId: string, invitationId: string): Promise<void> {
+    await this.call('DELETE', path`/v1/workspaces/${workspaceId}/invitations/${invitationId}`);
   }
 
   private authHeaders(): Record<string, string> {

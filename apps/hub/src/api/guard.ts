@@ -68,6 +68,9 @@ export const POLICY = {
   'audit.read': { agent: false, api_key: true, roles: ADMINS },
   'members.read': { agent: false, api_key: true, roles: ALL_ROLES },
   'members.manage': { agent: false, api_key: false, roles: ADMINS },
+  /** List and revoke pending invitations (`connect invitations`). An API key may: revoking only takes access away,
+   *  and members.read already shows it the members' addresses. Sending one stays members.manage. */
+  'invitations.manage': { agent: false, api_key: true, roles: ADMINS },
   /** Create, list and revoke shares of this workspace's services (`connect share`). Letting another workspace in
    *  is an admin's decision for users; an agent or API key of the workspace acts for its operator. */
   'shares.manage': { agent: true, api_key: true, roles: ADMINS },

@@ -44,6 +44,8 @@ export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
   'POST /v1/workspaces': 'Creates a workspace; the signed-in user becomes its admin.',
   'GET /v1/workspaces/:id': 'One workspace the user belongs to.',
   'POST /v1/workspaces/:id/invites': 'Invites a person by email (a magic link that joins them to the workspace).',
+  'GET /v1/workspaces/:id/invitations': 'Pending invitations of a workspace (admins and API keys).',
+  'DELETE /v1/workspaces/:id/invitations/:invitationId': 'Revokes a pending invitation: its link answers INVITATION_REVOKED (410).',
   'GET /v1/workspaces/:id/members': 'Members of a workspace and their roles.',
   'DELETE /v1/workspaces/:id/members/:userId': 'An admin removes a member.',
   'GET /v1/shares': 'Shares this workspace gave and joined.',

@@ -1,16 +1,16 @@
 /**
- * Workspaces and members: list and create workspaces, invite by email (magic link), list and remove members.
+ * Workspaces and members: list and create workspaces, invite by email (magic link), list and revoke pending
+ * invitations, list and remove members (which revokes the member's pending invitations).
  * Routes under /v1/workspaces/:id act in workspace :id; a workspace the caller is not in answers exactly like one
  * that does not exist (guard.notFound).
  */
 
-import type { WorkspaceInfo, MemberInfo, InviteSent } from '@private-connect/protocol';
-import { CreateWorkspaceRequest, InviteRequest } from '@private-connect/api';
+import type { WorkspaceInfo, MemberInfo, InviteSent, InvitationInfo } from '@private-connect/protocol';
+import { CreateWorkspaceRequest, InvitationParams, InviteRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
-import { recordAudit } from '../store/audit.js';
-import { createMagicLink } from '../store/magic-links.js';
+import { createInvitation, listPendingInvitations, revokeInvitation } from '../store/invitations.js';
 import { createWorkspace, listMembers, listUserWorkspaces, MAX_WORKSPACE_NAME, removeMember } from '../store/members.js';
 import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
@@ -76,14 +76,27 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const email = normalizeEmail(body.email);
     const role = body.role ?? 'member';
     const invitedBy = principal.kind === 'user' ? principal.userId : undefined;
-    const now = deps.clock.now();
-    const { token, expiresAt } = await createMagicLink(deps.db, { email, purpose: 'invite', workspaceId: id, role, invitedBy }, now);
-    await deps.db.withWorkspace(id, (tx) =>
-      recordAudit(tx, id, { ...actorOf(principal), action: 'member.invite', targetType: 'email', targetId: email, ...requestMeta(request), metadata: { email, role } }),
-    );
+    const invitation = { workspaceId: id, email, role, invitedBy };
+    const { id: invitationId, token, expiresAt } = await createInvitation(deps.db, invitation, actorOf(principal), deps.clock.now(), requestMeta(request));
     await deps.mailer.send({ to: email, subject: 'You are invited to a Private Connect workspace', intro: 'Open this link to join the workspace.', link: verifyLink(deps, token) });
     void reply.status(202);
-    return { email, role, expiresAt: expiresAt.toISOString() };
+    return { id: invitationId, email, role, expiresAt: expiresAt.toISOString() };
+  });
+
+  // Listing and revoking invitations: admins, and API keys (revoking only takes access away; members.read already
+  // shows a key the members' addresses). Another workspace's invitation answers like a missing one (RLS).
+  app.get('/v1/workspaces/:id/invitations', async (request): Promise<{ invitations: InvitationInfo[] }> => {
+    const { id } = request.params as { id: string };
+    await principalIn(request, deps, id, 'invitations.manage');
+    return { invitations: await listPendingInvitations(deps.db, id, deps.clock.now()) };
+  });
+
+  app.delete('/v1/workspaces/:id/invitations/:invitationId', { schema: { params: InvitationParams } }, async (request, reply) => {
+    const { id, invitationId } = request.params as InvitationParams;
+    const principal = await principalIn(request, deps, id, 'invitations.manage');
+    if (!UUID.test(invitationId)) throw notFound('invite', invitationId);
+    if (!(await revokeInvitation(deps.db, id, invitationId, actorOf(principal), deps.clock.now(), requestMeta(request)))) throw notFound('invite', invitationId);
+    void reply.status(204);
   });
 
   app.delete('/v1/workspaces/:id/members/:userId', async (request, reply) => {
@@ -92,7 +105,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     if (!UUID.test(userId)) throw notFound('member', userId);
     const { actorType, actorId } = actorOf(principal);
     const actor = { kind: actorType, id: actorId, role: principal.kind === 'user' ? principal.role : undefined };
-    if (!(await removeMember(deps.db, id, actor, userId, requestMeta(request)))) throw notFound('member', userId);
+    if (!(await removeMember(deps.db, id, actor, userId, deps.clock.now(), requestMeta(request)))) throw notFound('member', userId);
     void reply.status(204);
   });
 }

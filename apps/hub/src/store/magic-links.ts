@@ -25,6 +25,8 @@ export interface NewLink {
   workspaceId?: string;
   role?: 'admin' | 'member';
   invitedBy?: string;
+  /** Invitations only: the invitation (store/invitations.ts) this link accepts. */
+  invitationId?: string;
 }
 
 export interface UsedLink {
@@ -33,6 +35,8 @@ export interface UsedLink {
   purpose: LinkPurpose;
   workspaceId: string | null;
   role: 'admin' | 'member' | null;
+  /** Invitations only: the invitation, now marked accepted. */
+  invitationId: string | null;
 }
 
 /**
@@ -50,9 +54,9 @@ export async function createMagicLink(db: Database, link: NewLink, now: Date): P
   const expiresAt = new Date(now.getTime() + ttl);
   await db.withSystem((tx) =>
     tx.query(
-      `insert into magic_links (token_hash, email, purpose, workspace_id, role, invited_by, created_at, expires_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [hashSecret(token), link.email, link.purpose, link.workspaceId ?? null, link.role ?? null, link.invitedBy ?? null, now, expiresAt],
+      `insert into magic_links (token_hash, email, purpose, workspace_id, role, invited_by, created_at, expires_at, invitation_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [hashSecret(token), link.email, link.purpose, link.workspaceId ?? null, link.role ?? null, link.invitedBy ?? null, now, expiresAt, link.invitationId ?? null],
     ),
   );
   return { token, expiresAt };
@@ -60,23 +64,45 @@ export async function createMagicLink(db: Database, link: NewLink, now: Date): P
 
 /**
  * Marks the link used and returns it, in the caller's withSystem transaction. The update is the single-use check:
- * of two concurrent uses exactly one matches `used_at is null`. Throws UNAUTHORIZED (unknown), LINK_USED or
- * LINK_EXPIRED.
+ * of two concurrent uses exactly one matches `used_at is null`. An invitation link also marks its invitation
+ * accepted, unless it was revoked (by an admin, or because its member was removed). Throws UNAUTHORIZED (unknown),
+ * LINK_USED, INVITATION_REVOKED or LINK_EXPIRED; the caller's transaction then rolls back.
  */
 export async function consumeMagicLink(tx: Queryable, token: string, now: Date): Promise<UsedLink> {
   if (token.length === 0 || token.length > MAX_LINK_TOKEN) throw unknownLink();
   const hash = hashSecret(token);
-  const [row] = await tx.query<{ id: string; email: string; purpose: LinkPurpose; workspace_id: string | null; role: 'admin' | 'member' | null }>(
+  const [row] = await tx.query<{ id: string; email: string; purpose: LinkPurpose; workspace_id: string | null; role: 'admin' | 'member' | null; invitation_id: string | null }>(
     `update magic_links set used_at = $2
       where token_hash = $1 and used_at is null and expires_at > $2
-      returning id, email, purpose, workspace_id, role`,
+      returning id, email, purpose, workspace_id, role, invitation_id`,
     [hash, now],
   );
-  if (row) return { id: row.id, email: row.email, purpose: row.purpose, workspaceId: row.workspace_id, role: row.role };
-  const [why] = await tx.query<{ used_at: Date | null }>('select used_at from magic_links where token_hash = $1', [hash]);
+  if (row) {
+    if (row.invitation_id) await acceptInvitation(tx, row.invitation_id, now);
+    return { id: row.id, email: row.email, purpose: row.purpose, workspaceId: row.workspace_id, role: row.role, invitationId: row.invitation_id };
+  }
+  const [why] = await tx.query<{ used_at: Date | null; revoked_at: Date | null }>(
+    'select l.used_at, i.revoked_at from magic_links l left join invitations i on i.id = l.invitation_id where l.token_hash = $1',
+    [hash],
+  );
   if (!why) throw unknownLink();
   if (why.used_at) throw new ConnectError('LINK_USED', 'this sign-in link was already used; each link works once. Ask for a new one');
+  if (why.revoked_at) throw invitationRevoked();
   throw new ConnectError('LINK_EXPIRED', 'this sign-in link has expired; ask for a new one');
+}
+
+/**
+ * Marks the invitation accepted. This update is where a revocation and an acceptance meet: the row lock orders
+ * them, and a revoked invitation matches nothing, so the sign-in is refused and rolls back (the link stays unused,
+ * and refused).
+ */
+async function acceptInvitation(tx: Queryable, invitationId: string, now: Date): Promise<void> {
+  const [accepted] = await tx.query('update invitations set accepted_at = $2 where id = $1 and accepted_at is null and revoked_at is null returning id', [invitationId, now]);
+  if (!accepted) throw invitationRevoked();
+}
+
+function invitationRevoked(): ConnectError {
+  return new ConnectError('INVITATION_REVOKED', 'this invitation was revoked (by an admin, or because its member was removed); ask an admin of the workspace for a new one');
 }
 
 function unknownLink(): ConnectError {

@@ -8,6 +8,7 @@ import { MAX_WORKSPACE_NAME } from '@private-connect/api';
 import { ConnectError, type MemberInfo, type MemberRole } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
 import { recordAudit } from './audit.js';
+import { revokeInvitationsOfMember } from './invitations.js';
 import type { RequestMeta } from './users.js';
 
 /** Longest workspace name (the column's check). */
@@ -70,14 +71,20 @@ export async function listMembers(db: Database, workspaceId: string): Promise<Me
 /**
  * Removes userId from the workspace (inside withWorkspace, so another workspace's member is simply not found).
  * An admin may not remove an owner, and the last owner cannot be removed. Returns false when there is no such member.
+ * In the same transaction, every pending invitation sent to the member's address or by the member is revoked:
+ * otherwise an older invitation link would let them (or someone they invited) join again.
  */
 export async function removeMember(
   db: Database,
   workspaceId: string,
   actor: { kind: string; id: string; role?: MemberRole },
   userId: string,
+  now: Date,
   meta: RequestMeta,
 ): Promise<boolean> {
+  // The address is in the system-only users table; it is used only to find invitations sent to it.
+  const [user] = await db.withSystem((tx) => tx.query<{ email: string }>('select email from users where id = $1', [userId]));
+  const actorType = actor.kind === 'user' ? 'user' : 'api_key';
   return db.withWorkspace(workspaceId, async (tx) => {
     const [target] = await tx.query<{ role: MemberRole }>('select role from workspace_members where user_id = $1 for update', [userId]);
     if (!target) return false;
@@ -86,9 +93,10 @@ export async function removeMember(
       const [{ owners }] = (await tx.query<{ owners: number }>(`select count(*)::int as owners from workspace_members where role = 'owner'`)) as [{ owners: number }];
       if (owners <= 1) throw new ConnectError('FORBIDDEN', 'the last owner of a workspace cannot be removed');
     }
+    await revokeInvitationsOfMember(tx, workspaceId, { userId, email: user?.email }, { actorType, actorId: actor.id }, now, meta);
     await tx.query('delete from workspace_members where user_id = $1', [userId]);
     await recordAudit(tx, workspaceId, {
-      actorType: actor.kind === 'user' ? 'user' : 'api_key',
+      actorType,
       actorId: actor.id,
       action: 'member.remove',
       targetType: 'user',
