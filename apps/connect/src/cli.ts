@@ -21,9 +21,11 @@ import { audit, type AuditOptions } from './commands/audit.js';
 import { share, shareList, shareRevoke, type ShareOptions } from './commands/share.js';
 import { join, type JoinOptions } from './commands/join.js';
 import { createLinkCommand, listLinksCommand, revokeLinkCommand, type LinkOptions } from './commands/link.js';
+import { listInvitations, revokeInvitationCommand } from './commands/invitations.js';
+import type { HubApiOptions } from './hub-api.js';
 
 export const VERSION = '0.1.0';
-const COMMANDS = new Set(['audit', 'link', 'share', 'join', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help', 'daemon', 'doctor', 'completion']);
+const COMMANDS = new Set(['audit', 'invitations', 'link', 'share', 'join', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help', 'daemon', 'doctor', 'completion']);
 
 /**
  * `connect localhost:5432` is short for `connect expose localhost:5432` with a name chosen from the port.
@@ -161,6 +163,21 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   hubOptions(shareCommand.command('revoke').description('end a share now: its open connections are closed').argument('<id>', 'share id (or its name)')).action(
     action((ctx, id: string, options: ShareOptions) => shareRevoke(ctx, id, { ...shareCommand.opts<ShareOptions>(), ...options })),
   );
+
+  const invitations = hubOptions(
+    program
+      .command('invitations')
+      .description('the workspace\'s pending invitations (needs an API key or an admin); see also invitations revoke'),
+  ).action(action((ctx, options: HubApiOptions) => listInvitations(ctx, options)));
+  hubOptions(invitations.command('ls').alias('list').description('the pending invitations (the same as connect invitations)')).action(
+    action((ctx, options: HubApiOptions) => listInvitations(ctx, { ...invitations.opts<HubApiOptions>(), ...options })),
+  );
+  hubOptions(
+    invitations
+      .command('revoke')
+      .description('withdraw a pending invitation: its link is refused from now on')
+      .argument('<invitation>', 'the invitation id (connect invitations), or an email address: all its pending invitations'),
+  ).action(action((ctx, ref: string, options: HubApiOptions) => revokeInvitationCommand(ctx, ref, { ...invitations.opts<HubApiOptions>(), ...options })));
 
   hubOptions(
     program

@@ -46,6 +46,8 @@ describe('rewriteShorthand', () => {
       ['share', 'prod-db', '--name', 'acme', '--expires', '7d'],
       ['share', 'ls'],
       ['share', 'revoke', '1234'],
+      ['invitations'],
+      ['invitations', 'revoke', '1234'],
       ['join', 'pcs_abc', '--as', 'acme'],
       ['ls'],
       ['list'],
