@@ -4,7 +4,9 @@
  * the agent revoked (its process stops); the expiry shown in the warning colour only within 7 days; a live
  * throughput chart that moves with real traffic; a public link created, used with fetch and revoked (410); the
  * audit log filtered by agent and time and exported as JSON lines; a member invited by the link the hub prints, who
- * sees the workspace and loses it when removed; and no page wider than a 375 px screen.
+ * sees the workspace and loses it when removed; pending invitations listed and revoked with a button (the link is
+ * then refused), a removed member's older invitation gone from the list and refused; and no page wider than a 375 px
+ * screen.
  * Runs only with `npm run test:browser`.
  */
 
@@ -266,6 +268,48 @@ describe('managing the workspace in the dashboard (chromium)', () => {
     } finally {
       await guest.close();
     }
+  });
+
+  test('lists pending invitations and revokes one with its button; a removed member’s older invitation goes too, and both links are refused', async () => {
+    /** What the hub answers the printed link's token (the verify page's POST), from outside the browser. */
+    const accept = async (link: URL) => {
+      const res = await fetch(`${hub.url}/v1/auth/verify?token=${encodeURIComponent(link.searchParams.get('token')!)}`, { method: 'POST', headers: { origin: hub.url } });
+      return { status: res.status, body: (await res.json()) as { error?: { code: string }; userId?: string } };
+    };
+    const invite = async (email: string) => {
+      await page.getByLabel('Email').fill(email);
+      const from = hub.proc.stderr().length;
+      await page.getByRole('button', { name: 'Send invitation' }).click();
+      await page.getByText(`Invitation sent to ${email}.`).waitFor();
+      return printedLink(hub, email, from);
+    };
+    const row = (email: string) => page.locator(`[data-testid="invitation"][data-email="${email}"]`);
+    await page.getByRole('link', { name: 'Members' }).click();
+
+    const withdrawn = 'withdrawn@example.test';
+    const withdrawnLink = await invite(withdrawn);
+    await row(withdrawn).waitFor();
+    await row(withdrawn).getByRole('button', { name: `Revoke the invitation of ${withdrawn}` }).click();
+    await row(withdrawn).waitFor({ state: 'detached' });
+    const refused = await accept(withdrawnLink);
+    assert.equal(refused.status, 410, JSON.stringify(refused.body));
+    assert.equal(refused.body.error?.code, 'INVITATION_REVOKED');
+
+    const bob = 'comeback@example.test';
+    const older = await invite(bob);
+    const newer = await invite(bob);
+    await until('both invitations to bob in the list', async () => (await row(bob).count()) === 2);
+    const joined = await accept(newer);
+    assert.equal(joined.status, 200, JSON.stringify(joined.body));
+    await page.reload(); // the lists were loaded before bob joined
+    await page.locator(`[data-testid="member"][data-email="${bob}"]`).getByRole('button', { name: `Remove ${bob}` }).click();
+    await page.locator(`[data-testid="member"][data-email="${bob}"]`).waitFor({ state: 'detached' });
+    await until('the older invitation to leave the list', async () => (await row(bob).count()) === 0);
+    const comeback = await accept(older);
+    assert.equal(comeback.status, 410, JSON.stringify(comeback.body));
+    assert.equal(comeback.body.error?.code, 'INVITATION_REVOKED');
+    const members = await pageApi(page, 'GET', `/v1/workspaces/${(await pageApi(page, 'GET', '/v1/me')).body.workspaceId}/members`);
+    assert.ok(!members.body.members.some((m: { email: string }) => m.email === bob), 'the removed member came back');
   });
 
   test('fits a 375 px screen on every page: nothing scrolls sideways', async () => {

@@ -1,4 +1,4 @@
-/** Members of the workspace and invitations by email (the hub mails a magic link). */
+/** Members of the workspace, invitations by email (the hub mails a magic link) and, for admins, the pending ones. */
 
 import type { MemberInfo } from '@private-connect/protocol';
 import { useState, type FormEvent } from 'react';
@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { FormError, ListState, formatTime } from '../components.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
+import { PendingInvitations } from './pending-invitations.js';
 
 type Member = MemberInfo;
 
@@ -19,6 +20,9 @@ export function MembersPage() {
   const [role, setRole] = useState('member');
   const [error, setError] = useState<Error | null>(null);
   const [sent, setSent] = useState<string | null>(null);
+  // Bumped when an invitation is sent or a member removed (which revokes theirs): the pending list reloads.
+  const [invitationsVersion, setInvitationsVersion] = useState(0);
+  const invitationsChanged = () => setInvitationsVersion((v) => v + 1);
   const invite = (event: FormEvent) => {
     event.preventDefault();
     setError(null);
@@ -27,6 +31,7 @@ export function MembersPage() {
       (answer) => {
         setSent(answer.email);
         setEmail('');
+        invitationsChanged();
       },
       setError,
     );
@@ -35,7 +40,10 @@ export function MembersPage() {
     if (!window.confirm(`Remove ${member.email} from ${current.name}? They lose access at once.`)) return;
     setRemoveError(null);
     api('DELETE', `${path}/members/${encodeURIComponent(member.userId)}`).then(
-      () => members.update((list) => list.filter((m) => m.userId !== member.userId)),
+      () => {
+        members.update((list) => list.filter((m) => m.userId !== member.userId));
+        invitationsChanged();
+      },
       setRemoveError,
     );
   };
@@ -77,6 +85,7 @@ export function MembersPage() {
           </ul>
         )}
       </ListState>
+      {admin ? <PendingInvitations path={path} workspace={current.name} version={invitationsVersion} /> : null}
     </section>
   );
 }
