@@ -358,10 +358,6 @@ describe(`cross-workspace battery (${dbKind})`, () => {
         'remove Y user from X',
       );
     },
-    'POST /v1/device/code': (who) => plain(who, { method: 'POST', path: '/v1/device/code', body: { label: `device-${who}` } }, 'device code'),
-    'POST /v1/device/approve': async (who) => {
-      const m = uuid();
-      const fresh = async () => JSON.parse((await call({ method: 'POST', path: '/v1/device/code', body: {} })).text).user_code as string;
     'GET /v1/workspaces/:id/invitations': async (who) => {
       const m = uuid();
       await same(who, { method: 'GET', path: `/v1/workspaces/${y.workspaceId}/invitations` }, { method: 'GET', path: `/v1/workspaces/${m}/invitations` }, [[y.workspaceId, m]], 'invitations');
@@ -387,6 +383,10 @@ describe(`cross-workspace battery (${dbKind})`, () => {
         'revoke Y invitation through X',
       );
     },
+    'POST /v1/device/code': (who) => plain(who, { method: 'POST', path: '/v1/device/code', body: { label: `device-${who}` } }, 'device code'),
+    'POST /v1/device/approve': async (who) => {
+      const m = uuid();
+      const fresh = async () => JSON.parse((await call({ method: 'POST', path: '/v1/device/code', body: {} })).text).user_code as string;
       const [c1, c2] = [await fresh(), await fresh()];
       // Approving into Y (by workspaceId or X-Workspace-Id) answers like a missing workspace and enrols nothing there.
       await same(who, { method: 'POST', path: '/v1/device/approve', body: { user_code: c1, workspaceId: y.workspaceId } }, { method: 'POST', path: '/v1/device/approve', body: { user_code: c2, workspaceId: m } }, [[y.workspaceId, m], [c1, c2]], 'approve device into Y');
