@@ -24,15 +24,29 @@
  * forwards the payload bytes untouched. Stream ids
  * are per WebSocket: the agent allocates odd ids, the hub allocates even ids, id 0 is the connection itself.
  *
- * Flow control (credit, like HTTP/2 windows): each side of a stream may send at most INITIAL_STREAM_WINDOW bytes
- * of DATA payload before the receiving agent grants more with WINDOW. Credit is end to end (agent to agent); the
- * hub tracks it too and closes a connection that sends beyond its credit, so hub memory per stream is bounded by
- * the window.
+ * Flow control (credit, like HTTP/2 windows), on two levels:
+ *   stream      each side of a stream may send at most INITIAL_STREAM_WINDOW bytes of DATA payload before the
+ *               receiving agent grants more with WINDOW s=<id>. This credit is end to end (agent to agent): the
+ *               receiver grants it once its local socket took the bytes.
+ *   connection  besides, an agent may have at most CONNECTION_WINDOW bytes of DATA payload (all its streams
+ *               together) that the hub has received and not yet written out to the receiving agents' sockets. The
+ *               hub grants it back with WINDOW s=0 as those writes complete. This credit is hop by hop (agent to
+ *               hub), granted by the hub only: an agent never sends WINDOW s=0.
+ *
+ *   DATA s=1 <n bytes>                ──▶  (stream 1 credit -n, connection credit -n)
+ *                                          DATA s=2 ──▶ written to A's socket
+ *   WINDOW s=0 +n                     ◀──  (the hub wrote n bytes of B's DATA out; sent in steps of at least
+ *                                          CONNECTION_WINDOW_UPDATE_THRESHOLD)
+ *
+ * The hub tracks both and closes a connection that sends beyond either with FLOW_CONTROL, so what it holds for one
+ * agent connection is at most CONNECTION_WINDOW, whatever its number of streams; a receiver that stops reading
+ * holds back the senders that feed it (and is closed with IDLE_TIMEOUT once nothing it was sent has left the hub
+ * for WRITE_STALL_TIMEOUT_MS, which gives their connection credit back).
  *
  * Frame layout (big-endian), FRAME_HEADER_SIZE = 10 bytes, then `length` bytes of payload:
  *   offset 0  u8   type       one of FrameType
  *   offset 1  u8   flags      FrameFlag bits; bits not defined in this version must be 0
- *   offset 2  u32  stream id  0 for connection-level frames (CONTROL, PING, PONG, GOAWAY)
+ *   offset 2  u32  stream id  0 for connection-level frames (CONTROL, PING, PONG, GOAWAY, and WINDOW of the connection)
  *   offset 6  u32  length     payload length, at most MAX_FRAME_PAYLOAD
  *
  * Over a WebSocket every binary message is exactly one frame. Over a byte stream (tests, hub-to-hub links) frames
@@ -47,8 +61,11 @@ import { MAX_CONTROL_MESSAGE, MAX_FRAME_PAYLOAD, MAX_SMALL_JSON } from './limits
  *   1  first version: OPEN/OPEN_OK/OPEN_ERROR/DATA/WINDOW/CLOSE/RESET/PING/PONG/CONTROL/GOAWAY.
  *   2  end-to-end encryption: hello carries the agent's identity key, OPEN and OPEN_OK carry the handshake (OPEN_OK
  *      may have a JSON payload), DATA may be ENCRYPTED; the `health` op and the hub's `token` message.
+ *   3  the connection window: an agent may have at most CONNECTION_WINDOW bytes of DATA unwritten in the hub; the
+ *      hub grants connection credit with WINDOW on stream 0 (issue 20: 4,096 streams × 2 MiB fitted in the hub's
+ *      memory for one agent that stopped reading).
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const FRAME_HEADER_SIZE = 10;
 
@@ -62,7 +79,10 @@ export const FrameType = {
   OPEN_ERROR: 0x03,
   /** Stream bytes, relayed untouched. Payload: raw bytes (encrypted when FLAG_ENCRYPTED is set). */
   DATA: 0x04,
-  /** Grant the peer more credit on this stream. Payload: u32 big-endian increment, 1 ..= MAX_WINDOW. */
+  /**
+   * Grant the peer more credit on this stream, or, on stream 0 (hub to agent only), on the connection.
+   * Payload: u32 big-endian increment, 1 ..= MAX_WINDOW.
+   */
   WINDOW: 0x05,
   /** The sender will send no more DATA on this stream (half close). Empty payload. */
   CLOSE: 0x06,
@@ -174,7 +194,8 @@ function readHeader(buf: Buffer): Header {
   }
   const t = type as FrameType;
   const connectionLevel = t === FrameType.CONTROL || t === FrameType.PING || t === FrameType.PONG || t === FrameType.GOAWAY;
-  if (connectionLevel !== (streamId === 0)) {
+  // WINDOW belongs to either: a stream's credit, or (stream 0) the connection's.
+  if (t !== FrameType.WINDOW && connectionLevel !== (streamId === 0)) {
     throw new ProtocolError(
       'PROTOCOL_ERROR',
       connectionLevel
@@ -258,7 +279,7 @@ export class FrameDecoder {
   }
 }
 
-/** Encodes a WINDOW payload. */
+/** Encodes a WINDOW frame: credit for stream `streamId`, or for the connection when it is 0. */
 export function encodeWindow(streamId: number, increment: number): Buffer {
   if (!Number.isInteger(increment) || increment < 1 || increment > MAX_WINDOW) {
     throw new RangeError(`WINDOW increment must be 1..${MAX_WINDOW}, got ${increment}`);

@@ -1,5 +1,6 @@
 export * from './frame.js';
 export * from './limits.js';
+export * from './connection-window.js';
 export * from './errors.js';
 export * from './control.js';
 export * from './names.js';

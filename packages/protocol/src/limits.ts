@@ -10,6 +10,19 @@ export const MAX_SMALL_JSON = 4 * 1024;
 export const INITIAL_STREAM_WINDOW = 2 * 1024 * 1024;
 /** A receiver grants credit back once it has consumed this many bytes (a quarter of the window). */
 export const WINDOW_UPDATE_THRESHOLD = INITIAL_STREAM_WINDOW / 4;
+/**
+ * DATA bytes one agent connection may have in the hub, all its streams together, that the hub has not yet written
+ * out to their receivers (the connection window, as in HTTP/2). Bounds what the hub holds for one sender whatever
+ * its number of streams. Twice a stream window, so one stream at full speed is held back by its own window first.
+ */
+export const CONNECTION_WINDOW = 4 * 1024 * 1024;
+/** The hub grants connection credit back once this many bytes were written out (an eighth of the window). */
+export const CONNECTION_WINDOW_UPDATE_THRESHOLD = CONNECTION_WINDOW / 8;
+/**
+ * A receiving agent that takes none of the bytes the hub has for it for this long is closed with IDLE_TIMEOUT: its
+ * senders' connection credit is held meanwhile, so this bounds how long it holds them back.
+ */
+export const WRITE_STALL_TIMEOUT_MS = 45_000;
 /** Time an agent has after the WebSocket upgrade to send its hello. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Open streams one agent connection may have at once (both directions together). */

@@ -83,8 +83,12 @@ export class HubLink implements RelayPeer {
     return id;
   }
 
-  /** A frame for the other hub, from the relay (the stream id is already the link's). */
-  send(raw: Buffer): void {
+  /**
+   * A frame for the other hub, from the relay (the stream id is already the link's). Relayed DATA is written off at
+   * once (`written`): what the other hub holds is bounded by its per-stream credit only (no window between hubs).
+   */
+  send(raw: Buffer, written?: () => void): void {
+    written?.();
     let frame = raw;
     if (raw[0] === FrameType.OPEN) {
       const id = raw.readUInt32BE(2);

@@ -7,16 +7,19 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
   ConnectError,
+  ConnectionCredit,
   FrameType,
   MAX_SMALL_JSON,
   MAX_STREAM_ID,
   MAX_STREAMS_PER_CONNECTION,
   PROTOCOL_VERSION,
   ProtocolError,
+  WRITE_STALL_TIMEOUT_MS,
   closeReason,
   decodeFrame,
   encodeFrame,
   encodeJsonFrame,
+  encodeWindow,
   frameTypeName,
   parseAgentMessage,
   parseOpenRequest,
@@ -70,6 +73,13 @@ export class AgentConnection implements RelayPeer, StreamTarget {
   private readonly handshakeTimer: NodeJS.Timeout;
   private controlChain: Promise<void> = Promise.resolve();
   private pendingControl = 0;
+  /** The agent's connection window: its DATA that the hub holds, granted back with WINDOW s=0 once written out. */
+  readonly credit = new ConnectionCredit((increment) => this.send(encodeWindow(0, increment)));
+  /** Relayed DATA bytes handed to the socket towards the agent and not yet written out. */
+  private unwritten = 0;
+  /** When the socket towards the agent last wrote relayed DATA out (or began to hold some). */
+  private lastWriteAt = 0;
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -114,9 +124,35 @@ export class AgentConnection implements RelayPeer, StreamTarget {
     return this.ws.bufferedAmount;
   }
 
-  /** Sends an encoded frame to the agent; dropped once the connection is closing. */
-  send(frame: Buffer): void {
-    if (this.state !== 'closed' && this.ws.readyState === this.ws.OPEN) this.ws.send(frame, { binary: true });
+  /**
+   * Sends an encoded frame to the agent; dropped once the connection is closing. `written` (relayed DATA) runs when
+   * the socket wrote the frame out, or failed to: that is when its sender gets the connection credit back.
+   */
+  send(frame: Buffer, written?: () => void): void {
+    if (this.state === 'closed' || this.ws.readyState !== this.ws.OPEN) return written?.();
+    if (!written) return this.ws.send(frame, { binary: true });
+    if (this.unwritten === 0) this.lastWriteAt = Date.now();
+    this.unwritten += frame.length;
+    this.ws.send(frame, { binary: true }, () => {
+      this.unwritten -= frame.length;
+      this.lastWriteAt = Date.now();
+      written();
+    });
+  }
+
+  /** This agent's DATA counts against its one connection window, whoever receives it (see streams.ts). */
+  windowFor(): ConnectionCredit {
+    return this.credit;
+  }
+
+  /**
+   * Closes a connection whose socket wrote none of the relayed DATA it holds for WRITE_STALL_TIMEOUT_MS: an agent
+   * that stopped reading. Its senders' connection credit comes back as its socket's pending writes fail.
+   */
+  private checkWriteStall(): void {
+    if (this.unwritten === 0 || Date.now() - this.lastWriteAt <= WRITE_STALL_TIMEOUT_MS) return;
+    this.log.warn({ unwritten: this.unwritten }, 'the agent has read nothing within the write stall timeout; closing');
+    this.close('IDLE_TIMEOUT', `the agent took none of ${this.unwritten} bytes sent to it for ${WRITE_STALL_TIMEOUT_MS} ms`);
   }
 
   /**
@@ -189,6 +225,8 @@ export class AgentConnection implements RelayPeer, StreamTarget {
     clearTimeout(this.handshakeTimer);
     this.hello = msg;
     this.state = 'open';
+    this.stallTimer = setInterval(() => this.checkWriteStall(), WRITE_STALL_TIMEOUT_MS / 3);
+    this.stallTimer.unref();
     this.ctx.connections.add(this);
     this.sendControl({
       t: 'welcome',
@@ -246,10 +284,16 @@ export class AgentConnection implements RelayPeer, StreamTarget {
 
   private onData(frame: Frame, raw: Buffer): void {
     const end = this.endFor(frame);
-    if (end) relayData(end, frame, raw, this.ctx.stats);
+    if (end) return relayData(end, frame, raw, this.ctx.stats);
+    // A late frame of a stream that ended: dropped, its bytes count against the window and come back at once.
+    this.credit.receive(frame.payload.length);
+    this.credit.release(frame.payload.length);
   }
 
   private onWindow(frame: Frame, raw: Buffer): void {
+    if (frame.streamId === 0) {
+      throw new ProtocolError('PROTOCOL_ERROR', 'WINDOW on stream 0 (connection credit) is granted by the hub only');
+    }
     const end = this.endFor(frame);
     if (end) relayWindow(end, frame, raw);
   }
@@ -362,6 +406,7 @@ export class AgentConnection implements RelayPeer, StreamTarget {
     const wasOpen = this.state !== 'handshake' || this.hello !== undefined;
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
+    clearInterval(this.stallTimer);
     this.ctx.connections.delete(this);
     for (const end of this.streams.values()) peerGone(end);
     this.streams.clear();

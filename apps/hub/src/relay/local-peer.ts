@@ -3,12 +3,17 @@
  * inside the hub. Each stream is a TunnelStream (the SDK's agent-side stream, with the same credit flow control)
  * whose frames go straight into the relay functions instead of over a WebSocket, and frames for it come back
  * through `send`. `openDuplex` hands the stream out as a Duplex (for Node's HTTP client, or a TCP socket).
+ *
+ * As a sender the hub keeps a connection window per receiving peer (not one for all its streams, see streams.ts):
+ * an agent that stops reading holds back the public links and hub ports that feed it, and no others.
  */
 
 import type { Duplex } from 'node:stream';
 import {
   ConnectError,
+  ConnectionCredit,
   FrameType,
+  SendWindow,
   MAX_STREAM_ID,
   decodeFrame,
   parseErrorPayload,
@@ -32,13 +37,11 @@ export class LocalPeer implements RelayPeer {
   private readonly locals = new Map<number, TunnelStream>();
   private readonly opening = new Map<number, PendingOpen>();
   private nextId = 1;
-  /** How our TunnelStreams send: into the relay, as if the frame had come from an agent. */
-  private readonly transport: StreamTransport = {
-    send: (raw) => this.fromStream(raw),
-    streamEnded: (stream) => {
-      if (this.locals.get(stream.id) === stream) this.locals.delete(stream.id);
-    },
-  };
+  /**
+   * The connection window of the hub's streams towards each receiving peer: the relay's ledger and the streams'
+   * side of it. Weak: an entry goes with its peer (an agent connection, a hub link) once nothing else holds it.
+   */
+  private readonly windows = new WeakMap<RelayPeer, { credit: ConnectionCredit; send: SendWindow }>();
 
   constructor(
     private readonly stats: RelayStats,
@@ -54,7 +57,7 @@ export class LocalPeer implements RelayPeer {
   open(target: StreamTarget, notice: OpenNotice, tag?: StreamTag): Promise<TunnelStream> {
     const id = this.nextId;
     this.nextId = this.nextId >= MAX_STREAM_ID - 2 ? 1 : this.nextId + 2;
-    const stream = new TunnelStream(id, this.transport, notice.service);
+    const stream = new TunnelStream(id, this.transportOf(id), notice.service);
     return new Promise((resolve, reject) => {
       this.opening.set(id, { stream, resolve, reject });
       const fail = (code: ConnectError['code'], message: string) => {
@@ -87,8 +90,40 @@ export class LocalPeer implements RelayPeer {
     return n;
   }
 
-  /** A frame for one of our streams, forwarded by the relay from the exposing agent. */
-  send(raw: Buffer): void {
+  /** The hub's DATA towards `receiver` counts against the window of the hub's streams to that peer. */
+  windowFor(receiver: RelayPeer): ConnectionCredit {
+    let window = this.windows.get(receiver);
+    if (!window) {
+      const send = new SendWindow();
+      window = { credit: new ConnectionCredit((increment) => send.grant(increment)), send };
+      this.windows.set(receiver, window);
+    }
+    return window.credit;
+  }
+
+  /** How our TunnelStream `id` sends: into the relay, as if the frame had come from an agent, within the window of its receiver. */
+  private transportOf(id: number): StreamTransport {
+    const windows = this.windows;
+    const streams = this.streams;
+    return {
+      send: (raw) => this.fromStream(raw),
+      streamEnded: (stream) => {
+        if (this.locals.get(stream.id) === stream) this.locals.delete(stream.id);
+      },
+      get window() {
+        const end = streams.get(id);
+        return end && windows.get(end.peer.conn)?.send;
+      },
+    };
+  }
+
+  /**
+   * A frame for one of our streams, forwarded by the relay from the exposing agent. The hub is the end of these
+   * streams: relayed DATA is taken at once (`written`), and bounded by the stream's credit, which the TunnelStream
+   * grants back only as its local socket takes the bytes.
+   */
+  send(raw: Buffer, written?: () => void): void {
+    written?.();
     const frame = decodeFrame(raw);
     const id = frame.streamId;
     switch (frame.type) {

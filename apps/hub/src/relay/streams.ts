@@ -3,9 +3,24 @@
  * and hub ports), linked to each other. The functions here apply one frame sent by the peer of `end` and forward
  * it to the other end: credit accounting, open/close/reset bookkeeping. The hub reads frame headers only; DATA
  * payloads are forwarded as the same buffer with the stream id rewritten.
+ *
+ * Two credits bound what the hub holds. A stream's credit (end to end, granted by the receiving agent) bounds one
+ * stream direction. The connection window (ConnectionCredit, hop by hop) bounds all the DATA one sender has in the
+ * hub: a DATA frame counts against its sender's window until the receiver's socket took it (the `written` callback
+ * of RelayPeer.send), and only then is the credit granted back. So a receiver that stops reading holds back the
+ * senders that feed it instead of filling the hub, one window per sender at most, whatever the number of streams.
+ *
+ * Head of line: an agent's window is one for all its streams, as in HTTP/2, so a frozen receiver that holds it
+ * also holds back that agent's streams to other agents. Splitting it per receiver would need the agent to know
+ * which receiver each stream goes to (a wire change for every stream) and would multiply the memory bound by the
+ * number of receivers; instead the hold is bounded in time: a receiver that takes nothing for
+ * WRITE_STALL_TIMEOUT_MS is closed (agent-connection.ts), which writes its frames off and gives the credit back.
+ * The hub's own streams (LocalPeer) do have a window per receiver: they are in-process, so it costs no wire
+ * change, and one frozen agent must not stall every public link and hub port of the hub.
  */
 
 import {
+  ConnectionCredit,
   FrameType,
   INITIAL_STREAM_WINDOW,
   MAX_SMALL_JSON,
@@ -27,8 +42,13 @@ import type { ServiceCounter } from './service-traffic.js';
 export interface RelayPeer {
   /** This peer's ends by its stream ids. */
   readonly streams: Map<number, StreamEnd>;
-  /** Delivers an encoded frame to the peer. */
-  send(frame: Buffer): void;
+  /**
+   * Delivers an encoded frame to the peer. `written`, given with relayed DATA, must be called exactly once when the
+   * peer has taken the bytes (written to its socket), or at once when they are dropped or the peer is in-process.
+   */
+  send(frame: Buffer, written?: () => void): void;
+  /** The connection window that this peer's DATA towards `receiver` counts against; none: unbounded (hub links). */
+  windowFor?(receiver: RelayPeer): ConnectionCredit | undefined;
 }
 
 /** Why a stream exists beyond "an agent reached a service": what revoking a share or link must cut. */
@@ -58,6 +78,8 @@ export interface StreamEnd {
   encrypted?: boolean;
   /** The target service's counters, shared by both ends; cleared (and the stream uncounted) when the pair is forgotten. */
   traffic?: ServiceCounter;
+  /** The connection window this side's DATA counts against (its peer's, towards the other side's peer). */
+  window?: ConnectionCredit | undefined;
 }
 
 /** Creates the two ends of a stream from `opener` (its id `openerId`) to `target` (its id `targetId`), sends the
@@ -76,6 +98,8 @@ export function openPair(
   const first = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic, openedAt: performance.now() } as StreamEnd;
   const second = { conn: target, id: targetId, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag, traffic } as StreamEnd;
   if (traffic) traffic.streams++;
+  first.window = opener.windowFor?.(target);
+  second.window = target.windowFor?.(opener);
   first.peer = second;
   second.peer = first;
   opener.streams.set(openerId, first);
@@ -103,6 +127,8 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
   if (length > end.credit) {
     throw new ProtocolError('FLOW_CONTROL', `stream ${end.id} sent ${length} bytes with ${end.credit} bytes of credit`);
   }
+  const window = end.window;
+  window?.receive(length);
   end.credit -= length;
   stats.bytesRelayed += length;
   if (end.role === 'opener') stats.bytesToService += length;
@@ -113,7 +139,20 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
     if (end.role === 'opener') traffic.bytesIn += length;
     else traffic.bytesOut += length;
   }
-  forward(end, raw);
+  // Without a window (a hub link's DATA) the callback still tells the receiver its socket holds the bytes.
+  forward(end, raw, window ? writtenOnce(window, length) : noop);
+}
+
+const noop = (): void => undefined;
+
+/** The `written` callback of one relayed DATA frame: gives its bytes back to the sender's window, once. */
+function writtenOnce(window: ConnectionCredit, length: number): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    window.release(length);
+  };
 }
 
 export function relayWindow(end: StreamEnd, frame: Frame, raw: Buffer): void {
@@ -215,9 +254,9 @@ export function relayStreamFrame(end: StreamEnd, frame: Frame, raw: Buffer, stat
 }
 
 /** Rewrites the frame's stream id to the peer's and sends the same buffer there. */
-export function forward(end: StreamEnd, raw: Buffer): void {
+export function forward(end: StreamEnd, raw: Buffer, written?: () => void): void {
   setStreamId(raw, end.peer.id);
-  end.peer.conn.send(raw);
+  end.peer.conn.send(raw, written);
 }
 
 export function dropPair(end: StreamEnd): void {

@@ -13,6 +13,7 @@ import {
   OPEN_TIMEOUT_MS,
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
+  SendWindow,
   decodeFrame,
   encodeFrame,
   encodeJsonFrame,
@@ -145,6 +146,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private urlIndex = 0;
   /** Round-trip time of the last ping, in ms. */
   rttMs: number | undefined;
+  /** The connection window of the current socket, shared by all its streams (full again on each new socket). */
+  readonly window = new SendWindow();
 
   /** The agent token: the one given, until the hub hands over a rotated one. */
   private token: string;
@@ -307,6 +310,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     });
     ws.on('open', () => {
       this.lastReceivedAt = Date.now();
+      this.window.reset();
       const identityKey = this.options.e2e?.identity.publicKey.toString('base64');
       const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}) };
       this.send(encodeJsonFrame(FrameType.CONTROL, 0, hello));
@@ -374,6 +378,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       case FrameType.DATA:
         return this.onStreamFrame(frame);
       case FrameType.WINDOW:
+        // Stream 0: the hub wrote some of our DATA out and grants the connection credit back.
+        if (frame.streamId === 0) return this.window.grant(readWindowIncrement(frame));
+        return this.onStreamFrame(frame);
       case FrameType.CLOSE:
       case FrameType.RESET:
         return this.onStreamFrame(frame);

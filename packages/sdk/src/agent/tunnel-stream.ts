@@ -1,7 +1,9 @@
 /**
  * One multiplexed stream on the agent side, bridged to a local TCP socket, with credit-based flow control:
  * we send at most `sendCredit` bytes before the peer grants more, and grant credit back only for bytes the
- * local socket has accepted, so a slow local reader stops the remote sender instead of filling memory.
+ * local socket has accepted, so a slow local reader stops the remote sender instead of filling memory. Besides, all
+ * streams of a connection share its connection window (the transport's SendWindow, granted by the hub as it writes
+ * our bytes out): a stream sends only what both allow.
  *
  * An end-to-end encrypted stream (`session` set) seals every DATA payload (e2e.ts): credit counts the bytes on the
  * wire (the hub can only see those), so each record costs its plaintext plus E2E_TAG_BYTES. Before CLOSE it sends
@@ -23,6 +25,7 @@ import {
   encodeWindow,
   writeHeader,
   type E2ESession,
+  type SendWindow,
   type ErrorBody,
   type ErrorCode,
 } from '@private-connect/protocol';
@@ -32,6 +35,8 @@ export interface StreamTransport {
   send(frame: Buffer): void;
   /** Called once when the stream is over; the connection forgets it. */
   streamEnded(stream: TunnelStream): void;
+  /** The connection window this stream's DATA counts against; none: only the stream's own credit limits it. */
+  readonly window?: SendWindow | undefined;
 }
 
 /**
@@ -71,6 +76,8 @@ export class TunnelStream {
   private ended = false;
   bytesIn = 0;
   bytesOut = 0;
+  /** Registered with the connection window while this stream waits for connection credit. */
+  private readonly wake = () => this.flush();
 
   constructor(
     readonly id: number,
@@ -228,14 +235,18 @@ export class TunnelStream {
     }
   }
 
-  /** Sends what is queued, as far as credit goes: records of at most RECORD_BYTES; pauses the socket at no credit. */
+  /**
+   * Sends what is queued, as far as the stream's and the connection's credit go: records of at most RECORD_BYTES;
+   * pauses the socket at no credit (a WINDOW for the stream, or a grant of the connection window, flushes again).
+   */
   private flush(): void {
     if (this.ended) return;
     const overhead = this.session ? E2E_TAG_BYTES : 0;
     while (this.queued > 0) {
-      const n = Math.min(this.queued, this.sendCredit - overhead, RECORD_BYTES);
+      const n = Math.min(this.queued, this.sendCredit - overhead, RECORD_BYTES, this.connectionCredit() - overhead);
       if (n <= 0) {
         this.socket?.pause();
+        this.waitForConnectionCredit(overhead);
         return;
       }
       this.sendData(n);
@@ -257,8 +268,21 @@ export class TunnelStream {
       let at = FRAME_HEADER_SIZE;
       for (const part of parts) at += part.copy(frame, at);
     }
+    const window = this.transport.window;
     this.transport.send(frame);
     this.sendCredit -= length;
+    window?.consume(length);
+  }
+
+  /** What the connection window lets this stream send now. */
+  private connectionCredit(): number {
+    return this.transport.window?.available ?? Infinity;
+  }
+
+  /** When the connection window is what holds this stream back, it flushes again on the window's next grant. */
+  private waitForConnectionCredit(needed: number): void {
+    const window = this.transport.window;
+    if (window && window.available <= needed) window.wait(this.wake);
   }
 
   /** Removes the first `n` bytes from the queue, as the pieces they are in. */
@@ -296,6 +320,7 @@ export class TunnelStream {
     if (this.session) {
       // The end marker is an empty record, sent like any other: it waits for credit.
       if (this.sendCredit < E2E_TAG_BYTES) return;
+      if (this.connectionCredit() < E2E_TAG_BYTES) return this.waitForConnectionCredit(E2E_TAG_BYTES);
       this.sendData(0);
     }
     this.sentClose = true;
