@@ -74,6 +74,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       // Tests refuse many upgrades and make many requests from 127.0.0.1; the limits have tests of their own.
       HUB_RATE_LIMIT_UPGRADE_FAILURES: '100000/1m',
       HUB_RATE_LIMIT_API: '100000/1m',
+      HUB_RATE_LIMIT_AUTH_FAILURES: '100000/1m',
       ...options.env,
     },
     'hub',

@@ -51,7 +51,8 @@ describe('connect up by device code', () => {
       assert.equal(shown.verificationUri, `${hub.url}/device`);
       const approve = await fetch(`${hub.url}/v1/device/approve`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', cookie: user.cookie },
+        // The approval a browser sends from the hub's own page: its Origin goes with it.
+        headers: { 'content-type': 'application/json', cookie: user.cookie, origin: hub.url },
         body: JSON.stringify({ user_code: shown.userCode }),
       });
       assert.equal(approve.status, 200);

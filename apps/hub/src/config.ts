@@ -95,6 +95,8 @@ export interface RateLimits {
   api: RateLimit;
   /** Refused agent WebSocket upgrades (failed authentication) per client IP before further upgrades get 429. */
   upgradeFailuresPerIp: RateLimit;
+  /** API requests with missing, unknown, expired or revoked credentials per client IP before that address gets 429. */
+  authFailuresPerIp: RateLimit;
 }
 
 /** Each rate limit, its environment variable and its default. */
@@ -104,6 +106,7 @@ export const RATE_LIMIT_ENV: Record<keyof RateLimits, [variable: string, fallbac
   devicePerIp: ['HUB_RATE_LIMIT_DEVICE_IP', '30/1m'],
   api: ['HUB_RATE_LIMIT_API', '600/1m'],
   upgradeFailuresPerIp: ['HUB_RATE_LIMIT_UPGRADE_FAILURES', '30/1m'],
+  authFailuresPerIp: ['HUB_RATE_LIMIT_AUTH_FAILURES', '60/1m'],
 };
 
 /** Parses `N/duration` (e.g. `600/1m`, `3/1s`). */

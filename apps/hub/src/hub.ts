@@ -42,6 +42,7 @@ import { clientAddress, compileTrust } from './client-address.js';
 import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lifecycle.js';
 import { registerOpsRoutes } from './api/ops-routes.js';
 import { registerOpenApi } from './api/openapi.js';
+import { installCsrfGuard, type OriginPolicy } from './api/csrf.js';
 import { countAuthFailure } from './relay/relay-stats.js';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster/cluster.js';
 import { cutRevokedAgent } from './api/credential-routes.js';
@@ -179,6 +180,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     sharing.cluster = cluster;
 
     let listenUrl = '';
+    /** The web port's URL, once it listens (one of the hub's own origins for the CSRF rules). */
+    let webUrl: string | undefined;
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
     const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
@@ -198,6 +201,9 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
+    // After the cookie parser (it reads the session cookie) and before any plugin context copies the JSON parser.
+    const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl], publicBaseDomain: config.publicBaseDomain };
+    installCsrfGuard(app, origins);
     await registerOpenApi(app);
     const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, cluster, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
     // Requests refused by a rate limit count as auth failures too (reason rate_limited).
@@ -210,6 +216,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       ...apiDeps,
       mailer: createMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, log, console: options.console ?? process.stderr }),
       linkBase: () => config.publicUrl ?? listenUrl,
+      origins,
       tlsPublicUrl: config.publicUrl?.startsWith('https://') ?? false,
     };
     registerAuthRoutes(app, identityDeps);
@@ -246,6 +253,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     if (config.webPort !== undefined) {
       try {
         web = await listenWebPort(app.server, config.webPort, config.webHost, serverTimeouts(config), tls);
+        webUrl = web.url;
       } catch (err) {
         events.close();
         await endpoint.close();

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Agent } from '@private-connect/sdk';
 import { keyFingerprint } from '@private-connect/protocol';
 import { dbKind } from './support/test-database.js';
-import { startIdentityHub, type IdentityHub } from './support/identity-hub.js';
+import { sessionCookie, startIdentityHub, type IdentityHub } from './support/identity-hub.js';
 
 interface SseEvent {
   event: string;
@@ -229,6 +229,57 @@ describe(`live events (${dbKind})`, () => {
       assert.equal(((await refused.json()) as any).error.code, 'RATE_LIMITED');
     } finally {
       for (const s of open) s.close();
+    }
+  });
+
+  /** Waits for the stream to end; the guard only keeps a broken hub from hanging the suite (a recheck comes every 30 s). */
+  const endsPromptly = (stream: EventStream, what: string) =>
+    Promise.race([
+      stream.ended,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: the stream did not end; got ${stream.text()}`)), 15_000).unref()),
+    ]);
+
+  test("a removed member's stream ends at once, with no other event of the workspace to wait for", async () => {
+    const owner = await h.signIn('events-owner@example.com');
+    const email = 'events-member@example.com';
+    const sent = await h.request('POST', `/v1/workspaces/${owner.workspaceId}/invites`, { cookie: owner.cookie, body: { email, role: 'member' } });
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const accepted = await h.request('POST', `/v1/auth/verify?token=${h.lastLinkToken(email)}`);
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    const member = { cookie: sessionCookie(accepted.headers)!, userId: accepted.body.userId as string };
+    const memberStream = await openEvents(`${h.hub.url}/v1/events?workspace=${owner.workspaceId}`, { cookie: member.cookie });
+    const ownerStream = await openEvents(`${h.hub.url}/v1/events?workspace=${owner.workspaceId}`, { cookie: owner.cookie });
+    try {
+      assert.equal(memberStream.status, 200);
+      await memberStream.next((e) => e.event === 'hello');
+      await ownerStream.next((e) => e.event === 'hello');
+      const removed = await h.request('DELETE', `/v1/workspaces/${owner.workspaceId}/members/${member.userId}`, { cookie: owner.cookie });
+      assert.equal(removed.status, 204, JSON.stringify(removed.body));
+      await endsPromptly(memberStream, 'the removed member');
+      // The owner's own stream of the same workspace goes on: it still hears the workspace's next event.
+      const key = await h.request('POST', '/v1/api-keys', { cookie: owner.cookie, body: { name: 'after-removal' } });
+      const a = agent((await enrol(key.body.key, 'after-removal')).token, 'after-removal');
+      await a.connection.ready();
+      await ownerStream.next((e) => e.event === 'agent' && e.data.label === 'after-removal');
+      assert.ok(!memberStream.events.some((e) => e.event === 'agent'), memberStream.text());
+    } finally {
+      memberStream.close();
+      ownerStream.close();
+    }
+  });
+
+  test('a stream ends at once when its session signs out, by the API or the sign-out page', async () => {
+    for (const [how, path] of [['the API', '/v1/auth/logout'], ['the page', '/logout']] as const) {
+      const signed = await h.signIn(`events-signout-${how === 'the API' ? 'api' : 'page'}@example.com`);
+      const stream = await openEvents(`${h.hub.url}/v1/events`, { cookie: signed.cookie });
+      try {
+        await stream.next((e) => e.event === 'hello');
+        const out = await h.request('POST', path, { cookie: signed.cookie });
+        assert.ok(out.status < 400, `${how}: ${out.status} ${JSON.stringify(out.body)}`);
+        await endsPromptly(stream, `signed out by ${how}`);
+      } finally {
+        stream.close();
+      }
     }
   });
 

@@ -37,7 +37,8 @@ describe(`browser pages: sign-in and device approval (${dbKind})`, () => {
   const post = async (path: string, form: Record<string, string>, options: { cookie?: string; origin?: string } = {}): Promise<PageAnswer> => {
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
     if (options.cookie) headers.cookie = options.cookie;
-    if (options.origin) headers.origin = options.origin;
+    // A browser sends the page's Origin with every form post.
+    headers.origin = options.origin ?? h.hub.url;
     const res = await fetch(new URL(path, h.hub.url), { method: 'POST', redirect: 'manual', headers, body: new URLSearchParams(form).toString() });
     return { status: res.status, location: res.headers.get('location'), setCookie: sessionCookie(res.headers), headers: res.headers, text: await res.text() };
   };

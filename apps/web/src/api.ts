@@ -1,6 +1,7 @@
 /**
  * The dashboard's one way to the hub's REST API: relative URLs (the hub serves this app on the API's origin), the
- * HttpOnly session cookie, X-Workspace-Id for the chosen workspace. A 401 sends the browser to the sign-in page.
+ * HttpOnly session cookie, X-Workspace-Id for the chosen workspace, JSON on every change (the hub's CSRF rules ask
+ * for it; the browser adds the Origin). A 401 sends the browser to the sign-in page.
  */
 
 /** An error answer of the API ({error:{code,message}}), or a network failure (code `network`). */
@@ -31,7 +32,8 @@ export function toLogin(): void {
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (workspaceId) headers['x-workspace-id'] = workspaceId;
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // Every change is JSON, even without a body: the hub refuses a cookie request that changes state otherwise (CSRF).
+  if (body !== undefined || (method !== 'GET' && method !== 'HEAD')) headers['content-type'] = 'application/json';
   let response: Response;
   try {
     response = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });

@@ -72,7 +72,9 @@ function Shell() {
     main.current?.focus();
   }, [page]);
   const signOut = () => {
-    void fetch('/v1/auth/logout', { method: 'POST', credentials: 'same-origin' }).finally(() => window.location.assign('/login'));
+    void api('POST', '/v1/auth/logout')
+      .catch(() => undefined)
+      .finally(() => window.location.assign('/login'));
   };
   return (
     <EventsProvider workspaceId={current.id}>

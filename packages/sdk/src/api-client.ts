@@ -101,8 +101,8 @@ export interface ApiClientOptions {
 
 /**
  * Every route of the hub and what calls it: an ApiClient method, or `deviceLogin` (the device-code flow of
- * `connect up`, a function of this package). GET /v1/auth/verify is the magic link a browser opens (it redirects
- * to the dashboard); signIn() takes the same token by POST.
+ * `connect up`, a function of this package). GET /v1/auth/verify is the magic link a browser opens (it leads to
+ * the sign-in page, whose button signs in); signIn() takes the same token by POST.
  */
 export const API_ROUTES = {
   'GET /healthz': 'health',
@@ -385,12 +385,21 @@ export class ApiClient {
     };
   }
 
+  /**
+   * A change made with the session cookie goes as the dashboard's would: JSON (even without a body) from the hub's
+   * own origin. The hub refuses anything else on a cookie (403 CSRF); bearer credentials need neither.
+   */
+  private sessionChangeHeaders(method: string): Record<string, string> {
+    if (!this.session || this.options.credential || method === 'GET' || method === 'HEAD') return {};
+    return { origin: new URL(this.base).origin, 'content-type': 'application/json' };
+  }
+
   private send(method: string, path: string, body?: unknown) {
     return hubRequest({
       method,
       url: this.base + path,
       hubUrl: this.options.hubUrl,
-      headers: { ...this.authHeaders(), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...this.authHeaders(), ...this.sessionChangeHeaders(method), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       timeoutMs: this.options.timeoutMs ?? 15_000,
       ca: this.options.ca,

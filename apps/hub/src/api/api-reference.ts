@@ -81,6 +81,11 @@ export function renderApiReference(doc: OpenApiDocument): string {
     'Every request takes `Authorization: Bearer <API key or agent token>`, or the dashboard session cookie, except',
     'the login, device and health routes. What each credential may do is in security.md. The machine-readable',
     'form of this page is `GET /openapi.json` on any hub.',
+    '',
+    'Bodies are JSON only (`Content-Type: application/json`); a form or text body is refused with BAD_REQUEST. A',
+    'request that changes something with the session cookie must also be JSON (even without a body) and come from the',
+    "hub's own origin (`Sec-Fetch-Site: same-origin`, or its Origin), or it is refused with 403 CSRF; bearer",
+    'credentials are not affected.',
   ];
   const byTag = new Map<string, Array<[string, string, Operation]>>();
   for (const path of Object.keys(doc.paths).sort()) {

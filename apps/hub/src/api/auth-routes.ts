@@ -1,7 +1,8 @@
 /**
- * Sign-in by magic link: POST /v1/auth/login mails a single-use link, /v1/auth/verify turns it into a session
+ * Sign-in by magic link: POST /v1/auth/login mails a single-use link, POST /v1/auth/verify turns it into a session
  * cookie (creating the user and a personal workspace on first sign-in, or joining an invited workspace),
- * POST /v1/auth/logout ends the session.
+ * POST /v1/auth/logout ends the session. A GET never signs in (login CSRF: another site could make a browser open
+ * the attacker's own link): GET /v1/auth/verify only leads to the sign-in page, whose button posts the token.
  */
 
 import type { LoginLinkSent, SignedIn as SignedInAnswer } from '@private-connect/protocol';
@@ -15,6 +16,8 @@ import { addMember, listUserWorkspaces } from '../store/members.js';
 import { createSession, revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
 import { findOrCreateUser, MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
 import type { ApiDeps } from './routes.js';
+import { checkOrigin, type OriginPolicy } from './csrf.js';
+import { endSessionEventStreams } from './event-routes.js';
 
 export interface IdentityDeps extends ApiDeps {
   mailer: Mailer;
@@ -22,6 +25,8 @@ export interface IdentityDeps extends ApiDeps {
   linkBase(): string;
   /** Whether the hub is served over TLS (HUB_PUBLIC_URL is https://): cookies get Secure. */
   tlsPublicUrl: boolean;
+  /** The hub's own origins: only their pages may open a session or change state with the session cookie. */
+  origins: OriginPolicy;
 }
 
 /**
@@ -73,22 +78,23 @@ export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): vo
     return { sent: true, expiresAt: expiresAt.toISOString(), message: `if ${email} can sign in, a link is on its way` };
   });
 
-  const verify = (request: FastifyRequest, reply: FastifyReply) =>
-    openSession(deps, (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token, request, reply);
-
+  // Links mailed before the sign-in page existed pointed here: the page, with its button, and the link stays unused.
   app.get('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply) => {
-    await verify(request, reply);
-    return reply.redirect('/', 303);
+    const token = (request.query as { token?: string }).token ?? '';
+    return reply.redirect(`/auth/verify?token=${encodeURIComponent(token)}`, 303);
   });
 
   app.post('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply): Promise<SignedInAnswer> => {
-    const { session: _session, ...answer } = await verify(request, reply);
+    // A script (the SDK's signIn) sends no browser headers; a browser must be on one of the hub's own pages.
+    checkOrigin(request, deps.origins, 'script-allowed');
+    const { session: _session, ...answer } = await openSession(deps, (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token, request, reply);
     return answer;
   });
 
   app.post('/v1/auth/logout', async (request, reply) => {
     const cookie = request.cookies[SESSION_COOKIE];
     if (cookie) await revokeSession(deps.db, cookie, deps.clock.now());
+    if (cookie) endSessionEventStreams(deps.events, cookie);
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     void reply.status(204);
   });

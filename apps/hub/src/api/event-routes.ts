@@ -10,7 +10,9 @@
  *   stats    {services: [{name, streams, bytesIn, bytesOut}]}   every 2 s while anything changed (events.ts)
  *   health   {name, health: {ok, checkedAt, checks}}    the exposing agent reported a check of its target
  * and a `: ping` comment every EVENTS_PING_MS. The credentials are checked again every EVENTS_RECHECK_MS and before
- * each agent/service event: a signed-out or expired session, a revoked key or a removed member ends the stream.
+ * each event, stats included: a signed-out or expired session, a revoked key or a removed member ends the stream.
+ * Removing a member and signing a session out end that user's streams on this hub at once
+ * (endMemberEventStreams, endSessionEventStreams), without waiting for the next event or recheck.
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -34,6 +36,34 @@ export const MAX_EVENT_BACKLOG = 256 * 1024;
 export interface EventRouteOptions {
   pingMs?: number;
   recheckMs?: number;
+}
+
+/** An open stream, as the functions that end streams see it. */
+interface OpenStream {
+  workspaceId: string;
+  /** The signed-in user and their session cookie; undefined for an API key. */
+  userId?: string;
+  sessionCookie?: string;
+  end(): void;
+}
+
+/** Each event bus (one per hub) → its open streams; a stream deletes its entry when it ends. */
+const openStreams = new WeakMap<EventBus, Set<OpenStream>>();
+
+function streamsOf(bus: EventBus): Set<OpenStream> {
+  let streams = openStreams.get(bus);
+  if (!streams) openStreams.set(bus, (streams = new Set()));
+  return streams;
+}
+
+/** Ends, at once, every stream of `userId` in `workspaceId` (the member was just removed from it). */
+export function endMemberEventStreams(bus: EventBus, workspaceId: string, userId: string): void {
+  for (const stream of [...streamsOf(bus)]) if (stream.workspaceId === workspaceId && stream.userId === userId) stream.end();
+}
+
+/** Ends, at once, every stream opened with this session cookie (it was just signed out). */
+export function endSessionEventStreams(bus: EventBus, sessionCookie: string): void {
+  for (const stream of [...streamsOf(bus)]) if (stream.sessionCookie !== undefined && stream.sessionCookie === sessionCookie) stream.end();
 }
 
 function principalKey(principal: Principal): string {
@@ -83,6 +113,11 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDeps, bus: Ev
     res.write(frame('hello', { workspaceId }));
 
     let ended = false;
+    const handle: OpenStream = {
+      workspaceId,
+      ...(principal.kind === 'user' ? { userId: principal.userId, sessionCookie: creds.sessionCookie } : {}),
+      end: () => end(),
+    };
     /** Rechecks run one after another, and events wait for the one before them: the order is kept. */
     let chain: Promise<unknown> = Promise.resolve();
     const stillAllowed = async (): Promise<boolean> => {
@@ -96,6 +131,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDeps, bus: Ev
     const end = () => {
       if (ended) return;
       ended = true;
+      streamsOf(bus).delete(handle);
       clearInterval(ping);
       clearInterval(recheck);
       unsubscribe();
@@ -117,16 +153,18 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDeps, bus: Ev
         write?.();
       });
     };
+    // Every event, stats too, is sent only after the credentials are checked again: a member removed on another hub
+    // of a cluster (where endMemberEventStreams cannot reach this stream) hears nothing more either.
     const unsubscribe = bus.subscribe(workspaceId, (event: HubEvent) => {
       const text = frame(event.event, event.data);
-      // Stats come every 2 s and say nothing about who is asking; the 30 s recheck covers them.
-      if (event.event === 'stats') send(text);
-      else checked(() => send(text));
+      checked(() => send(text));
     });
     const offClose = bus.onClose(end);
     const ping = setInterval(() => send(': ping\n\n'), pingMs);
     const recheck = setInterval(() => checked(), recheckMs);
     request.raw.on('close', end);
     res.on('close', end);
+    // Last: from here on endMemberEventStreams and endSessionEventStreams may end it.
+    if (!ended) streamsOf(bus).add(handle);
   });
 }

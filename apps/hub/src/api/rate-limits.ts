@@ -10,6 +10,10 @@
  *     (body.email, so the check runs in preHandler, after the body is parsed);
  *   - DEVICE_ROUTE paths, or `config: { limit: 'device' }`: also `devicePerIp` (and `loginPerEmail` on body.email);
  *   - `config: { limit: 'none' }`: no limit at all (health checks only).
+ * Failed credentials: a request answered UNAUTHORIZED, SESSION_EXPIRED or TOKEN_EXPIRED (missing, unknown, expired
+ * or revoked credentials) counts against its client address (`authFailuresPerIp`); past that limit every limited
+ * route answers that address 429 before looking at its credentials. Without it, a made-up bearer or cookie on each
+ * request would buy a fresh `api` bucket every time and a flood would never be limited.
  */
 
 import { createHash } from 'node:crypto';
@@ -55,6 +59,9 @@ function limited(reply: FastifyReply, retryAfterSeconds: number, what: string): 
   return new ConnectError('RATE_LIMITED', `too many ${what}; try again in ${seconds} s`);
 }
 
+/** Error codes of a request whose credentials were missing, unknown, expired or revoked. */
+const AUTH_FAILURES = new Set(['UNAUTHORIZED', 'SESSION_EXPIRED', 'TOKEN_EXPIRED']);
+
 /** Registers the plugin and the hook that attaches limits to each route registered afterwards. */
 export async function installRateLimits(app: FastifyInstance, limits: RateLimits): Promise<void> {
   await app.register(rateLimitPlugin, { global: false });
@@ -70,7 +77,16 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimits
     const result = await check(request);
     if (!result.isAllowed && result.isExceeded) throw limited(reply, result.ttlInSeconds ?? 1, what);
   };
-  const apiHook = async (request: FastifyRequest, reply: FastifyReply) => run(request, reply, api, 'requests with these credentials');
+  const authFailures = createFailureLimiter(limits.authFailuresPerIp);
+  // Counted where every refusal passes (thrown by principalOf or a route's own check), by the address it came from.
+  app.addHook('onError', async (request, _reply, err) => {
+    if (AUTH_FAILURES.has(String((err as { code?: unknown }).code))) authFailures.fail(request.ip);
+  });
+  const apiHook = async (request: FastifyRequest, reply: FastifyReply) => {
+    const wait = authFailures.retryAfter(request.ip);
+    if (wait > 0) throw limited(reply, wait, 'requests with unknown or failed credentials from this address');
+    await run(request, reply, api, 'requests with these credentials');
+  };
   const loginHook = async (request: FastifyRequest, reply: FastifyReply) => {
     await run(request, reply, loginIp, 'sign-in attempts from this address');
     if (emailOf(request)) await run(request, reply, loginEmail, 'sign-in attempts for this email');

@@ -16,6 +16,7 @@ import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
 import { authorize, notFound, type Action } from './guard.js';
 import { principalOf } from './routes.js';
+import { endMemberEventStreams } from './event-routes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -106,6 +107,8 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const { actorType, actorId } = actorOf(principal);
     const actor = { kind: actorType, id: actorId, role: principal.kind === 'user' ? principal.role : undefined };
     if (!(await removeMember(deps.db, id, actor, userId, deps.clock.now(), requestMeta(request)))) throw notFound('member', userId);
+    // Their live view ends now, not at its next recheck.
+    endMemberEventStreams(deps.events, id, userId);
     void reply.status(204);
   });
 }

@@ -7,7 +7,10 @@
  *                   lets the member pick the workspace it joins
  *   /               who is signed in, and sign out; only without a dashboard build (spa.ts serves it otherwise)
  * No scripts; forms post to the same origin. Session cookies are SameSite=Lax (a cross-site form post carries no
- * cookie), a cross-origin Origin header is refused as well, and the pages may not be framed.
+ * cookie), and every form post must come from one of the hub's own origins (api/csrf.ts: Sec-Fetch-Site
+ * same-origin, or the hub's Origin; a same-site public link's page is refused too), so that no other page can sign
+ * a browser in, out, or approve a device. The pages may not be framed. Form bodies are parsed here only: the
+ * pages are registered in their own plugin context, and /v1 takes JSON alone.
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -15,6 +18,8 @@ import formbody from '@fastify/formbody';
 import { ConnectError } from '@private-connect/protocol';
 import { openSession, requestMeta, safeNext, sendLoginLink, type IdentityDeps } from '../api/auth-routes.js';
 import { authorize } from '../api/guard.js';
+import { checkOrigin as checkCsrfOrigin } from '../api/csrf.js';
+import { endSessionEventStreams } from '../api/event-routes.js';
 import { approveDeviceCode, findPendingDeviceCode, normalizeUserCode } from '../store/device-codes.js';
 import { listUserWorkspaces } from '../store/members.js';
 import { authenticateSession, revokeSession, SESSION_COOKIE, type UserPrincipal } from '../store/sessions.js';
@@ -25,7 +30,9 @@ const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it a browser sends `Origin: null` on the pages' own form posts, which the CSRF rule refuses.
+  // strict-origin never sends a path (a sign-in link's token) anywhere.
+  'referrer-policy': 'strict-origin',
 };
 
 /** Route config of a page: the error handler answers its errors with a page instead of JSON. */
@@ -38,19 +45,6 @@ function send(reply: FastifyReply, status: number, title: string, body: SafeHtml
 /** The page an error becomes on a page route (see PAGE_CONFIG). */
 export function errorPage(reply: FastifyReply, error: ConnectError): FastifyReply {
   return send(reply, error.status, 'Something went wrong', html`<h1>That did not work</h1><p class="error">${error.message}</p><p><a href="/">Back</a></p>`);
-}
-
-/** A POST whose Origin names another site is refused (SameSite=Lax already keeps the cookie off it). */
-function checkOrigin(request: FastifyRequest): void {
-  const origin = request.headers.origin;
-  if (origin === undefined || origin === 'null') return;
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    throw new ConnectError('FORBIDDEN', 'this form was sent from another site');
-  }
-  if (host !== request.headers.host) throw new ConnectError('FORBIDDEN', 'this form was sent from another site');
 }
 
 /** The signed-in user (in `workspace` when given), or undefined when there is no valid session. */
@@ -69,8 +63,20 @@ function toLogin(reply: FastifyReply, next: string): FastifyReply {
   return reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303);
 }
 
-export async function registerPages(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): Promise<void> {
-  await app.register(formbody, { bodyLimit: 8 * 1024 });
+export async function registerPages(parent: FastifyInstance, deps: IdentityDeps, spa?: Spa): Promise<void> {
+  // A context of their own: the form parser registered in it serves these routes and no /v1 route.
+  await parent.register(async (app) => {
+    await app.register(formbody, { bodyLimit: 8 * 1024 });
+    pageRoutes(app, deps, spa);
+  });
+}
+
+/** A form post of a page: refused (CSRF) unless it comes from one of the hub's own origins. */
+function checkOrigin(request: FastifyRequest, deps: IdentityDeps): void {
+  checkCsrfOrigin(request, deps.origins, 'browser');
+}
+
+function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
   const config = PAGE_CONFIG;
 
   app.get('/', { config }, async (request, reply) => {
@@ -95,7 +101,7 @@ export async function registerPages(app: FastifyInstance, deps: IdentityDeps, sp
   });
 
   app.post('/login', { config: { ...config, limit: 'login' } }, async (request, reply) => {
-    checkOrigin(request);
+    checkOrigin(request, deps);
     const body = (request.body ?? {}) as { email?: unknown; next?: unknown };
     const next = safeNext(body.next);
     try {
@@ -130,7 +136,7 @@ export async function registerPages(app: FastifyInstance, deps: IdentityDeps, sp
   });
 
   app.post('/auth/verify', { config: { ...config, limit: 'login' } }, async (request, reply) => {
-    checkOrigin(request);
+    checkOrigin(request, deps);
     const body = (request.body ?? {}) as { token?: unknown; next?: unknown };
     try {
       await openSession(deps, body.token, request, reply);
@@ -142,9 +148,10 @@ export async function registerPages(app: FastifyInstance, deps: IdentityDeps, sp
   });
 
   app.post('/logout', { config }, async (request, reply) => {
-    checkOrigin(request);
+    checkOrigin(request, deps);
     const cookie = request.cookies[SESSION_COOKIE];
     if (cookie) await revokeSession(deps.db, cookie, deps.clock.now());
+    if (cookie) endSessionEventStreams(deps.events, cookie);
     void reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/', 303);
   });
@@ -158,7 +165,7 @@ export async function registerPages(app: FastifyInstance, deps: IdentityDeps, sp
   });
 
   app.post('/device', { config: { ...config, limit: 'device' } }, async (request, reply) => {
-    checkOrigin(request);
+    checkOrigin(request, deps);
     const body = (request.body ?? {}) as { user_code?: unknown; workspace_id?: unknown };
     const workspaceId = typeof body.workspace_id === 'string' && body.workspace_id !== '' ? body.workspace_id : undefined;
     const user = await currentUser(deps, request);

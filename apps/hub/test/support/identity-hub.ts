@@ -52,6 +52,7 @@ export async function startIdentityHub(env: NodeJS.ProcessEnv = {}, shared?: Tes
     HUB_RATE_LIMIT_LOGIN_EMAIL: '100000/1m',
     HUB_RATE_LIMIT_API: '100000/1m',
     HUB_RATE_LIMIT_DEVICE_IP: '100000/1m',
+    HUB_RATE_LIMIT_AUTH_FAILURES: '100000/1m',
     ...env,
   });
   let hub: Hub;
@@ -71,6 +72,11 @@ export async function startIdentityHub(env: NodeJS.ProcessEnv = {}, shared?: Tes
     const headers: Record<string, string> = { ...options.headers };
     if (options.cookie) headers.cookie = options.cookie;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    // A signed-in browser on the hub's own page (the dashboard) sends its Origin and JSON on every state change.
+    if (options.cookie && method !== 'GET' && method !== 'HEAD') {
+      headers.origin ??= hub.url;
+      headers['content-type'] ??= 'application/json';
+    }
     const res = await fetch(hub.url + path, { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), redirect: 'manual' });
     const text = await res.text();
     let body: unknown = text;
