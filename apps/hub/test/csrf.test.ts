@@ -275,3 +275,22 @@ describe(`CSRF: cookie sessions change state only with JSON from the hub's own o
     assert.equal(me.status, 200, 'the session survived');
   });
 });
+
+describe(`CSRF behind a trusted proxy: the origin the browser used comes from X-Forwarded-Host and -Proto (${dbKind})`, () => {
+  let h: IdentityHub;
+  before(async () => {
+    h = await startIdentityHub({ TRUST_PROXY: 'loopback' });
+  });
+  after(async () => {
+    await h?.dispose();
+  });
+
+  it("serves a cookie change from the proxy's public origin and still refuses another site's", async () => {
+    const owner = await h.signIn('proxied@example.com');
+    const proxied = { 'x-forwarded-host': 'hub.proxy.test', 'x-forwarded-proto': 'https', cookie: owner.cookie, 'content-type': 'application/json' };
+    const own = await raw(h.hub.url, 'POST', '/v1/api-keys', { ...proxied, origin: 'https://hub.proxy.test' }, JSON.stringify({ name: 'behind a proxy' }));
+    assert.equal(own.status, 201, own.text);
+    assertCsrf(await raw(h.hub.url, 'POST', '/v1/api-keys', { ...proxied, origin: 'http://hub.proxy.test' }, JSON.stringify({ name: 'scheme differs' })), 'http origin for an https hub');
+    assertCsrf(await raw(h.hub.url, 'POST', '/v1/api-keys', { ...proxied, origin: 'https://evil.example' }, JSON.stringify({ name: 'evil' })), 'another site');
+  });
+});

@@ -54,7 +54,8 @@ export function ownOrigins(request: FastifyRequest, policy: OriginPolicy): Set<s
     const origin = originOf(url);
     if (origin) origins.add(origin);
   }
-  const host = request.headers.host;
+  // Host, or X-Forwarded-Host from a proxy TRUST_PROXY trusts (as the scheme comes from X-Forwarded-Proto then).
+  const host = request.host || undefined;
   const hostname = host?.toLowerCase().replace(/:\d{1,5}$/, '');
   // A link's subdomain is on the hub's site but is not the hub: its pages must not count as the hub's own.
   const linkHost = policy.publicBaseDomain !== undefined && hostname !== undefined && hostname.endsWith(`.${policy.publicBaseDomain.replace(/:\d+$/, '')}`);
