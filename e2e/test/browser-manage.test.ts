@@ -291,6 +291,17 @@ describe('managing the workspace in the dashboard (chromium)', () => {
     await row(withdrawn).waitFor();
     await row(withdrawn).getByRole('button', { name: `Revoke the invitation of ${withdrawn}` }).click();
     await row(withdrawn).waitFor({ state: 'detached' });
+    // What the invitee sees: the sign-in page's button leads to a page that says the invitation was revoked.
+    const guest = await browser.newContext({ viewport: WIDE });
+    try {
+      const tab = await guest.newPage();
+      await tab.goto(`${hub.webUrl}${withdrawnLink.pathname}${withdrawnLink.search}`);
+      await tab.getByRole('button', { name: 'Sign in' }).click();
+      await tab.getByText(/this invitation was revoked/).waitFor();
+      assert.ok(!(await guest.cookies()).some((c) => c.name.includes('session')), 'a session was opened');
+    } finally {
+      await guest.close();
+    }
     const refused = await accept(withdrawnLink);
     assert.equal(refused.status, 410, JSON.stringify(refused.body));
     assert.equal(refused.body.error?.code, 'INVITATION_REVOKED');
