@@ -7,3 +7,4 @@ export * from './inproc-hub.js';
 export * from './raw-agent.js';
 export * from './evil-hub.js';
 export * from './http-backends.js';
+export * from './raw-http.js';

@@ -14,6 +14,8 @@ import { Agent } from '@private-connect/sdk';
 import type { CreatedLink, LinkInfo } from '@private-connect/protocol';
 import { redactSecrets } from '../src/logger.js';
 import { MAX_LINK_LOOKUPS_PER_MIN, generateLinkToken } from '../src/sharing/links.js';
+import { cookiesForApp, linkCookiePrefix, pathModeSetCookie, subdomainSetCookie } from '../src/sharing/link-cookies.js';
+import { forwardedHeader } from '../src/sharing/link-http.js';
 import { dbKind } from './support/test-database.js';
 import { DAY, eventually, startTestHub, type TestHub } from './support/test-hub.js';
 
@@ -187,17 +189,55 @@ describe(`public links: API, storage and proxy edges (${dbKind})`, () => {
     await eventually(async () => slow.closed > closedBefore);
   });
 
-  test("path mode keeps the hub's session cookie away from the app and the app's away from the hub", async () => {
+  test("path mode keeps the hub's session cookie away from the app and the app's cookies under its own link", async () => {
     const created = (await create({ service: 'web' })).body as CreatedLink;
-    const answer = await get(t.hub.port, `/l/${created.token}/cookies`, { cookie: 'pc_session=secret-session; theme=dark' });
+    const prefix = linkCookiePrefix(created.token);
+    const answer = await get(t.hub.port, `/l/${created.token}/cookies`, { cookie: `pc_session=secret-session; theme=dark; ${prefix}theme=light` });
     assert.equal(answer.status, 200);
-    assert.equal(seen.get('/cookies')?.cookie, 'theme=dark');
-    assert.deepEqual(answer.headers['set-cookie'], ['app=1; Path=/']);
+    assert.equal(seen.get('/cookies')?.cookie, 'theme=light', "only the cookies set through this link, under the app's names");
+    const scope = `Path=/l/${created.token}/`;
+    assert.deepEqual(answer.headers['set-cookie'], [`${prefix}pc_session=from-the-app; ${scope}`, `${prefix}app=1; ${scope}`]);
     assert.match(String(answer.headers['content-security-policy']), /^sandbox allow-scripts/);
-    // Subdomain mode is the app's own origin: passed through as it is.
-    const sub = await get(t.hub.port, '/cookies', { host: `${created.token}.links.test` });
-    assert.equal(sub.headers['set-cookie']?.length, 2);
+    // Subdomain mode is the app's own origin: passed through, but for the hub's session cookie.
+    const sub = await get(t.hub.port, '/cookies', { host: `${created.token}.links.test`, cookie: 'pc_session=secret-session; theme=dark' });
+    assert.equal(seen.get('/cookies')?.cookie, 'theme=dark');
+    assert.deepEqual(sub.headers['set-cookie'], ['app=1; Path=/']);
     assert.equal(sub.headers['content-security-policy'], undefined);
+  });
+
+  test('Set-Cookie rewriting: path mode moves every cookie under the link; subdomain mode drops Domain and the hub session', () => {
+    const prefix = linkCookiePrefix('t'.repeat(52));
+    assert.match(prefix, /^pcl[0-9a-f]{12}_$/);
+    assert.notEqual(prefix, linkCookiePrefix('u'.repeat(52)));
+    assert.equal(pathModeSetCookie('sid=1; Domain=hub.example; Path=/; Secure; HttpOnly; SameSite=Lax', prefix, '/l/t/'), `${prefix}sid=1; Secure; HttpOnly; SameSite=Lax; Path=/l/t/`);
+    assert.equal(pathModeSetCookie('a=b=c;path=/x;domain', prefix, '/l/t/'), `${prefix}a=b=c; Path=/l/t/`);
+    for (const nameless of ['=x; Path=/', 'x', ' =y']) assert.equal(pathModeSetCookie(nameless, prefix, '/l/t/'), undefined, nameless);
+    assert.equal(subdomainSetCookie('a=1; Domain=.links.test; Path=/'), 'a=1; Path=/');
+    assert.equal(subdomainSetCookie('__Host-pc_session=x; Path=/; Secure'), undefined);
+    assert.equal(subdomainSetCookie('PC_SESSION=x'), undefined);
+    assert.equal(cookiesForApp(`a=1; ${prefix}b=2;${prefix}=3; ${prefix}c=x=y`, prefix), 'b=2; c=x=y');
+    assert.equal(cookiesForApp('a=1; pc_session=s; __Host-pc_session=s', undefined), 'a=1');
+    assert.equal(cookiesForApp('pc_session=s', undefined), undefined);
+  });
+
+  test('Forwarded (RFC 7239): IPv6 addresses in brackets and values that are not tokens quoted', () => {
+    assert.equal(forwardedHeader('192.0.2.1', 'http', 'example.com'), 'for=192.0.2.1;proto=http;host=example.com');
+    assert.equal(forwardedHeader('2001:db8::1', 'https', 'hub.example:8443'), 'for="[2001:db8::1]";proto=https;host="hub.example:8443"');
+    assert.equal(forwardedHeader(undefined, 'http', 'a"b\\c'), 'for=unknown;proto=http;host="a\\"b\\\\c"');
+  });
+
+  test('an Upgrade request the app answers with 200 leaves the connection HTTP: the next request goes to the hub again', async () => {
+    const created = (await create({ service: 'web', paths: ['/api'] })).body as CreatedLink;
+    const upgrade = `GET /l/${created.token}/api/up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+    const answer = await raw(t.hub.port, `${upgrade}GET /l/${created.token}/other HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [200, 403, 200], answer);
+    assert.match(answer, /app: GET \/api\/up/);
+    assert.match(answer, /PATH_NOT_ALLOWED/);
+    // An Upgrade request with a body is refused: where its body ends and the next request starts is guesswork.
+    const withBody = await raw(t.hub.port, `POST /l/${created.token}/api/up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello`);
+    assert.match(withBody, /^HTTP\/1\.1 400/);
+    assert.match(withBody, /BAD_REQUEST/);
   });
 
   test('malformed and unknown link requests get 4xx answers and the hub keeps serving', async () => {

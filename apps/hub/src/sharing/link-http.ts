@@ -1,14 +1,15 @@
 /**
  * The HTTP pieces of the public-link proxy: where a request points (path or subdomain mode), the headers passed on
- * each way (hop-by-hop dropped, X-Forwarded-* set, the hub's session cookie kept out of both directions), and
- * the refusal answered by the hub itself (a small HTML page, or JSON for clients that ask for it).
+ * each way (hop-by-hop dropped; X-Forwarded-*, X-Real-IP and Forwarded set by the hub, never the client's; cookies
+ * kept to their own link, see link-cookies.ts), and the refusal answered by the hub itself (a small HTML page, or
+ * JSON for clients that ask for it).
  */
 
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { ConnectError } from '@private-connect/protocol';
 import type { HubConfig } from '../config.js';
 import { html, page } from '../pages/html.js';
-import { SESSION_COOKIE } from '../store/sessions.js';
+import { cookiesForApp, linkCookiePrefix, pathModeSetCookie, subdomainSetCookie } from './link-cookies.js';
 import { isLinkToken } from './links.js';
 
 /** Where a link request points: its token, the request target to forward, and the path prefix it came under. */
@@ -21,6 +22,24 @@ export interface LinkAddress {
   mode: 'path' | 'subdomain';
   /** `/l/<token>` in path mode (stripped from the forwarded target, sent as X-Forwarded-Prefix). */
   prefix?: string;
+}
+
+/** Where a link's cookies live: path mode, under the link's path with its name prefix; subdomain mode, its own host. */
+export type CookieScope = { mode: 'path'; prefix: string; path: string } | { mode: 'subdomain' };
+
+const SUBDOMAIN_SCOPE: CookieScope = { mode: 'subdomain' };
+
+/** The cookie scope of a link request (path mode hashes the token only for a request or answer with cookies). */
+export function cookieScope(address: LinkAddress): CookieScope {
+  if (address.mode !== 'path') return SUBDOMAIN_SCOPE;
+  let prefix: string | undefined;
+  return {
+    mode: 'path',
+    path: `${address.prefix}/`,
+    get prefix() {
+      return (prefix ??= linkCookiePrefix(address.token));
+    },
+  };
 }
 
 /**
@@ -55,18 +74,22 @@ export function linkUrls(config: Pick<HubConfig, 'publicUrl' | 'publicBaseDomain
 /** Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection and are never passed on. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Request headers the proxy sets itself (a client's own values would be believed upstream). */
-const SET_BY_PROXY = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-prefix', 'expect']);
+const SET_BY_PROXY = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-prefix', 'x-real-ip', 'forwarded', 'expect']);
 
 /** Header names listed in Connection (also hop-by-hop). */
 function connectionTokens(value: string | string[] | undefined): Set<string> {
   return new Set([value ?? ''].flat().flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase()).filter(Boolean));
 }
 
-/** Removes the hub's session cookie from a Cookie header value; undefined when nothing is left. */
-function withoutSessionCookie(value: string): string | undefined {
-  const kept = value.split(';').filter((part) => part.trim().split('=')[0] !== SESSION_COOKIE);
-  const out = kept.join(';').trim();
-  return out === '' ? undefined : out;
+/** A Forwarded parameter value (RFC 7239 4): a token as it is, anything else as a quoted-string. */
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value) ? value : `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+/** The Forwarded header the hub sends (RFC 7239): `for` (an IPv6 address in brackets, quoted), `proto`, `host`. */
+export function forwardedHeader(ip: string | undefined, proto: 'http' | 'https', host: string | undefined): string {
+  const node = ip === undefined ? 'unknown' : ip.includes(':') ? `[${ip}]` : ip;
+  return [`for=${forwardedValue(node)}`, `proto=${proto}`, ...(host ? [`host=${forwardedValue(host)}`] : [])].join(';');
 }
 
 export interface Forwarding {
@@ -77,6 +100,8 @@ export interface Forwarding {
   prefix?: string;
   /** Keep Connection/Upgrade: a WebSocket (or other Upgrade) request passes through. */
   upgrade?: boolean;
+  /** Which of the client's cookies the app may see. */
+  cookies: CookieScope;
 }
 
 /** The request headers to send upstream, as a flat raw list (names keep their case, repeats stay). */
@@ -89,7 +114,7 @@ export function requestHeaders(req: IncomingMessage, fwd: Forwarding): string[] 
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || (drop.has(lower) && !(fwd.upgrade && lower === 'upgrade'))) continue;
     if (lower === 'cookie') {
-      const value = withoutSessionCookie(raw[i + 1]!);
+      const value = cookiesForApp(raw[i + 1]!, fwd.cookies.mode === 'path' ? fwd.cookies.prefix : undefined);
       if (value !== undefined) out.push(name, value);
       continue;
     }
@@ -100,30 +125,51 @@ export function requestHeaders(req: IncomingMessage, fwd: Forwarding): string[] 
   else if (req.headers['transfer-encoding'] !== undefined) out.push('Transfer-Encoding', 'chunked');
   const before = req.headers['x-forwarded-for'];
   const chain = [before ?? []].flat().join(', ');
-  if (fwd.ip) out.push('X-Forwarded-For', chain ? `${chain}, ${fwd.ip}` : fwd.ip);
+  if (fwd.ip) out.push('X-Forwarded-For', chain ? `${chain}, ${fwd.ip}` : fwd.ip, 'X-Real-IP', fwd.ip);
   out.push('X-Forwarded-Proto', fwd.proto);
   if (req.headers.host) out.push('X-Forwarded-Host', req.headers.host);
   if (fwd.prefix) out.push('X-Forwarded-Prefix', fwd.prefix);
+  out.push('Forwarded', forwardedHeader(fwd.ip, fwd.proto, req.headers.host));
   return out;
 }
 
+/** A Set-Cookie value as the client may get it from a link's app (link-cookies.ts); undefined to drop it. */
+function scopedSetCookie(value: string, scope: CookieScope): string | undefined {
+  return scope.mode === 'path' ? pathModeSetCookie(value, scope.prefix, scope.path) : subdomainSetCookie(value);
+}
+
 /**
- * The response headers to send back, as a flat raw list. In path mode the app shares the hub's origin: it may
- * not set the hub's session cookie, and its pages get a CSP sandbox (an opaque origin: scripts run, but cannot
- * act as the hub's signed-in user). Subdomain mode has its own origin and is passed through as it is.
+ * The response headers to send back, as a flat raw list. In path mode the app shares the hub's origin: its cookies
+ * are kept to its link (link-cookies.ts), and its pages get a CSP sandbox (an opaque origin: scripts run, but cannot
+ * act as the hub's signed-in user). Subdomain mode has its own origin: passed through but for cookies that would
+ * reach the hub or other links.
  */
-export function responseHeaders(rawHeaders: string[], connection: string | string[] | undefined, mode: LinkAddress['mode']): string[] {
+export function responseHeaders(rawHeaders: string[], connection: string | string[] | undefined, cookies: CookieScope): string[] {
   const drop = connectionTokens(connection);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || drop.has(lower)) continue;
-    if (mode === 'path' && lower === 'set-cookie' && rawHeaders[i + 1]!.trim().split('=')[0]!.trim() === SESSION_COOKIE) continue;
+    if (lower === 'set-cookie') {
+      const value = scopedSetCookie(rawHeaders[i + 1]!, cookies);
+      if (value !== undefined) out.push(name, value);
+      continue;
+    }
     out.push(name, rawHeaders[i + 1]!);
   }
-  if (mode === 'path') out.push('Content-Security-Policy', PATH_MODE_SANDBOX);
+  if (cookies.mode === 'path') out.push('Content-Security-Policy', PATH_MODE_SANDBOX);
   return out;
+}
+
+/** The head of an app's `101 Switching Protocols` as raw bytes: its headers as they are (Connection and Upgrade included), cookies scoped. */
+export function switchingHead(statusMessage: string | undefined, rawHeaders: string[], cookies: CookieScope): Buffer {
+  const lines = [`HTTP/1.1 101 ${statusMessage || 'Switching Protocols'}`];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const value = rawHeaders[i]!.toLowerCase() === 'set-cookie' ? scopedSetCookie(rawHeaders[i + 1]!, cookies) : rawHeaders[i + 1]!;
+    if (value !== undefined) lines.push(`${rawHeaders[i]}: ${value}`);
+  }
+  return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
 }
 
 /** The sandbox path-mode pages run in: everything an app usually needs except the hub's origin. */
@@ -161,10 +207,4 @@ export function refusal(req: IncomingMessage, status: number, error: ConnectErro
     },
     body,
   };
-}
-
-/** A refusal as raw HTTP/1.1 bytes, for an Upgrade request (there is no ServerResponse for it). */
-export function rawRefusal(answer: ReturnType<typeof refusal>): Buffer {
-  const lines = [`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Error'}`, ...Object.entries(answer.headers).map(([k, v]) => `${k}: ${v}`), 'connection: close', '', ''];
-  return Buffer.concat([Buffer.from(lines.join('\r\n'), 'latin1'), answer.body]);
 }

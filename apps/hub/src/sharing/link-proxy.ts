@@ -6,21 +6,23 @@
  * 502 (the exposing agent is offline or refused the stream); otherwise it goes to the service over a stream,
  * bodies streamed both ways with backpressure (pipe; nothing is buffered whole). Streams are kept alive and
  * reused between requests of the same link (one keep-alive pool per link, like any reverse proxy's upstream
- * pool), so a request costs a stream open only when no idle one is there. An Upgrade (WebSocket)
- * passes the same checks, then its bytes are piped both ways. Every request of a known link is written to the
- * owner's audit log (`link.access`: ip, method, path, status). A request with no bytes either way for
+ * pool), so a request costs a stream open only when no idle one is there. An Upgrade (WebSocket) request passes
+ * the same checks and goes to the app on a stream of its own; only when the app answers `101 Switching Protocols`
+ * are bytes piped both ways, otherwise the connection stays HTTP and its next requests are checked like any other
+ * (link-upgrade.ts). Limits decide on the decoded, normalised path, and a target the app could read as another path
+ * is refused with 400 AMBIGUOUS_PATH (`checkHttpRequest`). Every request of a known link is written to the
+ * owner's audit log (`link.access`: ip, method, path as checked, status, refusal code). A request with no bytes either way for
  * PUBLIC_LINK_IDLE_TIMEOUT is cut; slow headers and bodies are bounded by the server's headersTimeout and
  * requestTimeout (set in hub.ts).
  */
 
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
-import { ConnectError, checkHttpRequest, normalizePath } from '@private-connect/protocol';
+import { ConnectError, canonicalTarget, checkHttpRequest } from '@private-connect/protocol';
 import type { StreamTarget } from '../relay/router.js';
 import type { SharingContext } from './context.js';
-import { linkAddress, rawRefusal, refusal, requestHeaders, responseHeaders, type LinkAddress } from './link-http.js';
+import { cookieScope, linkAddress, refusal, requestHeaders, responseHeaders, switchingHead, type CookieScope, type LinkAddress } from './link-http.js';
+import { exchangeOnSocket, type UpgradeExchange } from './link-upgrade.js';
 import { MAX_LINK_LOOKUPS_PER_MIN, isLinkToken, linkCache, linkState, type LinkRow } from './links.js';
 
 
@@ -30,15 +32,16 @@ export interface LinkProxy {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-/** A request that passed every check: its link, the service's agent, the target to forward. */
+/** A request that passed every check: its link, the service's agent, the target to forward, the path checked. */
 interface Admitted {
   row: LinkRow;
   conn: StreamTarget;
   target: string;
+  path: string;
 }
 
-/** What `admit` answers: a pass, or a refusal (with the link when there is one, for the audit log). */
-type Refusal = { ok: false; status: number; error: ConnectError; row?: LinkRow; headers?: Record<string, string> };
+/** What `admit` answers: a pass, or a refusal (with the link and the decoded path when known, for the audit log). */
+type Refusal = { ok: false; status: number; error: ConnectError; row?: LinkRow; path?: string; headers?: Record<string, string> };
 type Verdict = { ok: true; admitted: Admitted } | Refusal;
 
 const noop = () => undefined;
@@ -117,15 +120,16 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     const check = checkHttpRequest({ methods: row.methods ?? undefined, paths: row.paths ?? undefined }, req.method ?? 'GET', address.target);
     if (!check.ok) {
       const headers: Record<string, string> = check.error.code === 'METHOD_NOT_ALLOWED' && row.methods ? { allow: row.methods.join(', ') } : {};
-      return { ok: false, status: check.error.status, row, error: check.error, headers };
+      return { ok: false, status: check.error.status, row, path: check.path, error: check.error, headers };
     }
+    const path = check.path;
     if (row.rate_per_min) {
       const wait = sharing.rates.take(`link:${row.id}`, row.rate_per_min, Date.now());
-      if (wait > 0) return { ok: false, status: 429, row, error: new ConnectError('RATE_LIMITED', `This link allows ${row.rate_per_min} requests a minute; try again in ${wait} s.`), headers: { 'retry-after': String(wait) } };
+      if (wait > 0) return { ok: false, status: 429, row, path, error: new ConnectError('RATE_LIMITED', `This link allows ${row.rate_per_min} requests a minute; try again in ${wait} s.`), headers: { 'retry-after': String(wait) } };
     }
     const conn = sharing.router.get(row.workspace_id, row.service_name);
-    if (!conn || conn.state !== 'open') return { ok: false, status: 502, row, error: new ConnectError('SERVICE_OFFLINE', 'The machine that serves this link is not connected to the hub right now; try again later.') };
-    return { ok: true, admitted: { row, conn, target: check.target } };
+    if (!conn || conn.state !== 'open') return { ok: false, status: 502, row, path, error: new ConnectError('SERVICE_OFFLINE', 'The machine that serves this link is not connected to the hub right now; try again later.') };
+    return { ok: true, admitted: { row, conn, target: check.target, path } };
   };
 
   /** Opens the stream to the service for an admitted request, or the refusal when the agent does not take it. */
@@ -147,10 +151,18 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     }
   };
 
-  /** Writes one `link.access` event for a request of a known link. */
-  const audit = (row: LinkRow, req: IncomingMessage, address: LinkAddress, status: number, extra: Record<string, unknown> = {}) => {
-    const raw = address.target.split('?')[0]!;
-    const path = (normalizePath(raw) ?? raw).slice(0, 512);
+  /**
+   * Writes one `link.access` event for a request of a known link. `checked` is the decoded path the limits saw;
+   * without it, the decoded path when the target reads as one, else the target's path as it was sent.
+   */
+  const audit = (row: LinkRow, req: IncomingMessage, address: LinkAddress, status: number, checked: string | undefined, extra: Record<string, unknown> = {}) => {
+    let path = checked;
+    if (path === undefined) {
+      const raw = address.target.split('?')[0]!;
+      const read = canonicalTarget(raw);
+      path = read.ok ? read.path : raw;
+    }
+    path = path.slice(0, 512);
     sharing.access.record(row.workspace_id, {
       actorType: 'public',
       action: 'link.access',
@@ -162,49 +174,81 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     });
   };
 
-  const forwarding = (req: IncomingMessage, address: LinkAddress, upgrade: boolean) => ({
+  const forwarding = (req: IncomingMessage, address: LinkAddress, upgrade: boolean, cookies: CookieScope) => ({
     ip: sharing.clientIp(req),
     proto: ('encrypted' in req.socket && req.socket.encrypted) || config.publicUrl?.startsWith('https:') ? ('https' as const) : ('http' as const),
     prefix: address.prefix,
     upgrade,
+    cookies,
   });
 
-  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /**
+   * Serves one request of a link. `exchange` is there for a request that asks for Upgrade (its response lives on the
+   * raw socket): it gets a stream of its own, and only a 101 from the app switches the connection to raw bytes.
+   */
+  const serve = async (req: IncomingMessage, res: ServerResponse, exchange?: UpgradeExchange): Promise<void> => {
     const address = linkAddress(req, config.publicBaseDomain)!;
+    const marks = exchange ? { upgrade: true } : {};
     // No bytes either way for idleMs (slow client, stalled body, silent service): the connection is cut.
     res.setTimeout(idleMs, () => req.socket.destroy());
     const refuse = (refused: Refusal) => {
       const answer = refusal(req, refused.status, refused.error, refused.headers);
-      if (refused.row) audit(refused.row, req, address, refused.status, { code: refused.error.code });
+      if (refused.row) audit(refused.row, req, address, refused.status, refused.path, { code: refused.error.code, ...marks });
+      // A refused Upgrade request ends its connection: what the client sent after it is not read.
+      if (exchange) res.shouldKeepAlive = false;
       res.writeHead(answer.status, answer.headers).end(req.method === 'HEAD' ? undefined : answer.body);
     };
     const verdict = await admit(req, address);
     if (!verdict.ok) return refuse(verdict);
-    const { row, target } = verdict.admitted;
+    const { row, target, path } = verdict.admitted;
     if (address.bare && (req.method === 'GET' || req.method === 'HEAD')) {
       // `/l/<token>` → `/l/<token>/`, so that the app's relative URLs resolve under the link.
-      audit(row, req, address, 308);
+      audit(row, req, address, 308, path, marks);
       res.writeHead(308, { location: `${address.prefix}${target}`, 'cache-control': 'no-store', 'content-length': '0' }).end();
       return;
     }
     if (res.destroyed) return;
     const bodiless = (req.method === 'GET' || req.method === 'HEAD') && !req.headers['content-length'] && !req.headers['transfer-encoding'];
+    let duplex: Duplex | undefined;
+    if (exchange) {
+      // Node reads no body of an Upgrade request: its bytes could only be told from the next request by guessing.
+      if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) !== 0) {
+        return refuse({ ok: false, status: 400, row, path, error: new ConnectError('BAD_REQUEST', 'An Upgrade request with a body is not supported on a public link.') });
+      }
+      const opened = await open(req, verdict.admitted);
+      if (!opened.ok) return refuse(opened);
+      duplex = opened.duplex;
+      if (res.destroyed) return void duplex.destroy();
+    }
+    const cookies = cookieScope(address);
     let status = 0;
+    let switched = false;
     let upstream: ClientRequest;
     res.once('close', () => {
+      if (switched) return;
       if (!res.writableFinished) upstream.destroy();
-      audit(row, req, address, status, res.writableFinished ? {} : { aborted: true });
+      duplex?.destroy();
+      audit(row, req, address, status, path, res.writableFinished ? marks : { aborted: true, ...marks });
     });
     const send = (retried: boolean) => {
-      upstream = httpRequest({ agent: poolOf(row), host: 'link', method: req.method, path: target, headers: requestHeaders(req, forwarding(req, address, false)) });
+      const via = duplex ? { createConnection: () => duplex } : { agent: poolOf(row) };
+      upstream = httpRequest({ ...via, host: 'link', method: req.method, path: target, headers: requestHeaders(req, forwarding(req, address, exchange !== undefined, cookies)) });
       upstream.once('response', (answer) => {
         status = answer.statusCode ?? 502;
-        res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders, answer.headers.connection, address.mode));
+        res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders, answer.headers.connection, cookies));
         // pipe, not pipeline: pipeline costs an AbortSignal (and a DOMException) per request on this hot path.
         answer.on('error', () => res.destroy());
         answer.pipe(res);
       });
+      if (exchange) {
+        upstream.once('upgrade', (answer, socket, head) => {
+          switched = true;
+          audit(row, req, address, 101, path, marks);
+          exchange.switchProtocols(switchingHead(answer.statusMessage, answer.rawHeaders, cookies), socket, head, idleMs);
+        });
+      }
       upstream.on('error', (err) => {
+        if (switched) return;
         if (res.headersSent) return void res.destroy();
         // A kept-alive stream the service closed just as it was reused: a request without a body is sent again once.
         if (!retried && bodiless && upstream.reusedSocket && !(err instanceof ConnectError) && !cache.isGone(row.id)) return send(true);
@@ -213,7 +257,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
         const answer = refusal(req, failed.status, failed.error);
         res.writeHead(answer.status, answer.headers).end(answer.body);
       });
-      if (bodiless) {
+      if (bodiless || exchange) {
         req.resume();
         upstream.end();
       }
@@ -225,41 +269,12 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     send(false);
   };
 
+  /** An Upgrade request: answered on its own socket (link-upgrade.ts), then served like any other. */
   const serveUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
-    const address = linkAddress(req, config.publicBaseDomain)!;
-    const refuse = (refused: Refusal) => {
-      if (refused.row) audit(refused.row, req, address, refused.status, { code: refused.error.code, upgrade: true });
-      socket.end(rawRefusal(refusal(req, refused.status, refused.error, refused.headers)));
-    };
-    const verdict = await admit(req, address);
-    if (!verdict.ok) return refuse(verdict);
-    const opened = await open(req, verdict.admitted);
-    if (!opened.ok) return refuse(opened);
-    const duplex = opened.duplex;
-    if (socket.destroyed) return void duplex.destroy();
-    const { row, target } = verdict.admitted;
-
-    // The request head as the client sent it (minus what the proxy replaces), then the bytes of both sides as they come.
-    const headers = requestHeaders(req, forwarding(req, address, true));
-    const lines = [`${req.method} ${target} HTTP/1.1`];
-    for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
-    duplex.write(Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'));
-    if (head.length > 0) duplex.write(head);
-    duplex.once('data', (chunk: Buffer) => {
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(chunk.subarray(0, 16).toString('latin1'));
-      audit(row, req, address, status ? Number(status[1]) : 0, { upgrade: true });
-    });
-    // Either side failing (or the link revoked) ends both; each direction ends on its own otherwise.
-    let done = 0;
-    const finished = (err?: Error | null) => {
-      if (err || ++done === 2) {
-        socket.destroy();
-        duplex.destroy();
-      }
-    };
-    (socket as Socket).setTimeout?.(idleMs, () => finished(new Error('idle')));
-    pipeline(socket, duplex, finished);
-    pipeline(duplex, socket, finished);
+    const exchange = await exchangeOnSocket(req, socket, head);
+    if (!exchange) return;
+    exchange.res.on('error', noop);
+    await serve(req, exchange.res, exchange);
   };
 
   return {
@@ -277,6 +292,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
 
     upgrade(req, socket, head) {
       socket.on('error', noop);
+      req.on('error', noop);
       serveUpgrade(req, socket, head).catch((err: unknown) => {
         log.error({ err }, 'public link upgrade failed');
         socket.destroy();
