@@ -120,6 +120,18 @@ describe(`invitations (${dbKind})`, () => {
     assert.deepEqual(row, { accepted_at: h.clock.now(), revoked_at: null });
   });
 
+  it('lets exactly one of two simultaneous uses of an invitation link join; the other answers LINK_USED', async () => {
+    const { owner, workspaceId } = await team();
+    const email = newEmail('twice');
+    const invitation = await sendInvite(owner.cookie, workspaceId, email);
+    const answers = await Promise.all([accept(invitation.token), accept(invitation.token)]);
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 401], JSON.stringify(answers.map((a) => a.body)));
+    assert.equal(answers.find((a) => a.status === 401)!.body.error.code, 'LINK_USED');
+    assert.equal(answers.filter((a) => sessionCookie(a.headers)).length, 1, 'one session');
+    const joins = await auditOf(workspaceId, 'member.add');
+    assert.equal(joins.length, 1);
+  });
+
   it('keeps a removed member out: an older invitation to them answers INVITATION_REVOKED and they do not rejoin', async () => {
     const { owner, workspaceId, path } = await team();
     const bob = newEmail('bob');
