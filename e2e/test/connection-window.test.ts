@@ -2,7 +2,10 @@
  * The connection window with real processes: a reaching agent with 1,000 open streams stops reading its hub socket
  * (SIGSTOP) while the exposing agent's server pours data into every stream. Per-stream credit alone would let the
  * hub buffer a window per stream (1,000 × INITIAL_STREAM_WINDOW); the connection window holds the exposing agent
- * to CONNECTION_WINDOW bytes that the hub has not yet written out, whatever the number of streams.
+ * to CONNECTION_WINDOW bytes that the hub has not yet written out, whatever the number of streams. The same with the
+ * two agents on two hubs (PostgreSQL and NATS), where the receiving hub acknowledges what it wrote out. Besides: an
+ * agent past its connection window is closed with FLOW_CONTROL, and a receiver that stops reading but keeps its
+ * connection alive is closed after WRITE_STALL_TIMEOUT_MS, after which the sender it held back moves again.
  */
 
 import assert from 'node:assert/strict';
@@ -23,7 +26,9 @@ import {
   connectRawAgent,
   enrolAgent,
   enrolViaApi,
+  eventually,
   removeDirs,
+  scratchDatabase,
   startHubProcess,
   type AgentHome,
   type HubProcess,
@@ -31,6 +36,7 @@ import {
 } from '../src/index.js';
 
 const MiB = 1024 * 1024;
+const NATS_URL = process.env.TEST_NATS_URL || 'nats://127.0.0.1:4222';
 const STREAMS = 1000;
 /** What the server sends on each stream once told to: enough to fill the hub with hundreds of MiB without the window. */
 const BYTES_PER_STREAM = MiB;
@@ -107,13 +113,68 @@ async function openClient(port: number): Promise<net.Socket> {
   return socket;
 }
 
+/** What one frozen-reacher run saw: the growth of each hub's RSS and the bytes relayed towards the frozen agent. */
+interface FrozenRun {
+  growth: number[];
+  relayed: number;
+}
+
+/**
+ * Opens STREAMS streams through `reach` to the firehose, freezes the reaching agent with SIGSTOP, makes the server
+ * pour into every stream, and samples the hubs' RSS until `receivingHub` (the hub of the frozen agent) relays
+ * nothing more for 2 s, within the idle timeout (45 s) after which the hub would drop the frozen agent.
+ */
+async function pushIntoFrozenReacher(
+  t: { diagnostic(message: string): void },
+  o: { server: Awaited<ReturnType<typeof firehose>>; reach: { proc: Proc; port: number }; hubs: HubProcess[]; receivingHub: HubProcess },
+): Promise<FrozenRun> {
+  const clients: net.Socket[] = [];
+  const reacherPid = o.reach.proc.child.pid!;
+  try {
+    for (let i = 0; i < STREAMS; i += 100) {
+      clients.push(...(await Promise.all(Array.from({ length: Math.min(100, STREAMS - i) }, () => openClient(o.reach.port)))));
+    }
+    assert.equal(o.server.connections, STREAMS, 'every stream reached the server');
+    process.kill(reacherPid, 'SIGSTOP');
+    const pids = o.hubs.map((h) => h.proc.child.pid!);
+    const rssBefore = await Promise.all(pids.map(rssOf));
+    const relayedBefore = (await o.receivingHub.metrics()).get('connect_relay_bytes_total')!;
+    o.server.pour();
+    const maxRss = [...rssBefore];
+    let relayed = 0;
+    let unchanged = 0;
+    const deadline = Date.now() + 30_000;
+    while (unchanged < 8 && Date.now() < deadline) {
+      await sleep(250);
+      const rss = await Promise.all(pids.map(rssOf));
+      rss.forEach((r, i) => (maxRss[i] = Math.max(maxRss[i]!, r)));
+      const now = (await o.receivingHub.metrics()).get('connect_relay_bytes_total')! - relayedBefore;
+      unchanged = now === relayed ? unchanged + 1 : 0;
+      relayed = now;
+    }
+    const growth = maxRss.map((m, i) => m - rssBefore[i]!);
+    t.diagnostic(`hub RSS growth ${growth.map((g) => `+${g}`).join(', ')}; ${relayed} bytes relayed towards the frozen agent`);
+    assert.ok(relayed > 0, 'the server’s data reached the hub');
+    growth.forEach((g, i) =>
+      assert.ok(
+        g < RSS_GROWTH_BOUND,
+        `hub ${i}'s RSS grew by ${Math.round(g / MiB)} MiB (${relayed} bytes relayed) towards an agent that reads nothing, more than ${RSS_GROWTH_BOUND / MiB} MiB`,
+      ),
+    );
+    return { growth, relayed };
+  } finally {
+    process.kill(reacherPid, 'SIGCONT');
+    for (const c of clients) c.destroy();
+    await o.reach.proc.stop();
+  }
+}
+
 describe('connection window', () => {
   let hub: HubProcess;
   let a: AgentHome;
   let b: AgentHome;
   let server: Awaited<ReturnType<typeof firehose>>;
   const procs: Proc[] = [];
-  const clients: net.Socket[] = [];
 
   before(async () => {
     hub = await startHubProcess();
@@ -122,7 +183,6 @@ describe('connection window', () => {
   });
 
   after(async () => {
-    for (const c of clients) c.destroy();
     for (const proc of procs.reverse()) await proc.stop();
     await server?.close();
     await hub?.stop();
@@ -133,42 +193,7 @@ describe('connection window', () => {
     procs.push(await a.expose(`127.0.0.1:${server.port}`, 'firehose', ['--check-interval', '0']));
     const reach = await b.reach('firehose', ['--port', '0']);
     procs.push(reach.proc);
-    for (let i = 0; i < STREAMS; i += 100) {
-      clients.push(...(await Promise.all(Array.from({ length: Math.min(100, STREAMS - i) }, () => openClient(reach.port)))));
-    }
-    assert.equal(server.connections, STREAMS, 'every stream reached the server');
-
-    const hubPid = hub.proc.child.pid!;
-    const reacherPid = reach.proc.child.pid!;
-    process.kill(reacherPid, 'SIGSTOP');
-    try {
-      const rssBefore = await rssOf(hubPid);
-      const relayedBefore = (await hub.metrics()).get('connect_relay_bytes_total')!;
-      server.pour();
-      // Sample until the hub relays nothing more for 2 s (the senders are held back), within the hub's idle
-      // timeout (45 s), after which it would drop the frozen agent and its streams.
-      let maxRss = rssBefore;
-      let relayed = 0;
-      let unchanged = 0;
-      const deadline = Date.now() + 30_000;
-      while (unchanged < 8 && Date.now() < deadline) {
-        await sleep(250);
-        maxRss = Math.max(maxRss, await rssOf(hubPid));
-        const now = (await hub.metrics()).get('connect_relay_bytes_total')! - relayedBefore;
-        unchanged = now === relayed ? unchanged + 1 : 0;
-        relayed = now;
-      }
-      t.diagnostic(`hub RSS ${rssBefore} → at most ${maxRss} (+${maxRss - rssBefore}); ${relayed} bytes relayed towards the frozen agent`);
-      assert.ok(relayed > 0, 'the server’s data reached the hub');
-      assert.ok(
-        maxRss - rssBefore < RSS_GROWTH_BOUND,
-        `the hub's RSS grew by ${Math.round((maxRss - rssBefore) / MiB)} MiB (${relayed} bytes relayed) towards an agent that reads nothing, more than ${RSS_GROWTH_BOUND / MiB} MiB`,
-      );
-    } finally {
-      process.kill(reacherPid, 'SIGCONT');
-      for (const c of clients.splice(0)) c.destroy();
-      await reach.proc.stop();
-    }
+    await pushIntoFrozenReacher(t, { server, reach, hubs: [hub], receivingHub: hub });
   });
 
   test('closes with FLOW_CONTROL an agent that sends more DATA than its connection window, spread over streams', async () => {
@@ -249,5 +274,39 @@ describe('connection window', () => {
       clearInterval(pinger);
       stalled.ws.terminate();
     }
+  });
+});
+
+describe('connection window between hubs', () => {
+  let database: { url: string; drop(): Promise<void> };
+  const hubs: HubProcess[] = [];
+  let a: AgentHome;
+  let b: AgentHome;
+  let server: Awaited<ReturnType<typeof firehose>>;
+  const procs: Proc[] = [];
+
+  before(async () => {
+    database = await scratchDatabase('pc_e2e_window');
+    const start = (apiKey?: string) => startHubProcess({ databaseUrl: database.url, ...(apiKey ? { apiKey } : {}), env: { NATS_URL, WEB_PORT: 'off' } });
+    hubs.push(await start());
+    hubs.push(await start(hubs[0]!.apiKey));
+    [a, b] = await Promise.all([enrolAgent(hubs[0]!, { label: 'firehose' }), enrolAgent(hubs[1]!, { label: 'frozen-reacher' })]);
+    server = await firehose(BYTES_PER_STREAM);
+  });
+
+  after(async () => {
+    for (const proc of procs.reverse()) await proc.stop();
+    await server?.close();
+    for (const hub of hubs) await hub.stop();
+    await database?.drop();
+    await removeDirs(a?.home, b?.home, ...hubs.map((h) => h.dataDir));
+  });
+
+  test('1,000 streams from an agent on one hub into an agent frozen on another grow neither hub by 64 MiB', async (t) => {
+    procs.push(await a.expose(`127.0.0.1:${server.port}`, 'firehose', ['--check-interval', '0']));
+    // The reaching agent is on the second hub: every stream crosses NATS.
+    const reach = await eventually(() => b.reach('firehose', ['--port', '0']), 20_000, 500);
+    procs.push(reach.proc);
+    await pushIntoFrozenReacher(t, { server, reach, hubs, receivingHub: hubs[1]! });
   });
 });

@@ -41,7 +41,9 @@
  * The hub tracks both and closes a connection that sends beyond either with FLOW_CONTROL, so what it holds for one
  * agent connection is at most CONNECTION_WINDOW, whatever its number of streams; a receiver that stops reading
  * holds back the senders that feed it (and is closed with IDLE_TIMEOUT once nothing it was sent has left the hub
- * for WRITE_STALL_TIMEOUT_MS, which gives their connection credit back).
+ * for WRITE_STALL_TIMEOUT_MS, which gives their connection credit back). Between hubs (hub-link.ts), the hub that
+ * receives relayed DATA acknowledges it with WINDOW s=0 on the link as it writes it out, and the sending hub returns
+ * its agents' connection credit only then.
  *
  * Frame layout (big-endian), FRAME_HEADER_SIZE = 10 bytes, then `length` bytes of payload:
  *   offset 0  u8   type       one of FrameType

@@ -12,15 +12,25 @@
  * every HubLink) and sequence number in its subject, `<ns>.f.<to>.<from>.<epoch>.<seq>`. A gap in the sequence ends
  * every stream of the link (a stream with a hole in it must not go on: without end-to-end encryption nobody else
  * would notice), and so does a new epoch from the other hub (it started over, its streams are gone).
+ *
+ * The connection window (streams.ts) holds across the link: a hub acknowledges the link's DATA with WINDOW s=0 as
+ * it writes it out to its agents (the link's ConnectionCredit, without a limit of its own), and the hub that sent it
+ * gives its senders their credit back only then (`unacked`, oldest first). So what a hub holds for streams from
+ * another hub is bounded by the windows of the senders on that hub, as for its own agents. The acknowledgements are
+ * byte counts for the whole link, so they may give credit back to a sender other than the one whose bytes were
+ * written out: the total, and so the memory bound, is exact; fairness between the senders of one link is not.
  */
 
 import { randomInt } from 'node:crypto';
 import {
+  ConnectionCredit,
   FRAME_HEADER_SIZE,
   FrameType,
   MAX_STREAM_ID,
   decodeFrame,
   encodeJsonFrame,
+  encodeWindow,
+  readWindowIncrement,
   type ErrorCode,
   type OpenNotice,
 } from '@private-connect/protocol';
@@ -64,6 +74,15 @@ export class HubLink implements RelayPeer {
   private readonly deadEpochs = new Set<number>();
   framesIn = 0;
   framesOut = 0;
+  /**
+   * The other hub's DATA relayed here, acknowledged with WINDOW s=0 as it is written out. No limit here: each of the
+   * other hub's senders holds at most its own window (the other hub releases it only on these acknowledgements).
+   */
+  readonly credit = new ConnectionCredit((increment) => this.publish(encodeWindow(0, increment)), Number.POSITIVE_INFINITY);
+  /** DATA published to the other hub and not yet acknowledged, oldest first; emptied by WINDOW s=0 and by forgetAll. */
+  private readonly unacked: Array<{ bytes: number; written: () => void }> = [];
+  /** Acknowledged bytes not yet matched to a whole entry of `unacked`. */
+  private acked = 0;
 
   constructor(
     readonly hubId: string,
@@ -84,11 +103,10 @@ export class HubLink implements RelayPeer {
   }
 
   /**
-   * A frame for the other hub, from the relay (the stream id is already the link's). Relayed DATA is written off at
-   * once (`written`): what the other hub holds is bounded by its per-stream credit only (no window between hubs).
+   * A frame for the other hub, from the relay (the stream id is already the link's). Relayed DATA counts as written
+   * (`written`) once the other hub acknowledges it, or at once when it cannot be published.
    */
   send(raw: Buffer, written?: () => void): void {
-    written?.();
     let frame = raw;
     if (raw[0] === FrameType.OPEN) {
       const id = raw.readUInt32BE(2);
@@ -102,9 +120,26 @@ export class HubLink implements RelayPeer {
       // Our own agents send records far below NATS's limit; another client's largest frames cannot cross.
       const id = raw.readUInt32BE(2);
       queueMicrotask(() => this.abort(id, 'FRAME_TOO_LARGE', `a frame of ${frame.length} bytes is larger than the hubs can pass to each other (${this.io.maxPayload()})`));
-      return;
+      return written?.();
     }
-    if (this.io.publish(frame, this.epoch, ++this.seqOut)) this.framesOut++;
+    if (!this.publish(frame)) return written?.();
+    if (written) this.unacked.push({ bytes: frame.length - FRAME_HEADER_SIZE, written });
+  }
+
+  private publish(frame: Buffer): boolean {
+    const sent = this.io.publish(frame, this.epoch, ++this.seqOut);
+    if (sent) this.framesOut++;
+    return sent;
+  }
+
+  /** The other hub wrote `increment` more bytes of our DATA out: the senders of the oldest ones get their credit. */
+  private onAck(increment: number): void {
+    this.acked += increment;
+    while (this.unacked.length > 0 && this.unacked[0]!.bytes <= this.acked) {
+      const entry = this.unacked.shift()!;
+      this.acked -= entry.bytes;
+      entry.written();
+    }
   }
 
   /**
@@ -147,6 +182,10 @@ export class HubLink implements RelayPeer {
     for (const end of ends) peerGone(end);
     this.streams.clear();
     this.opening.clear();
+    // What the other hub held of ours is gone with its streams: the senders get their credit back.
+    const unacked = this.unacked.splice(0);
+    this.acked = 0;
+    for (const entry of unacked) entry.written();
     return ends;
   }
 
@@ -166,14 +205,29 @@ export class HubLink implements RelayPeer {
       }
       return onOpen(frame.streamId, open as RemoteOpen);
     }
+    if (frame.type === FrameType.WINDOW && frame.streamId === 0) return this.onAck(readWindowIncrement(frame));
     const end = this.streams.get(frame.streamId);
-    if (!end) return; // a stream that already ended here
+    // A stream that already ended here: its DATA is written off (and acknowledged, so that its sender gets the credit).
+    if (!end) return this.writeOff(frame.type, frame.payload.length);
     try {
       relayStreamFrame(end, frame, raw, this.stats);
     } catch (err) {
       this.log.warn({ err, hub: this.hubId, stream: frame.streamId }, 'a stream between hubs broke the protocol');
+      this.writeOff(frame.type, frame.payload.length); // a refused frame was not counted
       if (this.streams.get(frame.streamId) === end) abortPair(end, 'PROTOCOL_ERROR', 'the stream broke the protocol between hubs');
     }
+  }
+
+  /** Acknowledges DATA that was dropped instead of relayed. */
+  private writeOff(type: number, length: number): void {
+    if (type !== FrameType.DATA) return;
+    this.credit.receive(length);
+    this.credit.release(length);
+  }
+
+  /** The other hub's DATA relayed here is acknowledged as it is written out (see `credit`). */
+  windowFor(): ConnectionCredit {
+    return this.credit;
   }
 
   /** Refuses the other hub's OPEN `id` (nothing here took it). */

@@ -47,7 +47,7 @@ export interface RelayPeer {
    * peer has taken the bytes (written to its socket), or at once when they are dropped or the peer is in-process.
    */
   send(frame: Buffer, written?: () => void): void;
-  /** The connection window that this peer's DATA towards `receiver` counts against; none: unbounded (hub links). */
+  /** The connection window that this peer's DATA towards `receiver` counts against; none: unbounded. */
   windowFor?(receiver: RelayPeer): ConnectionCredit | undefined;
 }
 
@@ -139,7 +139,7 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
     if (end.role === 'opener') traffic.bytesIn += length;
     else traffic.bytesOut += length;
   }
-  // Without a window (a hub link's DATA) the callback still tells the receiver its socket holds the bytes.
+  // Without a window the callback still tells the receiver (its write stall check) that its socket holds the bytes.
   forward(end, raw, window ? writtenOnce(window, length) : noop);
 }
 
