@@ -42,6 +42,7 @@ import { clientAddress, compileTrust } from './client-address.js';
 import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lifecycle.js';
 import { registerOpsRoutes } from './api/ops-routes.js';
 import { registerOpenApi } from './api/openapi.js';
+import { installSessionCookieName } from './api/session-cookie.js';
 import { installCsrfGuard, type OriginPolicy } from './api/csrf.js';
 import { countAuthFailure } from './relay/relay-stats.js';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster/cluster.js';
@@ -201,6 +202,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
+    // Over https the session cookie is __Host-pc_session on the wire, and only that name is read (session-cookie.ts).
+    installSessionCookieName(app, { httpsPublicUrl: config.publicUrl?.startsWith('https://') ?? false });
     // After the cookie parser (it reads the session cookie) and before any plugin context copies the JSON parser.
     const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl], publicBaseDomain: config.publicBaseDomain };
     installCsrfGuard(app, origins);

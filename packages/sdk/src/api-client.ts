@@ -53,8 +53,11 @@ import type {
 import { apiBaseUrl } from './agent/hub-url.js';
 import { hubRequest, hubStream } from './hub-request.js';
 
-/** The name of the session cookie. */
-const SESSION_COOKIE = 'pc_session';
+/**
+ * The session cookie's names: `__Host-pc_session` on a hub served over https, `pc_session` over plain http. A script
+ * cannot always tell which one the hub sees (TLS may end at a proxy in front of it), so it sends the session under both.
+ */
+const SESSION_COOKIES = ['__Host-pc_session', 'pc_session'];
 
 /** POST /v1/agents/enroll's answer: the agent token, shown this once. */
 export type EnrolResult = EnrolledAgent;
@@ -323,9 +326,10 @@ export class ApiClient {
   async signIn(token: string): Promise<SignedIn & { session: string }> {
     const answer = await this.send('POST', `/v1/auth/verify?token=${encodeURIComponent(token)}`);
     const signedIn = this.parse<SignedIn>(answer.status, answer.text);
-    const cookie = answer.setCookie.map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    const pairs = answer.setCookie.map((c) => c.split(';')[0]!);
+    const cookie = pairs.find((c) => SESSION_COOKIES.includes(c.slice(0, c.indexOf('='))));
     if (!cookie) throw new ConnectError('INTERNAL', 'the hub signed in but set no session cookie');
-    this.session = decodeURIComponent(cookie.slice(SESSION_COOKIE.length + 1));
+    this.session = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1));
     return { ...signedIn, session: this.session };
   }
 
@@ -380,7 +384,7 @@ export class ApiClient {
   private authHeaders(): Record<string, string> {
     return {
       ...(this.options.credential ? { authorization: `Bearer ${this.options.credential}` } : {}),
-      ...(this.session ? { cookie: `${SESSION_COOKIE}=${encodeURIComponent(this.session)}` } : {}),
+      ...(this.session ? { cookie: SESSION_COOKIES.map((name) => `${name}=${encodeURIComponent(this.session!)}`).join('; ') } : {}),
       ...(this.session && this.options.workspaceId ? { 'x-workspace-id': this.options.workspaceId } : {}),
     };
   }

@@ -13,10 +13,10 @@
  */
 
 import { createHash } from 'node:crypto';
-import { SESSION_COOKIE } from '../store/sessions.js';
+import { SECURE_SESSION_COOKIE, SESSION_COOKIE } from '../store/sessions.js';
 
 /** The hub's own cookie names, lower case (`__Host-` is the https form): never set by an app, never sent to one. */
-const HUB_COOKIES = new Set([SESSION_COOKIE, `__host-${SESSION_COOKIE}`].map((n) => n.toLowerCase()));
+const HUB_COOKIES = new Set([SESSION_COOKIE, SECURE_SESSION_COOKIE].map((n) => n.toLowerCase()));
 
 /** True for a name of the hub's own session cookie. */
 function isHubCookie(name: string): boolean {

@@ -10,8 +10,13 @@ import type { Database, Queryable } from '../db/index.js';
 import { generateToken, hashSecret, hashesEqual } from '../secrets.js';
 import type { RequestMeta } from './users.js';
 
-/** Name of the session cookie. */
+/** Name of the session cookie, as the routes read and set it (over https it is SECURE_SESSION_COOKIE on the wire). */
 export const SESSION_COOKIE = 'pc_session';
+/**
+ * The session cookie's name over https: browsers take a `__Host-` cookie only with Secure, Path=/ and no Domain, from
+ * the host itself, so no sibling host (a subdomain-mode public link) can set or shadow it (api/session-cookie.ts).
+ */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 /** A session unused for this long has ended. */
 export const SESSION_IDLE_MS = 30 * 86_400_000;
 /** last_seen_at is written at most this often, so reads do not turn into a write per request. */

@@ -113,13 +113,12 @@ export async function startIdentityHub(env: NodeJS.ProcessEnv = {}, shared?: Tes
   return ih;
 }
 
-/** `pc_session=<value>` from a response's Set-Cookie, or undefined. */
+/** `pc_session=<value>` from a response's Set-Cookie (`__Host-pc_session=` from a hub served over https), or undefined. */
 export function sessionCookie(headers: Headers): string | undefined {
-  const raw = headers.getSetCookie().find((c) => c.startsWith('pc_session='));
-  return raw?.split(';')[0];
+  return sessionSetCookie(headers)?.split(';')[0];
 }
 
-/** The Set-Cookie line of the session cookie. */
+/** The Set-Cookie line of the session cookie (named `__Host-pc_session` over https). */
 export function sessionSetCookie(headers: Headers): string | undefined {
-  return headers.getSetCookie().find((c) => c.startsWith('pc_session='));
+  return headers.getSetCookie().find((c) => /^(__Host-)?pc_session=/.test(c));
 }
