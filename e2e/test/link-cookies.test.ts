@@ -1,6 +1,7 @@
 /**
  * Cookies of public links, with curl's cookie engine as the browser (`-c`/`-b` with a jar file, RFC 6265 domain and
- * path matching) and a real hub process: two apps behind two links on the same hub. In path mode every link shares
+ * path matching) and a real hub process: apps of two workspaces (X: the bootstrap one; Y: a user's own, made by
+ * signing in) behind one link each on the same hub. In path mode every link shares
  * the hub's origin, so a cookie app Y sets must stay under Y's link (`Path=/l/<token>/`, no Domain) and app X must
  * get only the cookies set through X's link, never Y's, never the hub's own. In subdomain mode an app may not set a
  * cookie for the parent domain (it would reach every other link) nor the hub's session cookie.
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { CreatedLink } from '@private-connect/protocol';
+import { ApiClient } from '@private-connect/sdk';
 import { enrolAgent, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -37,9 +39,27 @@ async function startCookieApp(cookies: string[]) {
   };
 }
 
+/** An API key of a second workspace: a new user's own, signed in with the link the hub prints (no SMTP). */
+async function secondWorkspaceKey(hub: HubProcess, email: string): Promise<string> {
+  const client = new ApiClient({ hubUrl: hub.url });
+  const printedBefore = hub.proc.stderr().length;
+  await client.requestLoginLink(email);
+  let link: string | undefined;
+  for (let waited = 0; !link && waited < 15_000; waited += 100) {
+    link = new RegExp(`link for ${email.replace(/[.+]/g, '\\$&')}: (\\S+)`).exec(hub.proc.stderr().slice(printedBefore))?.[1];
+    if (!link) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(link, `the hub printed no sign-in link for ${email}`);
+  const signedIn = await client.signIn(new URL(link).searchParams.get('token')!);
+  const user = new ApiClient({ hubUrl: hub.url, session: signedIn.session, workspaceId: signedIn.workspaceId });
+  return (await user.createApiKey('workspace Y agents')).key;
+}
+
 describe('public link cookies stay with their own link (curl cookie jar, real hub)', () => {
   let hub: HubProcess;
   let owner: AgentHome;
+  /** An agent of workspace Y. */
+  let ownerY: AgentHome;
   let dir: string;
   let x: Awaited<ReturnType<typeof startCookieApp>>;
   let y: Awaited<ReturnType<typeof startCookieApp>>;
@@ -59,15 +79,16 @@ describe('public link cookies stay with their own link (curl cookie jar, real hu
     };
   };
 
-  const link = (service: string): CreatedLink => {
-    const made = owner.run(['link', service, '--expires', '1h']);
+  const link = (agent: AgentHome, service: string): CreatedLink => {
+    const made = agent.run(['link', service, '--expires', '1h']);
     assert.equal(made.code, 0, made.stdout + made.stderr);
     return made.json() as CreatedLink;
   };
 
   before(async () => {
     hub = await startHubProcess({ env: { PUBLIC_BASE_DOMAIN: 'links.test' } });
-    owner = await enrolAgent(hub, { label: 'apps' });
+    owner = await enrolAgent(hub, { label: 'apps of X' });
+    ownerY = await enrolAgent({ url: hub.url, apiKey: await secondWorkspaceKey(hub, 'y-owner@example.com') }, { label: 'apps of Y' });
     dir = await tempDir('cookies');
     x = await startCookieApp(['x=from-x; Path=/; HttpOnly']);
     y = await startCookieApp([
@@ -77,9 +98,11 @@ describe('public link cookies stay with their own link (curl cookie jar, real hu
       'pc_session=forged-by-y; Path=/',
       'deep=from-y; Path=/some/where; SameSite=Lax',
     ]);
-    exposers.push(await owner.expose(`127.0.0.1:${x.port}`, 'app-x', ['--http']), await owner.expose(`127.0.0.1:${y.port}`, 'app-y', ['--http']));
-    linkX = link('app-x');
-    linkY = link('app-y');
+    exposers.push(await owner.expose(`127.0.0.1:${x.port}`, 'app-x', ['--http']), await ownerY.expose(`127.0.0.1:${y.port}`, 'app-y', ['--http']));
+    linkX = link(owner, 'app-x');
+    linkY = link(ownerY, 'app-y');
+    const listedByX = (owner.run(['link', 'ls']).json() as { links: Array<{ id: string }> }).links.map((l) => l.id);
+    assert.ok(listedByX.includes(linkX.link.id) && !listedByX.includes(linkY.link.id), 'X and Y are two workspaces');
   });
 
   after(async () => {
@@ -87,7 +110,7 @@ describe('public link cookies stay with their own link (curl cookie jar, real hu
     await x?.close();
     await y?.close();
     await hub?.stop();
-    await removeDirs(hub?.dataDir, owner?.home, dir);
+    await removeDirs(hub?.dataDir, owner?.home, ownerY?.home, dir);
   });
 
   test("path mode: Y's cookies are scoped to /l/<Y>/ and never sent to X's app; X gets only its own, Y gets its own back", async () => {
