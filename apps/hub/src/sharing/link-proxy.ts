@@ -11,9 +11,9 @@
  * are bytes piped both ways, otherwise the connection stays HTTP and its next requests are checked like any other
  * (link-upgrade.ts). Limits decide on the decoded, normalised path, and a target the app could read as another path
  * is refused with 400 AMBIGUOUS_PATH (`checkHttpRequest`). Every request of a known link is written to the
- * owner's audit log (`link.access`: ip, method, path as checked, status, refusal code). A request with no bytes either way for
- * PUBLIC_LINK_IDLE_TIMEOUT is cut; slow headers and bodies are bounded by the server's headersTimeout and
- * requestTimeout (set in hub.ts).
+ * owner's audit log (`link.access`: ip, method, path as checked, status, refusal code). A request with no bytes
+ * either way for PUBLIC_LINK_IDLE_TIMEOUT is cut; slow headers and bodies are bounded by the server's
+ * headersTimeout and requestTimeout (set in hub.ts).
  */
 
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
