@@ -116,7 +116,7 @@ function percentDecode(segment: string): string {
 /** The decoded, normalised path of a target (what limits are checked on); undefined when it is refused. */
 export function normalizePath(target: string): string | undefined {
   const read = canonicalTarget(target);
-  return read.ok ? read.path.split('?')[0] : undefined;
+  return read.ok ? read.path : undefined;
 }
 
 /** The target to forward (raw path without `.` segments, plus query); undefined when it is refused. */

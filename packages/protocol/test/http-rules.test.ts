@@ -82,4 +82,11 @@ describe('parsePaths', () => {
     assert.deepEqual(parsePaths(['/api/v%31/', '/a/./b']), ['/api/v1', '/a/b']);
     for (const bad of ['/api/..', '/api/%2e%2e', '/a%2fb', '/a%zz']) assert.throws(() => parsePaths([bad]), { code: 'BAD_REQUEST' }, bad);
   });
+
+  it('keeps an escaped ? or # inside the prefix instead of cutting the prefix short there', () => {
+    const paths = parsePaths(['/api%3Fx', '/b%23c']);
+    assert.deepEqual(paths, ['/api?x', '/b#c']);
+    const below = checkHttpRequest({ paths }, 'GET', '/api/admin');
+    assert.ok(!below.ok && below.error.code === 'PATH_NOT_ALLOWED');
+  });
 });
