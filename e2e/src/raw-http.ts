@@ -1,6 +1,7 @@
 /**
- * HTTP/1.1 on one raw TCP connection, for tests of what a server does with several requests on a connection
- * (keep-alive, pipelining, an Upgrade that is answered 200): send bytes as they are, read the answers back in order.
+ * HTTP/1.1 spoken by hand over one TCP connection, as an attacker does, for tests of what a server does with several
+ * requests on a connection (keep-alive, pipelining, an Upgrade that is answered 200): send bytes as they are, read
+ * the answers back in order, all at once (`exchange` + `parseResponses`) or one by one (`rawHttpClient`).
  */
 
 import net from 'node:net';
@@ -39,18 +40,19 @@ export function exchange(port: number, bytes: string | Buffer, timeoutMs = 20_00
 }
 
 /**
- * Splits the bytes of a connection into its responses (Content-Length or chunked bodies; a response with neither
- * runs to the end, as after a 101). Interim 1xx answers other than 101 are skipped. `headRequests` lists the
- * indexes of responses to HEAD requests, which have no body whatever their headers say.
+ * Reads the first whole response in `text` (bytes as latin1), or undefined while it is incomplete (`ended`: no more
+ * bytes will come, so a body framed by neither Content-Length nor chunked ends here). Bodies are framed by
+ * Content-Length or chunked encoding; a response to HEAD (`head`), 101, 204 and 304 have none, and interim 1xx
+ * answers other than 101 are skipped.
  */
-export function parseResponses(data: Buffer, headRequests: number[] = []): WireResponse[] {
-  const out: WireResponse[] = [];
-  let at = 0;
-  while (at < data.length) {
-    const end = data.indexOf('\r\n\r\n', at);
-    if (end < 0) throw new Error(`an incomplete response head at byte ${at}: ${data.subarray(at).toString('latin1').slice(0, 200)}`);
-    const lines = data.subarray(at, end).toString('latin1').split('\r\n');
-    at = end + 4;
+export function parseHttpResponse(text: string, ended = false, head = false): { response: WireResponse; rest: string } | undefined {
+  for (;;) {
+    const end = text.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (ended && text.length > 0) throw new Error(`an incomplete response head: ${text.slice(0, 200)}`);
+      return undefined;
+    }
+    const lines = text.slice(0, end).split('\r\n');
     const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1]);
     if (!status) throw new Error(`not a status line: ${lines[0]}`);
     const headers: Record<string, string> = {};
@@ -62,32 +64,105 @@ export function parseResponses(data: Buffer, headRequests: number[] = []): WireR
       if (name === 'set-cookie') setCookie.push(value);
       headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
     }
-    if (status >= 100 && status < 200 && status !== 101) continue;
-    let body: Buffer;
-    if (headRequests.includes(out.length) || status === 204 || status === 304) body = Buffer.alloc(0);
-    else if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
-      const parts: Buffer[] = [];
+    let at = end + 4;
+    if (status >= 100 && status < 200 && status !== 101) {
+      text = text.slice(at);
+      continue;
+    }
+    let body = '';
+    if (head || status === 101 || status === 204 || status === 304) {
+      // No body.
+    } else if (headers['transfer-encoding']?.toLowerCase() === 'chunked') {
       for (;;) {
-        const lineEnd = data.indexOf('\r\n', at);
-        const size = parseInt(data.subarray(at, lineEnd).toString('latin1'), 16);
+        const lineEnd = text.indexOf('\r\n', at);
+        if (lineEnd < 0) return undefined;
+        const size = parseInt(text.slice(at, lineEnd), 16);
+        if (text.length < lineEnd + 2 + size + 2) return undefined;
         at = lineEnd + 2;
         if (size === 0) {
-          at = data.indexOf('\r\n', at) + 2; // no trailers expected: the empty line
+          at += 2; // no trailers expected: the empty line
           break;
         }
-        parts.push(data.subarray(at, at + size));
+        body += text.slice(at, at + size);
         at += size + 2;
       }
-      body = Buffer.concat(parts);
-    } else if (headers['content-length'] !== undefined && status !== 101) {
+    } else if (headers['content-length'] !== undefined) {
       const length = Number(headers['content-length']);
-      body = data.subarray(at, at + length);
+      if (text.length < at + length) return undefined;
+      body = text.slice(at, at + length);
       at += length;
     } else {
-      body = data.subarray(at);
-      at = data.length;
+      if (!ended) return undefined;
+      body = text.slice(at);
+      at = text.length;
     }
-    out.push({ status, headers, setCookie, body: body.toString('utf8') });
+    return { response: { status, headers, setCookie, body: Buffer.from(body, 'latin1').toString('utf8') }, rest: text.slice(at) };
+  }
+}
+
+/**
+ * Splits the bytes of a whole connection into its responses. After a 101 the rest is the upgraded protocol's, kept
+ * as that response's body. `headRequests` lists the indexes of responses to HEAD requests.
+ */
+export function parseResponses(data: Buffer, headRequests: number[] = []): WireResponse[] {
+  const out: WireResponse[] = [];
+  let text = data.toString('latin1');
+  while (text.length > 0) {
+    const parsed = parseHttpResponse(text, true, headRequests.includes(out.length));
+    if (!parsed) break;
+    if (parsed.response.status === 101) parsed.response.body = Buffer.from(parsed.rest, 'latin1').toString('utf8');
+    out.push(parsed.response);
+    text = parsed.response.status === 101 ? '' : parsed.rest;
   }
   return out;
+}
+
+/** A raw client connection to 127.0.0.1:`port`: write any bytes, read the responses one by one in order. */
+export interface RawHttpClient {
+  write(bytes: string): void;
+  /** The next response in order; undefined when the connection ended before one came. */
+  next(timeoutMs?: number): Promise<WireResponse | undefined>;
+  close(): void;
+}
+
+/** Opens a connection for `RawHttpClient`; resolves once it is connected. */
+export async function rawHttpClient(port: number): Promise<RawHttpClient> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let text = '';
+  let ended = false;
+  let wake: (() => void) | undefined;
+  socket.on('data', (c: Buffer) => {
+    text += c.toString('latin1');
+    wake?.();
+  });
+  const finish = () => {
+    ended = true;
+    wake?.();
+  };
+  socket.on('end', finish).on('close', finish).on('error', finish);
+  return {
+    write: (bytes) => void socket.write(bytes),
+    async next(timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const parsed = parseHttpResponse(text, ended);
+        if (parsed) {
+          text = parsed.rest;
+          return parsed.response;
+        }
+        if (ended) return undefined;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no whole response within ${timeoutMs} ms; read so far: ${JSON.stringify(text.slice(0, 300))}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    },
+    close: () => void socket.destroy(),
+  };
 }

@@ -22,7 +22,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { AuditEntry, CreatedShare } from '@private-connect/protocol';
 import { enrolAgent, eventually, removeDirs, startHubProcess, type AgentHome, type HubProcess } from '../src/index.js';
 import { startNodeStatic, startPythonStatic, staticTree, type HttpBackend } from '../src/http-backends.js';
-import { rawHttpClient, type WireResponse } from '../src/http-wire.js';
+import { rawHttpClient, type WireResponse } from '../src/raw-http.js';
 
 const run = promisify(execFile);
 const SECRET = 'the-secret-at-the-root-7f3a';
