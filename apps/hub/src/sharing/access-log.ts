@@ -5,6 +5,7 @@
  * those events are dropped; the request they describe was already answered.
  */
 
+import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { AuditEvent } from '../store/audit.js';
@@ -38,11 +39,13 @@ export function createAccessLog(db: Database, log: Logger, options: { flushMs?: 
             const params: unknown[] = [];
             const rows = chunk.map(({ event, at }) => {
               const base = params.length;
-              params.push(workspaceId, at, event.actorType, event.actorId ?? null, event.action, event.targetType ?? null, event.targetId ?? null, event.ip ?? null, event.userAgent?.slice(0, 512) ?? null, JSON.stringify(event.metadata ?? {}));
-              return `(${Array.from({ length: 10 }, (_, k) => `$${base + k + 1}`).join(', ')})`;
+              params.push(workspaceId, at, event.actorType, event.actorId ?? null, event.action, event.targetType ?? null, event.targetId ?? null, event.ip ?? null, event.userAgent?.slice(0, 512) ?? null, JSON.stringify(event.metadata ?? {}), randomUUID());
+              return `(${Array.from({ length: 11 }, (_, k) => `$${base + k + 1}`).join(', ')})`;
             });
+            // public_id from Node: the column's gen_random_uuid() default costs the embedded database a read of
+            // /dev/urandom through its emulated file system per row, several times the insert itself.
             await tx.query(
-              `insert into audit_log (workspace_id, at, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata) values ${rows.join(', ')}`,
+              `insert into audit_log (workspace_id, at, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata, public_id) values ${rows.join(', ')}`,
               params,
             );
           }

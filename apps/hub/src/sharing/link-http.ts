@@ -29,17 +29,18 @@ export type CookieScope = { mode: 'path'; prefix: string; path: string } | { mod
 
 const SUBDOMAIN_SCOPE: CookieScope = { mode: 'subdomain' };
 
-/** The cookie scope of a link request (path mode hashes the token only for a request or answer with cookies). */
+/** Cookie prefixes of the links seen lately, by token (a hash each; kept until there are too many). */
+const prefixes = new Map<string, string>();
+
+/** The cookie scope of a link request. */
 export function cookieScope(address: LinkAddress): CookieScope {
   if (address.mode !== 'path') return SUBDOMAIN_SCOPE;
-  let prefix: string | undefined;
-  return {
-    mode: 'path',
-    path: `${address.prefix}/`,
-    get prefix() {
-      return (prefix ??= linkCookiePrefix(address.token));
-    },
-  };
+  let prefix = prefixes.get(address.token);
+  if (prefix === undefined) {
+    if (prefixes.size >= 4096) prefixes.clear();
+    prefixes.set(address.token, (prefix = linkCookiePrefix(address.token)));
+  }
+  return { mode: 'path', path: `${address.prefix}/`, prefix };
 }
 
 /**

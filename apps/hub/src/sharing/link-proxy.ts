@@ -231,8 +231,11 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
       audit(row, req, address, status, path, res.writableFinished ? marks : { aborted: true, ...marks });
     });
     const send = (retried: boolean) => {
-      const via = duplex ? { createConnection: () => duplex } : { agent: poolOf(row) };
-      upstream = httpRequest({ ...via, host: 'link', method: req.method, path: target, headers: requestHeaders(req, forwarding(req, address, exchange !== undefined, cookies)) });
+      const headers = requestHeaders(req, forwarding(req, address, exchange !== undefined, cookies));
+      // Two literal shapes rather than a spread: this runs for every request of every link.
+      upstream = duplex
+        ? httpRequest({ createConnection: () => duplex, host: 'link', method: req.method, path: target, headers })
+        : httpRequest({ agent: poolOf(row), host: 'link', method: req.method, path: target, headers });
       upstream.once('response', (answer) => {
         status = answer.statusCode ?? 502;
         res.writeHead(status, answer.statusMessage, responseHeaders(answer.rawHeaders, answer.headers.connection, cookies));

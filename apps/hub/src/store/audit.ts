@@ -1,5 +1,6 @@
 /** The audit log: append-only, one row per security-relevant event, IP kept whole (unlike logs). */
 
+import { randomUUID } from 'node:crypto';
 import { MAX_AUDIT_PAGE } from '@private-connect/api';
 import type { Queryable } from '../db/index.js';
 
@@ -19,8 +20,8 @@ export interface AuditEvent {
 /** Appends an event to the current workspace's audit log (inside withWorkspace). */
 export async function recordAudit(tx: Queryable, workspaceId: string, event: AuditEvent): Promise<void> {
   await tx.query(
-    `insert into audit_log (workspace_id, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `insert into audit_log (workspace_id, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata, public_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       workspaceId,
       event.actorType,
@@ -31,6 +32,8 @@ export async function recordAudit(tx: Queryable, workspaceId: string, event: Aud
       event.ip ?? null,
       event.userAgent?.slice(0, 512) ?? null,
       JSON.stringify(event.metadata ?? {}),
+      // From Node, not the column's default: see access-log.ts.
+      randomUUID(),
     ],
   );
 }
