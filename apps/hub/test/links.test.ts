@@ -240,6 +240,45 @@ describe(`public links: API, storage and proxy edges (${dbKind})`, () => {
     assert.match(withBody, /BAD_REQUEST/);
   });
 
+  test('an Upgrade to h2c is not passed to the app: after its 101, HTTP/2 would carry requests past the limits', async () => {
+    // An app that speaks h2c: after this 101 anything on the connection is HTTP/2, which the hub could not check.
+    const h2c = http.createServer((req, res) => res.end(`plain: ${req.headers.upgrade ?? 'no upgrade'}`));
+    h2c.on('upgrade', (_req, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+      socket.on('data', (d: Buffer) => socket.write(`h2c got ${d.length} bytes`));
+    });
+    await new Promise<void>((resolve) => h2c.listen(0, '127.0.0.1', resolve));
+    try {
+      await agent.expose('h2app', `127.0.0.1:${(h2c.address() as AddressInfo).port}`, { protocol: 'http' });
+      const created = (await create({ service: 'h2app', paths: ['/api'] })).body as CreatedLink;
+      const upgrade = `GET /l/${created.token}/api/h2 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n`;
+      const answer = await raw(t.hub.port, `${upgrade}GET /l/${created.token}/admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.doesNotMatch(answer, /h2c got/, answer);
+      const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
+      assert.deepEqual(statuses, [200, 403], answer);
+      assert.match(answer, /plain: no upgrade/);
+      assert.match(answer, /PATH_NOT_ALLOWED/);
+    } finally {
+      h2c.closeAllConnections();
+      h2c.close();
+    }
+  });
+
+  test('a 101 the app sends when no Upgrade was offered to it is not relayed: 502, and none of its bytes reach the client', async () => {
+    const forcing = net.createServer((socket) => socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nRAW-FROM-APP')));
+    await new Promise<void>((resolve) => forcing.listen(0, '127.0.0.1', resolve));
+    try {
+      await agent.expose('forcing', `127.0.0.1:${(forcing.address() as AddressInfo).port}`, { protocol: 'http' });
+      const created = (await create({ service: 'forcing', paths: ['/api'] })).body as CreatedLink;
+      const answer = await raw(t.hub.port, `GET /l/${created.token}/api/h2 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /l/${created.token}/admin HTTP/1.1\r\nHost: x\r\n\r\n`);
+      assert.match(answer, /^HTTP\/1\.1 502 /, answer);
+      assert.match(answer, /PROTOCOL_ERROR/);
+      assert.doesNotMatch(answer, /RAW-FROM-APP|101 Switching/, answer);
+    } finally {
+      forcing.close();
+    }
+  });
+
   test('malformed and unknown link requests get 4xx answers and the hub keeps serving', async () => {
     const created = (await create({ service: 'web' })).body as CreatedLink;
     assert.equal((await get(t.hub.port, '/l/')).status, 404);

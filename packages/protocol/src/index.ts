@@ -7,3 +7,4 @@ export * from './names.js';
 export * from './api.js';
 export * from './http-rules.js';
 export * from './e2e.js';
+export * from './http-proxy.js';

@@ -6,7 +6,7 @@
  */
 
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { ConnectError } from '@private-connect/protocol';
+import { HOP_BY_HOP, connectionTokens, type ConnectError } from '@private-connect/protocol';
 import type { HubConfig } from '../config.js';
 import { html, page } from '../pages/html.js';
 import { cookiesForApp, linkCookiePrefix, pathModeSetCookie, subdomainSetCookie } from './link-cookies.js';
@@ -72,15 +72,8 @@ export function linkUrls(config: Pick<HubConfig, 'publicUrl' | 'publicBaseDomain
   return { url: `${base}/l/${token}/`, subdomainUrl: config.publicBaseDomain ? `${scheme}://${token}.${config.publicBaseDomain}/` : null };
 }
 
-/** Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection and are never passed on. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Request headers the proxy sets itself (a client's own values would be believed upstream). */
 const SET_BY_PROXY = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-prefix', 'x-real-ip', 'forwarded', 'expect']);
-
-/** Header names listed in Connection (also hop-by-hop). */
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  return new Set([value ?? ''].flat().flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase()).filter(Boolean));
-}
 
 /** A Forwarded parameter value (RFC 7239 4): a token as it is, anything else as a quoted-string. */
 function forwardedValue(value: string): string {
@@ -99,8 +92,8 @@ export interface Forwarding {
   proto: 'http' | 'https';
   /** X-Forwarded-Prefix (path mode). */
   prefix?: string;
-  /** Keep Connection/Upgrade: a WebSocket (or other Upgrade) request passes through. */
-  upgrade?: boolean;
+  /** The Upgrade protocols offered to the app (`upgradesToOffer`): set, the request goes with Connection: Upgrade. */
+  upgrade?: readonly string[];
   /** Which of the client's cookies the app may see. */
   cookies: CookieScope;
 }
@@ -113,7 +106,7 @@ export function requestHeaders(req: IncomingMessage, fwd: Forwarding): string[] 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || (drop.has(lower) && !(fwd.upgrade && lower === 'upgrade'))) continue;
+    if (HOP_BY_HOP.has(lower) || SET_BY_PROXY.has(lower) || drop.has(lower)) continue;
     if (lower === 'cookie') {
       const value = cookiesForApp(raw[i + 1]!, fwd.cookies.mode === 'path' ? fwd.cookies.prefix : undefined);
       if (value !== undefined) out.push(name, value);
@@ -121,7 +114,7 @@ export function requestHeaders(req: IncomingMessage, fwd: Forwarding): string[] 
     }
     out.push(name, raw[i + 1]!);
   }
-  if (fwd.upgrade) out.push('Connection', 'Upgrade', 'Upgrade', String(req.headers.upgrade ?? ''));
+  if (fwd.upgrade?.length) out.push('Connection', 'Upgrade', 'Upgrade', fwd.upgrade.join(', '));
   // A chunked body stays chunked (the proxy re-frames it); a Content-Length body keeps its length.
   else if (req.headers['transfer-encoding'] !== undefined) out.push('Transfer-Encoding', 'chunked');
   const before = req.headers['x-forwarded-for'];

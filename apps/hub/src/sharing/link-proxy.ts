@@ -18,7 +18,7 @@
 
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ConnectError, canonicalTarget, checkHttpRequest } from '@private-connect/protocol';
+import { ConnectError, canonicalTarget, checkHttpRequest, upgradesToOffer } from '@private-connect/protocol';
 import type { StreamTarget } from '../relay/router.js';
 import type { SharingContext } from './context.js';
 import { cookieScope, linkAddress, refusal, requestHeaders, responseHeaders, switchingHead, type CookieScope, type LinkAddress } from './link-http.js';
@@ -174,7 +174,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     });
   };
 
-  const forwarding = (req: IncomingMessage, address: LinkAddress, upgrade: boolean, cookies: CookieScope) => ({
+  const forwarding = (req: IncomingMessage, address: LinkAddress, upgrade: readonly string[] | undefined, cookies: CookieScope) => ({
     ip: sharing.clientIp(req),
     proto: ('encrypted' in req.socket && req.socket.encrypted) || config.publicUrl?.startsWith('https:') ? ('https' as const) : ('http' as const),
     prefix: address.prefix,
@@ -221,6 +221,9 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
       if (res.destroyed) return void duplex.destroy();
     }
     const cookies = cookieScope(address);
+    // What the app is offered of the client's Upgrade (never h2c); with nothing left it gets a plain request, and a
+    // 101 it sends anyway is not relayed.
+    const offered = exchange ? upgradesToOffer(req.headers.upgrade) : undefined;
     let status = 0;
     let switched = false;
     let upstream: ClientRequest;
@@ -231,7 +234,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
       audit(row, req, address, status, path, res.writableFinished ? marks : { aborted: true, ...marks });
     });
     const send = (retried: boolean) => {
-      const headers = requestHeaders(req, forwarding(req, address, exchange !== undefined, cookies));
+      const headers = requestHeaders(req, forwarding(req, address, offered, cookies));
       // Two literal shapes rather than a spread: this runs for every request of every link.
       upstream = duplex
         ? httpRequest({ createConnection: () => duplex, host: 'link', method: req.method, path: target, headers })
@@ -245,6 +248,14 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
       });
       if (exchange) {
         upstream.once('upgrade', (answer, socket, head) => {
+          if (offered!.length === 0) {
+            // A switch nobody asked for: its bytes would pass unread. Node emits 'upgrade' for any 101 it is given.
+            socket.destroy();
+            status = 502;
+            res.shouldKeepAlive = false;
+            const refused = refusal(req, 502, new ConnectError('PROTOCOL_ERROR', 'The service behind this link switched protocols without being asked to; the connection was closed.'));
+            return void res.writeHead(refused.status, refused.headers).end(refused.body);
+          }
           switched = true;
           audit(row, req, address, 101, path, marks);
           exchange.switchProtocols(switchingHead(answer.statusMessage, answer.rawHeaders, cookies), socket, head, idleMs);

@@ -12,34 +12,13 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Target } from '@private-connect/protocol';
-
-/** Headers that describe one connection, not the message: never forwarded (RFC 9110 7.6.1). */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-/** The header names a message's Connection header lists: hop-by-hop for that message. */
-function connectionNamed(value: string | string[] | undefined): string[] {
-  return String(value ?? '')
-    .split(',')
-    .map((h) => h.trim().toLowerCase());
-}
-
-/** Upgrade tokens never passed on to the target: h2c carries whole HTTP/2 requests the filter could not check. */
-const NEVER_SWITCH: ReadonlySet<string> = new Set(['h2c']);
-
-/** The protocols a request offers in Upgrade that may be passed on. */
-function passedUpgrades(value: string | undefined): string[] {
-  return String(value ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '' && !NEVER_SWITCH.has(t.split('/')[0]!.toLowerCase()));
-}
+import { HOP_BY_HOP, connectionTokens, upgradesToOffer, type Target } from '@private-connect/protocol';
 
 /** A message's headers without the hop-by-hop ones. */
 export function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const named = connectionNamed(headers.connection);
+  const named = connectionTokens(headers.connection);
   const out: IncomingHttpHeaders = {};
-  for (const [key, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(key) && !named.includes(key)) out[key] = value;
+  for (const [key, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(key) && !named.has(key)) out[key] = value;
   return out;
 }
 
@@ -72,7 +51,7 @@ export interface UpgradeOutcome {
 /** Sends an allowed Upgrade request to the target and relays its answer (module comment). */
 export function forwardUpgrade(up: UpgradeRequest, outcome: UpgradeOutcome): void {
   const { req, socket } = up;
-  const offered = passedUpgrades(req.headers.upgrade);
+  const offered = upgradesToOffer(req.headers.upgrade);
   const headers: OutgoingHttpHeaders = { ...endToEnd(req.headers), ...(offered.length > 0 ? { connection: 'Upgrade', upgrade: offered.join(', ') } : {}) };
   // agent: false: a connection of its own, which becomes the raw pipe after a 101 and is dropped otherwise.
   const upstream = httpRequest({ host: up.target.host, port: up.target.port, method: req.method, path: up.path, headers, agent: false });
@@ -110,7 +89,7 @@ export function forwardUpgrade(up: UpgradeRequest, outcome: UpgradeOutcome): voi
   upstream.on('response', (answer: IncomingMessage) => {
     state = 'answered';
     outcome.status(answer.statusCode ?? 502);
-    const keepOpen = req.httpVersion === '1.1' && !connectionNamed(req.headers.connection).includes('close');
+    const keepOpen = req.httpVersion === '1.1' && !connectionTokens(req.headers.connection).has('close');
     writeAnswer(socket, answer, req.method === 'HEAD', keepOpen, () => {
       state = 'done';
       upstream.destroy();
@@ -144,12 +123,12 @@ function rawHead(answer: IncomingMessage, rawHeaders: readonly string[]): string
 function writeAnswer(socket: Duplex, answer: IncomingMessage, head: boolean, keepOpen: boolean, done: () => void): void {
   const status = answer.statusCode ?? 502;
   const bodiless = head || status === 204 || status === 304 || status < 200;
-  const named = connectionNamed(answer.headers.connection);
+  const named = connectionTokens(answer.headers.connection);
   const length = answer.headers['transfer-encoding'] === undefined ? answer.headers['content-length'] : undefined;
   const pairs: string[] = [];
   for (let i = 0; i < answer.rawHeaders.length; i += 2) {
     const name = answer.rawHeaders[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || named.includes(name) || (name === 'content-length' && length === undefined)) continue;
+    if (HOP_BY_HOP.has(name) || named.has(name) || (name === 'content-length' && length === undefined)) continue;
     pairs.push(answer.rawHeaders[i]!, answer.rawHeaders[i + 1]!);
   }
   const chunked = !bodiless && keepOpen && length === undefined;
