@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type Proc } from './processes.js';
+import { eventually } from './tcp.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 export const HUB_MAIN = join(root, 'apps/hub/dist/src/main.js');
@@ -170,4 +171,26 @@ export async function enrolAgent(hub: { url: string; apiKey: string }, options: 
 /** Removes temp folders at the end of a test file. */
 export async function removeDirs(...dirs: Array<string | undefined>): Promise<void> {
   await Promise.all(dirs.filter((d): d is string => !!d).map((d) => rm(d, { recursive: true, force: true })));
+}
+
+/**
+ * A workspace of its own, as a new person gets one: sign in by the link the hub printed (its console mailer), then an
+ * API key made with that session, from the hub's own origin as its pages would.
+ */
+export async function newWorkspace(hub: HubProcess, email: string): Promise<{ workspaceId: string; apiKey: string }> {
+  const login = await fetch(`${hub.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: hub.url }, body: JSON.stringify({ email }) });
+  if (login.status !== 202) throw new Error(`sign-in link request for ${email}: ${login.status}`);
+  const line = await eventually(async () => {
+    const found = hub.proc.stderr().split('\n').reverse().find((l) => l.includes(` link for ${email}: `));
+    if (!found) throw new Error(`no link printed for ${email}`);
+    return found;
+  });
+  const token = new URL(line.trim().split(' ').pop()!).searchParams.get('token')!;
+  const verify = await fetch(`${hub.url}/v1/auth/verify?token=${token}`, { method: 'POST', headers: { origin: hub.url } });
+  if (verify.status !== 200) throw new Error(`signing in ${email}: ${verify.status} ${await verify.text()}`);
+  const { workspaceId } = (await verify.json()) as { workspaceId: string };
+  const cookie = verify.headers.getSetCookie()[0]!.split(';')[0]!;
+  const key = await fetch(`${hub.url}/v1/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, origin: hub.url }, body: JSON.stringify({ name: 'ci' }) });
+  if (key.status !== 201) throw new Error(`an API key for ${email}: ${key.status} ${await key.text()}`);
+  return { workspaceId, apiKey: ((await key.json()) as { key: string }).key };
 }

@@ -20,31 +20,12 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuditEntry, CreatedShare } from '@private-connect/protocol';
-import { enrolAgent, eventually, removeDirs, startHubProcess, type AgentHome, type HubProcess } from '../src/index.js';
+import { enrolAgent, eventually, newWorkspace, removeDirs, startHubProcess, type AgentHome, type HubProcess } from '../src/index.js';
 import { startNodeStatic, startPythonStatic, staticTree, type HttpBackend } from '../src/http-backends.js';
 import { rawHttpClient, type WireResponse } from '../src/raw-http.js';
 
 const run = promisify(execFile);
 const SECRET = 'the-secret-at-the-root-7f3a';
-
-/** A workspace of its own: sign in by the link the hub printed, then an API key made with that session. */
-async function newWorkspace(hub: HubProcess, email: string): Promise<{ workspaceId: string; apiKey: string }> {
-  const login = await fetch(`${hub.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: hub.url }, body: JSON.stringify({ email }) });
-  assert.equal(login.status, 202);
-  const line = await eventually(async () => {
-    const found = hub.proc.stderr().split('\n').reverse().find((l) => l.includes(` link for ${email}: `));
-    if (!found) throw new Error(`no link printed for ${email}`);
-    return found;
-  });
-  const token = new URL(line.trim().split(' ').pop()!).searchParams.get('token')!;
-  const verify = await fetch(`${hub.url}/v1/auth/verify?token=${token}`, { method: 'POST', headers: { origin: hub.url } });
-  assert.equal(verify.status, 200);
-  const { workspaceId } = (await verify.json()) as { workspaceId: string };
-  const cookie = verify.headers.getSetCookie()[0]!.split(';')[0]!;
-  const key = await fetch(`${hub.url}/v1/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, origin: hub.url }, body: JSON.stringify({ name: 'ci' }) });
-  assert.equal(key.status, 201, await key.clone().text());
-  return { workspaceId, apiKey: ((await key.json()) as { key: string }).key };
-}
 
 /** curl with the path exactly as written (no dot-segment squashing by curl); status 0 when no answer came. */
 async function curl(port: number, path: string): Promise<{ status: number; body: string }> {

@@ -17,30 +17,10 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { AuditEntry, CreatedShare, JoinedShareInfo, ServiceInfo } from '@private-connect/protocol';
-import { connect, echoServer, enrolAgent, eventually, removeDirs, roundTrip, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
+import { connect, echoServer, enrolAgent, eventually, newWorkspace, removeDirs, roundTrip, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
 
 const run = promisify(execFile);
 const X_LABEL = 'x-owner-server';
-
-/** A workspace of its own: sign in by the link the hub printed, then an API key made with the session. */
-async function newWorkspace(hub: HubProcess, email: string): Promise<{ workspaceId: string; apiKey: string }> {
-  const login = await fetch(`${hub.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email }) });
-  assert.equal(login.status, 202);
-  const line = await eventually(async () => {
-    const found = hub.proc.stderr().split('\n').reverse().find((l) => l.includes(` link for ${email}: `));
-    if (!found) throw new Error(`no link printed for ${email}`);
-    return found;
-  });
-  const token = new URL(line.trim().split(' ').pop()!).searchParams.get('token')!;
-  const verify = await fetch(`${hub.url}/v1/auth/verify?token=${token}`, { method: 'POST' });
-  assert.equal(verify.status, 200);
-  const { workspaceId } = (await verify.json()) as { workspaceId: string };
-  const cookie = verify.headers.getSetCookie()[0]!.split(';')[0]!;
-  // The Origin a browser on the hub's own page sends: cookie sessions change state only from the hub's origins.
-  const key = await fetch(`${hub.url}/v1/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', cookie, origin: hub.url }, body: JSON.stringify({ name: 'ci' }) });
-  assert.equal(key.status, 201);
-  return { workspaceId, apiKey: ((await key.json()) as { key: string }).key };
-}
 
 /** The error line of a failed `connect --json` command. */
 function errorOf(result: { code: number; stdout: string; stderr: string }): { code: string; message: string } {

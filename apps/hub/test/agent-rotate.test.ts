@@ -9,17 +9,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
-import { HOUR, eventually, startTestHub, type TestHub } from './support/test-hub.js';
+import { HOUR, eventually, withTestHub, type TestHub } from './support/test-hub.js';
 import { dbKind } from './support/test-database.js';
 
-async function withHub(fn: (t: TestHub) => Promise<void>): Promise<void> {
-  const t = await startTestHub(undefined, { HUB_PING_INTERVAL: '100ms' });
-  try {
-    await fn(t);
-  } finally {
-    await t.close();
-  }
-}
+const withHub = (fn: (t: TestHub) => Promise<void>) => withTestHub(fn, { HUB_PING_INTERVAL: '100ms' });
 
 describe(`rotating an agent's token from the dashboard (${dbKind})`, () => {
   it('hands the new token to the running agent, which keeps its connection past the old grace period', () =>

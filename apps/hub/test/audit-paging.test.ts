@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../src/store/audit.js';
-import { startTestHub, type TestHub } from './support/test-hub.js';
+import { withTestHub, type TestHub } from './support/test-hub.js';
 import { dbKind } from './support/test-database.js';
 
 interface Entry {
@@ -24,14 +24,6 @@ interface Page {
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-async function withHub(fn: (t: TestHub) => Promise<void>): Promise<void> {
-  const t = await startTestHub();
-  try {
-    await fn(t);
-  } finally {
-    await t.close();
-  }
-}
 
 /**
  * Writes `count` events `test.event` (metadata.seq 0..count-1) alternately into the workspaces, `perTx` to a
@@ -66,7 +58,7 @@ async function allPages(t: TestHub, apiKey: string, query: string): Promise<Page
 
 describe(`audit log pages (${dbKind})`, () => {
   it('pages 1,000 events newest first, each exactly once, with ids and cursors that count nothing of another workspace', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const y = await t.addWorkspace('y');
       await interleave(t, [t.workspaceId, y.workspaceId], 1000, 7);
 
@@ -92,7 +84,7 @@ describe(`audit log pages (${dbKind})`, () => {
     }));
 
   it("answers another workspace's cursor exactly like a made-up one, and never with that workspace's events", () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const y = await t.addWorkspace('y');
       await interleave(t, [t.workspaceId, y.workspaceId], 20, 3);
       const xPage = (await t.http('GET', '/v1/audit?action=test.event&limit=5', { token: t.apiKey })).body as Page;

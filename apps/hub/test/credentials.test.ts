@@ -6,17 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { DAY, HOUR, UpgradeRefused, eventually, startTestHub, type TestHub } from './support/test-hub.js';
+import { DAY, HOUR, UpgradeRefused, eventually, startTestHub, withTestHub, type TestHub } from './support/test-hub.js';
 import { dbKind } from './support/test-database.js';
 
-async function withHub(fn: (t: TestHub) => Promise<void>): Promise<void> {
-  const t = await startTestHub();
-  try {
-    await fn(t);
-  } finally {
-    await t.close();
-  }
-}
 
 async function refusedUpgrade(t: TestHub, token: string): Promise<UpgradeRefused> {
   try {
@@ -37,7 +29,7 @@ async function auditOf(t: TestHub, query: string, apiKey = t.apiKey) {
 
 describe(`agent tokens (${dbKind})`, () => {
   it('warns from 7 days before expiry: not on day 23, yes on day 24 (HTTP /v1/me and the WebSocket welcome)', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('warn');
       t.clock.advance(23 * DAY);
       const day23 = await t.http('GET', '/v1/me', { token: agent.token });
@@ -59,7 +51,7 @@ describe(`agent tokens (${dbKind})`, () => {
     }));
 
   it('refuses a token 30 days after enrolment with TOKEN_EXPIRED and says how to re-enrol, on HTTP and WebSocket', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('expiry');
       t.clock.advance(30 * DAY - 1);
       assert.equal((await t.http('GET', '/v1/me', { token: agent.token })).status, 200);
@@ -74,7 +66,7 @@ describe(`agent tokens (${dbKind})`, () => {
     }));
 
   it('rotation: the old token works at +23 h, is refused at +25 h on HTTP and WebSocket; the new one works', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('rotate');
       const rotated = await t.http('POST', '/v1/agents/me/rotate-token', { token: agent.token });
       assert.equal(rotated.status, 201);
@@ -131,7 +123,7 @@ describe(`agent tokens (${dbKind})`, () => {
   });
 
   it('an API key cannot rotate an agent token, and an agent token cannot manage API keys or revoke agents', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('roles');
       assert.equal((await t.http('POST', '/v1/agents/me/rotate-token', { token: t.apiKey })).status, 403);
       assert.equal((await t.http('GET', '/v1/api-keys', { token: agent.token })).status, 403);
@@ -140,7 +132,7 @@ describe(`agent tokens (${dbKind})`, () => {
     }));
 
   it('revoking an agent closes its open socket at once with UNAUTHORIZED, takes its services offline and refuses the token after', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('revoked');
       const sock = await t.connect(agent.token);
       const reply = await sock.request('expose', { name: 'db', target: 'localhost:5432' });
@@ -165,7 +157,7 @@ describe(`agent tokens (${dbKind})`, () => {
     }));
 
   it('records every token use with IP and user agent, and writes agent.ip_changed when the IP changes', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('roaming');
       assert.equal((await t.http('GET', '/v1/me', { token: agent.token, localAddress: '127.0.0.1' })).status, 200);
       const sock = await t.connect(agent.token, { localAddress: '127.0.0.2' });
@@ -186,7 +178,7 @@ describe(`agent tokens (${dbKind})`, () => {
     }));
 
   it('audits token use at most once per token per hour', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('chatty');
       for (let i = 0; i < 5; i++) await t.http('GET', '/v1/me', { token: agent.token });
       assert.equal((await auditOf(t, '?action=agent.token_use')).events.length, 1);
@@ -198,7 +190,7 @@ describe(`agent tokens (${dbKind})`, () => {
 
 describe(`API keys (${dbKind})`, () => {
   it('creates a key shown once, lists prefixes only, and a revoked key is refused at once', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const created = await t.http('POST', '/v1/api-keys', { token: t.apiKey, body: { name: 'ci' } });
       assert.equal(created.status, 201);
       const key = created.body.key as string;
@@ -221,7 +213,7 @@ describe(`API keys (${dbKind})`, () => {
     }));
 
   it('refuses a key name that is empty or too long', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       assert.equal((await t.http('POST', '/v1/api-keys', { token: t.apiKey, body: { name: '' } })).status, 400);
       assert.equal((await t.http('POST', '/v1/api-keys', { token: t.apiKey, body: { name: 'x'.repeat(129) } })).status, 400);
     }));
@@ -229,7 +221,7 @@ describe(`API keys (${dbKind})`, () => {
 
 describe(`audit log (${dbKind})`, () => {
   it('filters by action, actor type, target type and time, and pages newest first with ?before', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       for (let i = 0; i < 5; i++) await t.http('POST', '/v1/api-keys', { token: t.apiKey, body: { name: `k${i}` } });
       const agent = await t.enrol('audited');
       const all = await auditOf(t, '');
@@ -272,7 +264,7 @@ describe(`audit log (${dbKind})`, () => {
     }));
 
   it('records agent connect and disconnect, service expose and unexpose', () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const agent = await t.enrol('lifecycle');
       const sock = await t.connect(agent.token);
       await sock.request('expose', { name: 'web', target: 'localhost:8080' });
@@ -291,7 +283,7 @@ describe(`audit log (${dbKind})`, () => {
 
 describe(`cross-workspace (${dbKind})`, () => {
   it("workspace X's key cannot list or revoke Y's keys or agents, nor read Y's audit: answers match a random id", () =>
-    withHub(async (t) => {
+    withTestHub(async (t) => {
       const y = await t.addWorkspace('y');
       const yAgent = await t.enrol('y-agent', y.apiKey);
       const yKeys = await t.http('GET', '/v1/api-keys', { token: y.apiKey });

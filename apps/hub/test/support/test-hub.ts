@@ -58,6 +58,16 @@ export interface TestAgentSocket {
   closed: Promise<{ code: number; reason: string }>;
 }
 
+/** Runs `fn` with a fresh test hub (startTestHub's defaults, or `env` on top), closed afterwards whatever happens. */
+export async function withTestHub(fn: (t: TestHub) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const t = await startTestHub(undefined, env);
+  try {
+    await fn(t);
+  } finally {
+    await t.close();
+  }
+}
+
 /** Starts a hub with a ManualClock at `start` on a new test database (`env`: extra hub settings); close it in a finally. */
 export async function startTestHub(start = new Date('2030-01-01T00:00:00Z'), env: NodeJS.ProcessEnv = {}): Promise<TestHub> {
   const database = await createTestDatabase();
