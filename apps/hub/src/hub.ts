@@ -229,7 +229,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     await registerSpaAssets(app, config.webDistDir);
     registerShareRoutes(app, apiDeps, sharing);
     registerLinkRoutes(app, apiDeps, sharing);
-    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections), metricsToken: config.metricsToken });
+    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections, () => [sharing.local, ...(cluster?.linkPeers() ?? [])]), metricsToken: config.metricsToken });
     const endpoint = attachAgentEndpoint(app.server, ctx, {
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,

@@ -8,13 +8,17 @@ import type { FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ConnectError } from '@private-connect/protocol';
 import type { AgentConnection } from './relay/agent-connection.js';
+import { openPairs, type RelayPeer } from './relay/streams.js';
 import { AUTH_FAILURE_REASONS, type RelayStats } from './relay/relay-stats.js';
 
 /** Buckets of the stream open latency histogram, in seconds (1 ms to 10 s: a LAN open is a few ms). */
 export const OPEN_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** The hub's registry. Replaces `stats.openLatency` with the histogram, so the relay observes into it. */
-export function createMetrics(stats: RelayStats, connections: Set<AgentConnection>): Registry {
+/**
+ * The hub's registry. Replaces `stats.openLatency` with the histogram, so the relay observes into it. `peers` lists
+ * every holder of stream ends besides the agent connections: the hub's own opener and its links to other hubs.
+ */
+export function createMetrics(stats: RelayStats, connections: Set<AgentConnection>, peers: () => Iterable<RelayPeer> = () => []): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, read: () => number) =>
@@ -37,11 +41,7 @@ export function createMetrics(stats: RelayStats, connections: Set<AgentConnectio
   const total = (read: () => number) => () => [['', read()]] as Array<[string, number]>;
 
   gauge('connect_agents_connected', 'Agents online: agent connections past their handshake.', () => connections.size);
-  gauge('connect_streams_open', 'Streams open (counted once per stream).', () => {
-    let n = 0;
-    for (const conn of connections) n += conn.streamCount;
-    return n / 2;
-  });
+  gauge('connect_streams_open', 'Streams open (counted once per stream).', () => openPairs(connections) + openPairs(peers()));
   gauge('connect_relay_buffered_bytes', 'Bytes queued in the hub towards agents, all connections.', () => {
     let n = 0;
     for (const conn of connections) n += conn.bufferedAmount;

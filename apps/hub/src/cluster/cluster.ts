@@ -76,6 +76,8 @@ export interface Cluster {
   hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
   /** Streams crossing to other hubs now, and frames sent and received over links so far. */
   linkStats(): { streams: number; framesOut: number; framesIn: number };
+  /** The links to other hubs, as holders of stream ends. */
+  linkPeers(): Iterable<RelayPeer>;
   close(): Promise<void>;
 }
 
@@ -409,6 +411,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       }
       return { streams, framesOut, framesIn };
     },
+    linkPeers: () => links.values(),
     close() {
       closing ??= (async () => {
         clearInterval(timer);

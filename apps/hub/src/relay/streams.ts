@@ -259,6 +259,17 @@ export function forward(end: StreamEnd, raw: Buffer, written?: () => void): void
   end.peer.conn.send(raw, written);
 }
 
+/**
+ * Streams open among `peers`, each counted once: by its opener's end. Both ends of a pair live on this hub's peers
+ * (agent connections, the hub's own LocalPeer, links to other hubs), so halving a count of ends over the agent
+ * connections alone would count a public link's or hub port's stream as half of one.
+ */
+export function openPairs(peers: Iterable<RelayPeer>): number {
+  let n = 0;
+  for (const peer of peers) for (const end of peer.streams.values()) if (end.role === 'opener') n++;
+  return n;
+}
+
 export function dropPair(end: StreamEnd): void {
   uncount(end);
   end.conn.streams.delete(end.id);

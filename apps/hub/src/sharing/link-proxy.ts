@@ -84,6 +84,10 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
       const notice = { service: row.service_name, from: { agentId: 'hub', label: `public link ${row.token_prefix}` } };
       const duplex = await sharing.local.openDuplex(conn, notice, { linkId: row.id });
       duplex.on('error', noop);
+      // The app ended its side (an idle keep-alive connection it closed): end ours too, as a TCP socket would
+      // without allowHalfOpen, so the stream closes and the pool forgets it instead of sending the next request
+      // into a connection nobody reads.
+      duplex.on('end', () => duplex.end());
       return duplex;
     });
     pools.set(row.id, pool);
