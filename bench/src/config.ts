@@ -10,7 +10,7 @@ export interface BenchConfig {
   http: boolean;
   peers: boolean;
   cluster: boolean;
-  /** wrk settings of the HTTP part: connections, seconds per run, rounds over the four ways. */
+  /** wrk settings of the HTTP part: connections, seconds per run, rounds over its ways (http-bench.ts). */
   httpConnections: number;
   httpSeconds: number;
   httpRounds: number;
@@ -38,7 +38,7 @@ export interface BenchConfig {
   clusterPostgresUrl: string;
   clusterNatsUrl: string;
   clusterBulkBytes: number;
-  /** BENCH_WRITE_DOCS=1: the peer results also replace the generated part of docs/BENCHMARKS.md. */
+  /** BENCH_WRITE_DOCS=1: the peer and HTTP results also replace their generated parts of docs/BENCHMARKS.md. */
   writeDocs: boolean;
 }
 
@@ -91,6 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The order of `list` in round `r`: rotated, so no item always runs first or last (ways taking turns in rounds). */
+export const rotate = <T>(list: readonly T[], r: number): T[] => list.map((_, i) => list[(i + r) % list.length]!);
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

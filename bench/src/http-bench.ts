@@ -1,9 +1,11 @@
 /**
- * HTTP requests per second and latency with `wrk` (Debian package), against one small HTTP server reached four
+ * HTTP requests per second and latency with `wrk` (Debian package), against one small HTTP server reached six
  * ways in one run: directly on loopback; through `connect reach` (agent → hub → agent); through a hub TCP port
- * (`connect expose --hub-port`, no agent on the client side); and through a public link (the hub as HTTP
- * reverse proxy, `/l/<token>/`). Each way gets the same wrk settings; the runs alternate in rounds so that load
- * from elsewhere on the machine hits every way alike.
+ * (`connect expose --hub-port`, no agent on the client side); through a public link (the hub as HTTP reverse
+ * proxy) in path mode (`/l/<token>/`) and in subdomain mode (Host `<token>.<PUBLIC_BASE_DOMAIN>`, wrk sends the
+ * Host header to the hub's port); and through an OpenSSH `ssh -R` reverse forward (ssh-forward.ts), the way
+ * sish-like tunnels publish a service. Each way gets the same wrk settings; the ways take turns in rounds, the
+ * order rotated per round, so that load from elsewhere on the machine hits every way alike.
  */
 
 import { execFile } from 'node:child_process';
@@ -11,8 +13,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { enrolAgent, removeDirs, startHubProcess, type Proc } from '@private-connect/e2e';
-import { median, progress, type BenchConfig } from './config.js';
+import { median, progress, rotate, type BenchConfig } from './config.js';
 import { rssBytes } from './procstat.js';
+import { sshMissing, startSshForward, type SshForward } from './ssh-forward.js';
 
 const run = promisify(execFile);
 
@@ -25,17 +28,43 @@ export interface WrkResult {
   errors: number;
 }
 
+export type HttpWay = 'direct' | 'reach' | 'hubPort' | 'linkPath' | 'linkSubdomain' | 'ssh';
+/** Table order. */
+export const HTTP_WAYS: readonly HttpWay[] = ['direct', 'reach', 'hubPort', 'linkPath', 'linkSubdomain', 'ssh'];
+
+/** The domain the bench's hub serves subdomain links under (PUBLIC_BASE_DOMAIN); never resolved, wrk sends Host. */
+export const LINK_DOMAIN = 'links.test';
+
+export const HTTP_WAY_LABELS: Record<HttpWay, string> = {
+  direct: 'direct (loopback)',
+  reach: 'connect reach → hub → agent',
+  hubPort: 'hub TCP port → agent',
+  linkPath: 'public link, path mode /l/<token>/',
+  linkSubdomain: `public link, subdomain <token>.${LINK_DOMAIN}`,
+  ssh: 'ssh -R (OpenSSH)',
+};
+
+export interface HttpWayResult {
+  /** Why the way did not run (ssh is not installed), or undefined. */
+  skipped?: string;
+  /** A failure to open the way or a wrk run that threw; the bench fails on any. */
+  errors: string[];
+  runs: WrkResult[];
+  /** Medians over the healthy runs (answers, under 1% failed). */
+  requestsPerSec: number;
+  p50Us: number;
+  p99Us: number;
+}
+
 export interface HttpResults {
   connections: number;
   threads: number;
   seconds: number;
+  rounds: number;
   bodyBytes: number;
-  ways: Record<HttpWay, { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number }>;
+  ways: Record<HttpWay, HttpWayResult>;
   hubRss: { before: number; after: number };
 }
-
-export type HttpWay = 'direct' | 'reach' | 'hubPort' | 'publicLink';
-export const HTTP_WAYS: readonly HttpWay[] = ['direct', 'reach', 'hubPort', 'publicLink'];
 
 /** Whether wrk is installed (the bench says so and skips this part when it is not). */
 export async function haveWrk(): Promise<boolean> {
@@ -74,11 +103,15 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-/** One wrk run with --latency against `url`. */
-export async function wrk(url: string, threads: number, connections: number, seconds: number): Promise<WrkResult> {
-  const { stdout } = await run('wrk', [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', url], { maxBuffer: 1 << 20 });
+/** One wrk run with --latency against `url`; `headers` as `Name: value` (a Host here replaces the URL's). */
+export async function wrk(url: string, threads: number, connections: number, seconds: number, headers: string[] = []): Promise<WrkResult> {
+  const args = [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--latency', ...headers.flatMap((h) => ['-H', h]), url];
+  const { stdout } = await run('wrk', args, { maxBuffer: 1 << 20 });
   return parseWrk(stdout);
 }
+
+/** A wrk run counts when it got answers and under 1% of them failed; the others only show up as problems. */
+export const healthyWrk = (r: WrkResult): boolean => r.requests > 0 && r.errors <= r.requests * 0.01;
 
 /** A keep-alive HTTP server answering every request with `body`. */
 export function helloServer(body: Buffer): Promise<{ server: Server; port: number }> {
@@ -91,32 +124,66 @@ export function helloServer(body: Buffer): Promise<{ server: Server; port: numbe
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port })));
 }
 
-/** Creates a public link for `service` with the workspace's API key; returns its path-mode URL. */
-async function createLink(hubUrl: string, apiKey: string, service: string): Promise<string> {
+/** Creates a public link for `service` with the workspace's API key; its path-mode URL and subdomain-mode Host. */
+async function createLink(hubUrl: string, apiKey: string, service: string): Promise<{ url: string; host: string }> {
   const res = await fetch(`${hubUrl}/v1/links`, {
     method: 'POST',
     headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
     body: JSON.stringify({ service, expiresIn: '1d' }),
   });
-  const body = (await res.json()) as { url?: string; link?: { url?: string } };
-  const url = body.url ?? body.link?.url;
-  if (res.status !== 201 || !url) throw new Error(`creating the public link failed: ${res.status} ${JSON.stringify(body)}`);
-  return url;
+  const body = (await res.json()) as { url?: string; subdomainUrl?: string | null };
+  if (res.status !== 201 || !body.url) throw new Error(`creating the public link failed: ${res.status} ${JSON.stringify(body)}`);
+  if (!body.subdomainUrl) throw new Error(`the hub gave the link no subdomain URL (PUBLIC_BASE_DOMAIN=${LINK_DOMAIN} was set): ${JSON.stringify(body)}`);
+  return { url: body.url.endsWith('/') ? body.url : `${body.url}/`, host: new URL(body.subdomainUrl).host };
+}
+
+/** Where wrk is pointed for one way. */
+interface Target {
+  url: string;
+  headers: string[];
+}
+
+const message = (err: unknown): string => (err instanceof Error ? err.message.split('\n')[0]! : String(err));
+
+function summarize(result: HttpWayResult): void {
+  const healthy = result.runs.filter(healthyWrk);
+  result.requestsPerSec = median(healthy.map((r) => r.requestsPerSec));
+  result.p50Us = median(healthy.map((r) => r.p50Us));
+  result.p99Us = median(healthy.map((r) => r.p99Us));
+}
+
+/** `ssh -R` for the server, or why not: a tool is missing (skipped) or it failed to start (an error). */
+async function openSsh(port: number, result: HttpWayResult): Promise<SshForward | undefined> {
+  const missing = sshMissing();
+  if (missing) {
+    result.skipped = missing;
+    progress(`http: ssh -R SKIPPED: ${missing}`);
+    return undefined;
+  }
+  try {
+    return await startSshForward([port]);
+  } catch (err) {
+    result.errors.push(`opening: ${message(err)}`);
+    progress(`http: ssh -R failed to open: ${message(err)}`);
+    return undefined;
+  }
 }
 
 export async function httpBench(config: BenchConfig): Promise<HttpResults> {
   const threads = 2;
-  const connections = config.httpConnections;
-  const seconds = config.httpSeconds;
-  const rounds = config.httpRounds;
+  const { httpConnections: connections, httpSeconds: seconds, httpRounds: rounds } = config;
   const bodyBytes = 64;
   const { server, port } = await helloServer(Buffer.alloc(bodyBytes, 'x'));
   const first = 23500 + Math.floor(Math.random() * 400);
-  progress('http: a hub process, `connect expose --http --hub-port` for a small HTTP server, `connect reach` for it, and a public link');
-  const hub = await startHubProcess({ env: { HUB_TCP_PORT_RANGE: `${first}-${first + 50}` } });
+  progress('http: a hub process, `connect expose --http --hub-port` for a small HTTP server, `connect reach` for it, a public link, `ssh -R`');
+  const hub = await startHubProcess({ env: { HUB_TCP_PORT_RANGE: `${first}-${first + 50}`, PUBLIC_BASE_DOMAIN: LINK_DOMAIN } });
   const exposing = await enrolAgent(hub, { label: 'bench-http-expose' });
   const reaching = await enrolAgent(hub, { label: 'bench-http-reach' });
+  const results = Object.fromEntries(
+    HTTP_WAYS.map((w) => [w, { errors: [], runs: [], requestsPerSec: NaN, p50Us: NaN, p99Us: NaN }]),
+  ) as unknown as Record<HttpWay, HttpWayResult>;
   const procs: Proc[] = [];
+  let ssh: SshForward | undefined;
   try {
     const expose = await exposing.expose(`127.0.0.1:${port}`, 'bench-http', ['--http', '--hub-port']);
     procs.push(expose);
@@ -125,39 +192,41 @@ export async function httpBench(config: BenchConfig): Promise<HttpResults> {
     if (!hubPort) throw new Error('the service got no hub port');
     const reach = await reaching.reach('bench-http', ['--port', '0']);
     procs.push(reach.proc);
-    const linkUrl = await createLink(hub.url, hub.apiKey, 'bench-http');
-    const urls: Record<HttpWay, string> = {
-      direct: `http://127.0.0.1:${port}/`,
-      reach: `http://127.0.0.1:${reach.port}/`,
-      hubPort: `http://127.0.0.1:${hubPort}/`,
-      publicLink: linkUrl.endsWith('/') ? linkUrl : `${linkUrl}/`,
+    const link = await createLink(hub.url, hub.apiKey, 'bench-http');
+    ssh = await openSsh(port, results.ssh);
+    const plain = (p: number): Target => ({ url: `http://127.0.0.1:${p}/`, headers: [] });
+    const targets: Partial<Record<HttpWay, Target>> = {
+      direct: plain(port),
+      reach: plain(reach.port),
+      hubPort: plain(hubPort),
+      linkPath: { url: link.url, headers: [] },
+      linkSubdomain: { url: `${hub.url}/`, headers: [`Host: ${link.host}`] },
+      ...(ssh ? { ssh: plain(ssh.ports[0]!) } : {}),
     };
+    const open = HTTP_WAYS.filter((w) => targets[w]);
     const hubPid = hub.proc.child.pid ?? -1;
     const before = rssBytes(hubPid) ?? NaN;
-    progress(`http: wrk -t${threads} -c${connections} -d${seconds}s, ${rounds} round(s) over direct, reach, hub port, public link`);
-    for (const way of HTTP_WAYS) await wrk(urls[way], 1, 4, 1); // warm-up: JIT, keep-alive pools, the link cache
-    const runs: Record<HttpWay, WrkResult[]> = { direct: [], reach: [], hubPort: [], publicLink: [] };
-    for (let round = 0; round < rounds; round++) {
-      for (const way of HTTP_WAYS) runs[way].push(await wrk(urls[way], threads, connections, seconds));
+    progress(`http: wrk -t${threads} -c${connections} -d${seconds}s, ${rounds} round(s) over ${open.join(', ')} in rotating order`);
+    for (let r = -1; r < rounds; r++) {
+      for (const way of rotate(open, Math.max(r, 0))) {
+        const { url, headers } = targets[way]!;
+        try {
+          // Round -1 warms up: JIT, keep-alive pools, the link cache.
+          if (r < 0) await wrk(url, 1, 4, 1, headers);
+          else results[way].runs.push(await wrk(url, threads, connections, seconds, headers));
+        } catch (err) {
+          results[way].errors.push(`${r < 0 ? 'warm-up' : `round ${r + 1}`}: ${message(err)}`);
+        }
+      }
     }
     const after = rssBytes(hubPid) ?? NaN;
-    const summary = (list: WrkResult[]) => ({
-      runs: list,
-      requestsPerSec: median(list.map((r) => r.requestsPerSec)),
-      p50Us: median(list.map((r) => r.p50Us)),
-      p99Us: median(list.map((r) => r.p99Us)),
-    });
-    return {
-      connections,
-      threads,
-      seconds,
-      bodyBytes,
-      ways: { direct: summary(runs.direct), reach: summary(runs.reach), hubPort: summary(runs.hubPort), publicLink: summary(runs.publicLink) },
-      hubRss: { before, after },
-    };
+    for (const way of open) summarize(results[way]);
+    return { connections, threads, seconds, rounds, bodyBytes, ways: results, hubRss: { before, after } };
   } finally {
+    await ssh?.stop();
     for (const p of procs.reverse()) await p.stop();
     await hub.stop();
+    server.closeAllConnections();
     server.close();
     await removeDirs(hub.dataDir, exposing.home, reaching.home);
   }

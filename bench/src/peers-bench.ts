@@ -7,8 +7,8 @@
  */
 
 import type { Server } from 'node:http';
-import { MiB, median, progress, sleep, type BenchConfig } from './config.js';
-import { haveWrk, helloServer, wrk, type WrkResult } from './http-bench.js';
+import { MiB, median, progress, rotate, sleep, type BenchConfig } from './config.js';
+import { haveWrk, healthyWrk, helloServer, wrk, type WrkResult } from './http-bench.js';
 import { haveCommand } from './peer-procs.js';
 import { PEER_WAYS, peerWays, type PeerWay, type Relay, type WayProcess, type WaySpec } from './peer-ways.js';
 import { holdStreams, iperfClient, startIperfServer, type IperfResult, type IperfServer, type StreamsResult } from './peer-workloads.js';
@@ -59,9 +59,6 @@ async function settledMemory(relay: Relay, processes: WayProcess[]): Promise<Way
   }
 }
 
-/** A wrk run counts when it got answers and under 1% of them failed; the others only show up as problems. */
-const healthy = (r: WrkResult): boolean => r.requests > 0 && r.errors <= r.requests * 0.01;
-
 export interface PeersResults {
   /** Whether this build of `connect` has end-to-end encryption (its --no-e2e flag exists). */
   e2eInBuild: boolean;
@@ -74,9 +71,6 @@ export interface PeersResults {
   streams: number;
   ways: PeerWayResult[];
 }
-
-/** The order of the ways in round `r`: rotated, so no way always runs first or last. */
-const rotate = <T>(list: T[], r: number): T[] => list.map((_, i) => list[(i + r) % list.length]!);
 
 const message = (err: unknown): string => (err instanceof Error ? err.message.split('\n')[0]! : String(err));
 
@@ -141,7 +135,7 @@ async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, C
 function summarizeSpeed(res: PeerWayResult, connRuns: ConnRateRun[], concurrency: number): void {
   res.iperf.megabytesPerSec = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.megabytesPerSec));
   res.iperf.cpuSecondsPerGB = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.cpuSecondsPerGB ?? NaN));
-  const http = res.http.runs.filter(healthy);
+  const http = res.http.runs.filter(healthyWrk);
   res.http.requestsPerSec = median(http.map((x) => x.requestsPerSec));
   res.http.p50Us = median(http.map((x) => x.p50Us));
   res.http.p99Us = median(http.map((x) => x.p99Us));

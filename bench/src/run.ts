@@ -6,20 +6,22 @@
  *   latency      1-byte round trips on one connection to an echo server        p50/p99 µs, added µs
  *   conn rate    connect, 1 byte, echo, close; N connections in flight         conn/s, tunnel/direct
  *   hub memory   hub RSS idle, then with N authenticated idle agent sockets     MiB, KiB per agent
- *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link
+ *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link in path and in
+ *                subdomain mode, via ssh -R; issue 21's link targets (vs the hub port, vs ssh -R) judged
  *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, many streams + memory
  *   cluster      2 hubs on one PostgreSQL over NATS: throughput, round trips, conn/s with both agents on one hub vs
  *                on different hubs (skipped, saying why, without PostgreSQL or NATS; BENCH_POSTGRES_URL, BENCH_NATS_URL)
  *
  * "Through the hub" is a real hub process and real `connect expose` / `connect reach` agent processes started by the
  * e2e harness; "direct" is the same client against the same server on loopback. BENCH_QUICK=1 shrinks every size
- * (the CI smoke run); BENCH_ONLY=relay,memory,http,peers,cluster picks parts; BENCH_WRITE_DOCS=1 puts the peer table into
- * docs/BENCHMARKS.md; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
+ * (the CI smoke run); BENCH_ONLY=relay,memory,http,peers,cluster picks parts; BENCH_WRITE_DOCS=1 puts the peer and HTTP tables
+ * into docs/BENCHMARKS.md; BENCH_CPU_PROF=<dir> writes V8 CPU profiles of the hub
  * and agents for each tunnel phase (see profile-hook.ts). Sizes: see config.ts. Results also go to
  * artifacts/bench-latest.json.
  * Exits 1 when a figure is missing or connections failed (a missed target is printed, not an exit code).
  */
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,12 +29,14 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, MiB, progress } from './config.js';
 import { memoryBench, type MemoryResults } from './memory-bench.js';
 import { relayBench, type RelayResults } from './relay-bench.js';
-import { haveWrk, httpBench, type HttpResults } from './http-bench.js';
+import { haveWrk, httpBench } from './http-bench.js';
+import { httpDocsBlock, httpNotes, httpProblems, httpSummary, httpTable } from './http-report.js';
 import { peersBench } from './peers-bench.js';
 import { clusterBench } from './cluster-bench.js';
 import { clusterBlock, clusterNotes, clusterProblems, clusterSummary } from './cluster-report.js';
 import { safeUrl } from './cluster-setup.js';
-import { peersDocsBlock, peersNotes, peersProblems, peersSummary, peersTable, targetLines, writeDocsBlock } from './peers-report.js';
+import { writeDocsBlock } from './docs-block.js';
+import { peersDocsBlock, peersNotes, peersProblems, peersSummary, peersTable, targetLines } from './peers-report.js';
 import { added, fixed, int, pct, ratio, table } from './report.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -73,27 +77,6 @@ function memoryTable(m: MemoryResults): string {
   );
 }
 
-function httpTable(h: HttpResults): string {
-  const d = h.ways.direct;
-  const row = (label: string, w: HttpResults['ways'][keyof HttpResults['ways']]) => [
-    label,
-    int(w.requestsPerSec),
-    ratio(w.requestsPerSec, d.requestsPerSec),
-    int(w.p50Us),
-    added(w.p50Us, d.p50Us),
-    int(w.p99Us),
-  ];
-  return table(
-    [`HTTP, wrk -t${h.threads} -c${h.connections} -d${h.seconds}s, ${h.bodyBytes}-byte body`, 'requests/s', 'vs direct', 'p50 (µs)', 'p50 added', 'p99 (µs)'],
-    [
-      row('direct (loopback)', h.ways.direct),
-      row('connect reach → hub → agent', h.ways.reach),
-      row('hub TCP port → agent', h.ways.hubPort),
-      row('public link (hub HTTP proxy) → agent', h.ways.publicLink),
-    ],
-  );
-}
-
 /** The distribution and kernel, e.g. "Debian GNU/Linux 12 (bookworm), Linux 6.1.0". */
 function osRelease(): string {
   let name = process.platform as string;
@@ -103,6 +86,18 @@ function osRelease(): string {
     // not Linux, or no os-release
   }
   return `${name}, kernel ${release()}`;
+}
+
+/**
+ * The code measured: the commit, and whether apps/ or packages/ had uncommitted changes (a before/after comparison
+ * needs to know), e.g. "6eb7cec" or "6eb7cec + uncommitted changes in apps/, packages/"; undefined outside git.
+ */
+function codeVersion(): string | undefined {
+  const git = (...args: string[]) => spawnSync('git', ['-C', root, ...args], { encoding: 'utf8', timeout: 10_000 });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return undefined;
+  const dirty = git('status', '--porcelain', '--', 'apps', 'packages').stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? ' + uncommitted changes in apps/, packages/' : ''}`;
 }
 
 async function main(): Promise<number> {
@@ -121,6 +116,7 @@ async function main(): Promise<number> {
   const peers = config.peers ? await peersBench(config) : undefined;
   const cluster = config.cluster ? await clusterBench(config) : undefined;
   const load1 = loadavg()[0]!;
+  const code = codeVersion();
 
   const tables: string[] = [];
   if (relay) tables.push(relayTable(relay, config.bulkBytes, config.bulkRuns));
@@ -153,19 +149,13 @@ async function main(): Promise<number> {
     );
   }
 
-  if (http) {
-    const errors = Object.entries(http.ways).map(([way, w]) => `${way} ${w.runs.reduce((a, r) => a + r.errors, 0)}`);
-    notes.push(
-      `  http: medians of ${http.ways.direct.runs.length} run(s) per way, alternating; errors (socket + non-2xx): ${errors.join(', ')}; ` +
-        `hub RSS ${fixed(http.hubRss.before / MiB)} -> ${fixed(http.hubRss.after / MiB)} MiB across the HTTP runs`,
-    );
-  }
+  if (http) notes.push(...httpNotes(http));
   if (peers) notes.push(...peersNotes(peers), ...targetLines(peers).map((l) => `  ${l}`));
   if (cluster) notes.push(...clusterNotes(cluster));
   const model = cpus()[0]?.model.trim() ?? 'unknown CPU';
   const lines = [
     `Private Connect bench: hub relay vs direct loopback (${config.quick ? 'quick run, BENCH_QUICK=1' : 'full run'})`,
-    `node ${process.version}, ${process.platform} ${process.arch}, ${cores} CPU cores (${model}), ${fixed(totalmem() / 1024 ** 3)} GiB RAM; load average ${fixed(load0, 2)} at start, ${fixed(load1, 2)} at end`,
+    `code ${code ?? 'unknown (not a git work tree)'}; node ${process.version}, ${process.platform} ${process.arch}, ${cores} CPU cores (${model}), ${fixed(totalmem() / 1024 ** 3)} GiB RAM; load average ${fixed(load0, 2)} at start, ${fixed(load1, 2)} at end`,
     'Through the hub = bench client -> `connect reach` -> hub -> `connect expose` -> server; direct = bench client -> server. All on 127.0.0.1.',
     cores <= 2
       ? `Only ${cores} core${cores === 1 ? '' : 's'}: the hub, both agents and the bench client+server compete for CPU, so the through-the-hub figures are pessimistic.`
@@ -181,6 +171,7 @@ async function main(): Promise<number> {
   const result = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
+    code: code ?? null,
     machine: { node: process.version, platform: process.platform, arch: process.arch, cores, cpu: model, totalMemBytes: totalmem(), loadAverage: { start: load0, end: load1 } },
     // The server URLs of the cluster part may hold passwords.
     config: { ...config, clusterPostgresUrl: safeUrl(config.clusterPostgresUrl), clusterNatsUrl: safeUrl(config.clusterNatsUrl) },
@@ -204,13 +195,7 @@ async function main(): Promise<number> {
             },
           }
         : {}),
-      ...(http
-        ? {
-            http: Object.fromEntries(
-              Object.entries(http.ways).map(([way, w]) => [way, { requestsPerSec: w.requestsPerSec, p50Us: w.p50Us, p99Us: w.p99Us, ratio: w.requestsPerSec / http.ways.direct.requestsPerSec }]),
-            ),
-          }
-        : {}),
+      ...(http ? { http: httpSummary(http) } : {}),
       ...(peers ? { peers: peersSummary(peers) } : {}),
       ...(cluster ? { cluster: clusterSummary(cluster) } : {}),
     },
@@ -232,20 +217,14 @@ async function main(): Promise<number> {
   }
   if (memory && !Number.isFinite(memory.perAgentRss)) problems.push('no hub memory figure');
   if (config.http && !wrkThere) problems.push('wrk is missing: the HTTP figures could not be measured');
-  if (http) {
-    for (const [way, w] of Object.entries(http.ways)) {
-      const total = w.runs.reduce((a, r) => a + r.requests, 0);
-      const errors = w.runs.reduce((a, r) => a + r.errors, 0);
-      if (!(w.requestsPerSec > 0)) problems.push(`no HTTP figure for ${way}`);
-      if (errors > Math.max(1, total * 0.01)) problems.push(`${errors} failed HTTP requests ${way}`);
-    }
-  }
+  if (http) problems.push(...httpProblems(http, config.quick));
   if (peers) problems.push(...peersProblems(peers));
   if (cluster) problems.push(...clusterProblems(cluster));
-  if (peers && config.writeDocs) {
+  if (config.writeDocs && (peers || http)) {
     const machine = `${cores} CPU cores (${model}), ${fixed(totalmem() / 1024 ** 3)} GiB RAM, ${osRelease()}; node ${process.version}; load average ${fixed(load0, 2)} at start, ${fixed(load1, 2)} at end`;
-    writeDocsBlock(DOCS_FILE, peersDocsBlock(peers, config.quick, started, machine));
-    progress(`peers: results written into ${DOCS_FILE}`);
+    if (peers) writeDocsBlock(DOCS_FILE, 'peers', peersDocsBlock(peers, config.quick, started, machine));
+    if (http) writeDocsBlock(DOCS_FILE, 'http', httpDocsBlock(http, config.quick, started, machine, code));
+    progress(`${[peers ? 'peers' : '', http ? 'http' : ''].filter(Boolean).join(' and ')}: results written into ${DOCS_FILE}`);
   }
   if (problems.length > 0) {
     process.stderr.write(`bench: FAILED: ${problems.join('; ')}\n`);
