@@ -9,9 +9,22 @@
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** The header names (lower case) a Connection header lists: hop-by-hop for that message. */
-export function connectionTokens(value: string | string[] | undefined): Set<string> {
-  return new Set([value ?? ''].flat().flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase()).filter(Boolean));
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+/**
+ * Headers a Connection header can never make hop-by-hop: dropping Content-Length from a request whose body is still
+ * sent would turn that body into a request of its own, one no limit checked (request smuggling); Host says where
+ * the request goes.
+ */
+const FRAMING: ReadonlySet<string> = new Set(['content-length', 'host']);
+
+/**
+ * The header names (lower case) a Connection header lists: hop-by-hop for that message, except the framing and
+ * routing headers of FRAMING.
+ */
+export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined || value.length === 0) return NO_TOKENS;
+  return new Set([value].flat().flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && !FRAMING.has(t)));
 }
 
 /** Upgrade protocols never offered to an app: h2c carries whole HTTP/2 requests past the limits. */
