@@ -29,6 +29,7 @@ import { LocalPeer } from './relay/local-peer.js';
 import { createAccessLog } from './sharing/access-log.js';
 import type { SharingContext } from './sharing/context.js';
 import { createHubPorts } from './sharing/hub-ports.js';
+import { installFastPath, type FastPath } from './sharing/link-fast.js';
 import { createLinkProxy } from './sharing/link-proxy.js';
 import { cutLinkStreams, registerLinkRoutes } from './sharing/link-routes.js';
 import { registerShareRoutes } from './sharing/share-routes.js';
@@ -185,10 +186,15 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     let webUrl: string | undefined;
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
+    // Connections that start with a plain link request skip Node's HTTP server objects (link-fast.ts).
+    const fastPaths: FastPath[] = [];
+    const fastOptions = { baseDomain: config.publicBaseDomain, headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
     const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
       // Fastify sets no timeouts on a server from serverFactory: slow headers and slow bodies (API and public
       // links alike) are cut by the server's own, set explicitly so that they cannot silently change.
-      return createHubServer(tls, (req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)), serverTimeouts(config));
+      const server = createHubServer(tls, (req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)), serverTimeouts(config));
+      fastPaths.push(installFastPath(server, linkProxy, fastOptions));
+      return server;
     };
     // trustProxy: the same trust function as the agent endpoint's clientIp. `https` only gives Fastify's own
     // "listening at" line its scheme: the server itself comes from serverFactory.
@@ -229,7 +235,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     await registerSpaAssets(app, config.webDistDir);
     registerShareRoutes(app, apiDeps, sharing);
     registerLinkRoutes(app, apiDeps, sharing);
-    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections, () => [sharing.local, ...(cluster?.linkPeers() ?? [])]), metricsToken: config.metricsToken });
+    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections, () => [sharing.local, ...(cluster?.linkPeers() ?? [])], () => linkProxy.idleStreams), metricsToken: config.metricsToken });
     const endpoint = attachAgentEndpoint(app.server, ctx, {
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
@@ -255,7 +261,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     let web: WebPort | undefined;
     if (config.webPort !== undefined) {
       try {
-        web = await listenWebPort(app.server, config.webPort, config.webHost, serverTimeouts(config), tls);
+        web = await listenWebPort(app.server, config.webPort, config.webHost, serverTimeouts(config), tls, (server) => fastPaths.push(installFastPath(server, linkProxy, fastOptions)));
         webUrl = web.url;
       } catch (err) {
         events.close();
@@ -298,6 +304,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
           lifecycle.state = 'closed';
           // Event streams never end by themselves: they are ended first, or closing the servers would wait for them.
           events.close();
+          for (const fast of fastPaths) fast.shutdown();
           const webClosed = web?.close();
           await hubPorts.close();
           await endpoint.close();
@@ -305,6 +312,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
           await cluster?.close();
           web?.finish();
           await webClosed;
+          linkProxy.close();
           await sharing.access.close();
           if (!options.db) await db.close();
         })();

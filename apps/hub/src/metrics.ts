@@ -18,7 +18,7 @@ export const OPEN_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
  * The hub's registry. Replaces `stats.openLatency` with the histogram, so the relay observes into it. `peers` lists
  * every holder of stream ends besides the agent connections: the hub's own opener and its links to other hubs.
  */
-export function createMetrics(stats: RelayStats, connections: Set<AgentConnection>, peers: () => Iterable<RelayPeer> = () => []): Registry {
+export function createMetrics(stats: RelayStats, connections: Set<AgentConnection>, peers: () => Iterable<RelayPeer> = () => [], linkIdleStreams: () => number = () => 0): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, read: () => number) =>
@@ -42,6 +42,7 @@ export function createMetrics(stats: RelayStats, connections: Set<AgentConnectio
 
   gauge('connect_agents_connected', 'Agents online: agent connections past their handshake.', () => connections.size);
   gauge('connect_streams_open', 'Streams open (counted once per stream).', () => openPairs(connections) + openPairs(peers()));
+  gauge('connect_public_link_idle_streams', 'Streams to public links\' apps waiting, idle, for the next client (counted in connect_streams_open too).', linkIdleStreams);
   gauge('connect_relay_buffered_bytes', 'Bytes queued in the hub towards agents, all connections.', () => {
     let n = 0;
     for (const conn of connections) n += conn.bufferedAmount;

@@ -20,15 +20,20 @@ export interface WebPort {
   finish(): void;
 }
 
-/** Listens on `port` (0 = any free port) at `host` and forwards everything to `main`; HTTPS when `tls` is given. */
+/**
+ * Listens on `port` (0 = any free port) at `host` and forwards everything to `main`; HTTPS when `tls` is given.
+ * `prepare` sees the server before it listens (the public links' fast path installs itself on it).
+ */
 export async function listenWebPort(
   main: Server,
   port: number,
   host: string,
   timeouts: ServerOptions,
   tls?: SecureContextOptions,
+  prepare?: (server: Server) => void,
 ): Promise<WebPort> {
   const server = createHubServer(tls, undefined, timeouts);
+  prepare?.(server);
   // The main server's own listeners (Fastify's router, the link proxy, the agent endpoint) run unchanged.
   server.on('request', (req, res) => main.emit('request', req, res));
   server.on('upgrade', (req, socket, head) => main.emit('upgrade', req, socket, head));

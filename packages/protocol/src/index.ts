@@ -8,3 +8,4 @@ export * from './api.js';
 export * from './http-rules.js';
 export * from './e2e.js';
 export * from './http-proxy.js';
+export * from './http1.js';

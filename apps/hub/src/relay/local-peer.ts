@@ -2,13 +2,13 @@
  * The hub as the opening side of streams: public links and hub TCP ports open streams to an exposing agent from
  * inside the hub. Each stream is a TunnelStream (the SDK's agent-side stream, with the same credit flow control)
  * whose frames go straight into the relay functions instead of over a WebSocket, and frames for it come back
- * through `send`. `openDuplex` hands the stream out as a Duplex (for Node's HTTP client, or a TCP socket).
+ * through `send`. The opener attaches the stream to its local end: a TCP socket (hub ports), or a public link's
+ * HTTP connection to the app (sharing/link-upstream.ts).
  *
  * As a sender the hub keeps a connection window per receiving peer (not one for all its streams, see streams.ts):
  * an agent that stops reading holds back the public links and hub ports that feed it, and no others.
  */
 
-import type { Duplex } from 'node:stream';
 import {
   ConnectError,
   ConnectionCredit,
@@ -20,7 +20,7 @@ import {
   readWindowIncrement,
   type OpenNotice,
 } from '@private-connect/protocol';
-import { TunnelStream, duplexPair, type StreamTransport } from '@private-connect/sdk';
+import { TunnelStream, type StreamTransport } from '@private-connect/sdk';
 import type { Logger } from '../logger.js';
 import type { StreamTarget } from './router.js';
 import type { RelayStats } from './relay-stats.js';
@@ -68,14 +68,6 @@ export class LocalPeer implements RelayPeer {
       const refused = target.acceptStream(this, id, notice, tag);
       if (refused) fail(refused.code, refused.message);
     });
-  }
-
-  /** Opens a stream and returns it as a Duplex: what is written goes to the service, what it sends is read. */
-  async openDuplex(target: StreamTarget, notice: OpenNotice, tag?: StreamTag): Promise<Duplex> {
-    const stream = await this.open(target, notice, tag);
-    const [inside, outside] = duplexPair();
-    stream.attach(inside);
-    return outside;
   }
 
   /** Cuts every hub-opened stream whose tag matches (a revoked link, a released port). */

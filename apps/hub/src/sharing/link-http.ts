@@ -47,7 +47,7 @@ export function cookieScope(address: LinkAddress): CookieScope {
  * The link a request is for, or undefined when it is not for a link. A Host of `<token>.<PUBLIC_BASE_DOMAIN>`
  * wins (its whole path belongs to the app); otherwise a target starting with `/l/` is path mode, whatever follows.
  */
-export function linkAddress(req: IncomingMessage, baseDomain: string | undefined): LinkAddress | undefined {
+export function linkAddress(req: Pick<IncomingMessage, 'url' | 'headers'>, baseDomain: string | undefined): LinkAddress | undefined {
   const url = req.url ?? '';
   if (baseDomain) {
     const host = (req.headers.host ?? '').toLowerCase();
@@ -98,8 +98,19 @@ export interface Forwarding {
   cookies: CookieScope;
 }
 
+/** What the request head is made of: Node's IncomingMessage, or the fast path's request (link-fast.ts). */
+type HeadSource = Pick<IncomingMessage, 'rawHeaders' | 'headers'>;
+
+/** The request head to send upstream: request line and headers (requestHeaders) as HTTP/1.1 bytes. */
+export function requestHead(method: string, target: string, req: HeadSource, fwd: Forwarding): Buffer {
+  const headers = requestHeaders(req, fwd);
+  let text = `${method} ${target} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  return Buffer.from(`${text}\r\n`, 'latin1');
+}
+
 /** The request headers to send upstream, as a flat raw list (names keep their case, repeats stay). */
-export function requestHeaders(req: IncomingMessage, fwd: Forwarding): string[] {
+export function requestHeaders(req: HeadSource, fwd: Forwarding): string[] {
   const drop = connectionTokens(req.headers.connection);
   const out: string[] = [];
   const raw = req.rawHeaders;
@@ -138,8 +149,8 @@ function scopedSetCookie(value: string, scope: CookieScope): string | undefined 
  * act as the hub's signed-in user). Subdomain mode has its own origin: passed through but for cookies that would
  * reach the hub or other links.
  */
-export function responseHeaders(rawHeaders: string[], connection: string | string[] | undefined, cookies: CookieScope): string[] {
-  const drop = connectionTokens(connection);
+export function responseHeaders(rawHeaders: string[], cookies: CookieScope): string[] {
+  const drop = connectionTokens(connectionOf(rawHeaders));
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -154,6 +165,13 @@ export function responseHeaders(rawHeaders: string[], connection: string | strin
   }
   if (cookies.mode === 'path') out.push('Content-Security-Policy', PATH_MODE_SANDBOX);
   return out;
+}
+
+/** The Connection header values of a raw header list. */
+function connectionOf(rawHeaders: string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') values.push(rawHeaders[i + 1]!);
+  return values;
 }
 
 /** The head of an app's `101 Switching Protocols` as raw bytes: its headers as they are (Connection and Upgrade included), cookies scoped. */
@@ -183,7 +201,7 @@ const TITLES: Record<number, string> = {
 };
 
 /** A refusal by the hub: status, headers and body; JSON when the client asks for `application/json`. */
-export function refusal(req: IncomingMessage, status: number, error: ConnectError, extra: Record<string, string> = {}): { status: number; headers: Record<string, string>; body: Buffer } {
+export function refusal(req: Pick<IncomingMessage, 'headers'>, status: number, error: ConnectError, extra: Record<string, string> = {}): { status: number; headers: Record<string, string>; body: Buffer } {
   const json = /application\/json/i.test(String(req.headers.accept ?? ''));
   const body = Buffer.from(
     json

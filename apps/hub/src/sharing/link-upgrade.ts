@@ -10,18 +10,18 @@
 
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
+import { handToServer } from './link-fast.js';
 
 /** The response to an Upgrade request on its own socket. */
 export interface UpgradeExchange {
   res: ServerResponse;
   /**
    * After a 101: takes the socket from `res` (nothing more is written through it), writes `responseHead` and what
-   * the app sent after its 101, passes the client's early bytes to the app, and relays raw bytes both ways.
+   * the app sent after its 101, and hands the socket to `connect` with what the client sent after its request.
    */
-  switchProtocols(responseHead: Buffer, upstream: Duplex, upstreamHead: Buffer, idleMs: number): void;
+  switchProtocols(responseHead: Buffer, upstreamHead: Buffer, connect: (socket: Socket, early: Buffer) => void): void;
 }
 
 /** Node's fields used here (stable since Node 0.x, not in its typings): the response a socket is writing, and its end. */
@@ -75,12 +75,11 @@ export async function exchangeOnSocket(req: IncomingMessage, duplex: Duplex, hea
   });
   return {
     res,
-    switchProtocols(responseHead, upstream, upstreamHead, idleMs) {
+    switchProtocols(responseHead, upstreamHead, connect) {
       switched = true;
       release();
       socket.write(upstreamHead.length > 0 ? Buffer.concat([responseHead, upstreamHead]) : responseHead);
-      if (head.length > 0) upstream.write(head);
-      relay(socket, upstream, idleMs);
+      connect(socket, head);
     },
   };
 }
@@ -90,24 +89,9 @@ function giveBack(socket: ServerSocket, head: Buffer): void {
   const server = socket.server as Server | undefined;
   if (!server) return void socket.destroy();
   if (head.length > 0) socket.unshift(head);
-  // An https server parses requests of the TLS socket it made ('secureConnection'); a plain one of its TCP socket.
-  server.emit(socket instanceof TLSSocket ? 'secureConnection' : 'connection', socket);
+  handToServer(server, socket);
   // Until the next request arrives, the server's keep-alive timeout, as after any response; the server clears it
   // only for connections it timed itself, so the first bytes of that request clear it here.
   socket.setTimeout(server.keepAliveTimeout);
   socket.once('data', () => socket.setTimeout(server.timeout));
-}
-
-/** Raw bytes both ways until either side ends (each direction on its own) or fails, or neither moves for idleMs. */
-function relay(socket: Socket, upstream: Duplex, idleMs: number): void {
-  let done = 0;
-  const finished = (err?: Error | null) => {
-    if (err || ++done === 2) {
-      socket.destroy();
-      upstream.destroy();
-    }
-  };
-  socket.setTimeout(idleMs, () => finished(new Error('idle')));
-  pipeline(socket, upstream, finished);
-  pipeline(upstream, socket, finished);
 }

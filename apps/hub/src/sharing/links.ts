@@ -181,6 +181,8 @@ export interface LinkCache {
   get(token: string): Promise<LinkRow | undefined>;
   /** True when `get(token)` would answer without asking the database. */
   has(token: string): boolean;
+  /** The row of `token` when it is cached (what `get` would answer at once), else undefined: no promise per request. */
+  peek(token: string): LinkRow | undefined;
   /** Link `id` was revoked on this hub: drop its row, and answer it as revoked even from a lookup in flight. */
   forget(id: string): void;
   /** True when link `id` was revoked on this hub (checked again once a stream for it has opened). */
@@ -200,24 +202,28 @@ export function linkCache(sharing: SharingContext): LinkCache {
 const GONE_MS = 60_000;
 
 function createLinkCache(db: Database): LinkCache {
-  // Rows by token hash (hex); deleted when stale on the next get, by forget(), or all at once past MAX_CACHED.
+  // Rows by token (the key every request of the link brings; hashing it per request cost more than the rest of the
+  // lookup); deleted when stale on the next get, by forget(), or all at once past MAX_CACHED.
   const entries = new Map<string, { row: LinkRow | undefined; at: number }>();
   // Links revoked on this hub, by id, with the time; deleted GONE_MS later by the sweep in forget().
   const gone = new Map<string, number>();
   const mark = (row: LinkRow | undefined) => (row && !row.revoked_at && gone.has(row.id) ? { ...row, revoked_at: new Date(gone.get(row.id)!) } : row);
   return {
     async get(token) {
-      const key = hashSecret(token).toString('hex');
-      const hit = entries.get(key);
+      const hit = entries.get(token);
       if (hit && Date.now() - hit.at < LINK_CACHE_MS) return mark(hit.row);
       const row = await findLinkByToken(db, token);
       if (entries.size >= MAX_CACHED) entries.clear();
-      entries.set(key, { row, at: Date.now() });
+      entries.set(token, { row, at: Date.now() });
       return mark(row);
     },
     has(token) {
-      const hit = entries.get(hashSecret(token).toString('hex'));
+      const hit = entries.get(token);
       return hit !== undefined && Date.now() - hit.at < LINK_CACHE_MS;
+    },
+    peek(token) {
+      const hit = entries.get(token);
+      return hit?.row && Date.now() - hit.at < LINK_CACHE_MS ? mark(hit.row) : undefined;
     },
     forget(id) {
       const now = Date.now();

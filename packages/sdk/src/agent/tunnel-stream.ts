@@ -10,7 +10,6 @@
  * an empty record; a CLOSE that does not follow one is a stream cut short on the way (E2E_TRUNCATED).
  */
 
-import type { Duplex } from 'node:stream';
 import {
   E2E_TAG_BYTES,
   FRAME_HEADER_SIZE,
@@ -29,6 +28,24 @@ import {
   type ErrorBody,
   type ErrorCode,
 } from '@private-connect/protocol';
+
+/**
+ * The local end a stream is attached to: a TCP socket, one side of duplexPair, or anything else that behaves as a
+ * socket does for these calls (the hub's public links read HTTP off the stream without a Duplex in between).
+ */
+export interface StreamSocket {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  write(chunk: Buffer, callback: () => void): unknown;
+  end(): unknown;
+  destroy(): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+}
 
 /** What a stream needs from its connection. */
 export interface StreamTransport {
@@ -63,7 +80,7 @@ export class TunnelStream {
   private queue: Buffer[] = [];
   private queued = 0;
   private flushScheduled = false;
-  private socket: Duplex | undefined;
+  private socket: StreamSocket | undefined;
   /** DATA received before attach() (plaintext, and its size on the wire); written to the socket by attach(). */
   private early: Array<[Buffer, number]> = [];
   /** The record layer of an end-to-end encrypted stream; undefined for plaintext (--no-e2e on both sides, public links). */
@@ -85,8 +102,8 @@ export class TunnelStream {
     readonly service: string,
   ) {}
 
-  /** Connects the stream to a local socket (or any Duplex, e.g. one side of duplexPair); it is resumed. */
-  attach(socket: Duplex): void {
+  /** Connects the stream to a local socket (or one side of duplexPair, or any StreamSocket); it is resumed. */
+  attach(socket: StreamSocket): void {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => this.onLocalData(chunk));
     socket.on('end', () => {
@@ -210,7 +227,7 @@ export class TunnelStream {
       if (socket.destroyed) return;
       if (socket.writableLength > 0 && Date.now() < giveUpAt) return void setTimeout(check, 10).unref();
       setTimeout(() => {
-        if (!socket.destroyed) (socket as Duplex & { resetAndDestroy(): void }).resetAndDestroy();
+        if (!socket.destroyed) (socket as StreamSocket & { resetAndDestroy(): void }).resetAndDestroy();
       }, RESET_DELAY_MS).unref();
     };
     check();
