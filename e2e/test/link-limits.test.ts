@@ -187,10 +187,12 @@ describe('public link limits against an attacker (real hub, connect expose, curl
       }
       assert.equal((await curlAsIs(`${base}/secret.txt`)).status, 403, 'the plain path outside the prefix');
 
+      // Identical requests of one flush window share a row: metadata.count says how many.
+      const requests = (list: AuditEntry[], status: number) => list.filter((e) => e.metadata.status === status).reduce((sum, e) => sum + (e.metadata.count as number), 0);
       const events = await eventually(async () => {
         const found = await accessesOf(limited.link.id);
-        assert.equal(found.filter((e) => e.metadata.status === 400).length, CLIMBS.length);
-        assert.equal(found.filter((e) => e.metadata.status === 200).length, 3);
+        assert.equal(requests(found, 400), CLIMBS.length);
+        assert.equal(requests(found, 200), 3);
         return found;
       });
       for (const event of events.filter((e) => e.metadata.status === 400)) {
@@ -198,8 +200,8 @@ describe('public link limits against an attacker (real hub, connect expose, curl
         assert.equal(event.ip, '127.0.0.1');
         assert.ok(typeof event.metadata.path === 'string' && event.metadata.path.startsWith('/api/v1/'), JSON.stringify(event.metadata));
       }
-      const paths = events.filter((e) => e.metadata.status === 200).map((e) => e.metadata.path);
-      assert.deepEqual(paths.sort(), ['/api/v1/ok.txt', '/api/v1/ok.txt', '/api/v1/ok.txt'], 'the audit has the decoded path the limits were checked on');
+      const paths = new Set(events.filter((e) => e.metadata.status === 200).map((e) => e.metadata.path));
+      assert.deepEqual([...paths], ['/api/v1/ok.txt'], 'the audit has the decoded path the limits were checked on');
     });
   }
 

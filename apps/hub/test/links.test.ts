@@ -327,6 +327,38 @@ describe(`public links: API, storage and proxy edges (${dbKind})`, () => {
     assert.equal((await t.http('GET', '/healthz')).status, 200);
   });
 
+  test('every request through a link is audited once: 200 requests make fewer rows whose counts match the answers per address, method, path and status', async () => {
+    const created = (await create({ service: 'web', methods: ['GET'], rate: 150 })).body as CreatedLink;
+    /** What the clients saw, by `ip method path status`. */
+    const answered = new Map<string, number>();
+    const plan = Array.from({ length: 200 }, (_, i) => {
+      const [method, path] = i % 10 === 9 ? ['POST', '/a'] : i % 3 === 0 ? ['GET', '/b'] : ['GET', '/a'];
+      return { method, path, ip: i % 4 === 0 ? '127.0.0.2' : '127.0.0.1' };
+    });
+    for (let i = 0; i < plan.length; i += 20) {
+      await Promise.all(
+        plan.slice(i, i + 20).map(async ({ method, path, ip }) => {
+          const answer = await get(t.hub.port, `/l/${created.token}${path}`, {}, method, ip);
+          const kind = `${ip} ${method} ${path} ${answer.status}`;
+          answered.set(kind, (answered.get(kind) ?? 0) + 1);
+        }),
+      );
+    }
+    assert.ok(answered.has('127.0.0.1 GET /a 429') || answered.has('127.0.0.2 GET /a 429'), `the rate limit refused some: ${JSON.stringify([...answered])}`);
+    await t.hub.sharing.access.flush();
+    const listed = await t.http('GET', '/v1/audit?action=link.access&limit=500', { token: t.apiKey });
+    const rows = (listed.body.events as Array<{ targetId: string; ip: string; metadata: { method: string; path: string; status: number; count: number } }>).filter((e) => e.targetId === created.link.id);
+    const audited = new Map<string, number>();
+    for (const { ip, metadata } of rows) {
+      assert.ok(Number.isInteger(metadata.count) && metadata.count >= 1, JSON.stringify(metadata));
+      const kind = `${ip} ${metadata.method} ${metadata.path} ${metadata.status}`;
+      audited.set(kind, (audited.get(kind) ?? 0) + metadata.count);
+    }
+    assert.deepEqual(new Map([...audited].sort()), new Map([...answered].sort()));
+    assert.equal(rows.reduce((sum, row) => sum + row.metadata.count, 0), 200);
+    assert.ok(rows.length < 200, `identical requests share rows (${rows.length} rows)`);
+  });
+
   test('link tokens are redacted from logs, also one without a digit', () => {
     const token = generateLinkToken();
     const lettersOnly = 'abcdefghijklmnopqrstuvwxyz'.repeat(2);
