@@ -2,7 +2,8 @@
  * The dashboard in a real browser (Debian chromium driven by playwright-core) against a real hub process on its web
  * port: sign-in by the magic link the hub prints, an API key made in the page, a real agent (`connect up`, then
  * `connect expose` of a local TCP server) that appears online on the Agents page without a reload, the service with
- * its `connect reach` line, a share created and revoked, and a second user who sees none of it. Screenshots at 1280
+ * its `connect reach` line, a share created and revoked, repeated public-link requests shown as one audit entry
+ * with ×N, and a second user who sees none of it. Screenshots at 1280
  * and 375 px go to artifacts/screenshots/. Runs only with `npm run test:browser` (scripts/run-tests.mjs --browser).
  */
 
@@ -10,9 +11,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { identityFromPem, keyFingerprint } from '@private-connect/protocol';
+import { identityFromPem, keyFingerprint, type AuditEntry, type CreatedLink } from '@private-connect/protocol';
 import type { BrowserContext, Browser, Page } from 'playwright-core';
-import { echoServer, enrolAgent, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
+import {
+  echoServer,
+  enrolAgent,
+  eventually,
+  removeDirs,
+  startHubProcess,
+  startNodeStatic,
+  staticTree,
+  type AgentHome,
+  type HttpBackend,
+  type HubProcess,
+  type Proc,
+  type TcpServer,
+} from '../src/index.js';
 import { WIDE, launchChromium, shoot as shootPage, signIn as signInAt } from '../src/browser.js';
 
 describe('the web dashboard in chromium', () => {
@@ -24,6 +38,8 @@ describe('the web dashboard in chromium', () => {
   let app: TcpServer;
   let agent: AgentHome | undefined;
   let expose: Proc | undefined;
+  let site: HttpBackend | undefined;
+  let siteRoot: string | undefined;
   let apiKey = '';
   const serviceName = 'browser-db';
   const agentLabel = 'browser-agent';
@@ -46,8 +62,9 @@ describe('the web dashboard in chromium', () => {
     await expose?.stop();
     await browser?.close();
     await app?.close();
+    await site?.close();
     await hub?.stop();
-    await removeDirs(hub?.dataDir, agent?.home);
+    await removeDirs(hub?.dataDir, agent?.home, siteRoot);
   });
 
   test('shows Getting started for an empty workspace, with the commands for this hub', async () => {
@@ -142,6 +159,37 @@ describe('the web dashboard in chromium', () => {
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.waitForFunction(`[...document.querySelectorAll('[data-testid="audit-entry"]')].every((row) => row.textContent.includes('share.create'))`);
     await shoot('audit');
+  });
+
+  test('shows how many identical requests through a public link one audit entry stands for (×N)', async () => {
+    siteRoot = await staticTree({ 'hello.txt': 'hello\n' });
+    site = await startNodeStatic(siteRoot);
+    const web = await agent!.expose(`127.0.0.1:${site.port}`, 'browser-web', ['--http']);
+    try {
+      const made = agent!.run(['link', 'browser-web', '--expires', '1h']);
+      assert.equal(made.code, 0, made.stdout + made.stderr);
+      const { url } = made.json() as CreatedLink;
+      for (let i = 0; i < 5; i++) assert.equal((await fetch(`${url}hello.txt`)).status, 200);
+    } finally {
+      await web.stop();
+    }
+    // The hub writes a flush window's accesses after it ends; the page reads the log once per filter.
+    await eventually(async () => {
+      const answer = await fetch(`${hub.url}/v1/audit?action=link.access`, { headers: { authorization: `Bearer ${apiKey}` } });
+      const { events } = (await answer.json()) as { events: AuditEntry[] };
+      assert.equal(events.reduce((sum, e) => sum + (e.metadata.count as number), 0), 5);
+    });
+    await page.getByLabel('Action').fill('link.access');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    // One entry for the five requests, or two if a window ended between them: the ×N add up to five.
+    await eventually(async () => {
+      const rows = await page.getByTestId('audit-entry').allTextContents();
+      assert.ok(rows.every((text) => text.includes('link.access')), rows.join(' | '));
+      assert.equal(rows.reduce((sum, text) => sum + Number(/×(\d+)/.exec(text)?.[1] ?? 1), 0), 5, rows.join(' | '));
+    });
+    const title = (await page.getByTestId('audit-count').first().getAttribute('title')) ?? '';
+    assert.match(title, /^\d identical requests, from .+ to .+$/);
+    await shoot('audit-count');
   });
 
   test('shows the agent go offline live when its process ends', async () => {

@@ -97,4 +97,18 @@ describe('connect audit', () => {
       const tooMany = await agent.run(['audit', '--api-key', hub.apiKey, '--limit', '501']);
       assert.equal(tooMany.code, 1);
     }));
+
+  test('shows ×N after the action of an access entry that stands for N identical requests', () =>
+    withHub(async (hub, _clock, agent) => {
+      const access = (status: number) => ({ actorType: 'public' as const, action: 'link.access', targetType: 'link', targetId: 'a-link', ip: '127.0.0.1', metadata: { method: 'GET', path: '/', status } });
+      for (let i = 0; i < 7; i++) hub.hub.sharing.access.record(hub.workspaceId, access(200));
+      hub.hub.sharing.access.record(hub.workspaceId, access(404));
+      await hub.hub.sharing.access.flush();
+      const human = await agent.run(['audit', '--api-key', hub.apiKey, '--action', 'link.access'], { json: false });
+      assert.equal(human.code, 0, human.stdout + human.stderr);
+      const lines = human.stdout.split('\n').filter((line) => line.includes('link.access'));
+      assert.equal(lines.length, 2, human.stdout);
+      assert.match(lines.find((line) => line.includes('"status":200'))!, /link\.access ×7 /);
+      assert.doesNotMatch(lines.find((line) => line.includes('"status":404'))!, /×/);
+    }));
 });

@@ -51,6 +51,10 @@ export interface AuditEntry {
   /** Whole, unlike in logs: the audit log is where addresses are kept. */
   ip: string | null;
   userAgent: string | null;
+  /**
+   * What the event is about. Access events (`link.access`, `share.access`, `hub_port.connect`) also carry `count`, how
+   * many identical requests of one flush window the entry stands for, and `lastAt`, the last one's time, when count > 1.
+   */
   metadata: Record<string, unknown>;
 }
 

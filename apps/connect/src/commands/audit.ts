@@ -1,6 +1,6 @@
 /** `connect audit`: the workspace's audit log, newest first, as a table (or JSON). */
 
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, type AuditEntry } from '@private-connect/protocol';
 import { ApiClient, readConfig } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { table } from '../output.js';
@@ -31,7 +31,7 @@ export async function audit(ctx: Context, options: AuditOptions): Promise<number
           ['TIME', 'ACTION', 'ACTOR', 'TARGET', 'IP', 'DETAILS'],
           page.events.map((e) => [
             e.at.slice(0, 19).replace('T', ' '),
-            e.action,
+            actionLabel(e),
             `${e.actorType}${e.actorId ? `:${e.actorId.slice(0, 8)}` : ''}`,
             e.targetType ? `${e.targetType}${e.targetId ? `:${e.targetId.slice(0, 8)}` : ''}` : '',
             e.ip ?? '',
@@ -40,4 +40,13 @@ export async function audit(ctx: Context, options: AuditOptions): Promise<number
         );
   ctx.out.result(page, human);
   return 0;
+}
+
+/**
+ * The ACTION column: the action, and "×N" for an access entry that stands for N identical requests (the hub writes
+ * identical accesses of one flush window as one entry with `metadata.count`; `metadata.lastAt` is the last one's time).
+ */
+export function actionLabel(entry: Pick<AuditEntry, 'action' | 'metadata'>): string {
+  const count = entry.metadata.count;
+  return typeof count === 'number' && count > 1 ? `${entry.action} ×${count}` : entry.action;
 }

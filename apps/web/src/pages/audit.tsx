@@ -1,6 +1,7 @@
 /**
  * The audit log: filters (action, actor type, target type, agent, time range), older pages (by `before`), and every
- * matching entry exported as JSON lines (fetched page by page, up to EXPORT_MAX).
+ * matching entry exported as JSON lines (fetched page by page, up to EXPORT_MAX). Coalesced access entries show
+ * how many requests they stand for (×N).
  */
 
 import { useState, type FormEvent } from 'react';
@@ -65,6 +66,21 @@ function download(events: AuditEntry[]): void {
   a.download = `audit-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.jsonl`;
   a.click();
   window.setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/**
+ * "×N" for an access entry that stands for N identical requests (the hub writes identical accesses of one flush
+ * window as one entry: `metadata.count`, from `at` to `metadata.lastAt`); nothing for a single event.
+ */
+function Repeats({ entry }: { entry: AuditEntry }) {
+  const { count, lastAt } = entry.metadata;
+  if (typeof count !== 'number' || count < 2) return null;
+  const span = typeof lastAt === 'string' ? `, from ${formatTime(entry.at)} to ${formatTime(lastAt)}` : '';
+  return (
+    <span className="badge" data-testid="audit-count" title={`${count} identical requests${span}`}>
+      ×{count}
+    </span>
+  );
 }
 
 export function AuditPage() {
@@ -174,7 +190,7 @@ export function AuditPage() {
                 {state.data.events.map((e) => (
                   <tr key={e.id} data-testid="audit-entry">
                     <td>{formatTime(e.at)}</td>
-                    <td><code>{e.action}</code></td>
+                    <td><code>{e.action}</code> <Repeats entry={e} /></td>
                     <td>{e.actorType}{e.actorId ? ` ${e.actorId.slice(0, 8)}` : ''}</td>
                     <td>{e.targetType ? `${e.targetType} ${e.targetId ?? ''}` : '—'}</td>
                     <td>{e.ip ?? '—'}</td>
