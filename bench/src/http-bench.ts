@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { enrolAgent, removeDirs, startHubProcess, type Proc } from '@private-connect/e2e';
 import { median, progress, rotate, type BenchConfig } from './config.js';
-import { rssBytes } from './procstat.js';
+import { cpuSeconds, rssBytes } from './procstat.js';
 import { sshMissing, startSshForward, type SshForward } from './ssh-forward.js';
 
 const run = promisify(execFile);
@@ -26,6 +26,8 @@ export interface WrkResult {
   requests: number;
   /** Socket errors plus non-2xx/3xx answers. */
   errors: number;
+  /** CPU time the hub process used per request during the run (µs; ways through the hub only). */
+  hubCpuUs?: number;
 }
 
 export type HttpWay = 'direct' | 'reach' | 'hubPort' | 'linkPath' | 'linkSubdomain' | 'ssh';
@@ -54,6 +56,8 @@ export interface HttpWayResult {
   requestsPerSec: number;
   p50Us: number;
   p99Us: number;
+  /** Median hub CPU per request (µs), for the ways through the hub: what the hub's part of a request costs. */
+  hubCpuUs?: number;
 }
 
 export interface HttpResults {
@@ -150,7 +154,12 @@ function summarize(result: HttpWayResult): void {
   result.requestsPerSec = median(healthy.map((r) => r.requestsPerSec));
   result.p50Us = median(healthy.map((r) => r.p50Us));
   result.p99Us = median(healthy.map((r) => r.p99Us));
+  const cpu = healthy.flatMap((r) => (r.hubCpuUs === undefined ? [] : [r.hubCpuUs]));
+  if (cpu.length > 0) result.hubCpuUs = median(cpu);
 }
+
+/** The ways whose requests cross the hub process (its CPU per request is measured for them). */
+const THROUGH_HUB: ReadonlySet<HttpWay> = new Set(['reach', 'hubPort', 'linkPath', 'linkSubdomain']);
 
 /** `ssh -R` for the server, or why not: a tool is missing (skipped) or it failed to start (an error). */
 async function openSsh(port: number, result: HttpWayResult): Promise<SshForward | undefined> {
@@ -213,7 +222,13 @@ export async function httpBench(config: BenchConfig): Promise<HttpResults> {
         try {
           // Round -1 warms up: JIT, keep-alive pools, the link cache.
           if (r < 0) await wrk(url, 1, 4, 1, headers);
-          else results[way].runs.push(await wrk(url, threads, connections, seconds, headers));
+          else {
+            const cpuBefore = cpuSeconds(hubPid);
+            const result = await wrk(url, threads, connections, seconds, headers);
+            const cpuAfter = cpuSeconds(hubPid);
+            if (THROUGH_HUB.has(way) && cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0) result.hubCpuUs = ((cpuAfter - cpuBefore) * 1e6) / result.requests;
+            results[way].runs.push(result);
+          }
         } catch (err) {
           results[way].errors.push(`${r < 0 ? 'warm-up' : `round ${r + 1}`}: ${message(err)}`);
         }

@@ -24,7 +24,7 @@ function rows(h: HttpResults): { header: string[]; body: string[][] } {
   const vs = (way: HttpWay, base: HttpWay, value: number, of: number) => (way === base || way === 'direct' ? '—' : ratio(value, of));
   const body = HTTP_WAYS.map((way) => {
     const w = h.ways[way];
-    if (w.skipped) return [HTTP_WAY_LABELS[way], 'skipped', '', '', '', '', '', ''];
+    if (w.skipped) return [HTTP_WAY_LABELS[way], 'skipped', '', '', '', '', '', '', ''];
     return [
       HTTP_WAY_LABELS[way],
       int(w.requestsPerSec),
@@ -34,6 +34,7 @@ function rows(h: HttpResults): { header: string[]; body: string[][] } {
       int(w.p50Us),
       int(w.p99Us),
       vs(way, 'hubPort', w.p99Us, hubPort.p99Us),
+      w.hubCpuUs === undefined ? '—' : fixed(w.hubCpuUs),
     ];
   });
   const header = [
@@ -45,6 +46,7 @@ function rows(h: HttpResults): { header: string[]; body: string[][] } {
     'p50 (µs)',
     'p99 (µs)',
     'p99 vs hub port',
+    'hub CPU µs/request',
   ];
   return { header, body };
 }
@@ -158,6 +160,7 @@ export function httpSummary(h: HttpResults): Record<string, unknown> {
             requestsPerSec: w.requestsPerSec,
             p50Us: w.p50Us,
             p99Us: w.p99Us,
+            hubCpuUs: w.hubCpuUs ?? null,
             ratio: share(w.requestsPerSec, direct.requestsPerSec),
             vsHubPort: { requestsPerSec: share(w.requestsPerSec, hubPort.requestsPerSec), p99: share(w.p99Us, hubPort.p99Us) },
             vsSsh: ssh.skipped ? null : { requestsPerSec: share(w.requestsPerSec, ssh.requestsPerSec), p99: share(w.p99Us, ssh.p99Us) },
