@@ -1,7 +1,8 @@
 /**
  * HTTP/1.1 spoken by hand over one TCP connection, as an attacker does, for tests of what a server does with several
- * requests on a connection (keep-alive, pipelining, an Upgrade that is answered 200): send bytes as they are, read
- * the answers back in order, all at once (`exchange` + `parseResponses`) or one by one (`rawHttpClient`).
+ * requests on a connection (keep-alive, pipelining, an Upgrade that is answered 200) and when it closes one: send
+ * bytes as they are, read the answers back in order, all at once (`exchange` + `parseResponses`) or one by one
+ * (`rawHttpClient`, which also half-closes, or keeps its side open after the server ended its own).
  */
 
 import net from 'node:net';
@@ -119,18 +120,43 @@ export function parseResponses(data: Buffer, headRequests: number[] = []): WireR
 
 /** A raw client connection to 127.0.0.1:`port`: write any bytes, read the responses one by one in order. */
 export interface RawHttpClient {
-  write(bytes: string): void;
-  /** The next response in order; undefined when the connection ended before one came. */
-  next(timeoutMs?: number): Promise<WireResponse | undefined>;
+  write(bytes: string | Buffer): void;
+  /** Half-closes the connection: the server reads the end of input, and may still answer. */
+  end(): void;
+  /**
+   * The next response in order; undefined when the connection ended before one came. `head`: it answers a HEAD
+   * request (no body, whatever its headers say).
+   */
+  next(timeoutMs?: number, head?: boolean): Promise<WireResponse | undefined>;
+  /** Resolves once the server has ended its side of the connection (or reset it); rejects after `timeoutMs`. */
+  closed(timeoutMs?: number): Promise<void>;
+  /** Whether the server has ended its side of the connection (or reset it). */
+  readonly ended: boolean;
+  /** Bytes received (as latin1) and not read as a response yet: after a 101, the upgraded protocol's. */
+  readonly unread: string;
+  /** The connection's error, if any: ECONNRESET or EPIPE once the server has let go of a connection it ended. */
+  readonly error: (Error & { code?: string }) | undefined;
+  /** Closes the connection (a FIN: to the server, the same as `end`). */
   close(): void;
+  /** Resets the connection (an RST: the server learns at once that the client is gone). */
+  reset(): void;
+}
+
+export interface RawHttpOptions {
+  /**
+   * Keep our side open when the server ends its side (no FIN back, as a client that never closes does): the
+   * connection is then gone only once the server lets go of it.
+   */
+  keepOpen?: boolean;
 }
 
 /** Opens a connection for `RawHttpClient`; resolves once it is connected. */
-export async function rawHttpClient(port: number): Promise<RawHttpClient> {
-  const socket = net.connect(port, '127.0.0.1');
+export async function rawHttpClient(port: number, options: RawHttpOptions = {}): Promise<RawHttpClient> {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.keepOpen ?? false });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   let text = '';
   let ended = false;
+  let error: Error | undefined;
   let wake: (() => void) | undefined;
   socket.on('data', (c: Buffer) => {
     text += c.toString('latin1');
@@ -140,29 +166,51 @@ export async function rawHttpClient(port: number): Promise<RawHttpClient> {
     ended = true;
     wake?.();
   };
-  socket.on('end', finish).on('close', finish).on('error', finish);
+  socket.on('end', finish).on('close', finish).on('error', (err) => {
+    error = err;
+    finish();
+  });
+  /** Waits for more bytes or the end of the connection; throws `late()` once the deadline has passed. */
+  const waitFor = async (deadline: number, late: () => string) => {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(late());
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, left);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  };
   return {
     write: (bytes) => void socket.write(bytes),
-    async next(timeoutMs = 20_000) {
+    end: () => void socket.end(),
+    async next(timeoutMs = 20_000, head = false) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const parsed = parseHttpResponse(text, ended);
+        const parsed = parseHttpResponse(text, ended, head);
         if (parsed) {
           text = parsed.rest;
           return parsed.response;
         }
         if (ended) return undefined;
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no whole response within ${timeoutMs} ms; read so far: ${JSON.stringify(text.slice(0, 300))}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        await waitFor(deadline, () => `no whole response within ${timeoutMs} ms; read so far: ${JSON.stringify(text.slice(0, 300))}`);
       }
     },
+    async closed(timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!ended) await waitFor(deadline, () => `the server did not close the connection within ${timeoutMs} ms; unread: ${JSON.stringify(text.slice(0, 300))}`);
+    },
+    get ended() {
+      return ended;
+    },
+    get unread() {
+      return text;
+    },
+    get error() {
+      return error;
+    },
     close: () => void socket.destroy(),
+    reset: () => void socket.resetAndDestroy(),
   };
 }
