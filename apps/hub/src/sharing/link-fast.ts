@@ -258,6 +258,7 @@ class FastConnection {
       upstream.onResume(() => this.socket.resume());
     }
     if (this.bodyLeft > 0) return;
+    if (this.bodyMode === 'forward') upstream?.bodySent();
     if (this.answered) this.ready();
     else if (this.deadlineKind === 'request') this.deadline = 0;
   }
@@ -333,7 +334,8 @@ class FastConnection {
     if (this.last || this.closing()) {
       this.deadline = 0;
       this.phase = 'node'; // nothing more is read
-      return void this.socket.end();
+      // Ended and let go once written, as Node's server does: a client that keeps its side open holds nothing.
+      return void this.socket.destroySoon();
     }
     if (this.bodyLeft > 0 && this.bodyMode !== 'forward') {
       // Answered before its body was read (a refusal): the rest of the body is read and dropped.
@@ -365,7 +367,7 @@ class FastConnection {
       return;
     }
     this.deadline = 0;
-    this.socket.end();
+    this.socket.destroySoon();
   }
 
   private closed(): void {
@@ -381,7 +383,8 @@ class FastConnection {
     if ((kind === 'request' || this.buf.length > 0) && !this.responding) {
       this.last = true;
       this.phase = 'node'; // nothing more is read
-      this.socket.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      this.socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      this.socket.destroySoon();
       return;
     }
     this.socket.destroy();

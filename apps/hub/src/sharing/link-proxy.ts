@@ -158,6 +158,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
 
   /** Hands a client connection's stream back when the connection closes: to the pool while healthy. */
   const bind = (socket: Socket, linkId: string, upstream: LinkUpstream) => {
+    if (socket.destroyed) return; // its 'close' has run: the caller gives the stream back
     const had = bindings.get(socket);
     bindings.set(socket, { linkId, upstream });
     if (had) return release(had);
@@ -284,7 +285,11 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
     const send = (got: Got | { ok: true; upstream: LinkUpstream } | Refusal, retry: boolean): void => {
       if (!got.ok) return refuse(got);
       const upstream = got.upstream;
-      if (reply.closed) return void (upgrade || !('own' in got && got.own) ? upstream.close() : undefined);
+      if (reply.closed) {
+        // The client left while its stream was found: the stream goes back to the pool, healthy, or is closed.
+        if (bindings.get(req.socket)?.upstream === upstream) bindings.delete(req.socket);
+        return pools.give(verdict.admitted.row.id, upstream);
+      }
       current = upstream;
       // A request without a body on a stream that carried others may meet the app closing that stream just then: sent again once, on a new stream.
       const mayRetry = !retry && bodiless && upstream.requests > 0 && !upgrade;
@@ -312,6 +317,8 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
           if (upgrade || !('own' in got && got.own)) pools.give(row.id, upstream);
         },
         failed: (err, answered) => {
+          // A client that left needs no answer, nor a retry (its leaving is what closed this stream).
+          if (reply.closed) return;
           if (answered) return reply.abort();
           if (mayRetry && !(err instanceof HttpFramingError) && !cache.isGone(row.id)) return void attempt(true);
           const failed = failure(row, err);
@@ -331,7 +338,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
           audit(row, req, ip, address, 101, path, marks);
           upgrade.switchProtocols(switchingHead(answer?.reason, answer?.rawHeaders ?? [], cookies), rest, (socket, early) => pipeRaw(socket, upstream, early));
         },
-      }, reply.decode);
+      }, reply.decode, !bodiless);
       if (!bodiless) reply.forwardBody(upstream, chunked);
     };
     return attempt(false);
@@ -435,7 +442,10 @@ function nodeReply(req: IncomingMessage, res: ServerResponse): Reply {
         req.pause();
         upstream.onResume(() => req.resume());
       });
-      if (chunked) req.on('end', () => upstream.send(LAST_CHUNK));
+      req.on('end', () => {
+        if (chunked) upstream.send(LAST_CHUNK);
+        upstream.bodySent();
+      });
     },
     idle: (ms) => void res.setTimeout(ms, () => req.socket.destroy()),
   };

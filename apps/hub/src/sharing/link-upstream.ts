@@ -107,6 +107,8 @@ export class LinkUpstream implements ResponseSink {
   private readonly exchanges: Exchange[] = [];
   /** Part of the first waiting exchange's response was handed on. */
   private answering = false;
+  /** A request body is still being sent. */
+  private sending = false;
   /** No request may be sent any more (ended, broken, or the app said close). */
   private over = false;
   /** Requests sent on this stream so far. */
@@ -123,14 +125,24 @@ export class LinkUpstream implements ResponseSink {
     stream.attach(this.socket);
   }
 
-  /** Whether a request may be sent now: healthy, and no response pending. */
+  /**
+   * Whether a request may be sent now: healthy, no response pending, and the last request's body all sent (an app
+   * that answered before reading its whole body still counts the bytes to come as that body: another request sent
+   * then would be read as part of it, or the rest of it as a request).
+   */
   get ready(): boolean {
-    return !this.over && this.exchanges.length === 0;
+    return !this.over && this.exchanges.length === 0 && !this.sending;
   }
 
-  /** Whether a response is pending on a healthy stream (another request must wait, or use another stream). */
+  /** Whether a request or its answer is in progress on a healthy stream (another request must wait, or use another stream). */
   get busy(): boolean {
-    return !this.over && this.exchanges.length > 0;
+    return !this.over && (this.exchanges.length > 0 || this.sending);
+  }
+
+  /** The request body being sent is complete. */
+  bodySent(): void {
+    this.sending = false;
+    if (this.over && this.exchanges.length === 0) this.close();
   }
 
   /** Whether the stream's credit lets the request body go on now (else wait for `onResume`). */
@@ -138,10 +150,14 @@ export class LinkUpstream implements ResponseSink {
     return !this.socket.isPaused();
   }
 
-  /** Sends a request head (and registers who gets its response). `decode`: hand the body on without chunk framing. */
-  request(method: string, head: Buffer, exchange: Exchange, decode: boolean): void {
+  /**
+   * Sends a request head (and registers who gets its response). `decode`: hand the body on without chunk framing.
+   * `body`: a body follows, through `send`, until `bodySent`.
+   */
+  request(method: string, head: Buffer, exchange: Exchange, decode: boolean, body = false): void {
     this.cancelIdle();
     this.requests++;
+    this.sending = body;
     this.exchanges.push(exchange);
     this.reader.expect(method, decode);
     this.socket.emit('data', head);
