@@ -8,3 +8,4 @@ export * from './raw-agent.js';
 export * from './evil-hub.js';
 export * from './http-backends.js';
 export * from './raw-http.js';
+export * from './http-load.js';

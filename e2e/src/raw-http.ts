@@ -130,6 +130,11 @@ export interface RawHttpClient {
   next(timeoutMs?: number, head?: boolean): Promise<WireResponse | undefined>;
   /** Resolves once the server has ended its side of the connection (or reset it); rejects after `timeoutMs`. */
   closed(timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until `enough(unread)` holds: true then, false when the connection ended or `timeoutMs` passed first (for
+   * a client that leaves in the middle of an answer).
+   */
+  until(enough: (unread: string) => boolean, timeoutMs?: number): Promise<boolean>;
   /** Whether the server has ended its side of the connection (or reset it). */
   readonly ended: boolean;
   /** Bytes received (as latin1) and not read as a response yet: after a 101, the upgraded protocol's. */
@@ -200,6 +205,14 @@ export async function rawHttpClient(port: number, options: RawHttpOptions = {}):
     async closed(timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (!ended) await waitFor(deadline, () => `the server did not close the connection within ${timeoutMs} ms; unread: ${JSON.stringify(text.slice(0, 300))}`);
+    },
+    async until(enough, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!enough(text)) {
+        if (ended || Date.now() >= deadline) return false;
+        await waitFor(deadline, () => '').catch(() => undefined);
+      }
+      return true;
     },
     get ended() {
       return ended;
