@@ -169,7 +169,9 @@ class FastConnection {
     private readonly closing: () => boolean,
   ) {
     socket.setNoDelay(true);
-    socket.on('error', () => undefined);
+    // A failed write (the client reset) leaves a half-open socket errored but open: let it go, so its 'close' ends
+    // the exchange and its stream.
+    socket.on('error', () => socket.destroy());
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('timeout', this.onTimeout);

@@ -237,6 +237,9 @@ export class LinkUpstream implements ResponseSink {
   done(): void {
     this.answering = false;
     this.exchanges.shift()?.done();
+    // The answer is complete: credit held back for its client is not held for the next one (a client that left
+    // without draining would otherwise keep it for good, and stall whoever gets this stream next).
+    this.socket.release();
     if (this.over && this.exchanges.length === 0) this.close();
   }
 
