@@ -188,7 +188,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const linkProxy = createLinkProxy(sharing);
     // Connections that start with a plain link request skip Node's HTTP server objects (link-fast.ts).
     const fastPaths: FastPath[] = [];
-    const fastOptions = { baseDomain: config.publicBaseDomain, headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
+    const fastOptions = { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
     const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
       // Fastify sets no timeouts on a server from serverFactory: slow headers and slow bodies (API and public
       // links alike) are cut by the server's own, set explicitly so that they cannot silently change.

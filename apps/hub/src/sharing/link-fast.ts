@@ -124,7 +124,6 @@ type Deadline = 'head' | 'request';
 type BodyMode = 'wait' | 'forward' | 'drop';
 
 interface Options {
-  baseDomain: string | undefined;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
 }
