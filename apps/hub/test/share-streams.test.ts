@@ -265,4 +265,16 @@ describe(`streams through a share (${dbKind})`, () => {
       await reach.close();
     }
   });
+
+  test('an access report may stand for several identical requests (count); a count out of bounds is refused and nothing recorded', async () => {
+    const { share } = await shareWithY('counted', { services: ['web'] });
+    const report = { shareId: share.id, service: 'web', method: 'GET', path: '/counted', status: 200, ip: '203.0.113.7' };
+    await owner.connection.request('access', { ...report, count: 5000 });
+    await owner.connection.request('access', report);
+    for (const count of [0, -1, 1.5, 1_000_001, '3'] as unknown[]) {
+      await assert.rejects(owner.connection.request('access', { ...report, count } as never), (err: ConnectError) => err.code === 'BAD_REQUEST', String(count));
+    }
+    const rows = await accesses(share.id);
+    assert.equal(rows.reduce((n, e) => n + e.metadata.count, 0), 5001);
+  });
 });

@@ -68,7 +68,12 @@ export interface AccessReport {
   status: number;
   /** Address of the reaching agent, as the hub told in the OPEN notice. */
   ip?: string;
+  /** How many identical requests this report stands for (the agent merges those queued together); default 1. */
+  count?: number;
 }
+
+/** Most requests one access report may stand for. */
+export const MAX_ACCESS_REPORT_COUNT = 1_000_000;
 export type ControlOp = keyof ControlOps;
 const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health']);
 

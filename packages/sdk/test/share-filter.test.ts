@@ -413,4 +413,30 @@ describe('access reporter', () => {
     }
     assert.deepEqual(sent, ['/1', '/2', '/3', '/4', '/5']);
   });
+
+  test('merges a report identical to one still queued (its count goes up): a flood of one request is counted, never dropped', async () => {
+    const waiting: Array<() => void> = [];
+    const sent: Array<[string, number | undefined]> = [];
+    const reporter = createAccessReporter(
+      (access) => {
+        sent.push([access.path, access.count]);
+        return new Promise<void>((resolve) => waiting.push(resolve));
+      },
+      { maxInFlight: 1, maxQueued: 2 },
+    );
+    const report = (path: string) => reporter.report({ shareId: 's', service: 'web', method: 'GET', path, status: 200, ip: '203.0.113.9' });
+    report('/1');
+    for (let i = 0; i < 20_000; i++) report('/2');
+    for (let i = 0; i < 500; i++) report('/3');
+    report('/4'); // a third distinct report while two wait: the queue bound applies to distinct reports
+    assert.equal(reporter.dropped, 1);
+    while (waiting.length > 0) {
+      waiting.shift()!();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(sent, [['/1', 1], ['/2', 20_000], ['/3', 500]]);
+    // Once a report has left, the next identical one starts a new count.
+    report('/2');
+    assert.deepEqual(sent.at(-1), ['/2', 1]);
+  });
 });

@@ -41,7 +41,8 @@ const MAX_USER_AGENT = 512;
 
 export interface AccessLog {
   /** Counts one access; it reaches the audit log with its window (see the module comment). Never throws. */
-  record(workspaceId: string, event: AuditEvent): void;
+  /** Records `count` identical accesses (default 1: one request). */
+  record(workspaceId: string, event: AuditEvent, count?: number): void;
   /** Writes everything recorded so far (tests call it before reading the audit log). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -84,7 +85,7 @@ export function createAccessLog(db: Database, log: Logger, options: AccessLogOpt
   };
 
   return {
-    record(workspaceId, event) {
+    record(workspaceId, event, count = 1) {
       const now = Date.now();
       let key: string;
       try {
@@ -94,11 +95,11 @@ export function createAccessLog(db: Database, log: Logger, options: AccessLogOpt
       }
       const entry = window.get(key);
       if (entry) {
-        entry.count++;
+        entry.count += count;
         entry.last = now;
         return;
       }
-      window.set(key, { workspaceId, event, at: now, last: now, count: 1 });
+      window.set(key, { workspaceId, event, at: now, last: now, count });
       if (window.size >= maxKeys) void flush();
       else timer ??= setTimeout(() => void flush(), flushMs);
     },

@@ -9,7 +9,7 @@
  * `access`), because the hub relays bytes it does not read (packages/sdk/src/agent/share-filter.ts).
  */
 
-import { ConnectError, parseReachName, requireString, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
+import { ConnectError, MAX_ACCESS_REPORT_COUNT, parseReachName, requireString, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
 import { notFound } from '../api/guard.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import { abortPair } from '../relay/streams.js';
@@ -155,6 +155,8 @@ export async function reportAccess(sharing: SharingContext, conn: AgentConnectio
   const status = args.status;
   if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) throw new ConnectError('BAD_REQUEST', 'status must be an HTTP status from 100 to 599');
   if (args.ip !== undefined && (typeof args.ip !== 'string' || args.ip.length > 64)) throw new ConnectError('BAD_REQUEST', 'ip must be an address of at most 64 characters');
+  const count = args.count ?? 1;
+  if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_ACCESS_REPORT_COUNT) throw new ConnectError('BAD_REQUEST', `count must be a whole number of requests from 1 to ${MAX_ACCESS_REPORT_COUNT}`);
   // Only a share of the reporting agent's own workspace: another workspace's answers like a missing one.
   const share = UUID.test(shareId) ? await sharing.db.withWorkspace(conn.workspaceId, (tx) => findOwnedShare(tx, shareId)) : undefined;
   if (!share) throw notFound('share', shareId);
@@ -167,7 +169,7 @@ export async function reportAccess(sharing: SharingContext, conn: AgentConnectio
     targetId: share.id,
     ip: args.ip as string | undefined,
     metadata: { service, grantee: share.grantee_workspace_id, method, path, status, reportedBy: conn.agentId },
-  });
+  }, count as number);
   return {};
 }
 

@@ -13,7 +13,7 @@
 
 import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ConnectError, RateBuckets, checkHttpRequest, type AccessReport, type SharePolicy, type Target } from '@private-connect/protocol';
+import { ConnectError, MAX_ACCESS_REPORT_COUNT, RateBuckets, checkHttpRequest, type AccessReport, type SharePolicy, type Target } from '@private-connect/protocol';
 import { declaresBody, endToEnd, forwardUpgrade } from './share-upgrade.js';
 
 /** Socket events whose listeners Node's HTTP server does not remove when it gives a socket to an 'upgrade' handler. */
@@ -236,14 +236,22 @@ function rawRefusal(error: ConnectError, retryAfter?: number): string {
 export function createAccessReporter(send: (access: AccessReport) => Promise<unknown>, options: { maxInFlight?: number; maxQueued?: number } = {}) {
   const maxInFlight = options.maxInFlight ?? 8;
   const maxQueued = options.maxQueued ?? 10_000;
-  /** Reports not sent yet; taken from the front as replies come back. */
+  /**
+   * Reports not sent yet; taken from the front as replies come back. A report identical to one still queued is
+   * merged into it (its count goes up), so a flood of the same request is never dropped, only counted: the queue
+   * bound (and the drops) apply to distinct reports.
+   */
   const queue: AccessReport[] = [];
+  const queued = new Map<string, AccessReport>();
+  const keyOf = (a: AccessReport) => JSON.stringify([a.shareId, a.service, a.method, a.path, a.status, a.ip ?? null]);
   let inFlight = 0;
   const state = { dropped: 0, failed: 0 };
   const pump = () => {
     while (inFlight < maxInFlight && queue.length > 0) {
       inFlight++;
-      send(queue.shift()!)
+      const next = queue.shift()!;
+      queued.delete(keyOf(next));
+      send(next)
         .catch(() => state.failed++)
         .finally(() => {
           inFlight--;
@@ -253,11 +261,19 @@ export function createAccessReporter(send: (access: AccessReport) => Promise<unk
   };
   return {
     report(access: AccessReport): void {
+      const key = keyOf(access);
+      const same = queued.get(key);
+      if (same && (same.count ?? 1) < MAX_ACCESS_REPORT_COUNT) {
+        same.count = (same.count ?? 1) + 1;
+        return;
+      }
       if (queue.length >= maxQueued) {
         state.dropped++;
         return;
       }
-      queue.push(access);
+      const entry = { ...access, count: 1 };
+      queue.push(entry);
+      queued.set(key, entry);
       pump();
     },
     /** Reports dropped because the queue was full, and reports the hub refused or never answered. */
