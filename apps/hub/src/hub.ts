@@ -186,6 +186,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     let webUrl: string | undefined;
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
+    /** Who holds stream ends besides the agent connections: the hub's own opener, its links to other hubs. */
+    const streamHolders = () => [sharing.local, ...(cluster?.linkPeers() ?? [])];
     // Connections that start with a plain link request skip Node's HTTP server objects (link-fast.ts).
     const fastPaths: FastPath[] = [];
     const fastOptions = { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
@@ -235,7 +237,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     await registerSpaAssets(app, config.webDistDir);
     registerShareRoutes(app, apiDeps, sharing);
     registerLinkRoutes(app, apiDeps, sharing);
-    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections, () => [sharing.local, ...(cluster?.linkPeers() ?? [])], () => linkProxy.idleStreams), metricsToken: config.metricsToken });
+    registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections, streamHolders, () => linkProxy.idleStreams), metricsToken: config.metricsToken });
     const endpoint = attachAgentEndpoint(app.server, ctx, {
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
@@ -292,7 +294,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       bootstrap,
       lifecycle,
       drain(graceMs = config.shutdownGraceMs) {
-        return drainAgents(lifecycle, connections, { graceMs, log });
+        return drainAgents(lifecycle, connections, { graceMs, log, peers: streamHolders });
       },
       reloadTls() {
         if (!config.tls) return;

@@ -6,6 +6,7 @@
 import { FrameType, encodeJsonFrame, type GoAwayMessage } from '@private-connect/protocol';
 import type { Logger } from './logger.js';
 import type { AgentConnection } from './relay/agent-connection.js';
+import { openPairs, type RelayPeer } from './relay/streams.js';
 
 export type HubState = 'starting' | 'ready' | 'draining' | 'closed';
 
@@ -31,6 +32,8 @@ const DRAIN_POLL_MS = 50;
 export interface DrainOptions {
   graceMs: number;
   log: Logger;
+  /** The holders of stream ends besides the agent connections (the hub's own opener, links to other hubs). */
+  peers: () => Iterable<RelayPeer>;
 }
 
 /**
@@ -41,7 +44,7 @@ export async function drainAgents(lifecycle: Lifecycle, connections: Set<AgentCo
   lifecycle.state = 'draining';
   const goaway: GoAwayMessage = { code: 'SHUTTING_DOWN', message: 'the hub is shutting down; reconnect', reconnectMs: GOAWAY_RECONNECT_MS };
   const frame = encodeJsonFrame(FrameType.GOAWAY, 0, goaway);
-  const streams = () => [...connections].reduce((n, conn) => n + conn.streamCount, 0) / 2;
+  const streams = () => openPairs(connections) + openPairs(options.peers());
   options.log.info({ agents: connections.size, streams: streams(), graceMs: options.graceMs }, 'draining: agents were told to reconnect');
   for (const conn of connections) conn.send(frame);
   const deadline = Date.now() + options.graceMs;

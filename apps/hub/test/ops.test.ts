@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer, connect as netConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, test } from 'node:test';
@@ -351,6 +351,31 @@ describe('drain', () => {
       assert.ok(message.reconnectMs > 0 && message.reconnectMs <= 60_000);
       assert.deepEqual(await drained, { streamsLeft: 0 });
     } finally {
+      await t.close();
+    }
+  });
+
+  test('counts a stream the hub opened itself (a public link kept alive) as one stream left, not half of one', async () => {
+    const t = await startTestHub();
+    const app = createHttpServer((_req, res) => res.end('ok'));
+    const keepAlive = new HttpAgent({ keepAlive: true });
+    let agent: Agent | undefined;
+    try {
+      const appPort = await new Promise<number>((resolve) => app.listen(0, '127.0.0.1', () => resolve((app.address() as AddressInfo).port)));
+      agent = new Agent({ hubUrl: t.hub.url, token: (await t.enrol('web')).token, label: 'web' });
+      await agent.expose('web', `127.0.0.1:${appPort}`, { protocol: 'http' });
+      const created = await t.http('POST', '/v1/links', { token: t.apiKey, body: { service: 'web', expiresIn: '1h' } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const status = await new Promise<number>((resolve, reject) => {
+        httpRequest(created.body.url, { agent: keepAlive }, (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0))).on('error', reject).end();
+      });
+      assert.equal(status, 200);
+      // The client keeps its connection, and with it the stream to the app, past the grace period.
+      assert.deepEqual(await t.hub.drain(300), { streamsLeft: 1 });
+    } finally {
+      keepAlive.destroy();
+      await agent?.close();
+      app.close();
       await t.close();
     }
   });
