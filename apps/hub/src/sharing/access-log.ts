@@ -24,11 +24,10 @@
  *   after, every path distinct (nothing to coalesce): 45-48 µs; inserts of ~3 ms each
  */
 
-import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
-import type { AuditEvent } from '../store/audit.js';
+import { MAX_USER_AGENT, auditEventValues, insertAuditRows, type AuditEvent } from '../store/audit.js';
 
 /** How long one window gathers events before it is written. */
 export const ACCESS_FLUSH_MS = 1000;
@@ -36,8 +35,6 @@ export const ACCESS_FLUSH_MS = 1000;
 export const MAX_ACCESS_KEYS = 1000;
 /** Rows per insert: ~3 ms of PGlite at ~30 µs a row, then requests get a turn. */
 export const ROWS_PER_INSERT = 100;
-/** The stored user agent's length (the same cut as recordAudit's). */
-const MAX_USER_AGENT = 512;
 
 export interface AccessLog {
   /** Counts one access; it reaches the audit log with its window (see the module comment). Never throws. */
@@ -136,11 +133,11 @@ function part(value: string | undefined): string {
  * between inserts (PGlite runs on this thread: requests waiting go first). A failed write is logged and skipped.
  */
 async function writeWindow(db: Database, log: Logger, entries: Entry[]): Promise<void> {
-  const byWorkspace = new Map<string, Array<{ params: unknown[]; count: number }>>();
+  const byWorkspace = new Map<string, Array<{ at: Date; values: unknown[]; count: number }>>();
   for (const entry of entries) {
-    let row: { params: unknown[]; count: number };
+    let row: { at: Date; values: unknown[]; count: number };
     try {
-      row = { params: rowParams(entry), count: entry.count };
+      row = { at: new Date(entry.at), values: rowValues(entry), count: entry.count };
     } catch (err) {
       failed(log, err, entry.workspaceId, [entry.count]);
       continue;
@@ -155,7 +152,7 @@ async function writeWindow(db: Database, log: Logger, entries: Entry[]): Promise
         for (let i = 0; i < list.length; i += ROWS_PER_INSERT) {
           if (i > 0) await nextTurn();
           const chunk = list.slice(i, i + ROWS_PER_INSERT);
-          await tx.query(insertSql(chunk.length), chunk.flatMap((row) => row.params));
+          await insertAuditRows(tx, workspaceId, chunk);
         }
       });
     } catch (err) {
@@ -169,31 +166,7 @@ function failed(log: Logger, err: unknown, workspaceId: string, counts: number[]
   log.error({ err, workspace: workspaceId, rows: counts.length, requests }, 'writing access events to the audit log failed');
 }
 
-const COLUMNS = ['workspace_id', 'at', 'actor_type', 'actor_id', 'action', 'target_type', 'target_id', 'ip', 'user_agent', 'metadata', 'public_id'];
-
-/** `insert into audit_log (...) values ($1, ...), ...` for `rows` rows. */
-function insertSql(rows: number): string {
-  const tuples: string[] = [];
-  for (let r = 0; r < rows; r++) tuples.push(`(${COLUMNS.map((_, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
-  return `insert into audit_log (${COLUMNS.join(', ')}) values ${tuples.join(', ')}`;
-}
-
-/** An entry's values in COLUMNS order; throws when its metadata has no JSON. */
-function rowParams({ workspaceId, event, at, last, count }: Entry): unknown[] {
-  const metadata = { ...event.metadata, count, ...(count > 1 ? { lastAt: new Date(last).toISOString() } : {}) };
-  return [
-    workspaceId,
-    new Date(at),
-    event.actorType,
-    event.actorId ?? null,
-    event.action,
-    event.targetType ?? null,
-    event.targetId ?? null,
-    event.ip ?? null,
-    event.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
-    JSON.stringify(metadata),
-    // public_id from Node: the column's gen_random_uuid() default costs the embedded database a read of
-    // /dev/urandom through its emulated file system per row, several times the insert itself.
-    randomUUID(),
-  ];
+/** An entry's event values, its metadata with `count` (and `lastAt`); throws when the metadata has no JSON. */
+function rowValues({ event, last, count }: Entry): unknown[] {
+  return auditEventValues({ ...event, metadata: { ...event.metadata, count, ...(count > 1 ? { lastAt: new Date(last).toISOString() } : {}) } });
 }
