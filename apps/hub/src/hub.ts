@@ -194,7 +194,15 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const serverFactory = (handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) => {
       // Fastify sets no timeouts on a server from serverFactory: slow headers and slow bodies (API and public
       // links alike) are cut by the server's own, set explicitly so that they cannot silently change.
-      const server = createHubServer(tls, (req, res) => (linkProxy.matches(req) ? linkProxy.handle(req, res) : handler(req, res)), serverTimeouts(config));
+      const server = createHubServer(
+        tls,
+        (req, res) => {
+          const link = linkProxy.addressOf(req);
+          if (link) linkProxy.handle(req, res, link);
+          else handler(req, res);
+        },
+        serverTimeouts(config),
+      );
       fastPaths.push(installFastPath(server, linkProxy, fastOptions));
       return server;
     };
@@ -246,8 +254,9 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       accepting: () => isAccepting(lifecycle),
       upgradeFailures: createFailureLimiter(config.rateLimits.upgradeFailuresPerIp),
       otherUpgrade: (req, socket, head) => {
-        if (!linkProxy.matches(req)) return false;
-        linkProxy.upgrade(req, socket, head);
+        const link = linkProxy.addressOf(req);
+        if (!link) return false;
+        linkProxy.upgrade(req, socket, head, link);
         return true;
       },
     });

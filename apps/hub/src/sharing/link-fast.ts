@@ -218,7 +218,9 @@ class FastConnection {
   private next(): void {
     const head = readFastRequestHead(this.buf);
     if (head === 'incomplete') return;
-    if (head === 'other' || !this.proxy.matches({ url: head.target, headers: { host: head.host } })) return this.handOver();
+    if (head === 'other') return this.handOver();
+    const address = this.proxy.addressOf({ url: head.target, headers: { host: head.host } });
+    if (!address) return this.handOver();
     this.buf = this.buf.subarray(head.size);
     this.phase = 'request';
     this.responding = false;
@@ -234,7 +236,7 @@ class FastConnection {
       this.deadlineKind = 'request';
     } else this.deadline = 0;
     const req: LinkRequest = { method: head.method, url: head.target, httpVersion: '1.1', rawHeaders: head.rawHeaders, headers: headersOf(head), socket: this.socket };
-    guarded(() => this.proxy.serve(req, this.reply()), () => this.socket.destroy());
+    guarded(() => this.proxy.serve(req, this.reply(), address), () => this.socket.destroy());
   }
 
   /** Not ours: the server's parser takes the connection from this request on, with what was read. */

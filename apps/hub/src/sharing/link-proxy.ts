@@ -57,11 +57,12 @@ export interface Reply {
 }
 
 export interface LinkProxy {
-  matches(req: Pick<IncomingMessage, 'url' | 'headers'>): boolean;
-  handle(req: IncomingMessage, res: ServerResponse): void;
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Where a request points when it is for a link, else undefined (read once per request, then handed to serve). */
+  addressOf(req: Pick<IncomingMessage, 'url' | 'headers'>): LinkAddress | undefined;
+  handle(req: IncomingMessage, res: ServerResponse, address: LinkAddress): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, address: LinkAddress): void;
   /** Serves one request of a link (both front ends); a promise only when it has to wait (an unknown link, a new stream). */
-  serve(req: LinkRequest, reply: Reply): void | Promise<void>;
+  serve(req: LinkRequest, reply: Reply, address: LinkAddress): void | Promise<void>;
   /** Idle streams waiting in the links' pools. */
   readonly idleStreams: number;
   close(): void;
@@ -230,8 +231,7 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
    * Serves one request of a link. `upgrade` is there for a request that asks for Upgrade (its response lives on the
    * raw socket): it gets a stream of its own, and only a 101 from the app switches the connection to raw bytes.
    */
-  const serve = (req: LinkRequest, reply: Reply, upgrade?: UpgradeExchange): void | Promise<void> => {
-    const address = linkAddress(req, config.publicBaseDomain)!;
+  const serve = (req: LinkRequest, reply: Reply, address: LinkAddress, upgrade?: UpgradeExchange): void | Promise<void> => {
     const ip = sharing.clientIp(req as IncomingMessage);
     // No bytes either way for idleMs (slow client, stalled body, silent service): the connection is cut.
     reply.idle(idleMs);
@@ -374,31 +374,31 @@ export function createLinkProxy(sharing: SharingContext): LinkProxy {
   };
 
   return {
-    matches: (req) => linkAddress(req, config.publicBaseDomain) !== undefined,
-    serve: (req, reply) => serve(req, reply),
+    addressOf: (req) => linkAddress(req, config.publicBaseDomain),
+    serve: (req, reply, address) => serve(req, reply, address),
     get idleStreams() {
       return pools.size;
     },
     close: () => pools.closeAll(),
 
-    handle(req, res) {
+    handle(req, res, address) {
       req.on('error', noop);
       res.on('error', noop);
-      guarded(() => serve(req as LinkRequest, nodeReply(req, res)), (err) => {
+      guarded(() => serve(req as LinkRequest, nodeReply(req, res), address), (err) => {
         log.error({ err }, 'public link request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('internal error\n');
         else res.destroy();
       });
     },
 
-    upgrade(req, socket, head) {
+    upgrade(req, socket, head, address) {
       socket.on('error', noop);
       req.on('error', noop);
       void (async () => {
         const exchange = await exchangeOnSocket(req, socket, head);
         if (!exchange) return;
         exchange.res.on('error', noop);
-        await serve(req as LinkRequest, nodeReply(req, exchange.res), exchange);
+        await serve(req as LinkRequest, nodeReply(req, exchange.res), address, exchange);
       })().catch((err: unknown) => {
         log.error({ err }, 'public link upgrade failed');
         socket.destroy();
