@@ -12,7 +12,21 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { WebSocketServer } from 'ws';
 import { tempDir } from './harness.js';
+
+/**
+ * Stops a test app: its WebSocket clients (if it has a WebSocket server) and its kept-alive connections are cut, and
+ * the promise resolves once the server has closed.
+ */
+export function closeHttpServer(server: http.Server, wss?: WebSocketServer): Promise<void> {
+  return new Promise<void>((done) => {
+    for (const client of wss?.clients ?? []) client.terminate();
+    wss?.close();
+    server.closeAllConnections();
+    server.close(() => done());
+  });
+}
 
 export interface HttpBackend {
   /** What it is, for test names and failure messages. */
@@ -91,10 +105,6 @@ export async function startNodeStatic(root: string): Promise<HttpBackend> {
     name: 'node:http static server',
     port,
     url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
+    close: () => closeHttpServer(server),
   };
 }

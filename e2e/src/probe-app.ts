@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { closeHttpServer } from './http-backends.js';
 import { chunks } from './tcp.js';
 
 /** The body of /app/fast: 64 bytes. */
@@ -119,12 +120,6 @@ export async function startProbeApp(): Promise<ProbeApp> {
     seen,
     abandoned,
     connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeHttpServer(server, wss),
   };
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { closeHttpServer } from './http-backends.js';
 import { sha256, type HttpCall } from './http-load.js';
 import type { Rng } from './soak-traffic.js';
 
@@ -101,10 +102,6 @@ export async function startSoakApp(idleCloseMs: number): Promise<{ port: number;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeHttpServer(server),
   };
 }

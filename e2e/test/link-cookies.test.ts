@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { CreatedLink } from '@private-connect/protocol';
 import { ApiClient } from '@private-connect/sdk';
-import { enrolAgent, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
+import { closeHttpServer, enrolAgent, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 const run = promisify(execFile);
 
@@ -31,11 +31,7 @@ async function startCookieApp(cookies: string[]) {
   await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
+    close: () => closeHttpServer(server),
   };
 }
 

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import type { AuditEntry, CreatedLink } from '@private-connect/protocol';
 import {
+  closeHttpServer,
   enrolAgent,
   eventually,
   exchange,
@@ -76,13 +77,7 @@ async function startPlainApp() {
   return {
     port: (server.address() as AddressInfo).port,
     seen,
-    close: () =>
-      new Promise<void>((done) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
+    close: () => closeHttpServer(server, wss),
   };
 }
 
@@ -99,11 +94,7 @@ async function startNoUpgradeApp() {
   return {
     port: (server.address() as AddressInfo).port,
     seen,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
+    close: () => closeHttpServer(server),
   };
 }
 

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { AuditEntry, CreatedLink, LinkInfo } from '@private-connect/protocol';
-import { chunks, enrolAgent, eventually, expectedDigest, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
+import { chunks, closeHttpServer, enrolAgent, eventually, expectedDigest, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -101,13 +101,7 @@ async function startApp() {
   return {
     port: (server.address() as AddressInfo).port,
     slow,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const client of wss.clients) client.terminate();
-        wss.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeHttpServer(server, wss),
   };
 }
 
