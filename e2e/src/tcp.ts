@@ -240,3 +240,24 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * `count` consecutive ports on 127.0.0.1 that are free now, the first picked at random in [from, from + span): test
+ * files that need a range (hub TCP ports) each keep to their own stretch.
+ */
+export async function freePortRange(count: number, from: number, span: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = from + Math.floor(Math.random() * span);
+    const free = await Promise.all(Array.from({ length: count }, (_, i) => isFree(first + i)));
+    if (free.every(Boolean)) return first;
+  }
+  throw new Error(`no ${count} free consecutive ports found from ${from}`);
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}

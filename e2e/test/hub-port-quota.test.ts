@@ -5,11 +5,11 @@
  */
 
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
   echoServer,
   enrolAgentAsync,
+  freePortRange,
   removeDirs,
   roundTrip,
   scratchDatabase,
@@ -21,24 +21,6 @@ import {
 } from '../src/index.js';
 
 const QUOTA = 2;
-
-/** `count` consecutive ports that are free now, away from other test files' ranges. */
-async function freeRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const first = 20000 + Math.floor(Math.random() * 3900);
-    const free = await Promise.all(Array.from({ length: count }, (_, i) => isFree(first + i)));
-    if (free.every(Boolean)) return first;
-  }
-  throw new Error('no free port range found');
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 /** The `exposed` line of an expose process: its hub port. */
 function hubPortOf(proc: Proc): number | undefined {
@@ -56,7 +38,7 @@ for (const storage of ['pglite', 'postgres'] as const) describe(`hub TCP ports p
 
   before(async () => {
     // A range of QUOTA + 2 ports: the whole range is never what refuses here, only the quota.
-    const first = await freeRange(QUOTA + 2);
+    const first = await freePortRange(QUOTA + 2, 20000, 3900);
     const ports = Array.from({ length: QUOTA + 2 }, (_, i) => first + i);
     database = storage === 'postgres' ? await scratchDatabase('pc_e2e_port_quota') : undefined;
     hub = await startInProcessHub({

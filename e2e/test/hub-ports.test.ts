@@ -9,27 +9,9 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { echoServer, enrolAgent, eventually, removeDirs, roundTrip, startHubProcess, type AgentHome, type HubProcess, type TcpServer } from '../src/index.js';
+import { echoServer, enrolAgent, eventually, freePortRange, removeDirs, roundTrip, startHubProcess, type AgentHome, type HubProcess, type TcpServer } from '../src/index.js';
 
 const run = promisify(execFile);
-
-/** Three consecutive ports that are free now, away from other test files' ranges. */
-async function freeRange(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const first = 24000 + Math.floor(Math.random() * 8000);
-    const free = await Promise.all([0, 1, 2].map((i) => isFree(first + i)));
-    if (free.every(Boolean)) return first;
-  }
-  throw new Error('no free port range found');
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 /** Connects and waits for the socket to end or close without data (the hub refusing an offline service). */
 function closesWithoutData(port: number): Promise<number> {
@@ -54,7 +36,7 @@ describe('hub TCP ports for clients without an agent', () => {
   const hubEnv = () => ({ HUB_TCP_PORT_RANGE: `${first}-${first + 2}`, HUB_TCP_BIND: '127.0.0.1' });
 
   before(async () => {
-    first = await freeRange();
+    first = await freePortRange(3, 24000, 8000);
     hub = await startHubProcess({ env: hubEnv() });
     a = await enrolAgent(hub, { label: 'db-server' });
     echo = await echoServer();
