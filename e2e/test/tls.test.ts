@@ -31,6 +31,7 @@ import {
   type Proc,
   type TcpServer,
 } from '../src/index.js';
+import { startProbeApp } from '../src/probe-app.js';
 
 const run = promisify(execFile);
 
@@ -132,6 +133,25 @@ describe('a hub serving HTTPS and WSS itself (TLS_CERT, TLS_KEY)', () => {
     const reach = await startReach(b.start, 'echo-ca', ['--port', '0']);
     procs.push(reach.proc);
     assert.equal((await roundTrip(reach.port, 'hello over wss\n')).toString(), 'hello over wss\n');
+  });
+
+  test('a public link over the hub\'s own TLS: three link requests, then an API request, on one kept-alive TLS connection', async () => {
+    const app = await startProbeApp();
+    try {
+      const a = cliAgent(await home(), ['--ca', certs.ca]);
+      assert.equal(a.run(['up', '--hub', url, '--api-key', hub.apiKey, '--label', 'tls-web']).code, 0);
+      procs.push(await startExpose(a.start, `127.0.0.1:${app.port}`, 'web-tls', ['--http']));
+      const made = a.run(['--json', 'link', 'web-tls', '--expires', '1h']);
+      assert.equal(made.code, 0, made.stderr);
+      const link = JSON.parse(made.stdout) as { url: string };
+      assert.ok(link.url.startsWith(`${url}/l/`), link.url);
+      // One curl, one TLS connection: three link requests, then the hub's own /healthz.
+      const { stdout } = await run('curl', ['-sS', '--cacert', certs.ca, '-o', '/dev/null', '-w', '%{http_code} %{num_connects}\n', `${link.url}app/fast`, '-o', '/dev/null', `${link.url}app/fast`, '-o', '/dev/null', `${link.url}app/fast`, '-o', '/dev/null', `${url}/healthz`]);
+      assert.deepEqual(stdout.trim().split('\n'), ['200 1', '200 0', '200 0', '200 0']);
+      assert.equal(app.seen.filter((s) => s.endsWith('/app/fast')).length, 3);
+    } finally {
+      await app.close();
+    }
   });
 
   test('expose and reach with NODE_EXTRA_CA_CERTS (and CONNECT_CA_FILE for connect up)', async () => {
