@@ -5,7 +5,10 @@
  * - presence: which hub routes which service (and has which agents), announced on `<ns>.presence` as it changes
  *   and again to any hub that asks on `<ns>.sync`, so a stream open finds its hub in one in-memory lookup;
  * - liveness: each hub says it is alive on `<ns>.hb` every heartbeat; a hub silent for `deadAfterMs` is dead: its
- *   routes go and the streams through it end (PEER_GONE), and its agents reconnect to another hub by themselves;
+ *   routes go and the streams through it end (HUB_GONE), and its agents reconnect to another hub by themselves.
+ *   An open to another hub that is not answered soon asks NATS whether that hub is still subscribed
+ *   (`<ns>.alive.<hub>`): "no responders" means it died (a killed process leaves NATS at once), long before its
+ *   heartbeats are missed. Opens caught by a hub's death wait for their service's next route (reroute.ts);
  * - frames: a stream whose two agents sit on different hubs crosses on a HubLink (hub-link.ts).
  *
  * `<ns>` is `pc.<deployment id>`, the id in the database's `deployment` table: hubs of one deployment meet without
@@ -13,7 +16,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, Empty, RequestError, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ConnectError, type OpenNotice } from '@private-connect/protocol';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
@@ -23,14 +26,20 @@ import type { AgentConnection } from '../relay/agent-connection.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { ServiceTrafficInfo } from '../relay/service-traffic.js';
 import type { RemoteRoute, ServiceRouter } from '../relay/router.js';
-import { openPair, type RelayPeer, type StreamTag } from '../relay/streams.js';
+import { openPair, type RelayPeer, type StreamEnd, type StreamTag } from '../relay/streams.js';
 import { HubLink, type RemoteOpen } from './hub-link.js';
+import { awaitNextRoute, REROUTE_WAIT_MS, reopenElsewhere, type RemoteOpenInfo, type RerouteDeps } from './reroute.js';
 import { closeHubTunnels } from '../store/tunnels.js';
 
 export const HEARTBEAT_MS = 1_000;
 export const DEAD_AFTER_MS = 3_500;
 /** How often this hub's per-service traffic is compared and, when it changed, told to the other hubs. */
 export const TRAFFIC_REPORT_MS = 2_000;
+/** An open to another hub unanswered this long asks NATS whether that hub is still there, and again each PROBE_AGAIN_MS. */
+const PROBE_AFTER_MS = 100;
+const PROBE_AGAIN_MS = 500;
+/** The longest wait for a hub's answer to that question; no answer in time proves nothing (its heartbeats decide). */
+const PROBE_TIMEOUT_MS = 1_000;
 
 export interface ClusterOptions {
   natsUrl: string;
@@ -124,6 +133,15 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   /** Other hub id → when it was last heard from. */
   const alive = new Map<string, number>();
   const links = new Map<string, HubLink>();
+  /** Hubs heard from lately that NATS says are no longer subscribed (they died): their routes moved. Deleted when
+   *  they are heard again, or declared dead. */
+  const unreachable = new Set<string>();
+  /** What each open sent over a link needs to be sent elsewhere, by its end on the link (gone with the end). */
+  const opensSent = new WeakMap<StreamEnd, RemoteOpenInfo>();
+  /** The question in flight to NATS of whether a hub is still there, per hub; deleted when answered. */
+  const probes = new Map<string, Promise<boolean>>();
+  const rerouteDeps: RerouteDeps = { stats: deps.stats, find: (ws, name) => router.get(ws, name) };
+  const isUp = (other: string) => alive.has(other) && !unreachable.has(other);
   /** `${ws} ${agentId}` → hub → connections of that agent there. */
   const agentsElsewhere = new Map<string, Map<string, number>>();
 
@@ -145,21 +163,97 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     label: m.label,
     acceptsPlaintext: m.plain,
     get state() {
-      return alive.has(m.hub) ? 'open' : 'closed';
+      return isUp(m.hub) ? 'open' : 'closed';
     },
     acceptStream(opener: RelayPeer, openerId: number, notice: OpenNotice, tag?: StreamTag) {
-      if (!alive.has(m.hub)) return new ConnectError('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
+      if (!isUp(m.hub)) return new ConnectError('SERVICE_OFFLINE', `the agent exposing "${notice.service}" is not connected right now`);
       if (!isAccepting(deps.lifecycle)) return new ConnectError('SHUTTING_DOWN', 'the hub is shutting down; reconnect and try again');
       const link = linkTo(m.hub);
       // The exposing hub counts the stream and its bytes for the service; this one only relays.
-      openPair(opener, openerId, link, link.allocate(m.ws, tag), notice, deps.stats, tag);
+      const end = openPair(opener, openerId, link, link.allocate(m.ws, tag), notice, deps.stats, tag).peer;
+      opensSent.set(end, tag ? { workspaceId: m.ws, notice, tag } : { workspaceId: m.ws, notice });
+      watchOpen(link, end);
       return undefined;
     },
   });
 
+  /**
+   * The route of a service whose hub went away, kept for REROUTE_WAIT_MS: opens to it wait for the service's next
+   * route (its agent reconnecting to a hub that is up), which replaces this one as soon as it is announced.
+   */
+  const movedRoute = (ws: string, name: string, gone: RemoteRoute): RemoteRoute => {
+    const deadline = performance.now() + REROUTE_WAIT_MS;
+    const route: RemoteRoute = {
+      hubId: gone.hubId,
+      since: gone.since,
+      agentId: gone.agentId,
+      label: gone.label,
+      acceptsPlaintext: gone.acceptsPlaintext,
+      state: 'open',
+      acceptStream(opener, openerId, notice, tag) {
+        if (!isAccepting(deps.lifecycle)) return new ConnectError('SHUTTING_DOWN', 'the hub is shutting down; reconnect and try again');
+        awaitNextRoute(rerouteDeps, opener, openerId, tag ? { workspaceId: ws, notice, tag } : { workspaceId: ws, notice }, gone.hubId, deadline);
+        return undefined;
+      },
+    };
+    setTimeout(() => router.deleteRemote(ws, name, gone.hubId, route), REROUTE_WAIT_MS).unref();
+    return route;
+  };
+
+  /**
+   * Hub `other` went away: its routes wait for their agents elsewhere (movedRoute), the streams through it end
+   * (HUB_GONE), and the opens it had not answered wait for their service's next route. Returns the streams ended.
+   */
+  const routesGone = (other: string): number => {
+    for (const { workspaceId, name, route } of router.deleteHub(other)) router.setRemote(workspaceId, name, movedRoute(workspaceId, name, route));
+    const link = links.get(other);
+    links.delete(other);
+    return (
+      link?.drop({
+        reopen: (end) => reopenElsewhere(rerouteDeps, end, opensSent.get(end), other),
+        code: 'HUB_GONE',
+        message: 'the hub of the other agent of this stream went away',
+      }) ?? 0
+    );
+  };
+
+  /** Whether hub `other` is still subscribed on NATS: false only on "no responders" (it left NATS: it died). */
+  const probe = (other: string): Promise<boolean> => {
+    let answer = probes.get(other);
+    if (!answer) {
+      answer = nc
+        .request(`${ns}.alive.${other}`, Empty, { timeout: PROBE_TIMEOUT_MS })
+        .then(
+          () => true,
+          (err: unknown) => !(err instanceof RequestError && err.isNoResponders()),
+        )
+        .finally(() => probes.delete(other));
+      probes.set(other, answer);
+    }
+    return answer;
+  };
+
+  /** An open sent to another hub over `link`: while it is not answered, that hub's presence on NATS is checked. */
+  const watchOpen = (link: HubLink, end: StreamEnd): void => {
+    const other = link.hubId;
+    const check = (): void => {
+      if (end.state !== 'opening' || link.streams.get(end.id) !== end || links.get(other) !== link || nc.isClosed()) return;
+      void probe(other).then((present) => {
+        if (!present && isUp(other)) {
+          unreachable.add(other);
+          const cut = routesGone(other);
+          clog.warn({ peer: other, streams: cut }, 'hub left NATS (an open to it found no responder): its routes wait for their agents on other hubs');
+        } else if (present) {
+          setTimeout(check, PROBE_AGAIN_MS).unref();
+        }
+      });
+    };
+    setTimeout(check, PROBE_AFTER_MS).unref();
+  };
+
   const heard = (other: string): void => {
     if (other === hubId) return;
-    const known = alive.has(other);
+    const known = alive.has(other) && !unreachable.delete(other);
     alive.set(other, Date.now());
     // A hub not known (new, or back after a partition): everyone announces again so that it learns the routes.
     if (!known) {
@@ -261,15 +355,13 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
 
   const declareDead = (other: string): void => {
     alive.delete(other);
-    router.deleteHub(other);
+    // A hub that left NATS had its routes moved then already.
+    const cut = unreachable.delete(other) ? 0 : routesGone(other);
     deps.stats.services.dropHub(other);
     for (const [key, hubs] of agentsElsewhere) {
       hubs.delete(other);
       if (hubs.size === 0) agentsElsewhere.delete(key);
     }
-    const link = links.get(other);
-    links.delete(other);
-    const cut = link?.drop() ?? 0;
     // Its tunnels (reach sessions) ended with it; every hub that noticed closes them (once, whoever is first).
     deps.db.withSystem((tx) => closeHubTunnels(tx, { of: [other] })).catch((err: unknown) => clog.error({ err }, 'closing the tunnels of a dead hub failed'));
     clog.warn({ peer: other, streams: cut }, 'hub is gone: its routes are dropped and the streams through it ended');
@@ -298,6 +390,8 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       if (typeof m?.hub !== 'string' || m.hub === hubId || typeof m.ws !== 'string' || !isForwardedEvent(m.event)) return;
       deps.events.deliver(m.ws, m.event);
     } }),
+    // Answers "are you there?" (probe): a hub that died has no subscription, and NATS says "no responders" at once.
+    nc.subscribe(`${ns}.alive.${hubId}`, { callback: (_err, msg) => void msg.respond(Empty) }),
     nc.subscribe(`${ns}.sync`, { callback: (_err, msg) => {
       const m = parse<{ hub?: unknown }>(msg.data);
       if (typeof m?.hub === 'string' && m.hub !== hubId) {
@@ -313,7 +407,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       if (!Number.isSafeInteger(epoch) || !Number.isSafeInteger(seq) || from === hubId) {
         return clog.warn({ subject: msg.subject }, 'a malformed frame from another hub was dropped');
       }
-      if (!alive.has(from)) heard(from);
+      if (!isUp(from)) heard(from);
       const link = linkTo(from);
       const order = link.sequence(epoch, seq);
       if (order === 'stale') return;
@@ -381,7 +475,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   return {
     hubId,
     namespace: ns,
-    peers: () => [...alive.keys()],
+    peers: () => [...alive.keys()].filter(isUp),
     remoteAgents(ws) {
       const out = new Set<string>();
       for (const key of agentsElsewhere.keys()) {

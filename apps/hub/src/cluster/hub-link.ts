@@ -176,10 +176,16 @@ export class HubLink implements RelayPeer {
     if (ends.length > 0) this.log.warn({ hub: this.hubId, streams: ends.length, reason: message }, 'streams to another hub ended');
   }
 
-  /** Forgets every stream of the link, telling each one's other side PEER_GONE; returns the ends forgotten. */
-  private forgetAll(): StreamEnd[] {
+  /**
+   * Forgets every stream of the link, telling each one's other side `code` (PEER_GONE unless told); an open not
+   * answered yet goes to `reopen` first, which may take it elsewhere instead (true). Returns the ends forgotten.
+   */
+  private forgetAll(reopen?: (end: StreamEnd) => boolean, code?: ErrorCode, message?: string): StreamEnd[] {
     const ends = [...this.streams.values()];
-    for (const end of ends) peerGone(end);
+    for (const end of ends) {
+      if (reopen && end.state === 'opening' && end.role === 'target' && reopen(end)) continue;
+      peerGone(end, code, message);
+    }
     this.streams.clear();
     this.opening.clear();
     // What the other hub held of ours is gone with its streams: the senders get their credit back.
@@ -241,8 +247,11 @@ export class HubLink implements RelayPeer {
     if (end) abortPair(end, code, message);
   }
 
-  /** The other hub is gone: every stream through it ends, its other side told PEER_GONE. */
-  drop(): number {
-    return this.forgetAll().length;
+  /**
+   * The other hub is gone: every stream through it ends, its other side told PEER_GONE, or `gone.code` when the
+   * hub died; opens it had not answered go to `gone.reopen`, which may send them to the service's next route.
+   */
+  drop(gone?: { reopen(end: StreamEnd): boolean; code: ErrorCode; message: string }): number {
+    return this.forgetAll(gone?.reopen, gone?.code, gone?.message).length;
   }
 }

@@ -106,20 +106,27 @@ export class ServiceRouter {
     names.set(name, route);
   }
 
-  /** Removes the route of `name` to hub `hubId` (a route to another hub stays). */
-  deleteRemote(workspaceId: string, name: string, hubId: string): void {
+  /** Removes the route of `name` to hub `hubId` (a route to another hub stays), if it is still `route` when given. */
+  deleteRemote(workspaceId: string, name: string, hubId: string, route?: RemoteRoute): void {
     const names = this.remote.get(workspaceId);
-    if (names?.get(name)?.hubId !== hubId) return;
+    const current = names?.get(name);
+    if (!names || current?.hubId !== hubId || (route && current !== route)) return;
     names.delete(name);
     if (names.size === 0) this.remote.delete(workspaceId);
   }
 
-  /** Removes every route to hub `hubId` (it died or left). */
-  deleteHub(hubId: string): void {
+  /** Removes every route to hub `hubId` (it died or left); returns them. */
+  deleteHub(hubId: string): Array<{ workspaceId: string; name: string; route: RemoteRoute }> {
+    const removed: Array<{ workspaceId: string; name: string; route: RemoteRoute }> = [];
     for (const [workspaceId, names] of this.remote) {
-      for (const [name, route] of names) if (route.hubId === hubId) names.delete(name);
+      for (const [name, route] of names) {
+        if (route.hubId !== hubId) continue;
+        names.delete(name);
+        removed.push({ workspaceId, name, route });
+      }
       if (names.size === 0) this.remote.delete(workspaceId);
     }
+    return removed;
   }
 
   isOnline(workspaceId: string, name: string): boolean {

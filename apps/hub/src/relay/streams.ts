@@ -221,14 +221,14 @@ export function abortPair(end: StreamEnd, code: ErrorCode, message: string): voi
   dropPair(end);
 }
 
-/** The peer of `end` is gone: tell the other side, forget the pair. */
-export function peerGone(end: StreamEnd): void {
+/** The peer of `end` is gone: tell the other side (PEER_GONE, or why it went), forget the pair. */
+export function peerGone(end: StreamEnd, code: ErrorCode = 'PEER_GONE', message = 'the other agent of this stream disconnected'): void {
   clearTimeout(end.openTimer ?? end.peer.openTimer);
   const peer = end.peer;
   uncount(end);
   peer.conn.streams.delete(peer.id);
   const type = peer.state === 'opening' && peer.role === 'opener' ? FrameType.OPEN_ERROR : FrameType.RESET;
-  peer.conn.send(encodeJsonFrame(type, peer.id, { code: 'PEER_GONE', message: 'the other agent of this stream disconnected' }));
+  peer.conn.send(encodeJsonFrame(type, peer.id, { code, message }));
 }
 
 /**

@@ -1,0 +1,114 @@
+/**
+ * Two hub processes on one PostgreSQL, relaying over NATS (NATS_URL, 127.0.0.1:4222 by default), when one of them
+ * dies: opens sent in the first moments after the exposing agent's hub was killed follow its new route instead of
+ * hanging on the dead one, and agents spread back over both hubs when the dead one returns, without cutting a stream.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Agent, type AgentEvent } from '@private-connect/sdk';
+import { connect, echoServer, enrolViaApi, eventually, removeDirs, roundTrip, scratchDatabase, startHubProcess, tempDir, type HubProcess, type TcpServer } from '../src/index.js';
+
+const NATS_URL = process.env.TEST_NATS_URL || 'nats://127.0.0.1:4222';
+
+describe('two hubs over NATS: one dies, and comes back', () => {
+  let database: { url: string; drop(): Promise<void> };
+  const hubs: HubProcess[] = [];
+  const agents: Agent[] = [];
+  const events = new Map<Agent, AgentEvent[]>();
+  let home = '';
+  let echo: TcpServer;
+
+  const startHub = (apiKey?: string, port?: number) =>
+    startHubProcess({ databaseUrl: database.url, ...(apiKey ? { apiKey } : {}), ...(port ? { port } : {}), env: { NATS_URL, WEB_PORT: 'off' } });
+
+  before(async () => {
+    database = await scratchDatabase('pc_e2e_cluster_failover');
+    hubs.push(await startHub());
+    hubs.push(await startHub(hubs[0]!.apiKey));
+    home = await tempDir('cluster-failover-agents');
+    echo = await echoServer();
+  });
+
+  after(async () => {
+    await Promise.all(agents.map((a) => a.close()));
+    await Promise.all(hubs.map((h) => h.stop()));
+    echo?.close();
+    await removeDirs(home, ...hubs.map((h) => h.dataDir));
+    await database?.drop();
+  });
+
+  /** An agent enrolled through hub 0 that knows the hubs `urls` (in that order); E2E on. */
+  async function startAgent(label: string, urls: string[]): Promise<Agent> {
+    const enrolled = await enrolViaApi(hubs[0]!.url, hubs[0]!.apiKey, label);
+    const seen: AgentEvent[] = [];
+    const agent = new Agent({
+      hubUrl: urls[0]!,
+      hubUrls: urls.slice(1),
+      token: enrolled.token,
+      label,
+      identityFile: `${home}/${label}.identity`,
+      knownAgentsFile: `${home}/${label}.known_agents.json`,
+      backoff: { initialMs: 100, maxMs: 1000 },
+      onEvent: (e) => seen.push(e),
+    });
+    events.set(agent, seen);
+    agents.push(agent);
+    await eventually(async () => assert.ok(seen.some((e) => e.type === 'connected')), 10_000, 50);
+    return agent;
+  }
+  const hubOf = (agent: Agent) => events.get(agent)!.filter((e) => e.type === 'connected').map((e) => (e as { hubUrl: string }).hubUrl).at(-1);
+  const indexOf = (url: string | undefined) => hubs.findIndex((h) => h.url === url);
+
+  /** Agents online on `hub`, from its /metrics. */
+  async function agentsOn(hub: HubProcess): Promise<number> {
+    const text = await (await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${hub.apiKey}` } })).text();
+    const line = text.split('\n').find((l) => l.startsWith('connect_agents_connected '));
+    assert.ok(line, 'connect_agents_connected in /metrics');
+    return Number(line.split(' ')[1]);
+  }
+
+  test("opens sent right after the exposing agent's hub was killed are served once the agent moved, and none fails with the other agent's disconnection", async (t) => {
+    const server = await startAgent('echo-server', hubs.map((h) => h.url));
+    const dead = indexOf(hubOf(server));
+    const live = 1 - dead;
+    await server.expose('echo', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
+    // An agent that knows only the hub that dies: it cannot move, and opens to its service fail saying why.
+    const stranded = await startAgent('stranded', [hubs[dead]!.url]);
+    await stranded.expose('stranded-echo', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
+    // The laptop knows only the hub that stays up: its opens cross to the exposing agent's hub over NATS.
+    const laptop = await startAgent('laptop', [hubs[live]!.url]);
+    const reach = await laptop.reach('echo', { port: 0 });
+    const reachStranded = await laptop.reach('stranded-echo', { port: 0 });
+    await eventually(async () => assert.equal((await roundTrip(reach.port, 'before\n', 2000)).toString(), 'before\n'), 20_000, 100);
+    await eventually(async () => assert.equal((await roundTrip(reachStranded.port, 'before\n', 2000)).toString(), 'before\n'), 20_000, 100);
+    const refusedBefore = events.get(laptop)!.filter((e) => e.type === 'stream_refused').length;
+
+    const killedAt = performance.now();
+    await hubs[dead]!.proc.kill();
+    // Opens sent at once and in the moments after: each must come back with its echo.
+    const opens = Array.from({ length: 8 }, async (_, i) => {
+      await new Promise((r) => setTimeout(r, i * 50));
+      const line = `open ${i}\n`;
+      const answer = await roundTrip(reach.port, line, 30_000).then((b) => b.toString(), (err: Error) => `failed: ${err.message}`);
+      return { line, answer, ms: Math.round(performance.now() - killedAt) };
+    });
+    const strandedOpen = roundTrip(reachStranded.port, 'stranded\n', 30_000).then((b) => b.toString(), (err: Error) => `failed: ${err.message}`);
+    const results = await Promise.all(opens);
+    for (const r of results) t.diagnostic(`${r.line.trim()}: ${JSON.stringify(r.answer)} after ${r.ms} ms`);
+    assert.deepEqual(results.map((r) => r.answer), results.map((r) => r.line));
+    // The open to the agent that could not move is refused, and the refusal names the hub that went away.
+    assert.notEqual(await strandedOpen, 'stranded\n');
+    const refused = events.get(laptop)!.slice(refusedBefore).filter((e) => e.type === 'stream_refused') as Array<{ name: string; code: string; message: string }>;
+    assert.deepEqual(
+      refused.map((e) => `${e.name} ${e.code}`),
+      ['stranded-echo HUB_GONE'],
+      `only the stranded service refused, HUB_GONE: ${JSON.stringify(refused)}`,
+    );
+    assert.match(refused[0]!.message, /hub of the agent exposing "stranded-echo" went away/);
+    assert.equal(hubOf(server), hubs[live]!.url);
+
+    // The dead hub comes back on its port for the next test.
+    hubs[dead] = await startHub(hubs[0]!.apiKey, hubs[dead]!.port);
+  });
+});
