@@ -5,9 +5,11 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
-import { connect, echoServer, enrolViaApi, eventually, removeDirs, roundTrip, scratchDatabase, startHubProcess, tempDir, type HubProcess, type TcpServer } from '../src/index.js';
+import { CONNECT_MAIN, connect, echoServer, enrolAgent, enrolViaApi, eventually, removeDirs, roundTrip, scratchDatabase, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
 
 const NATS_URL = process.env.TEST_NATS_URL || 'nats://127.0.0.1:4222';
 
@@ -18,6 +20,8 @@ describe('two hubs over NATS: one dies, and comes back', () => {
   const events = new Map<Agent, AgentEvent[]>();
   let home = '';
   let echo: TcpServer;
+  let cli: AgentHome | undefined;
+  const procs: Proc[] = [];
 
   const startHub = (apiKey?: string, port?: number) =>
     startHubProcess({ databaseUrl: database.url, ...(apiKey ? { apiKey } : {}), ...(port ? { port } : {}), env: { NATS_URL, WEB_PORT: 'off' } });
@@ -31,10 +35,11 @@ describe('two hubs over NATS: one dies, and comes back', () => {
   });
 
   after(async () => {
+    for (const proc of procs) await proc.stop();
     await Promise.all(agents.map((a) => a.close()));
     await Promise.all(hubs.map((h) => h.stop()));
     echo?.close();
-    await removeDirs(home, ...hubs.map((h) => h.dataDir));
+    await removeDirs(home, cli?.home, ...hubs.map((h) => h.dataDir));
     await database?.drop();
   });
 
@@ -110,5 +115,35 @@ describe('two hubs over NATS: one dies, and comes back', () => {
 
     // The dead hub comes back on its port for the next test.
     hubs[dead] = await startHub(hubs[0]!.apiKey, hubs[dead]!.port);
+  });
+
+  test('connect status names the hub the agent runs on, not the first configured one, and says so when that hub refuses a revoked agent', async () => {
+    cli = await enrolAgent({ url: hubs.map((h) => h.url).join(','), apiKey: hubs[0]!.apiKey }, { label: 'cli-status' });
+    const exposing = await cli.expose(`127.0.0.1:${echo.port}`, 'cli-echo', ['--check-interval', '0']);
+    procs.push(exposing);
+    // The first configured hub goes away (a graceful stop): the agent runs on the second one.
+    await hubs[0]!.stop();
+    await exposing.waitFor((l) => l.type === 'connected' && l.hubUrl === hubs[1]!.url, 20_000, 'connected to the second hub');
+    type Status = { hub: { url: string; connected: boolean; reachable: boolean; tokenRefused?: string } };
+    const status = await eventually(async () => {
+      const answer = cli!.run(['status']).json() as Status;
+      assert.deepEqual([answer.hub.url, answer.hub.connected], [hubs[1]!.url, true], JSON.stringify(answer.hub));
+      return answer;
+    }, 20_000, 200);
+    assert.equal(status.hub.reachable, true);
+    hubs[0] = await startHub(hubs[1]!.apiKey, hubs[0]!.port);
+
+    // Revoked: the agent's process ends; the hub still answers, and status says it refused the token, with the fix.
+    const { agentId } = JSON.parse(readFileSync(`${cli.home}/config.json`, 'utf8')) as { agentId: string };
+    const revoked = await fetch(`${hubs[1]!.url}/v1/agents/${agentId}`, { method: 'DELETE', headers: { authorization: `Bearer ${hubs[1]!.apiKey}` } });
+    assert.equal(revoked.status, 204);
+    await exposing.exited;
+    const after = cli.run(['status']).json() as Status;
+    assert.equal(after.hub.reachable, true, JSON.stringify(after.hub));
+    assert.equal(after.hub.tokenRefused, 'UNAUTHORIZED');
+    const human = spawnSync(process.execPath, [CONNECT_MAIN, 'status'], { env: { ...process.env, CONNECT_HOME: cli.home, NO_COLOR: '1' }, encoding: 'utf8', timeout: 30_000 });
+    assert.match(human.stdout, /hub {5}\S+ {2}answers, but refused this agent's token \(the agent was revoked, or the token is not valid\)/);
+    assert.match(human.stdout, /enrol again: connect up --hub /);
+    assert.doesNotMatch(human.stdout, /unreachable/);
   });
 });

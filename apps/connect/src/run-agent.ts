@@ -51,11 +51,12 @@ export async function runAgent(
   /** printEvent already printed the fatal error; what setup rejects with afterwards is the same error. */
   let fatalPrinted = false;
   let hubState: RunRecord['state'] = 'reconnecting';
+  let hubUrl: string | undefined;
   const spin = progress(ctx.out, `connecting to ${config.hubUrl}`);
   const agent = new Agent({
     ...agentOptions(ctx, config, (event) => {
       printEvent(ctx.out, event);
-      if (event.type === 'connected') hubState = 'connected';
+      if (event.type === 'connected') [hubState, hubUrl] = ['connected', event.hubUrl];
       if (event.type === 'disconnected') hubState = 'reconnecting';
       const entry = stateEntryOf(event);
       if (entry) rememberService(ctx.home, entry).catch((err: unknown) => ctx.out.warn(`could not write ${ctx.home}/state.json: ${(err as Error).message}`));
@@ -78,7 +79,7 @@ export async function runAgent(
   try {
     const extra = await Promise.race([setup(agent), fatal.then((err) => Promise.reject(err))]).finally(() => spin.stop());
     const base: RunRecord = { ...record, ...extra, pid: process.pid, startedAt: new Date().toISOString() };
-    const snapshot = (): RunRecord => ({ ...base, state: hubState, traffic: agent.traffic(record.name), updatedAt: new Date().toISOString() });
+    const snapshot = (): RunRecord => ({ ...base, state: hubState, ...(hubUrl ? { hubUrl } : {}), traffic: agent.traffic(record.name), updatedAt: new Date().toISOString() });
     removeRecord = await recordRun(ctx.home, snapshot());
     ticker = setInterval(() => {
       writing = updateRun(ctx.home, snapshot()).catch(() => undefined);

@@ -45,6 +45,8 @@ export interface RunRecord {
   daemon?: boolean;
   /** connected: the hub accepted it; reconnecting: the connection to the hub is down; retrying: the hub refused it for now. */
   state?: 'connected' | 'reconnecting' | 'retrying';
+  /** The hub the process is connected to, or was last (one of config.json's hubs). */
+  hubUrl?: string;
   traffic?: Traffic;
   /** When state and traffic were last written. */
   updatedAt?: string;

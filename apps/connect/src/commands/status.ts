@@ -4,7 +4,7 @@
  */
 
 import { ConnectError } from '@private-connect/protocol';
-import { ApiClient, listRuns, readConfig, readState, type RunRecord, type StateEntry, type Traffic } from '@private-connect/sdk';
+import { ApiClient, listRuns, readConfig, readState, type AgentConfig, type RunRecord, type StateEntry, type Traffic } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { color, table, withProgress } from '../output.js';
 import { tokenExpiryWarning } from '../token-warning.js';
@@ -64,6 +64,70 @@ export function localServices(runs: RunRecord[], remembered: StateEntry[]): Loca
 const stateColor = (state: LocalService['state']) =>
   state === 'connected' || state === 'running' ? color.green(state) : state === 'stopped' ? color.dim(state) : color.yellow(state);
 
+/** What `connect status` learnt of the hub: the one the agent runs on (or the first configured that answers). */
+export interface HubStatus {
+  /** The hub asked. */
+  url: string;
+  /** A process of this machine is connected to it now. */
+  connected: boolean;
+  /** It answered (even when it refused the token). */
+  reachable: boolean;
+  /** It answered but refused this agent's token: UNAUTHORIZED (revoked, or not valid) or TOKEN_EXPIRED. */
+  tokenRefused?: 'UNAUTHORIZED' | 'TOKEN_EXPIRED';
+  error?: string;
+  tokenExpiresAt?: string;
+  tokenExpiring?: boolean;
+  tokenExpiresInMs?: number;
+}
+
+/**
+ * The hub to ask: the one this machine's running processes are connected to (the newest record's), when it is one
+ * of config.json's hubs (a run record never sends the token elsewhere); then the other configured hubs in turn,
+ * until one answers.
+ */
+async function askHub(ctx: Context, config: AgentConfig, runs: RunRecord[]): Promise<HubStatus> {
+  const configured = [config.hubUrl, ...(config.hubUrls ?? [])];
+  const current = runs
+    .filter((r) => r.state === 'connected' && typeof r.hubUrl === 'string' && configured.includes(r.hubUrl))
+    .sort((a, b) => (b.updatedAt ?? '').localeCompare(a.updatedAt ?? ''))[0]?.hubUrl;
+  let first: HubStatus | undefined;
+  for (const url of current ? [current, ...configured.filter((u) => u !== current)] : configured) {
+    const hub = await askOne(ctx, config, url, url === current);
+    if (hub.reachable) return hub;
+    first ??= hub;
+  }
+  return first!;
+}
+
+async function askOne(ctx: Context, config: AgentConfig, url: string, connected: boolean): Promise<HubStatus> {
+  try {
+    const me = await withProgress(ctx.out, `asking ${url}`, () =>
+      new ApiClient({ hubUrl: url, credential: config.token, allowInsecure: ctx.env.allowInsecure, timeoutMs: 5000 }).me(),
+    );
+    return me.kind === 'agent'
+      ? { url, connected, reachable: true, tokenExpiresAt: me.expiresAt, tokenExpiring: me.expiring, tokenExpiresInMs: me.expiresInMs }
+      : { url, connected, reachable: true };
+  } catch (err) {
+    const error = err instanceof ConnectError ? `${err.code}: ${err.message}` : String(err);
+    // These come from a hub that answered: it is there, and this agent's token is what it refuses.
+    if (err instanceof ConnectError && (err.code === 'UNAUTHORIZED' || err.code === 'TOKEN_EXPIRED')) {
+      return { url, connected, reachable: true, tokenRefused: err.code, error };
+    }
+    return { url, connected, reachable: false, error };
+  }
+}
+
+/** The hub line's state: where the agent runs, and what the hub said. */
+function hubState(hub: HubStatus, config: AgentConfig): string {
+  if (hub.tokenRefused) {
+    const why = hub.tokenRefused === 'TOKEN_EXPIRED' ? 'it has expired' : 'the agent was revoked, or the token is not valid';
+    const hubs = [config.hubUrl, ...(config.hubUrls ?? [])].join(',');
+    return color.red(`answers, but refused this agent's token (${why})`) + `\n        enrol again: connect up --hub ${hubs} --api-key <pc_...> (or without --api-key, to sign in)`;
+  }
+  if (!hub.reachable) return color.red(`unreachable: ${hub.error}`);
+  return color.green(hub.connected ? 'reachable, the agent is connected to it' : 'reachable');
+}
+
 export async function status(ctx: Context): Promise<number> {
   const config = await readConfig(ctx.home);
   const runs = await listRuns(ctx.home);
@@ -72,18 +136,10 @@ export async function status(ctx: Context): Promise<number> {
     ctx.out.result({ enrolled: false, configDir: ctx.home, running: runs, services }, `not enrolled (no ${ctx.home}/config.json); run: connect up --hub <url> --api-key <pc_...>`);
     return 1;
   }
-  let hub: { reachable: boolean; error?: string; tokenExpiresAt?: string; tokenExpiring?: boolean; tokenExpiresInMs?: number } = { reachable: false };
-  try {
-    const me = await withProgress(ctx.out, `asking ${config.hubUrl}`, () =>
-      new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure, timeoutMs: 5000 }).me(),
-    );
-    hub = me.kind === 'agent' ? { reachable: true, tokenExpiresAt: me.expiresAt, tokenExpiring: me.expiring, tokenExpiresInMs: me.expiresInMs } : { reachable: true };
-  } catch (err) {
-    hub = { reachable: false, error: err instanceof ConnectError ? `${err.code}: ${err.message}` : String(err) };
-  }
+  const hub = await askHub(ctx, config, runs);
   const lines = [
     `agent   ${color.bold(config.label)} (${config.agentId})`,
-    `hub     ${config.hubUrl}  ${hub.reachable ? color.green('reachable') : color.red(`unreachable: ${hub.error}`)}`,
+    `hub     ${hub.url}  ${hubState(hub, config)}`,
     `token   expires ${(hub.tokenExpiresAt ?? config.tokenExpiresAt).slice(0, 10)}${hub.tokenExpiring && hub.tokenExpiresInMs !== undefined ? `  ${color.yellow(`warning: ${tokenExpiryWarning(hub.tokenExpiresAt!, hub.tokenExpiresInMs)}`)}` : ''}`,
     `config  ${ctx.home}`,
     '',

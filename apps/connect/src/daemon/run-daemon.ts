@@ -65,11 +65,12 @@ export async function runDaemon(ctx: Context): Promise<number> {
   let fail: (err: ConnectError) => void = () => undefined;
   const fatal = new Promise<ConnectError>((resolve) => (fail = resolve));
   let hubState: RunRecord['state'] = 'reconnecting';
+  let hubUrl: string | undefined;
   const agent = new Agent(
     agentOptions(ctx, config, (event: AgentEvent) => {
       logFile.write({ time: new Date().toISOString(), ...event });
       if (echo) printEvent(ctx.out, event);
-      if (event.type === 'connected') hubState = 'connected';
+      if (event.type === 'connected') [hubState, hubUrl] = ['connected', event.hubUrl];
       if (event.type === 'disconnected') hubState = 'reconnecting';
       if (event.type === 'fatal') fail(new ConnectError(event.code as ConnectError['code'], event.message));
     }),
@@ -80,6 +81,7 @@ export async function runDaemon(ctx: Context): Promise<number> {
   const snapshot = (item: Restored): RunRecord => ({
     ...item.record,
     state: item.up ? hubState : 'retrying',
+    ...(hubUrl ? { hubUrl } : {}),
     traffic: agent.traffic(item.entry.name),
     updatedAt: new Date().toISOString(),
   });
