@@ -38,6 +38,7 @@ import { createEventBus, type EventBus } from './events.js';
 import { registerEventRoutes } from './api/event-routes.js';
 import { createSpa, registerSpaAssets } from './pages/spa.js';
 import { listenWebPort, type WebPort } from './web-port.js';
+import { publicUrls } from './public-urls.js';
 import { createHubServer, readTls, reloadTls } from './tls.js';
 import { clientAddress, compileTrust } from './client-address.js';
 import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lifecycle.js';
@@ -70,6 +71,11 @@ export interface Hub {
   webPort?: number;
   /** Base URL of the web port, e.g. http://127.0.0.1:3000. */
   webUrl?: string;
+  /**
+   * The dashboard's URL as a person is shown it (public-urls.ts): HUB_PUBLIC_URL, else the web port on `localhost`
+   * (or the bound address). Sign-in, setup, invitation and device links point here.
+   */
+  dashboardUrl: string;
   /** Agent, service and traffic events per workspace (GET /v1/events). */
   events: EventBus;
   db: Database;
@@ -126,7 +132,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Tunnels left open by a previous run of this hub cannot be live any more (with several hubs on the database,
     // the others' are: their rows stay).
     if (!config.natsUrl) await db.withSystem((tx) => tx.query('update tunnels set closed_at = now() where closed_at is null'));
-    const bootstrap = await bootstrapIfEmpty(db, config.bootstrapApiKey);
+    const bootstrap = await bootstrapIfEmpty(db, config.bootstrapApiKey, clock.now());
     const router = new ServiceRouter();
     const connections = new Set<AgentConnection>();
     const stats = createRelayStats();
@@ -184,6 +190,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     let listenUrl = '';
     /** The web port's URL, once it listens (one of the hub's own origins for the CSRF rules). */
     let webUrl: string | undefined;
+    /** Where links point (public-urls.ts), once both ports listen; the listen URL until then. */
+    let dashboardUrl: string | undefined;
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
     const linkProxy = createLinkProxy(sharing);
     /** Who holds stream ends besides the agent connections: the hub's own opener, its links to other hubs. */
@@ -221,7 +229,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Over https the session cookie is __Host-pc_session on the wire, and only that name is read (session-cookie.ts).
     installSessionCookieName(app, { httpsPublicUrl: config.publicUrl?.startsWith('https://') ?? false });
     // After the cookie parser (it reads the session cookie) and before any plugin context copies the JSON parser.
-    const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl], publicBaseDomain: config.publicBaseDomain };
+    const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl, dashboardUrl], publicBaseDomain: config.publicBaseDomain };
     installCsrfGuard(app, origins);
     await registerOpenApi(app);
     const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, cluster, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
@@ -234,7 +242,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const identityDeps = {
       ...apiDeps,
       mailer: createMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, log, console: options.console ?? process.stderr }),
-      linkBase: () => config.publicUrl ?? listenUrl,
+      linkBase: () => dashboardUrl ?? config.publicUrl ?? listenUrl,
       origins,
       tlsPublicUrl: config.publicUrl?.startsWith('https://') ?? false,
     };
@@ -283,6 +291,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       }
       log.info({ port: web.port }, 'web listening');
     }
+    dashboardUrl = publicUrls(config, port, web?.port).dashboard;
     await hubPorts.start();
     lifecycle.state = 'ready';
 
@@ -292,6 +301,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       port,
       webPort: web?.port,
       webUrl: web?.url,
+      dashboardUrl,
       events,
       db,
       log,

@@ -6,13 +6,21 @@ import { openDatabase } from './db/index.js';
 import { startHub } from './hub.js';
 import { createApiKey } from './store/bootstrap.js';
 import { printWelcome } from './welcome.js';
+import { runOwnerCommand } from './operator-commands.js';
 
 /** Time past the grace period after which a shutdown that hangs ends the process anyway. */
 const FORCE_EXIT_AFTER_GRACE_MS = 10_000;
 
 const USAGE = `usage: connect-hub                      start the hub (configured by HUB_* and DATABASE_URL)
        connect-hub create-api-key [--workspace <id>] [--name <name>]
-                                       print a new API key (with the embedded database, stop the hub first)`;
+                                       print a new API key
+       connect-hub make-owner <email> [--workspace <id|name>]
+                                       make that address owner of a workspace (default: the first one)
+       connect-hub setup-link [--workspace <id|name>]
+                                       print a new one-time setup link (default: the first workspace)
+With the embedded database (no DATABASE_URL) stop the hub before running a command: it has one user at a time.`;
+
+const COMMANDS = new Set(['create-api-key', 'make-owner', 'setup-link']);
 
 /** Operator command: a new API key for a workspace, for when the bootstrap key is lost. */
 async function createApiKeyCommand(config: HubConfig, args: string[]): Promise<void> {
@@ -35,7 +43,7 @@ async function createApiKeyCommand(config: HubConfig, args: string[]): Promise<v
 
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
-  if (command === '--help' || command === '-h' || (command !== undefined && command !== 'create-api-key')) {
+  if (command === '--help' || command === '-h' || (command !== undefined && !COMMANDS.has(command))) {
     process.stderr.write(USAGE + '\n');
     process.exit(command === '--help' || command === '-h' ? 0 : 2);
   }
@@ -50,6 +58,10 @@ async function main(): Promise<void> {
     throw err;
   }
   if (command === 'create-api-key') return createApiKeyCommand(config, rest);
+  if (command === 'make-owner' || command === 'setup-link') {
+    process.exitCode = await runOwnerCommand(command, config, rest, process.stdout, process.stderr);
+    return;
+  }
   const hub = await startHub(config);
   printWelcome(hub, config);
   let stopping = false;

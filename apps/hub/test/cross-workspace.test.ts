@@ -154,7 +154,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
 
   /** Every row of workspace Y, and Y's user's sessions: must not change whatever X does. */
   const snapshot = async (): Promise<string> => {
-    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'invitations', 'shares', 'links', 'hub_ports', 'diagnostics'];
+    const tables = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'workspace_members', 'magic_links', 'setup_links', 'invitations', 'shares', 'links', 'hub_ports', 'diagnostics'];
     const out: Record<string, unknown> = {};
     await h.hub.db.withSystem(async (tx) => {
       for (const table of tables) {
@@ -403,6 +403,9 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     'POST /login': (who) => plain(who, { method: 'POST', path: '/login', form: { email: `page-${who}@example.com`, next: '/' } }, 'login form'),
     'GET /auth/verify': (who) => plain(who, { method: 'GET', path: `/auth/verify?token=${randomBytes(32).toString('hex')}` }, 'verify page'),
     'POST /auth/verify': (who) => plain(who, { method: 'POST', path: '/auth/verify', form: { token: randomBytes(32).toString('hex'), next: '/' } }, 'verify form'),
+    // A setup link is looked up by its secret alone: any credential gets the same refusal for an unknown one.
+    'GET /setup': (who) => plain(who, { method: 'GET', path: `/setup?token=${randomBytes(32).toString('base64url')}` }, 'setup page'),
+    'POST /setup': (who) => plain(who, { method: 'POST', path: '/setup', form: { token: randomBytes(32).toString('base64url'), email: `setup-${who}@example.com` } }, 'setup form'),
     // Not as X's user (that would end the session the battery signs in with): an unknown session changes nothing.
     'POST /logout': () => plain(undefined, { method: 'POST', path: '/logout', headers: { cookie: `pc_session=${randomBytes(32).toString('hex')}` } }, 'logout'),
     'GET /device': (who) => plain(who, { method: 'GET', path: '/device' }, 'device page'),

@@ -31,7 +31,8 @@ describe(`device-code enrolment (${dbKind})`, () => {
     const team = await h.request('POST', '/v1/workspaces', { cookie: user.cookie, body: { name: 'team' } });
     const code = await newCode();
     assert.match(code.user_code, /^[A-Z]{4}-[A-Z]{4}$/);
-    assert.equal(code.verification_uri, `${h.hub.url}/device`);
+    // On the dashboard's origin (public-urls.ts), where the member is signed in.
+    assert.equal(code.verification_uri, `${h.hub.dashboardUrl}/device`);
     assert.equal(code.expires_in, DEVICE_CODE_TTL_MS / 1000);
     const pending = await poll(code.device_code);
     assert.equal(pending.status, 400);

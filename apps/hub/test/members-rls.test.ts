@@ -86,7 +86,7 @@ describe(`row level security of membership and identity tables (${dbKind})`, () 
     assert.equal(rows.length, 0);
   });
 
-  for (const table of ['users', 'sessions', 'magic_links']) {
+  for (const table of ['users', 'sessions', 'magic_links', 'setup_links']) {
     test(`refuses connect_app any access to ${table}, even inside its own workspace`, async () => {
       for (const sql of [`select * from ${table}`, `delete from ${table}`, `update ${table} set created_at = now()`]) {
         await assert.rejects(t.db.withWorkspace(x.workspace, (tx) => tx.query(sql)), isPgError('42501', /permission denied/), sql);

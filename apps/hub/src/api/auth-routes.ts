@@ -13,6 +13,7 @@ import type { Mailer } from '../mailer.js';
 import { recordAudit } from '../store/audit.js';
 import { consumeMagicLink, createMagicLink, MAX_LINK_TOKEN } from '../store/magic-links.js';
 import { addMember, listUserWorkspaces } from '../store/members.js';
+import { claimSetupLink, makeOwner, setSetupLinkUser } from '../store/setup-links.js';
 import { createSession, revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
 import { findOrCreateUser, MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
 import type { ApiDeps } from './routes.js';
@@ -113,8 +114,15 @@ async function signIn(deps: IdentityDeps, token: string, meta: RequestMeta): Pro
   const now = deps.clock.now();
   const signedIn = await deps.db.withSystem(async (tx) => {
     const link = await consumeMagicLink(tx, token, now);
-    const user = await findOrCreateUser(tx, link.email, now, meta);
+    // A setup sign-in: the setup link is used up here too, and a new user's default workspace is the one it owns.
+    const setupWorkspace = link.setupLinkId ? await claimSetupLink(tx, link.setupLinkId, now) : undefined;
+    const user = await findOrCreateUser(tx, link.email, now, meta, setupWorkspace);
     let workspaceId: string | undefined;
+    if (link.setupLinkId && setupWorkspace) {
+      workspaceId = setupWorkspace;
+      await setSetupLinkUser(tx, link.setupLinkId, user.id);
+      await makeOwner(tx, setupWorkspace, user, now, { actorType: 'user', actorId: user.id, ...meta, via: 'setup' });
+    }
     if (link.purpose === 'invite' && link.workspaceId && link.role) {
       workspaceId = link.workspaceId;
       if (await addMember(tx, link.workspaceId, user.id, link.role, now)) {

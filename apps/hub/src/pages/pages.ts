@@ -3,6 +3,7 @@
  *   /login          ask for a sign-in link
  *   /auth/verify    the page a sign-in link opens; signing in takes a button press, so a mail scanner that
  *                   fetches the link does not use it up
+ *   /setup          the first start's one-time setup link: sign in to own the hub's first workspace (setup-page.ts)
  *   /device         approve `connect up` on another machine (device-code flow): shows which machine asks, and
  *                   lets the member pick the workspace it joins
  *   /               who is signed in, and sign out; only without a dashboard build (spa.ts serves it otherwise)
@@ -24,6 +25,7 @@ import { approveDeviceCode, findPendingDeviceCode, normalizeUserCode } from '../
 import { listUserWorkspaces } from '../store/members.js';
 import { authenticateSession, revokeSession, SESSION_COOKIE, type UserPrincipal } from '../store/sessions.js';
 import { html, page, type SafeHtml } from './html.js';
+import { registerSetupPage } from './setup-page.js';
 import type { Spa } from './spa.js';
 
 const SECURITY_HEADERS = {
@@ -38,7 +40,8 @@ const SECURITY_HEADERS = {
 /** Route config of a page: the error handler answers its errors with a page instead of JSON. */
 export const PAGE_CONFIG = { page: true } as const;
 
-function send(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
+/** Sends a page with the pages' security headers. */
+export function send(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
   return reply.status(status).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(page(title, body));
 }
 
@@ -68,6 +71,7 @@ export async function registerPages(parent: FastifyInstance, deps: IdentityDeps,
   await parent.register(async (app) => {
     await app.register(formbody, { bodyLimit: 8 * 1024 });
     pageRoutes(app, deps, spa);
+    registerSetupPage(app, deps);
   });
 }
 

@@ -1,17 +1,24 @@
-/** First start: with an empty database, create a workspace and a one-time API key. */
+/** First start: with an empty database, create a workspace, a one-time API key and a one-time setup link. */
 
 import type { Database } from '../db/index.js';
 import { apiKeyPrefix, generateApiKey, hashSecret } from '../secrets.js';
 import { recordAudit } from './audit.js';
+import { createSetupLink } from './setup-links.js';
 
 export interface Bootstrap {
   workspaceId: string;
   /** Shown once, never stored in clear. */
   apiKey: string;
+  /** The setup link's secret (store/setup-links.ts): whoever signs in through it owns the workspace. Shown once. */
+  setupToken: string;
+  setupExpiresAt: Date;
 }
 
-/** Creates the first workspace and API key if there is no workspace yet; returns undefined otherwise. */
-export async function bootstrapIfEmpty(db: Database, presetKey?: string): Promise<Bootstrap | undefined> {
+/**
+ * Creates the first workspace, its API key and its setup link if there is no workspace yet; returns undefined
+ * otherwise. `now` is the hub's clock (the setup link expires from it).
+ */
+export async function bootstrapIfEmpty(db: Database, presetKey: string | undefined, now: Date): Promise<Bootstrap | undefined> {
   return db.withSystem(async (tx) => {
     // Serialise concurrent first starts of several hubs on one database.
     await tx.query('select pg_advisory_xact_lock(727001)');
@@ -24,7 +31,8 @@ export async function bootstrapIfEmpty(db: Database, presetKey?: string): Promis
       [ws!.id, apiKeyPrefix(apiKey), hashSecret(apiKey)],
     );
     await recordAudit(tx, ws!.id, { actorType: 'system', action: 'api_key.create', targetType: 'api_key', targetId: key!.id, metadata: { name: 'bootstrap' } });
-    return { workspaceId: ws!.id, apiKey };
+    const setup = await createSetupLink(tx, ws!.id, now);
+    return { workspaceId: ws!.id, apiKey, setupToken: setup.token, setupExpiresAt: setup.expiresAt };
   });
 }
 

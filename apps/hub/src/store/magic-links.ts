@@ -16,7 +16,8 @@ export const INVITE_LINK_TTL_MS = 7 * 86_400_000;
 /** Longest token accepted from a request; real ones are 43 characters. */
 export { MAX_LINK_TOKEN };
 
-export type LinkPurpose = 'login' | 'invite';
+/** `setup`: a sign-in that also uses a setup link (store/setup-links.ts) and makes its owner. */
+export type LinkPurpose = 'login' | 'invite' | 'setup';
 
 export interface NewLink {
   email: string;
@@ -27,6 +28,8 @@ export interface NewLink {
   invitedBy?: string;
   /** Invitations only: the invitation (store/invitations.ts) this link accepts. */
   invitationId?: string;
+  /** Setup sign-ins only: the setup link (store/setup-links.ts) this sign-in uses. */
+  setupLinkId?: string;
 }
 
 export interface UsedLink {
@@ -37,6 +40,8 @@ export interface UsedLink {
   role: 'admin' | 'member' | null;
   /** Invitations only: the invitation, now marked accepted. */
   invitationId: string | null;
+  /** Setup sign-ins only: the setup link, still to be claimed by the caller (claimSetupLink). */
+  setupLinkId: string | null;
 }
 
 /**
@@ -54,9 +59,9 @@ export async function createMagicLink(db: Database, link: NewLink, now: Date): P
   const expiresAt = new Date(now.getTime() + ttl);
   await db.withSystem((tx) =>
     tx.query(
-      `insert into magic_links (token_hash, email, purpose, workspace_id, role, invited_by, created_at, expires_at, invitation_id)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [hashSecret(token), link.email, link.purpose, link.workspaceId ?? null, link.role ?? null, link.invitedBy ?? null, now, expiresAt, link.invitationId ?? null],
+      `insert into magic_links (token_hash, email, purpose, workspace_id, role, invited_by, created_at, expires_at, invitation_id, setup_link_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [hashSecret(token), link.email, link.purpose, link.workspaceId ?? null, link.role ?? null, link.invitedBy ?? null, now, expiresAt, link.invitationId ?? null, link.setupLinkId ?? null],
     ),
   );
   return { token, expiresAt };
@@ -71,15 +76,15 @@ export async function createMagicLink(db: Database, link: NewLink, now: Date): P
 export async function consumeMagicLink(tx: Queryable, token: string, now: Date): Promise<UsedLink> {
   if (token.length === 0 || token.length > MAX_LINK_TOKEN) throw unknownLink();
   const hash = hashSecret(token);
-  const [row] = await tx.query<{ id: string; email: string; purpose: LinkPurpose; workspace_id: string | null; role: 'admin' | 'member' | null; invitation_id: string | null }>(
+  const [row] = await tx.query<{ id: string; email: string; purpose: LinkPurpose; workspace_id: string | null; role: 'admin' | 'member' | null; invitation_id: string | null; setup_link_id: string | null }>(
     `update magic_links set used_at = $2
       where token_hash = $1 and used_at is null and expires_at > $2
-      returning id, email, purpose, workspace_id, role, invitation_id`,
+      returning id, email, purpose, workspace_id, role, invitation_id, setup_link_id`,
     [hash, now],
   );
   if (row) {
     if (row.invitation_id) await acceptInvitation(tx, row.invitation_id, now);
-    return { id: row.id, email: row.email, purpose: row.purpose, workspaceId: row.workspace_id, role: row.role, invitationId: row.invitation_id };
+    return { id: row.id, email: row.email, purpose: row.purpose, workspaceId: row.workspace_id, role: row.role, invitationId: row.invitation_id, setupLinkId: row.setup_link_id };
   }
   const [why] = await tx.query<{ used_at: Date | null; revoked_at: Date | null }>(
     'select l.used_at, i.revoked_at from magic_links l left join invitations i on i.id = l.invitation_id where l.token_hash = $1',

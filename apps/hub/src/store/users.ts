@@ -37,9 +37,11 @@ export interface RequestMeta {
 
 /**
  * Finds the user with this email or creates it, together with a personal workspace it owns. Runs inside the
- * caller's withSystem transaction so that the sign-in it belongs to is all or nothing.
+ * caller's withSystem transaction so that the sign-in it belongs to is all or nothing. `home`: a new user gets no
+ * workspace of their own, this existing one becomes their default instead (the caller makes them its owner: a
+ * setup sign-in, `connect-hub make-owner`).
  */
-export async function findOrCreateUser(tx: Queryable, email: string, now: Date, meta: RequestMeta): Promise<User> {
+export async function findOrCreateUser(tx: Queryable, email: string, now: Date, meta: RequestMeta, home?: string): Promise<User> {
   const [existing] = await tx.query<{ id: string }>('select id from users where email = $1', [email]);
   if (existing) return { id: existing.id, email, created: false };
   const [inserted] = await tx.query<{ id: string }>(
@@ -50,6 +52,10 @@ export async function findOrCreateUser(tx: Queryable, email: string, now: Date, 
     // A concurrent sign-in of the same address created it first.
     const [row] = await tx.query<{ id: string }>('select id from users where email = $1', [email]);
     return { id: row!.id, email, created: false };
+  }
+  if (home) {
+    await tx.query('update users set personal_workspace_id = $2 where id = $1', [inserted.id, home]);
+    return { id: inserted.id, email, created: true };
   }
   const [ws] = await tx.query<{ id: string }>('insert into workspaces (name) values ($1) returning id', [personalName(email)]);
   await tx.query(`insert into workspace_members (workspace_id, user_id, role, created_at) values ($1, $2, 'owner', $3)`, [ws!.id, inserted.id, now]);
