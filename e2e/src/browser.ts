@@ -12,8 +12,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import type { HubProcess } from './harness.js';
 
 export const CHROMIUM = process.env.BROWSER_PATH ?? '/usr/bin/chromium';
-/** Git-ignored; CI keeps it as an artifact. */
-export const SHOTS = fileURLToPath(new URL('../../../artifacts/screenshots/', import.meta.url));
+/** Git-ignored; CI keeps it as an artifact. SCREENSHOTS_DIR puts them elsewhere (e.g. to attach to a note). */
+export const SHOTS = process.env.SCREENSHOTS_DIR || fileURLToPath(new URL('../../../artifacts/screenshots/', import.meta.url));
 export const WIDE = { width: 1280, height: 900 };
 export const NARROW = { width: 375, height: 812 };
 

@@ -19,7 +19,8 @@ export interface Session {
   choose(id: string): void;
 }
 
-const CHOICE_KEY = 'pc.workspace';
+/** localStorage key of the chosen workspace id (welcome.ts sets it after a setup sign-in). */
+export const CHOICE_KEY = 'pc.workspace';
 const SessionContext = createContext<Session | null>(null);
 
 export function useSession(): Session {
