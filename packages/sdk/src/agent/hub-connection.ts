@@ -107,6 +107,12 @@ interface PendingRequest {
   reject(err: ConnectError): void;
 }
 
+interface Waiter {
+  resolve(welcome: WelcomeMessage): void;
+  reject(err: ConnectError): void;
+  timer?: NodeJS.Timeout;
+}
+
 interface PendingOpen {
   stream: TunnelStream;
   /** The handshake this open started; undefined when it offered none. */
@@ -138,6 +144,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private readonly streams = new Map<number, TunnelStream>();
   /** Requests waiting for a reply on the current socket; rejected when it goes away. */
   private readonly requests = new Map<number, PendingRequest>();
+  /** Callers of ready() waiting for a connection; removed when settled (welcome or fatal) or when their wait ends. */
+  private readonly waiters = new Set<Waiter>();
   /** Opens waiting for OPEN_OK / OPEN_ERROR; rejected when the socket goes away. */
   private readonly opens = new Map<number, PendingOpen>();
   private openHandler: ((open: IncomingOpen) => void) | undefined;
@@ -185,33 +193,42 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     this.openHandler = handler;
   }
 
-  /** Resolves once connected; rejects after `timeoutMs` or on a fatal error. */
+  /**
+   * Resolves once connected; rejects after `timeoutMs` or on a fatal error. Every caller waits in `waiters`, settled
+   * by the one welcome or fatal error: no listener per caller, however many local connections wait for the hub.
+   */
   ready(timeoutMs = Infinity): Promise<WelcomeMessage> {
     if (this.welcome) return Promise.resolve(this.welcome);
     if (this.stopped) return Promise.reject(new ConnectError('HUB_UNREACHABLE', 'the agent was stopped'));
     return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.off('connected', onConnected);
-        this.off('fatal', onFatal);
+      const waiter: Waiter = {
+        resolve: (welcome) => {
+          clearTimeout(waiter.timer);
+          resolve(welcome);
+        },
+        reject: (err) => {
+          clearTimeout(waiter.timer);
+          reject(err);
+        },
       };
-      const onConnected = (welcome: WelcomeMessage) => {
-        cleanup();
-        resolve(welcome);
-      };
-      const onFatal = (err: ConnectError) => {
-        cleanup();
-        reject(err);
-      };
-      const timer = Number.isFinite(timeoutMs)
-        ? setTimeout(() => {
-            cleanup();
-            reject(new ConnectError('HUB_UNREACHABLE', `not connected to the hub within ${timeoutMs} ms`));
-          }, timeoutMs)
-        : undefined;
-      this.on('connected', onConnected);
-      this.on('fatal', onFatal);
+      if (Number.isFinite(timeoutMs)) {
+        waiter.timer = setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(new ConnectError('HUB_UNREACHABLE', `not connected to the hub within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.waiters.add(waiter);
     });
+  }
+
+  /** Settles every ready() waiting now: with the welcome, or with the fatal error. */
+  private settleWaiters(outcome: { welcome: WelcomeMessage } | { error: ConnectError }): void {
+    const waiting = [...this.waiters];
+    this.waiters.clear();
+    for (const waiter of waiting) {
+      if ('welcome' in outcome) waiter.resolve(outcome.welcome);
+      else waiter.reject(outcome.error);
+    }
   }
 
   /** Sends a control request on the current connection and waits for its reply. */
@@ -267,6 +284,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.settleWaiters({ error: new ConnectError('HUB_UNREACHABLE', 'the agent was stopped') });
     const ws = this.ws;
     if (!ws || ws.readyState === WebSocket.CLOSED) {
       this.dropSocketState(new ConnectError('HUB_UNREACHABLE', 'the agent was stopped'));
@@ -346,6 +364,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     if (FATAL_CODES.has(error.code) || (error.code === 'HUB_CERTIFICATE' && !this.everConnected)) {
       this.stopped = true;
       this.emit('fatal', error);
+      this.settleWaiters({ error });
       return;
     }
     // With several hubs, the next attempt goes to the next one: a dead hub costs one failed attempt, not a backoff.
@@ -425,6 +444,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       this.nextStreamId = 1;
       this.startKeepalive();
       this.emit('connected', msg);
+      this.settleWaiters({ welcome: msg });
     } else if (msg.t === 'reply') {
       const pending = this.requests.get(msg.id);
       if (!pending) return;
