@@ -139,7 +139,7 @@ describe('the web dashboard in chromium', () => {
     await page.getByRole('link', { name: 'Shares' }).click();
     await page.getByText('No shares yet.').waitFor();
     await page.getByLabel('Share name').fill('partner');
-    await page.getByLabel('Services').fill(serviceName);
+    await page.getByRole('checkbox', { name: new RegExp(`^${serviceName}`) }).check();
     await page.getByLabel('Rate per minute (optional)').fill('60');
     await page.getByRole('button', { name: 'Create share' }).click();
     const code = (await page.getByTestId('new-share-code').textContent()) ?? '';

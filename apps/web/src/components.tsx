@@ -1,4 +1,4 @@
-/** Small shared pieces: list states (loading / error / empty), copy buttons, one-time secrets, dates. */
+/** Small shared pieces: list states (loading / error / empty), status dots, copy buttons, one-time secrets, dates. */
 
 import { useState, type ReactNode } from 'react';
 import type { Resource } from './use-resource.js';
@@ -67,12 +67,22 @@ export function OneTimeSecret({ title, value, testId, onDone }: { title: string;
   );
 }
 
-/** An error from a form action, announced to screen readers. */
-/** Whether an agent (or the agent of a service) is connected to the hub right now. */
-export function OnlineBadge({ online }: { online: boolean }) {
-  return <span className={online ? 'badge online' : 'badge offline'}>{online ? 'online' : 'offline'}</span>;
+/** What a status dot says: connected and well, connected but its target fails the checks, not connected. */
+export type Status = 'online' | 'failing' | 'offline';
+
+const STATUS_TEXT: Record<Status, string> = { online: 'online', failing: 'failing checks', offline: 'offline' };
+
+/** A coloured dot with its word beside it (the colour is never the only sign); `compact`: the word for screen readers only. */
+export function StatusDot({ status, text = STATUS_TEXT[status], compact = false }: { status: Status; text?: string; compact?: boolean }) {
+  return (
+    <span className={`status ${status}`} data-testid="status" data-status={status}>
+      <span className="dot" aria-hidden="true" />
+      {compact ? <span className="sr-only">{text}</span> : text}
+    </span>
+  );
 }
 
+/** An error from a form action, announced to screen readers. */
 export function FormError({ error }: { error: Error | null }) {
   return error ? <p className="form-error" role="alert">{error.message}</p> : null;
 }

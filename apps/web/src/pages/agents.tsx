@@ -1,18 +1,16 @@
 /**
- * Agents of the workspace: online state live from /v1/events, version, last seen, masked address, token expiry (in
+ * Agents of the workspace, searchable and filtered by status: online state live from /v1/events, version, last seen, masked address, token expiry (in
  * the warning colour within 7 days), and for admins: rotate the token of a connected agent, revoke an agent.
  */
 
 import { useState } from 'react';
-import type { AgentSummary } from '@private-connect/protocol';
 import { api } from '../api.js';
-import { FormError, ListState, OnlineBadge, formatTime, relative } from '../components.js';
-import { useHubEvent } from '../events.js';
+import { FormError, ListState, StatusDot, formatTime, relative } from '../components.js';
+import { ListFilter, useListFilter } from '../list-filter.js';
+import { useAgents, type Agent } from '../live-lists.js';
 import { useSession } from '../workspace.js';
-import { useResource } from '../use-resource.js';
 
-/** An agent as GET /v1/agents lists it; `lastIp` comes masked from the hub (`192.168.x.x`). */
-export type Agent = AgentSummary;
+export type { Agent } from '../live-lists.js';
 
 const WARN_MS = 7 * 24 * 3_600_000;
 
@@ -27,19 +25,8 @@ export function AgentsPage() {
   const admin = current.role === 'owner' || current.role === 'admin';
   const [error, setError] = useState<Error | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const agents = useResource(() => api<{ agents: Agent[] }>('GET', '/v1/agents').then((r) => r.agents), current.id);
+  const agents = useAgents();
   const { update, reload } = agents;
-  useHubEvent('agent', (event) => {
-    // An agent enrolled since the list was loaded: fetch once to get all of its fields.
-    if (agents.state.status === 'ready' && !agents.state.data.some((a) => a.id === event.id)) return reload();
-    update((list) =>
-      list.map((agent) =>
-        agent.id === event.id
-          ? { ...agent, online: event.online, label: event.label ?? agent.label, lastSeenAt: event.at ?? agent.lastSeenAt, tokenExpiresAt: event.tokenExpiresAt ?? agent.tokenExpiresAt }
-          : agent,
-      ),
-    );
-  });
   const act = (run: () => Promise<string>) => {
     setError(null);
     setNotice(null);
@@ -70,59 +57,70 @@ export function AgentsPage() {
         isEmpty={(list) => list.length === 0}
         empty={<p>No agents yet. Enrol one with <code>connect up</code>; see Getting started.</p>}
       >
-        {(list) => (
-          <ul className="cards" aria-label="Agents">
-            {list.map((agent) => {
-              const expiresIn = agent.tokenExpiresAt ? new Date(agent.tokenExpiresAt).getTime() - Date.now() : null;
-              const expiring = expiresIn !== null && expiresIn < WARN_MS;
-              return (
-                <li key={agent.id} className="card" data-testid="agent" data-agent-label={agent.label} data-online={agent.online}>
-                  <div className="card-head">
-                    <strong>{agent.label}</strong>
-                    <OnlineBadge online={agent.online} />
-                  </div>
-                  <dl>
-                    <dt>Host</dt>
-                    <dd>{agent.hostname ?? '—'}</dd>
-                    <dt>Platform</dt>
-                    <dd>{agent.platform ?? '—'}</dd>
-                    <dt>Version</dt>
-                    <dd>{agent.version ?? '—'}</dd>
-                    <dt>Last seen</dt>
-                    <dd>{agent.online ? 'now' : formatTime(agent.lastSeenAt)}</dd>
-                    <dt>Address</dt>
-                    <dd>{maskIp(agent.lastIp)}</dd>
-                    <dt>Identity key</dt>
-                    <dd data-testid="fingerprint">
-                      <code>{agent.fingerprint ?? '—'}</code>
-                    </dd>
-                    <dt>Token expires</dt>
-                    <dd className={expiring ? 'warn' : undefined} data-testid="token-expiry" data-expiring={expiring}>
-                      {agent.tokenExpiresAt ? `${formatTime(agent.tokenExpiresAt)} (${relative(agent.tokenExpiresAt)})` : '—'}
-                      {expiring ? ' · rotate it soon' : null}
-                    </dd>
-                  </dl>
-                  {admin ? (
-                    <div className="actions">
-                      <button
-                        type="button"
-                        onClick={() => rotate(agent)}
-                        disabled={!agent.online}
-                        title={agent.online ? undefined : 'The agent must be online; or run `connect up --rotate-token` on its machine'}
-                      >
-                        Rotate token<span className="sr-only"> of {agent.label}</span>
-                      </button>
-                      <button type="button" className="danger" onClick={() => revoke(agent)}>
-                        Revoke<span className="sr-only"> {agent.label}</span>
-                      </button>
-                    </div>
-                  ) : null}
-                </li>
-              );
-            })}
-          </ul>
-        )}
+        {(list) => <AgentCards list={list} admin={admin} rotate={rotate} revoke={revoke} />}
       </ListState>
     </section>
+  );
+}
+
+const AGENT_STATUSES: Array<['online' | 'offline', string]> = [['online', 'Online'], ['offline', 'Offline']];
+
+function AgentCards({ list, admin, rotate, revoke }: { list: Agent[]; admin: boolean; rotate: (a: Agent) => void; revoke: (a: Agent) => void }) {
+  const filter = useListFilter(list, (a) => [a.label, a.hostname, a.platform, a.version].join(' '), (a) => (a.online ? 'online' : 'offline'));
+  return (
+    <>
+      <ListFilter what="agents" value={filter.value} onChange={filter.set} statuses={AGENT_STATUSES} shown={filter.shown.length} total={list.length} />
+      {filter.shown.length === 0 ? <div className="state empty"><p>No agent matches this search.</p></div> : null}
+      <ul className="cards" aria-label="Agents">
+        {filter.shown.map((agent) => {
+          const expiresIn = agent.tokenExpiresAt ? new Date(agent.tokenExpiresAt).getTime() - Date.now() : null;
+          const expiring = expiresIn !== null && expiresIn < WARN_MS;
+          return (
+            <li key={agent.id} className="card" data-testid="agent" data-agent-label={agent.label} data-online={agent.online}>
+              <div className="card-head">
+                <strong>{agent.label}</strong>
+                <StatusDot status={agent.online ? 'online' : 'offline'} />
+              </div>
+              <dl>
+                <dt>Host</dt>
+                <dd>{agent.hostname ?? '—'}</dd>
+                <dt>Platform</dt>
+                <dd>{agent.platform ?? '—'}</dd>
+                <dt>Version</dt>
+                <dd>{agent.version ?? '—'}</dd>
+                <dt>Last seen</dt>
+                <dd>{agent.online ? 'now' : formatTime(agent.lastSeenAt)}</dd>
+                <dt>Address</dt>
+                <dd>{maskIp(agent.lastIp)}</dd>
+                <dt>Identity key</dt>
+                <dd data-testid="fingerprint">
+                  <code>{agent.fingerprint ?? '—'}</code>
+                </dd>
+                <dt>Token expires</dt>
+                <dd className={expiring ? 'warn' : undefined} data-testid="token-expiry" data-expiring={expiring}>
+                  {agent.tokenExpiresAt ? `${formatTime(agent.tokenExpiresAt)} (${relative(agent.tokenExpiresAt)})` : '—'}
+                  {expiring ? ' · rotate it soon' : null}
+                </dd>
+              </dl>
+              {admin ? (
+                <div className="actions">
+                  <button
+                    type="button"
+                    onClick={() => rotate(agent)}
+                    disabled={!agent.online}
+                    title={agent.online ? undefined : 'The agent must be online; or run `connect up --rotate-token` on its machine'}
+                  >
+                    Rotate token<span className="sr-only"> of {agent.label}</span>
+                  </button>
+                  <button type="button" className="danger" onClick={() => revoke(agent)}>
+                    Revoke<span className="sr-only"> {agent.label}</span>
+                  </button>
+                </div>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+    </>
   );
 }

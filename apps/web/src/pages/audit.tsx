@@ -1,13 +1,14 @@
 /**
  * The audit log: filters (action, actor type, target type, agent, time range), older pages (by `before`), and every
- * matching entry exported as JSON lines (fetched page by page, up to EXPORT_MAX). Coalesced access entries show
- * how many requests they stand for (×N).
+ * matching entry exported as JSON lines (fetched page by page, up to EXPORT_MAX). Actors and targets are shown by
+ * name (names.ts), the id on hover. Coalesced access entries show how many requests they stand for (×N).
  */
 
 import { useState, type FormEvent } from 'react';
 import type { AgentSummary, AuditEntry } from '@private-connect/protocol';
 import { api } from '../api.js';
 import { FormError, formatTime } from '../components.js';
+import { nameOf, useNames, type Names } from '../names.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
 
@@ -83,11 +84,28 @@ function Repeats({ entry }: { entry: AuditEntry }) {
   );
 }
 
+const KIND: Record<string, string> = { api_key: 'API key', user: 'member', device_code: 'device' };
+
+/** An actor or target: its kind, then its name (the whole id on hover, for when two things share a name). */
+export function Named({ names, type, id, metadata }: { names: Names; type: string | null; id: string | null; metadata?: Record<string, unknown> }) {
+  if (!type) return <span className="muted">—</span>;
+  const { name, known } = nameOf(names, type, id, metadata);
+  return (
+    <span className="named" title={id ?? undefined} data-testid="audit-name" data-known={known}>
+      <span className="kind">{KIND[type] ?? type.replace(/_/g, ' ')}</span> {known ? name : <code>{name}</code>}
+    </span>
+  );
+}
+
+/** The metadata that names the target, for target types whose name the event records (not the actor's). */
+const targetMeta = (e: AuditEntry) => (e.targetType === e.actorType && e.targetId === e.actorId ? undefined : e.metadata);
+
 export function AuditPage() {
   const { current } = useSession();
   const [draft, setDraft] = useState<Filters>(NO_FILTERS);
   const [filters, setFilters] = useState(draft);
   const agents = useResource(() => api<{ agents: AgentSummary[] }>('GET', '/v1/agents').then((r) => r.agents), current.id);
+  const { names, ready: named } = useNames();
   const [exporting, setExporting] = useState<{ busy: boolean; error: Error | null }>({ busy: false, error: null });
   const exportAll = () => {
     setExporting({ busy: true, error: null });
@@ -116,7 +134,8 @@ export function AuditPage() {
     );
   };
   const set = (field: keyof Filters) => (event: { target: { value: string } }) => setDraft({ ...draft, [field]: event.target.value });
-  const state = page.state;
+  // The entries wait for the names too (a moment), so that ids never flash in the table.
+  const state = named || page.state.status !== 'ready' ? page.state : ({ status: 'loading' } as const);
   return (
     <section aria-labelledby="audit-title">
       <h1 id="audit-title">Audit log</h1>
@@ -191,8 +210,8 @@ export function AuditPage() {
                   <tr key={e.id} data-testid="audit-entry">
                     <td>{formatTime(e.at)}</td>
                     <td><code>{e.action}</code> <Repeats entry={e} /></td>
-                    <td>{e.actorType}{e.actorId ? ` ${e.actorId.slice(0, 8)}` : ''}</td>
-                    <td>{e.targetType ? `${e.targetType} ${e.targetId ?? ''}` : '—'}</td>
+                    <td><Named names={names} type={e.actorType} id={e.actorId} /></td>
+                    <td><Named names={names} type={e.targetType} id={e.targetId} metadata={targetMeta(e)} /></td>
                     <td>{e.ip ?? '—'}</td>
                   </tr>
                 ))}

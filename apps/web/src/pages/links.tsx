@@ -1,4 +1,7 @@
-/** Public links: a URL that reaches one HTTP service without an agent (create → the URL is shown once), revoke. */
+/**
+ * Public links: a URL that reaches one HTTP service of the workspace (picked from its list) without an agent
+ * (create → the URL is shown once), revoke.
+ */
 
 import { useState } from 'react';
 import type { CreatedLink, LinkInfo, ServiceInfo } from '@private-connect/protocol';
@@ -9,12 +12,12 @@ import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limit
 import { useSession } from '../workspace.js';
 import { useResource, useSubmit } from '../use-resource.js';
 
-function CreateLink({ services, onCreated }: { services: string[]; onCreated: () => void }) {
+function CreateLink({ services, onCreated }: { services: ServiceInfo[] | undefined; onCreated: () => void }) {
   const [service, setService] = useState('');
   const [limits, setLimits] = useState(EMPTY_LIMITS);
   const [created, setCreated] = useState<CreatedLink | null>(null);
   const { busy, error, submit } = useSubmit(
-    () => api<CreatedLink>('POST', '/v1/links', { service: service.trim(), ...limitsBody(limits) } satisfies CreateLinkRequest),
+    () => api<CreatedLink>('POST', '/v1/links', { service, ...limitsBody(limits) } satisfies CreateLinkRequest),
     (answer) => {
       setCreated(answer);
       setService('');
@@ -27,10 +30,16 @@ function CreateLink({ services, onCreated }: { services: string[]; onCreated: ()
       <form className="grid-form" onSubmit={submit} aria-label="Create a public link">
         <label>
           Service
-          <input value={service} onChange={(e) => setService(e.target.value)} required list="link-services" placeholder="web" />
-          <datalist id="link-services">
-            {services.map((name) => <option key={name} value={name} />)}
-          </datalist>
+          <select value={service} onChange={(e) => setService(e.target.value)} required disabled={!services || services.length === 0} data-testid="link-service">
+            <option value="">{!services ? 'Loading…' : services.length === 0 ? 'No services yet' : 'Choose a service'}</option>
+            {(services ?? []).map((s) => (
+              <option key={s.id} value={s.name}>
+                {s.name}
+                {s.protocol === 'http' ? ' · HTTP' : ''}
+                {s.online ? '' : ' · offline'}
+              </option>
+            ))}
+          </select>
         </label>
         <LimitsFields value={limits} onChange={setLimits} />
         <button type="submit" disabled={busy}>Create public link</button>
@@ -49,7 +58,7 @@ function CreateLink({ services, onCreated }: { services: string[]; onCreated: ()
 export function LinksPage() {
   const { current } = useSession();
   const links = useResource(() => api<{ links: LinkInfo[] }>('GET', '/v1/links').then((r) => r.links), current.id);
-  const services = useResource(() => api<{ services: ServiceInfo[] }>('GET', '/v1/services').then((r) => r.services.map((s) => s.name)), current.id);
+  const services = useResource(() => api<{ services: ServiceInfo[] }>('GET', '/v1/services').then((r) => r.services), current.id);
   const [error, setError] = useState<Error | null>(null);
   const revoke = (link: LinkInfo) => {
     if (!window.confirm(`Revoke the public link to ${link.service} (${link.prefix}…)? It stops working now.`)) return;
@@ -59,7 +68,7 @@ export function LinksPage() {
   return (
     <section aria-labelledby="links-title">
       <h1 id="links-title">Public links</h1>
-      <CreateLink services={services.state.status === 'ready' ? services.state.data : []} onCreated={links.reload} />
+      <CreateLink services={services.state.status === 'ready' ? services.state.data : undefined} onCreated={links.reload} />
       <FormError error={error} />
       <ListState state={links.state} retry={links.reload} isEmpty={(list) => list.length === 0} empty={<p>No public links yet.</p>}>
         {(list) => (

@@ -1,47 +1,77 @@
 /**
- * Shares: give another workspace some services (create → the code is shown once), list, revoke; and join another
- * workspace's share with the code its owner sent (what `connect join` does).
+ * Shares: give another workspace some of this workspace's services (picked from its list; create → the code is
+ * shown once), list, revoke; and join another workspace's share with the code its owner sent (what `connect join`
+ * does).
  */
 
-import { useState } from 'react';
+import { useState, type FormEvent } from 'react';
 import type { CreatedShare, JoinedShareInfo, ShareInfo, ShareList } from '@private-connect/protocol';
 import type { CreateShareRequest } from '@private-connect/api';
 import { api } from '../api.js';
-import { FormError, ListState, OneTimeSecret, formatTime, parseList } from '../components.js';
+import { FormError, ListState, OneTimeSecret, StatusDot, formatTime } from '../components.js';
+import { serviceStatus, type Service } from '../live-lists.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
 import { useSession } from '../workspace.js';
 import { useResource, useSubmit } from '../use-resource.js';
 
-function CreateShare({ onCreated }: { onCreated: () => void }) {
+/** The workspace's services as checkboxes, with their status: what a share may give. */
+function ServicePicker({ services, chosen, onChange }: { services: Service[] | undefined; chosen: string[]; onChange: (names: string[]) => void }) {
+  if (!services) return <p className="muted">Loading the services…</p>;
+  if (services.length === 0) return <p className="muted">This workspace has no services yet: expose one with <code>connect expose</code> first.</p>;
+  const toggle = (name: string, on: boolean) => onChange(on ? [...chosen, name] : chosen.filter((n) => n !== name));
+  return (
+    <div className="choices" data-testid="share-services">
+      {services.map((s) => (
+        <label key={s.id} className="choice">
+          <input type="checkbox" checked={chosen.includes(s.name)} onChange={(e) => toggle(s.name, e.target.checked)} />
+          <span>{s.name}</span>
+          <StatusDot status={serviceStatus(s)} />
+        </label>
+      ))}
+    </div>
+  );
+}
+
+function CreateShare({ services, onCreated }: { services: Service[] | undefined; onCreated: () => void }) {
   const [name, setName] = useState('');
-  const [services, setServices] = useState('');
+  const [chosen, setChosen] = useState<string[]>([]);
   const [limits, setLimits] = useState(EMPTY_LIMITS);
   const [code, setCode] = useState<string | null>(null);
+  const [missing, setMissing] = useState<Error | null>(null);
   const { busy, error, submit } = useSubmit(
-    () => api<CreatedShare>('POST', '/v1/shares', { name: name.trim(), services: parseList(services) ?? [], ...limitsBody(limits) } satisfies CreateShareRequest),
+    () => api<CreatedShare>('POST', '/v1/shares', { name: name.trim(), services: chosen, ...limitsBody(limits) } satisfies CreateShareRequest),
     (created) => {
       setCode(created.code);
       setName('');
-      setServices('');
+      setChosen([]);
       setLimits(EMPTY_LIMITS);
       onCreated();
     },
   );
+  const send = (event: FormEvent) => {
+    if (chosen.length === 0) {
+      event.preventDefault();
+      setMissing(new Error('Choose at least one service to share.'));
+      return;
+    }
+    setMissing(null);
+    submit(event);
+  };
   return (
     <div>
-      <form className="grid-form" onSubmit={submit} aria-label="Create a share">
+      <form className="grid-form" onSubmit={send} aria-label="Create a share">
         <label>
           Share name
           <input value={name} onChange={(e) => setName(e.target.value)} required placeholder="partner-db" />
         </label>
-        <label>
-          Services
-          <input value={services} onChange={(e) => setServices(e.target.value)} required placeholder="prod-db, api" />
-        </label>
+        <fieldset className="wide">
+          <legend>Services</legend>
+          <ServicePicker services={services} chosen={chosen} onChange={setChosen} />
+        </fieldset>
         <LimitsFields value={limits} onChange={setLimits} />
         <button type="submit" disabled={busy}>Create share</button>
       </form>
-      <FormError error={error} />
+      <FormError error={missing ?? error} />
       {code ? (
         <OneTimeSecret title="The share code; the other workspace joins with `connect join <code>`." value={code} testId="new-share-code" onDone={() => setCode(null)} />
       ) : null}
@@ -88,6 +118,7 @@ function JoinShare({ onJoined }: { onJoined: () => void }) {
 export function SharesPage() {
   const { current } = useSession();
   const shares = useResource(() => api<ShareList>('GET', '/v1/shares'), current.id);
+  const services = useResource(() => api<{ services: Service[] }>('GET', '/v1/services').then((r) => r.services), current.id);
   const [error, setError] = useState<Error | null>(null);
   const revoke = (share: ShareInfo) => {
     if (!window.confirm(`Revoke the share "${share.name}"? The other workspace loses access now.`)) return;
@@ -97,7 +128,7 @@ export function SharesPage() {
   return (
     <section aria-labelledby="shares-title">
       <h1 id="shares-title">Shares</h1>
-      <CreateShare onCreated={shares.reload} />
+      <CreateShare services={services.state.status === 'ready' ? services.state.data : undefined} onCreated={shares.reload} />
       <FormError error={error} />
       <h2>Shared by this workspace</h2>
       <ListState state={shares.state} retry={shares.reload} isEmpty={(list) => list.owned.length === 0} empty={<p>No shares yet.</p>}>
