@@ -4,6 +4,7 @@
  */
 
 import type { AgentEvent, AgentOptions } from './agent/agent.js';
+import { DEFAULT_BACKOFF } from './agent/backoff.js';
 import { identityPath, knownAgentsPath, portsPath, requireConfig, writeConfig, type AgentConfig } from './config-store.js';
 
 export interface HomeAgentSettings {
@@ -32,7 +33,7 @@ export function homeAgentOptions(
     identityFile: identityPath(home),
     knownAgentsFile: knownAgentsPath(home),
     allowInsecure: settings.allowInsecure,
-    backoff: { initialMs: 250, maxMs: settings.reconnectMaxMs ?? 30_000 },
+    backoff: { ...DEFAULT_BACKOFF, maxMs: settings.reconnectMaxMs ?? DEFAULT_BACKOFF.maxMs },
     // Read again at rotation time: another process of the folder may have changed the rest of config.json meanwhile.
     onToken: async (token, tokenExpiresAt) => writeConfig(home, { ...(await requireConfig(home)), token, tokenExpiresAt }),
     onEvent: settings.onEvent,

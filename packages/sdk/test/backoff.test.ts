@@ -1,4 +1,7 @@
-/** backoffDelay: exponential growth from initialMs, capped at maxMs, full jitter between initialMs/2 and the ceiling. */
+/**
+ * backoffDelay: exponential growth from initialMs (after flatAttempts at initialMs), capped at maxMs, full jitter between
+ * initialMs/2 and the ceiling; and the agents' default policy, whose first retries after a lost hub come within 500 ms.
+ */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -47,6 +50,25 @@ describe('backoffDelay', () => {
     const again = backoffDelay(0, options, () => 1);
     assert.equal(late, options.maxMs);
     assert.equal(again, options.initialMs);
+  });
+
+  test('the default policy: the first retry after a lost hub comes within 500 ms, jittered', () => {
+    const first = Array.from({ length: 200 }, () => backoffDelay(0));
+    assert.ok(Math.max(...first) <= 500, `first retries up to ${Math.max(...first)} ms`);
+    assert.ok(new Set(first).size > 20, 'jittered');
+    assert.ok(Math.min(...first) >= 250, 'not all at once: at least 250 ms');
+  });
+
+  test('the default policy: retries stay within 500 ms for the first ~3 s of an outage, then grow to the 30 s cap', () => {
+    const ceilings = Array.from({ length: 16 }, (_, attempt) => backoffDelay(attempt, DEFAULT_BACKOFF, () => 1));
+    assert.deepEqual(ceilings, [500, 500, 500, 500, 500, 500, 500, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
+    const floor = backoffDelay(0, DEFAULT_BACKOFF, lowest) * 8;
+    assert.ok(floor >= 2_000, `the flat retries cover at least ${floor} ms`);
+  });
+
+  test('flatAttempts keeps the ceiling at initialMs for that many attempts, then it doubles', () => {
+    const flat = { initialMs: 100, maxMs: 5_000, flatAttempts: 3 };
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((attempt) => backoffDelay(attempt, flat, () => 1)), [100, 100, 100, 200, 400, 800]);
   });
 
   test('a cap below initialMs wins over both the floor and the ceiling', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConnectError } from '@private-connect/protocol';
-import { homeAgentOptions, identityPath, knownAgentsPath, portsPath, readConfig, writeConfig, type AgentConfig } from '../src/index.js';
+import { DEFAULT_BACKOFF, homeAgentOptions, identityPath, knownAgentsPath, portsPath, readConfig, writeConfig, type AgentConfig } from '../src/index.js';
 
 const config: AgentConfig = {
   hubUrl: 'https://hub.example.com',
@@ -32,7 +32,7 @@ describe('homeAgentOptions', () => {
       [options.hubUrl, options.token, options.label, options.portsFile, options.identityFile, options.knownAgentsFile, options.allowInsecure],
       [config.hubUrl, config.token, 'laptop', portsPath(home), identityPath(home), knownAgentsPath(home), true],
     );
-    assert.deepEqual(options.backoff, { initialMs: 250, maxMs: 500 });
+    assert.deepEqual(options.backoff, { ...DEFAULT_BACKOFF, maxMs: 500 });
     assert.equal(homeAgentOptions(home, config).backoff?.maxMs, 30_000, 'the default cap');
   });
 
