@@ -1,6 +1,7 @@
 /**
  * `connect up --hub URL` without an API key: the real CLI prints a user code, a signed-in member approves it over
- * the HTTP API, and the CLI saves an agent token for the approved workspace.
+ * the HTTP API, and the CLI saves an agent token for the approved workspace. The test has no terminal, so it passes
+ * --device (without it, `connect up` refuses at once: cli-answers.test.ts).
  */
 
 import assert from 'node:assert/strict';
@@ -46,7 +47,7 @@ describe('connect up by device code', () => {
     const user = await signIn('device-owner@example.com');
     const home = await tempDir('device-agent');
     try {
-      const proc = startProcess(process.execPath, [CONNECT_MAIN, '--json', 'up', '--hub', hub.url, '--label', 'laptop'], { CONNECT_HOME: home, NO_COLOR: '1' }, 'connect up (device)');
+      const proc = startProcess(process.execPath, [CONNECT_MAIN, '--json', 'up', '--hub', hub.url, '--label', 'laptop', '--device'], { CONNECT_HOME: home, NO_COLOR: '1' }, 'connect up (device)');
       const shown = await proc.waitFor((l) => l.type === 'device_code', 20_000, 'the device code');
       assert.equal(shown.verificationUri, `${hub.url}/device`);
       const approve = await fetch(`${hub.url}/v1/device/approve`, {

@@ -16,7 +16,7 @@ import { expose, type ExposeOptions } from './commands/expose.js';
 import { list } from './commands/list.js';
 import { reach, type ReachOptions } from './commands/reach.js';
 import { status } from './commands/status.js';
-import { up } from './commands/up.js';
+import { up, type UpOptions } from './commands/up.js';
 import { audit, type AuditOptions } from './commands/audit.js';
 import { share, shareList, shareRevoke, type ShareOptions } from './commands/share.js';
 import { join, type JoinOptions } from './commands/join.js';
@@ -74,7 +74,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--api-key <key>', 'API key from the hub (pc_...)')
     .option('--label <label>', 'name of this machine in the workspace (default: hostname)')
     .option('--rotate-token', 'replace this agent\'s token now; the old one keeps working for 24 hours')
-    .action(action((ctx, options: { hub?: string; apiKey?: string; label?: string; rotateToken?: boolean }) => up(ctx, options)));
+    .option('--device', 'enrol by device code even without a terminal: print the code, wait for a member to approve it in a browser')
+    .action(action((ctx, options: UpOptions) => up(ctx, options)));
 
   program
     .command('audit')

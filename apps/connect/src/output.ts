@@ -14,7 +14,7 @@ export interface Output {
   info(line: string): void;
   /** A machine-readable event (printed as JSON with --json, else via `human`). */
   event(value: Record<string, unknown>, human?: string): void;
-  /** A structured result (the JSON document with --json, else the human text). */
+  /** A structured result (one JSON line with --json, else the human text). */
   result(value: unknown, human: string): void;
   warn(line: string): void;
   error(err: unknown): void;
@@ -81,7 +81,8 @@ export function createOutput(json: boolean, debug = false): Output {
     json,
     info: (line) => !json && write(line),
     event: (value, human) => (json ? write(JSON.stringify({ time: new Date().toISOString(), ...value })) : human !== undefined && write(human)),
-    result: (value, human) => write(json ? JSON.stringify(value, null, 2) : human),
+    // One object per line, like every other --json line: `connect ls --json | jq -c .services[]` and line readers alike.
+    result: (value, human) => write(json ? JSON.stringify(value) : human),
     warn: (line) => (json ? write(JSON.stringify({ type: 'warning', message: line })) : writeErr(color.yellow(`warning: ${line}`))),
     error: (err) => {
       const error = err instanceof ConnectError ? err : undefined;

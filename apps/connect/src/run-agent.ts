@@ -19,6 +19,7 @@ import {
 import { requireConfig, type Context } from './context.js';
 import { tokenExpiryWarning } from './token-warning.js';
 import { color, progress, type Output } from './output.js';
+import { serviceStatus } from './service-status.js';
 
 /** How often a running agent rewrites its run record with its state and traffic (what `connect status` shows). */
 export const RUN_UPDATE_MS = 2000;
@@ -124,8 +125,17 @@ export function printEvent(out: Output, event: AgentEvent): void {
       return out.event(event, `${color.red('✗')} could not expose ${event.name} again: ${event.message}`);
     case 'listening': {
       if (event.wanted !== undefined) out.warn(`port ${event.wanted} is in use; ${event.name} listens on ${event.port} instead`);
-      const status = event.service.online ? '' : color.yellow(`  (${event.name} is offline right now; connections will work once it is back)`);
-      return out.event(event, `${color.green('✓')} ${color.bold(event.name)} is reachable on ${event.host}:${event.port}${status}`);
+      const { status, reason } = serviceStatus(event.service);
+      if (status === 'failing') {
+        // The hub has the exposing agent's latest check: a client would connect and be dropped; say so, with the check.
+        return out.event(
+          event,
+          `${color.yellow('!')} ${color.bold(event.name)} listens on ${event.host}:${event.port}, but its target fails its checks: ${reason}` +
+            color.dim(`\n  connections will fail until the target answers (connect reach ${event.name} --check tests it end to end)`),
+        );
+      }
+      const note = status === 'offline' ? color.yellow(`  (${event.name} is offline right now; connections will work once it is back)`) : '';
+      return out.event(event, `${color.green('✓')} ${color.bold(event.name)} is reachable on ${event.host}:${event.port}${note}`);
     }
     case 'reach_registered':
       return out.event(event);

@@ -5,7 +5,7 @@
 
 import { ConnectError, ProtocolError, type ErrorBody, type ErrorCode, isErrorCode } from './errors.js';
 import { MAX_GOAWAY_RECONNECT_MS, MAX_HEALTH_CHECKS, MAX_HEALTH_TEXT, MAX_LABEL, MAX_SMALL_JSON } from './limits.js';
-import type { HealthCheck } from './api.js';
+import type { HealthCheck, ServiceHealth } from './api.js';
 import { decodePublicKey, parseAnswer, parseOffer, type E2EAnswer, type E2EOffer } from './e2e.js';
 
 /** What the hub tells agents about a service in their workspace. */
@@ -26,6 +26,8 @@ export interface ServiceInfo {
    * when its agent runs with --no-e2e (streams from agents that also pass --no-e2e are then plaintext).
    */
   e2e?: 'required' | 'optional';
+  /** The latest health report of its exposing agent, in the answer to `resolve` and `reach` when there is one. */
+  health?: ServiceHealth;
 }
 
 export type ServiceProtocol = 'tcp' | 'http';

@@ -23,7 +23,18 @@ export async function audit(ctx: Context, options: AuditOptions): Promise<number
   if (!credential) throw new ConnectError('NOT_ENROLLED', 'reading the audit log needs an API key: connect audit --api-key <pc_...>');
   const limit = options.limit === undefined ? 50 : Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new ConnectError('BAD_REQUEST', '--limit must be a whole number from 1 to 500');
-  const page = await new ApiClient({ hubUrl, credential, allowInsecure: ctx.env.allowInsecure }).audit({ limit, targetType: options.type, action: options.action });
+  const page = await new ApiClient({ hubUrl, credential, allowInsecure: ctx.env.allowInsecure })
+    .audit({ limit, targetType: options.type, action: options.action })
+    .catch((err: unknown) => {
+      // The agent token of config.json may not read the log: say what may.
+      if (err instanceof ConnectError && err.code === 'FORBIDDEN' && !options.apiKey) {
+        throw new ConnectError(
+          'FORBIDDEN',
+          `this machine's agent token may not read the audit log; pass an API key of the workspace: connect audit --api-key <pc_...>, or sign in to the hub's dashboard as an owner or admin and open its Audit page`,
+        );
+      }
+      throw err;
+    });
   const human =
     page.events.length === 0
       ? 'no audit events match'

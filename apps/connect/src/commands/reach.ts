@@ -5,7 +5,8 @@
  */
 
 import { ConnectError, parseReachName, type HealthCheck } from '@private-connect/protocol';
-import { Agent, ApiClient, checkService, type ServiceCheckReport } from '@private-connect/sdk';
+import { distance } from 'fastest-levenshtein';
+import { Agent, ApiClient, checkService, listRuns, type ServiceCheckReport } from '@private-connect/sdk';
 import { requireConfig, type Context } from '../context.js';
 import { color, withProgress } from '../output.js';
 import { agentOptions, runAgent } from '../run-agent.js';
@@ -27,10 +28,55 @@ export async function reach(ctx: Context, name: string, options: ReachOptions): 
     port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConnectError('BAD_REQUEST', `--port must be 0-65535, got "${options.port}"`);
   }
+  await refuseSecondReach(ctx, name);
   return runAgent(ctx, { command: 'reach', name }, async (agent) => {
-    const reached = await agent.reach(name, { port, host: options.host });
-    return { port: reached.port };
+    try {
+      const reached = await agent.reach(name, { port, host: options.host });
+      return { port: reached.port };
+    } catch (err) {
+      throw err instanceof ConnectError && err.code === 'SERVICE_NOT_FOUND' ? await notFoundWithHint(ctx, name, err) : err;
+    }
   }, { allowPlaintext: options.e2e === false });
+}
+
+/**
+ * A second `connect reach NAME` from the same config folder would open a second local port for the same service and
+ * leave the person to find out which one the first process holds: refuse it, like `ngrok` refuses a second session of
+ * one endpoint, and say where the service already listens.
+ */
+async function refuseSecondReach(ctx: Context, name: string): Promise<void> {
+  const running = (await listRuns(ctx.home)).find((r) => r.command === 'reach' && r.name === name);
+  if (!running) return;
+  const where = `${running.host ?? '127.0.0.1'}:${running.port}`;
+  const who = running.daemon ? `the daemon, process ${running.pid}` : `connect reach in process ${running.pid}`;
+  throw new ConnectError(
+    'ALREADY_REACHED',
+    `${name} is already reachable on ${where} (${who}); connect to that address, or stop it first with: connect down ${name}`,
+  );
+}
+
+/** The names one could have meant: closest by edit distance, at most a third of the name's length away. */
+export function suggestName(wanted: string, names: string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const name of names) {
+    const d = distance(wanted, name);
+    if (d > 0 && d <= Math.max(1, Math.floor(wanted.length / 3)) && (!best || d < best.d)) best = { name, d };
+  }
+  return best?.name;
+}
+
+/** "Service not found: prod-dbb; did you mean prod-db? (connect ls lists ...)": the services and joined shares' names. */
+async function notFoundWithHint(ctx: Context, name: string, err: ConnectError): Promise<ConnectError> {
+  const config = await requireConfig(ctx);
+  const api = new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure });
+  const names = await Promise.all([api.services(), api.shares()])
+    .then(([services, shares]) => [
+      ...services.map((s) => s.name),
+      ...shares.joined.filter((s) => s.state === 'joined').flatMap((s) => s.services.map((service) => `${s.alias}/${service}`)),
+    ])
+    .catch(() => [] as string[]);
+  const close = suggestName(name, names);
+  return new ConnectError(err.code, `${err.message}${close ? `; did you mean ${close}?` : ''} (connect ls lists the services you can reach)`);
 }
 
 /** `--check`: one line per check, ✓ or ✗, with what to do when it failed; `--json` prints the report. */

@@ -18,6 +18,13 @@ export interface UpOptions {
   label?: string;
   /** Replace this agent's token now (the old one keeps working for 24 hours). */
   rotateToken?: boolean;
+  /** Enrol by device code even when neither stdin nor stdout is a terminal (someone approves it in a browser). */
+  device?: boolean;
+}
+
+/** A person may be there to read a device code: stdin or stdout is a terminal. */
+export function atTerminal(): boolean {
+  return process.stdin.isTTY === true || process.stdout.isTTY === true;
 }
 
 /** `--hub a,b,c`: the hub to enrol with, then more hubs of the same deployment to move to when it is lost. */
@@ -35,7 +42,17 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
   if (!hubUrl) throw new ConnectError('BAD_REQUEST', 'which hub? pass --hub https://hub.example.com (or set CONNECT_HUB_URL)');
   if (options.rotateToken) return rotate(ctx);
   if (!options.apiKey) {
-    if (!existing) return enrolByDevice(ctx, hubUrl, options.label ?? hostname(), otherHubs);
+    if (!existing) {
+      // Nobody to approve a code (a script, CI, a container): say how to enrol at once instead of waiting 15 minutes.
+      if (!options.device && !atTerminal()) {
+        throw new ConnectError(
+          'NO_TERMINAL',
+          `no terminal here to show a device code; enrol with an API key of the workspace: connect up --hub ${hubUrl} --api-key <pc_...>, ` +
+            `or by device code: connect up --hub ${hubUrl} --device (prints a code to approve in a browser, and waits for it)`,
+        );
+      }
+      return enrolByDevice(ctx, hubUrl, options.label ?? hostname(), otherHubs);
+    }
     const me = await new ApiClient({ hubUrl: existing.hubUrl, credential: existing.token, allowInsecure: ctx.env.allowInsecure }).me();
     ctx.out.result(
       { status: 'connected', hubUrl: existing.hubUrl, agentId: existing.agentId, label: existing.label, tokenExpiresAt: me.kind === 'agent' ? me.expiresAt : undefined },

@@ -19,6 +19,7 @@ import { serviceNotFound } from './relay-context.js';
 import { authorize } from '../api/guard.js';
 import { reportAccess, resolveSharedService } from '../sharing/shares.js';
 import { reportHealth } from './health-report.js';
+import { serviceDiagnostics } from '../store/diagnostics.js';
 
 type Args = Record<string, unknown>;
 
@@ -121,9 +122,14 @@ async function resolve(conn: AgentConnection, args: Args) {
   const name = requireString(args, 'name');
   // `alias/service`: a service of another workspace, through a share this workspace joined.
   if (name.includes('/')) return (await resolveSharedService(conn.ctx.sharing, conn, name)).info;
-  const row = await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => findService(tx, name));
-  if (!row) throw serviceNotFound(name);
-  return conn.ctx.router.describe(conn.workspaceId, row);
+  const found = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
+    const row = await findService(tx, name);
+    // The latest report of its exposing agent: `connect reach` warns when the target fails its checks.
+    return row ? { row, health: (await serviceDiagnostics(tx, String(row.id), 1))[0] } : undefined;
+  });
+  if (!found) throw serviceNotFound(name);
+  const info = conn.ctx.router.describe(conn.workspaceId, found.row);
+  return found.health ? { ...info, health: found.health } : info;
 }
 
 async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['reach']['result']> {
