@@ -146,4 +146,54 @@ describe('two hubs over NATS: one dies, and comes back', () => {
     assert.match(human.stdout, /enrol again: connect up --hub /);
     assert.doesNotMatch(human.stdout, /unreachable/);
   });
+
+  test('agents spread back over both hubs when a dead hub returns, and the rebalancing cuts no open stream', async (t) => {
+    const movers = await Promise.all(Array.from({ length: 6 }, (_, i) => startAgent(`mover-${i}`, hubs.map((h) => h.url))));
+    // A stream held open between two movers the whole time: its agents are busy, so they are not asked to move.
+    await movers[0]!.expose('held-echo', `127.0.0.1:${echo.port}`, { checkIntervalMs: 0 });
+    const heldReach = await movers[1]!.reach('held-echo', { port: 0 });
+
+    await hubs[0]!.proc.kill();
+    await eventually(async () => assert.deepEqual(movers.map(hubOf), movers.map(() => hubs[1]!.url)), 30_000, 100);
+    await eventually(async () => assert.equal((await roundTrip(heldReach.port, 'moved\n', 2000)).toString(), 'moved\n'), 20_000, 100);
+    const held = await connect(heldReach.port);
+    let heldError = '';
+    held.on('error', (err: NodeJS.ErrnoException) => (heldError = err.code ?? err.message));
+    const echoed = (line: string) =>
+      new Promise<string>((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.endsWith('\n')) {
+            held.off('data', onData);
+            resolve(text);
+          }
+        };
+        held.on('data', onData);
+        held.once('close', () => reject(new Error(`the held stream closed (${heldError || 'no error'})`)));
+        held.write(line);
+      });
+    assert.equal(await echoed('before the hub returns\n'), 'before the hub returns\n');
+    const disconnectsBefore = movers.map((a) => events.get(a)!.filter((e) => e.type === 'disconnected').length);
+
+    const restartedAt = performance.now();
+    hubs[0] = await startHub(hubs[1]!.apiKey, hubs[0]!.port);
+    const spread = await eventually(async () => {
+      const counts = [await agentsOn(hubs[0]!), await agentsOn(hubs[1]!)];
+      assert.ok(counts[0]! >= 2 && counts[1]! >= 2, `agents on the two hubs: ${counts.join(' and ')}`);
+      return counts;
+    }, 90_000, 500);
+    t.diagnostic(`agents on the two hubs ${Math.round(performance.now() - restartedAt)} ms after hub 0 was started again: ${spread.join(' and ')}`);
+    const movedBack = movers.filter((a) => hubOf(a) === hubs[0]!.url);
+    assert.ok(movedBack.length > 0, 'some movers are on the hub that returned');
+    // They were asked to move (GOAWAY HUB_REBALANCING), not cut off.
+    for (const [i, agent] of movers.entries()) {
+      const later = events.get(agent)!.filter((e) => e.type === 'disconnected').slice(disconnectsBefore[i]!) as Array<{ code: string }>;
+      assert.ok(later.every((e) => e.code === 'HUB_REBALANCING'), `${i}: ${JSON.stringify(later)}`);
+    }
+    // The stream held open through the rebalancing still carries data both ways.
+    assert.equal(await echoed('after the rebalancing\n'), 'after the rebalancing\n');
+    assert.equal(heldError, '');
+    held.destroy();
+  });
 });

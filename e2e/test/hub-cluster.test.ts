@@ -98,6 +98,7 @@ describe('three hubs on one PostgreSQL, relaying over NATS', () => {
     const agent = new Agent({
       hubUrl: order[0]!,
       hubUrls: order.slice(1),
+      hubOrder: 'listed',
       token: enrolled.token,
       label,
       identityFile: `${home}/${label}.identity`,

@@ -40,7 +40,8 @@ describe('several hubs on one PostgreSQL: failover to the next hub', () => {
   function startAgent(label: string, token: string): Agent {
     const seen: AgentEvent[] = [];
     events.set(label, seen);
-    const agent = new Agent({ hubUrl: hubA.url, hubUrls: [hubB.url], token, label, backoff: { initialMs: 100, maxMs: 1000 }, onEvent: (e) => seen.push(e) });
+    // Listed order: both agents start on hub A, the one that is killed.
+    const agent = new Agent({ hubUrl: hubA.url, hubUrls: [hubB.url], hubOrder: 'listed', token, label, backoff: { initialMs: 100, maxMs: 1000 }, onEvent: (e) => seen.push(e) });
     agents.push(agent);
     return agent;
   }

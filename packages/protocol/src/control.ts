@@ -4,7 +4,7 @@
  */
 
 import { ConnectError, ProtocolError, type ErrorBody, type ErrorCode, isErrorCode } from './errors.js';
-import { MAX_GOAWAY_RECONNECT_MS, MAX_HEALTH_CHECKS, MAX_HEALTH_TEXT, MAX_LABEL, MAX_SMALL_JSON } from './limits.js';
+import { MAX_GOAWAY_RECONNECT_MS, MAX_HEALTH_CHECKS, MAX_HELLO_HUBS, MAX_HEALTH_TEXT, MAX_LABEL, MAX_SMALL_JSON } from './limits.js';
 import type { HealthCheck, ServiceHealth } from './api.js';
 import { decodePublicKey, parseAnswer, parseOffer, type E2EAnswer, type E2EOffer } from './e2e.js';
 
@@ -87,6 +87,11 @@ export interface HelloMessage {
   identityKey?: string;
   /** The agent accepts plaintext streams (--no-e2e). */
   plain?: boolean;
+  /**
+   * How many hubs of the deployment the agent knows (its hub and the others it moves to), 1 to MAX_HELLO_HUBS.
+   * Above 1 it can move: a hub of a cluster that carries more than its share may send it GOAWAY HUB_REBALANCING.
+   */
+  hubs?: number;
 }
 export interface RequestMessage<Op extends ControlOp = ControlOp> {
   t: 'req';
@@ -169,6 +174,11 @@ export interface SharePolicy {
   ratePerMin?: number;
 }
 
+function helloHubs(value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAX_HELLO_HUBS) throw bad(`hello.hubs must be a whole number from 1 to ${MAX_HELLO_HUBS}`);
+  return value as number;
+}
+
 /** Parses a control message sent by an agent. */
 export function parseAgentMessage(payload: Buffer): AgentMessage {
   const msg = parseObject(payload, 'control message');
@@ -188,6 +198,7 @@ export function parseAgentMessage(payload: Buffer): AgentMessage {
       },
       ...(msg.identityKey !== undefined ? { identityKey: identityKey(msg.identityKey) } : {}),
       ...(msg.plain === true ? { plain: true } : {}),
+      ...(msg.hubs !== undefined ? { hubs: helloHubs(msg.hubs) } : {}),
     };
   }
   if (msg.t === 'req') {

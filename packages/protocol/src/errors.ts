@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, close: 4429, summary: 'Too many requests; wait and try again.' },
   PAYLOAD_TOO_LARGE: { status: 413, close: 4003, summary: 'The request body is too large.' },
   SHUTTING_DOWN: { status: 503, close: 4503, summary: 'The hub is shutting down; reconnect.' },
+  HUB_REBALANCING: { status: 503, close: 4503, summary: 'This hub carries more agents than its share of the cluster; the agent moves to another of its hubs.' },
   HUB_UNREACHABLE: { status: 503, close: 4503, summary: 'The hub cannot be reached.' },
   HUB_CERTIFICATE: { status: 502, close: 4502, summary: 'The hub\'s TLS certificate is not trusted here, has expired, or names another host.' },
   PORT_IN_USE: { status: 409, close: 4409, summary: 'The local port is already in use.' },

@@ -29,6 +29,8 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_STREAMS_PER_CONNECTION = 4096;
 /** Time a stream open may wait for the exposing agent's answer. */
 export const OPEN_TIMEOUT_MS = 15_000;
+/** The most hubs an agent says in hello that it knows (`hubs`). */
+export const MAX_HELLO_HUBS = 64;
 /** How often each side pings an otherwise quiet connection. */
 export const PING_INTERVAL_MS = 15_000;
 /** A connection with nothing received for this long is considered dead and closed. */

@@ -13,7 +13,7 @@ import {
 } from '../src/control.js';
 import { ConnectError, ProtocolError, type ErrorCode } from '../src/errors.js';
 import { FrameType, decodeFrame, encodeJsonFrame } from '../src/frame.js';
-import { MAX_LABEL } from '../src/limits.js';
+import { MAX_HELLO_HUBS, MAX_LABEL } from '../src/limits.js';
 
 const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health'];
 
@@ -78,6 +78,14 @@ describe('parseAgentMessage', () => {
       assertBadMessage(() => parseAgentMessage(json({ t: 'hello', v: 1, agent })), /hello\.agent must be an object/);
     }
     assertBadMessage(() => parseAgentMessage(json({ t: 'hello', v: 1, agent: ['0.1.0'] })), /hello\.agent\.version must be a string/);
+  });
+
+  test('parses the number of hubs an agent knows, and refuses one outside 1..MAX_HELLO_HUBS', () => {
+    assert.deepEqual(parseAgentMessage(json({ t: 'hello', v: 1, agent: { version: '1' }, hubs: 3 })), { t: 'hello', v: 1, agent: { version: '1' }, hubs: 3 });
+    assert.equal((parseAgentMessage(json({ t: 'hello', v: 1, agent: { version: '1' }, hubs: MAX_HELLO_HUBS })) as { hubs?: number }).hubs, MAX_HELLO_HUBS);
+    for (const hubs of [0, -1, MAX_HELLO_HUBS + 1, 1.5, '2', null, true, [2]]) {
+      assertBadMessage(() => parseAgentMessage(json({ t: 'hello', v: 1, agent: { version: '1' }, hubs })), /hello\.hubs must be a whole number from 1 to 64/);
+    }
   });
 
   test('refuses a hello whose agent version is missing or not a string', () => {

@@ -9,7 +9,9 @@
  *   An open to another hub that is not answered soon asks NATS whether that hub is still subscribed
  *   (`<ns>.alive.<hub>`): "no responders" means it died (a killed process leaves NATS at once), long before its
  *   heartbeats are missed. Opens caught by a hub's death wait for their service's next route (reroute.ts);
- * - frames: a stream whose two agents sit on different hubs crosses on a HubLink (hub-link.ts).
+ * - frames: a stream whose two agents sit on different hubs crosses on a HubLink (hub-link.ts);
+ * - load: the heartbeat carries the hub's number of agent connections, and a hub above its share asks some idle
+ *   agents to move to another hub (rebalance.ts).
  *
  * `<ns>` is `pc.<deployment id>`, the id in the database's `deployment` table: hubs of one deployment meet without
  * configuration, and two deployments on one NATS never see each other.
@@ -28,6 +30,7 @@ import type { ServiceTrafficInfo } from '../relay/service-traffic.js';
 import type { RemoteRoute, ServiceRouter } from '../relay/router.js';
 import { openPair, type RelayPeer, type StreamEnd, type StreamTag } from '../relay/streams.js';
 import { HubLink, type RemoteOpen } from './hub-link.js';
+import { createRebalancer, REBALANCE_MS, surplusAgents } from './rebalance.js';
 import { awaitNextRoute, REROUTE_WAIT_MS, reopenElsewhere, type RemoteOpenInfo, type RerouteDeps } from './reroute.js';
 import { closeHubTunnels } from '../store/tunnels.js';
 
@@ -48,6 +51,8 @@ export interface ClusterOptions {
   heartbeatMs?: number;
   deadAfterMs?: number;
   trafficReportMs?: number;
+  /** How often this hub compares its agents with its share of the cluster's (default REBALANCE_MS). */
+  rebalanceMs?: number;
 }
 
 export interface ClusterDeps {
@@ -132,6 +137,9 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
 
   /** Other hub id → when it was last heard from. */
   const alive = new Map<string, number>();
+  /** Other hub id → the agent connections it carries, from its heartbeat; deleted when it is declared dead. */
+  const loads = new Map<string, number>();
+  const rebalancer = createRebalancer(deps.connections);
   const links = new Map<string, HubLink>();
   /** Hubs heard from lately that NATS says are no longer subscribed (they died): their routes moved. Deleted when
    *  they are heard again, or declared dead. */
@@ -357,6 +365,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     alive.delete(other);
     // A hub that left NATS had its routes moved then already.
     const cut = unreachable.delete(other) ? 0 : routesGone(other);
+    loads.delete(other);
     deps.stats.services.dropHub(other);
     for (const [key, hubs] of agentsElsewhere) {
       hubs.delete(other);
@@ -377,8 +386,10 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   };
   const subs: Subscription[] = [
     nc.subscribe(`${ns}.hb`, { callback: (_err, msg) => {
-      const hb = parse<{ hub?: unknown }>(msg.data);
-      if (typeof hb?.hub === 'string') heard(hb.hub);
+      const hb = parse<{ hub?: unknown; agents?: unknown }>(msg.data);
+      if (typeof hb?.hub !== 'string') return;
+      heard(hb.hub);
+      if (Number.isSafeInteger(hb.agents) && (hb.agents as number) >= 0) loads.set(hb.hub, hb.agents as number);
     } }),
     nc.subscribe(`${ns}.presence`, { callback: (_err, msg) => {
       const m = parse<PresenceMessage>(msg.data);
@@ -448,7 +459,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   deps.events.onPublish((ws, event) => {
     if (isForwardedEvent(event)) publish(`${ns}.events`, json({ hub: hubId, ws, event }));
   });
-  const beat = () => publish(`${ns}.hb`, json({ hub: hubId }));
+  const beat = () => publish(`${ns}.hb`, json({ hub: hubId, agents: rebalancer.carried() }));
   const timer = setInterval(() => {
     beat();
     const now = Date.now();
@@ -457,6 +468,15 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   timer.unref();
   const trafficTimer = setInterval(reportTraffic, options.trafficReportMs ?? TRAFFIC_REPORT_MS);
   trafficTimer.unref();
+  // Every hub up must have said what it carries (a hub of an older version does not: then nothing moves).
+  const rebalanceTimer = setInterval(() => {
+    const up = [...alive.keys()].filter(isUp);
+    if (!isAccepting(deps.lifecycle) || up.length === 0 || !up.every((other) => loads.has(other))) return;
+    const surplus = surplusAgents(rebalancer.carried(), up.map((other) => loads.get(other)!));
+    const moved = surplus > 0 ? rebalancer.move(surplus) : 0;
+    if (moved > 0) clog.info({ moved, surplus, peers: Object.fromEntries(up.map((other) => [other, loads.get(other)])) }, 'this hub carries more than its share of agents: some were asked to move (GOAWAY HUB_REBALANCING)');
+  }, options.rebalanceMs ?? REBALANCE_MS);
+  rebalanceTimer.unref();
   beat();
   publish(`${ns}.sync`, json({ hub: hubId }));
   await nc.flush();
@@ -510,6 +530,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       closing ??= (async () => {
         clearInterval(timer);
         clearInterval(trafficTimer);
+        clearInterval(rebalanceTimer);
         clearTimeout(settle);
         router.onLocalChange(() => undefined);
         deps.events.onPublish(undefined);

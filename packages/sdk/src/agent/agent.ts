@@ -59,6 +59,8 @@ export interface AgentOptions {
   hubUrl: string;
   /** More hubs of the same deployment, tried in turn when the current one is lost (see HubConnectionOptions). */
   hubUrls?: readonly string[];
+  /** Which of several hubs comes first (see HubConnectionOptions): 'random' (default), or 'listed' (hubUrl first). */
+  hubOrder?: 'random' | 'listed';
   token: string;
   label?: string;
   /** Where stable ports are remembered; without it, ports are not remembered. */
@@ -176,6 +178,7 @@ export class Agent {
     this.connection = new HubConnection({
       hubUrl: options.hubUrl,
       hubUrls: options.hubUrls,
+      ...(options.hubOrder ? { hubOrder: options.hubOrder } : {}),
       token: options.token,
       agent: { version: AGENT_VERSION, label: options.label ?? osHostname(), hostname: osHostname(), platform: process.platform },
       backoff: options.backoff,

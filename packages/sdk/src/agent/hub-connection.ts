@@ -3,13 +3,16 @@
  * reconnection with capped exponential backoff and jitter. Streams of both directions share the socket.
  */
 
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import {
   ConnectError,
   E2EInitiator,
   FrameType,
+  ERROR_CODES,
   IDLE_TIMEOUT_MS,
+  MAX_HELLO_HUBS,
   OPEN_TIMEOUT_MS,
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
@@ -52,6 +55,12 @@ export interface HubConnectionOptions {
    * or refused: the agent moves to the next one at once, and backs off only after every hub was tried.
    */
   hubUrls?: readonly string[];
+  /**
+   * The order in which several hubs are tried. 'random' (the default, as NATS clients shuffle their servers): each
+   * agent shuffles the list once, so that a fleet spreads over the hubs, and so do the agents of a hub that dies
+   * (each moves to the next hub of its own order). 'listed': `hubUrl` first, then `hubUrls` in turn.
+   */
+  hubOrder?: 'random' | 'listed';
   token: string;
   agent: AgentInfo;
   backoff?: BackoffOptions;
@@ -134,6 +143,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private goingAway = false;
   /** GOAWAY's reconnectMs: the most a reconnect after it waits. */
   private goAwayJitterMs = 0;
+  /** Why the hub sent GOAWAY (shutting down, or rebalancing its agents): what the socket's end reports. */
+  private goAwayError = new ConnectError('SHUTTING_DOWN', 'the hub is shutting down');
   /** Until then (after a GOAWAY), reconnects wait a short random time instead of the backoff. */
   private fastReconnectUntil = 0;
   /** A certificate refused before the first connection is a setup error (fatal); later, a reason to retry. */
@@ -163,7 +174,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   constructor(private readonly options: HubConnectionOptions) {
     super();
     this.token = options.token;
-    this.urls = [...new Set([options.hubUrl, ...(options.hubUrls ?? [])])].map((hubUrl) => ({
+    const urls = [...new Set([options.hubUrl, ...(options.hubUrls ?? [])])];
+    this.urls = (options.hubOrder === 'listed' ? urls : shuffled(urls)).map((hubUrl) => ({
       hubUrl,
       endpoint: agentEndpointUrl(hubUrl, options.allowInsecure ?? false),
     }));
@@ -252,6 +264,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       const timer = setTimeout(() => {
         this.opens.delete(id);
         reject(new ConnectError('OPEN_TIMEOUT', `no answer from the hub for "${service}" within ${OPEN_TIMEOUT_MS} ms`));
+        this.closeIfDrained();
       }, OPEN_TIMEOUT_MS + 1000);
       this.opens.set(id, { stream, initiator, resolve, reject, timer });
       this.send(encodeJsonFrame(FrameType.OPEN, id, { service, ...(initiator ? { e2e: initiator.offer } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}) }));
@@ -266,8 +279,12 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
 
   streamEnded(stream: TunnelStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
-    // The hub is going away and the last stream on its socket finished: move on now.
-    if (this.goingAway && this.streams.size === 0) this.ws?.close(1000, 'goaway');
+    this.closeIfDrained();
+  }
+
+  /** The hub is going away and the last stream (or open waiting for its answer) on its socket finished: move on now. */
+  private closeIfDrained(): void {
+    if (this.goingAway && this.streams.size === 0 && this.opens.size === 0) this.ws?.close(1000, 'goaway');
   }
 
   /** This agent takes plaintext streams: it runs with --no-e2e, or has no identity to encrypt with. */
@@ -330,7 +347,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       this.lastReceivedAt = Date.now();
       this.window.reset();
       const identityKey = this.options.e2e?.identity.publicKey.toString('base64');
-      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}) };
+      const hubs = Math.min(this.urls.length, MAX_HELLO_HUBS);
+      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}), hubs };
       this.send(encodeJsonFrame(FrameType.CONTROL, 0, hello));
     });
     ws.on('message', (data: Buffer) => {
@@ -357,7 +375,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private onSocketClosed(ws: WebSocket, closedWith: ConnectError): void {
     if (this.ws !== ws) return;
     this.ws = undefined;
-    const error = this.goingAway ? new ConnectError('SHUTTING_DOWN', 'the hub is shutting down') : closedWith;
+    const error = this.goingAway ? this.goAwayError : closedWith;
     this.goingAway = false;
     this.dropSocketState(error);
     if (this.stopped) return;
@@ -467,11 +485,12 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const goaway = parseGoAway(frame.payload);
     this.goingAway = true;
     this.goAwayJitterMs = goaway.reconnectMs;
+    this.goAwayError = new ConnectError(goaway.code, goaway.message || ERROR_CODES[goaway.code].summary);
     this.fastReconnectUntil = Date.now() + GOAWAY_FAST_RECONNECT_MS;
     this.attempt = 0;
     this.welcome = undefined;
     this.emit('goaway', { message: goaway.message, openStreams: this.streams.size });
-    if (this.streams.size === 0) this.ws?.close(1000, 'goaway');
+    this.closeIfDrained();
   }
 
   /** Wait before the next attempt: a short random one after GOAWAY, else the capped exponential backoff. */
@@ -548,6 +567,14 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     if (!open) return;
     this.opens.delete(frame.streamId);
     clearTimeout(open.timer);
+    try {
+      this.settleOpen(open, frame);
+    } finally {
+      this.closeIfDrained();
+    }
+  }
+
+  private settleOpen(open: PendingOpen, frame: Frame): void {
     if (frame.type === FrameType.OPEN_OK) {
       this.streams.set(frame.streamId, open.stream);
       try {
@@ -612,3 +639,13 @@ function tlsOptions(explicit: string | Buffer | undefined): { ca?: string[] } {
 }
 
 const zeroMask = (mask: Buffer): void => void mask.fill(0);
+
+/** A copy of `items` in random order (Fisher-Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
