@@ -28,7 +28,7 @@ export function printWelcome(hub: Hub, config: HubConfig, out: NodeJS.WritableSt
       '',
       `Lost it? \`npx connect-hub setup-link\` prints a new one, \`npx connect-hub make-owner <email>\` makes an owner directly${hub.db.kind === 'pglite' ? ' (stop the hub first: the embedded database has one user at a time)' : ''}.`,
       '',
-      'Connect an agent on each machine (the CLI is `connect`: in this repo run `npx connect`, or `npm link -w apps/connect` to put it on PATH):',
+      'Connect an agent on each machine (the CLI is `connect`; install it from this repository with `npm install -g ./apps/connect`, see docs/install.md):',
       '',
       `    connect up --hub ${hubUrl} --api-key ${hub.bootstrap.apiKey}`,
       '    connect expose localhost:5432 --name prod-db     # on the machine that has the service',
