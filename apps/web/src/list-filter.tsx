@@ -21,8 +21,10 @@ export function useListFilter<T>(list: T[], haystack: (item: T) => string, statu
 }
 
 /** The search box and status select; `statuses` are the ones this list can have. */
-export function ListFilter({ what, value, onChange, statuses, shown, total }: {
+export function ListFilter({ what, one, value, onChange, statuses, shown, total }: {
+  /** What the list holds, plural and singular: "agents", "agent". */
   what: string;
+  one: string;
   value: FilterValue;
   onChange: (value: FilterValue) => void;
   statuses: Array<[Status, string]>;
@@ -45,7 +47,8 @@ export function ListFilter({ what, value, onChange, statuses, shown, total }: {
         </select>
       </label>
       <span className="filter-count muted" aria-live="polite" data-testid="filter-count">
-        {shown === total ? `${total} ${what}` : `${shown} of ${total} ${what}`}
+        {shown === total ? '' : `${shown} of `}
+        {total} {total === 1 ? one : what}
       </span>
     </div>
   );

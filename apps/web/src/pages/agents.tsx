@@ -69,7 +69,7 @@ function AgentCards({ list, admin, rotate, revoke }: { list: Agent[]; admin: boo
   const filter = useListFilter(list, (a) => [a.label, a.hostname, a.platform, a.version].join(' '), (a) => (a.online ? 'online' : 'offline'));
   return (
     <>
-      <ListFilter what="agents" value={filter.value} onChange={filter.set} statuses={AGENT_STATUSES} shown={filter.shown.length} total={list.length} />
+      <ListFilter what="agents" one="agent" value={filter.value} onChange={filter.set} statuses={AGENT_STATUSES} shown={filter.shown.length} total={list.length} />
       {filter.shown.length === 0 ? <div className="state empty"><p>No agent matches this search.</p></div> : null}
       <ul className="cards" aria-label="Agents">
         {filter.shown.map((agent) => {

@@ -7,7 +7,7 @@
 import type { ReactNode } from 'react';
 import type { AuditEntry } from '@private-connect/protocol';
 import { api } from '../api.js';
-import { StatusDot, formatTime, relative } from '../components.js';
+import { StatusDot, formatTime, relative, type Status } from '../components.js';
 import { formatBytes, serviceStatus, useAgents, useServices, type Agent, type Service } from '../live-lists.js';
 import { useNames } from '../names.js';
 import { Link } from '../router.js';
@@ -42,6 +42,16 @@ function Tile({ title, testId, children, data }: { title: string; testId: string
       <h2>{title}</h2>
       {children}
     </section>
+  );
+}
+
+/** A bar split by status, for a tile's figure (its words are in the tile's text). */
+function Meter({ parts }: { parts: Array<[Status, number]> }) {
+  const total = parts.reduce((n, [, count]) => n + count, 0);
+  return (
+    <span className="meter" aria-hidden="true">
+      {total === 0 ? null : parts.map(([status, count]) => (count > 0 ? <span key={status} className={status} style={{ flexGrow: count }} /> : null))}
+    </span>
   );
 }
 
@@ -140,10 +150,12 @@ export function OverviewPage() {
                 {online}
                 <span className="of"> / {agentList.length}</span>
               </p>
-              <p className="muted">{agentList.length - online === 0 ? 'all connected' : `${agentList.length - online} offline`}</p>
+              <Meter parts={[['online', online], ['offline', agentList.length - online]]} />
+              <p className="muted">{agentList.length === 0 ? 'none enrolled yet' : agentList.length - online === 0 ? 'all connected' : `${agentList.length - online} offline`}</p>
             </Tile>
             <Tile title="Services" testId="overview-services" data={counts}>
               <p className="figure">{serviceList.length}</p>
+              <Meter parts={[['online', counts.online], ['failing', counts.failing], ['offline', counts.offline]]} />
               <p className="tally">
                 <StatusDot status="online" text={`${counts.online} online`} />
                 <StatusDot status="failing" text={`${counts.failing} failing`} />
@@ -153,7 +165,7 @@ export function OverviewPage() {
             <Tile title="Traffic now" testId="overview-traffic" data={{ streams }}>
               <p className="figure">{formatRate(total.at(-1) ?? 0)}</p>
               <p className="muted">
-                {streams} open stream{streams === 1 ? '' : 's'} · {formatBytes(bytes)} since the hub started
+                {streams} open stream{streams === 1 ? '' : 's'} · {formatBytes(bytes)} in all
               </p>
               <ThroughputChart name="all services" samples={total} />
             </Tile>

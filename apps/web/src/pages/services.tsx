@@ -64,7 +64,7 @@ function ServiceCards({ list, live }: { list: Service[]; live: LiveServices }) {
   const filter = useListFilter(list, (s) => [s.name, s.target, s.agentLabel, s.protocol].join(' '), serviceStatus);
   return (
     <>
-      <ListFilter what="services" value={filter.value} onChange={filter.set} statuses={SERVICE_STATUSES} shown={filter.shown.length} total={list.length} />
+      <ListFilter what="services" one="service" value={filter.value} onChange={filter.set} statuses={SERVICE_STATUSES} shown={filter.shown.length} total={list.length} />
       {filter.shown.length === 0 ? <div className="state empty"><p>No service matches this search.</p></div> : null}
       <ul className="cards" aria-label="Services">
         {filter.shown.map((service) => {
