@@ -8,7 +8,7 @@ import fastifyCookie from '@fastify/cookie';
 import { MAX_PENDING_CONTROL, RateBuckets } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, keepOwnAddress, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { installErrorHandler } from './api/error-handler.js';
 import { registerRoutes } from './api/routes.js';
@@ -271,12 +271,18 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const hubPorts = createHubPorts(sharing);
     sharing.hubPorts = hubPorts;
 
-    await app.listen({ port: config.port, host: config.host });
+    // The hub's own addresses are logged whole (fastify's line names each address it listens on); clients' stay masked.
+    const listenTextResolver = (address: string) => {
+      keepOwnAddress(log, new URL(address).host);
+      return `Server listening at ${address}`;
+    };
+    await app.listen({ port: config.port, host: config.host, listenTextResolver });
     const port = (app.server.address() as AddressInfo).port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     listenUrl = url;
-    log.info({ port, database: db.kind }, 'hub listening');
+    keepOwnAddress(log, new URL(url).host);
+    log.info({ port, url, database: db.kind }, 'hub listening');
     let web: WebPort | undefined;
     if (config.webPort !== undefined) {
       try {
@@ -289,7 +295,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
         await cluster?.close();
         throw err;
       }
-      log.info({ port: web.port }, 'web listening');
+      keepOwnAddress(log, new URL(web.url).host);
+      log.info({ port: web.port, url: web.url }, 'web listening');
     }
     dashboardUrl = publicUrls(config, port, web?.port).dashboard;
     await hubPorts.start();

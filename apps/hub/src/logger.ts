@@ -1,7 +1,8 @@
 /**
  * Structured JSON logging (pino) with redaction done in the logger, not at call sites: API keys (`pc_...`), share
  * codes (`pcs_...`), 64-hex agent tokens, base64url session and link tokens, bearer tokens and cookies never reach
- * the output, and IP addresses are masked (`192.168.x.x`), whatever path logged them.
+ * the output, and IP addresses are masked (`192.168.x.x`), whatever path logged them; but for the hub's own listen
+ * addresses (`host:port`, see keepOwnAddress): they are not a client's, and a person needs them whole.
  */
 
 import { isIPv6 } from 'node:net';
@@ -32,12 +33,33 @@ const IPV4 = /(?<![0-9.])(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}(?![0-9])/g;
 /** Candidates only: each is checked with isIPv6, so times like 11:24:46 stay as they are. */
 const IPV6 = /(?<![0-9A-Za-z:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Za-z:])/g;
 
-/** Removes every secret pattern from a string and masks every IP address in it. */
-export function redactSecrets(text: string): string {
+/**
+ * Removes every secret pattern from a string and masks every IP address in it, except the `host:port` addresses in
+ * `keep` (the hub's own listen addresses), which stay whole where the port follows them.
+ */
+export function redactSecrets(text: string, keep: ReadonlySet<string> = NONE): string {
   let out = text;
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  const kept = [...keep].filter((address) => out.includes(address));
+  // NUL never appears raw in a JSON line: a placeholder no pattern below can match.
+  kept.forEach((address, i) => (out = out.replaceAll(address, `\u0000${i}\u0000`)));
   out = out.replace(IPV4, '$1.$2.x.x');
-  return out.replace(IPV6, (candidate) => (isIPv6(candidate) ? maskIp(candidate)! : candidate));
+  out = out.replace(IPV6, (candidate) => (isIPv6(candidate) ? maskIp(candidate)! : candidate));
+  kept.forEach((address, i) => (out = out.replaceAll(`\u0000${i}\u0000`, address)));
+  return out;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The listen addresses each logger made by createLogger keeps whole; entries live as long as their logger. */
+const ownAddresses = new WeakMap<Logger, Set<string>>();
+
+/**
+ * Shows `address` (`host:port`, `[v6]:port`, as in a URL) whole in what `log` writes from now on: the hub's own
+ * listen address is not a client's. Does nothing for a logger createLogger did not make.
+ */
+export function keepOwnAddress(log: Logger, address: string): void {
+  ownAddresses.get(log)?.add(address);
 }
 
 /** Masks an IP address for logs: `192.168.1.20` → `192.168.x.x`; IPv6 keeps its first two groups. */
@@ -78,7 +100,8 @@ export function collectJsonLines(limit = Infinity): { sink: Writable; lines: Arr
 }
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino(
+  const keep = new Set<string>();
+  const logger = pino(
     {
       level,
       base: { service: 'hub' },
@@ -102,7 +125,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         ],
         censor: '[REDACTED]',
       },
-      hooks: { streamWrite: redactSecrets },
+      hooks: { streamWrite: (text) => redactSecrets(text, keep) },
       serializers: {
         req: (req: { method?: string; url?: string; ip?: string; headers?: Record<string, unknown> }) => ({
           method: req.method,
@@ -115,4 +138,6 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     },
     (destination ?? process.stdout) as pino.DestinationStream,
   );
+  ownAddresses.set(logger, keep);
+  return logger;
 }

@@ -209,6 +209,47 @@ describe(`log redaction on a running hub (${dbKind})`, () => {
   });
 });
 
+describe('the hub\'s own listen addresses in its log', () => {
+  test('are shown whole (the hub and web ports), while a client on the same address stays masked', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'pc-own-addr-'));
+    const testDb = await createTestDatabase();
+    let output = '';
+    const sink = new Writable({
+      write(chunk: Buffer | string, _enc, callback) {
+        output += chunk.toString();
+        callback();
+      },
+    });
+    const config = loadConfig({ HUB_PORT: '0', WEB_PORT: '0', HUB_HOST: '127.0.0.1', HUB_DATA_DIR: dataDir, LOG_LEVEL: 'debug' });
+    const hub = await startHub(config, { db: testDb.db, logger: createLogger('debug', sink) });
+    try {
+      const port = Number(new URL(hub.url).port);
+      // A request the hub logs with the client's address (127.0.0.1 too, but a client's).
+      assert.equal(await httpCall(hub.url, '/v1/services', { headers: { authorization: 'Bearer nope' } }), 401);
+      await sleep(100);
+      const lines = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const listening = lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at'));
+      assert.equal(listening?.msg, `Server listening at http://127.0.0.1:${port}`);
+      assert.equal(lines.find((l) => l.msg === 'hub listening')?.url, `http://127.0.0.1:${port}`);
+      assert.equal(lines.find((l) => l.msg === 'web listening')?.url, hub.webUrl);
+      const refused = lines.find((l) => l.msg === 'request refused') as { req: { ip: string } } | undefined;
+      assert.equal(refused?.req.ip, '127.0.x.x', output);
+    } finally {
+      await hub.close();
+      await testDb.dispose();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('redactSecrets keeps only the addresses it is given whole, with their port', () => {
+    const keep = new Set(['127.0.0.1:3001', '[::1]:3001']);
+    assert.equal(
+      redactSecrets('at http://127.0.0.1:3001 and http://[::1]:3001 from 127.0.0.1 and 127.0.0.1:5555 and 10.0.0.1:3001', keep),
+      'at http://127.0.0.1:3001 and http://[::1]:3001 from 127.0.x.x and 127.0.x.x:5555 and 10.0.x.x:3001',
+    );
+  });
+});
+
 describe('redactSecrets and maskIp', () => {
   test('keep times, UUIDs, paths and short words, and mask addresses of both families', () => {
     const line = '{"time":"2026-11-23T11:24:46.123Z","conn":"123e4567-e89b-12d3-a456-426614174000","msg":"listening on /v1/agent at 11:24:46","hostname":"node_modules"}';
