@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { echoServer, enrolAgent, freePort, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
+import { connect, echoServer, enrolAgent, freePort, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
 import { NARROW, WIDE, launchChromium, pageApi, shoot, signIn } from '../src/browser.js';
 
 /** A whole UUID, as ids looked in the audit table before names. */
@@ -189,6 +189,35 @@ describe('the overview, names and filters of the dashboard (chromium)', () => {
       await page.getByRole('button', { name: 'Sign out' }).waitFor();
     } finally {
       await page.setViewportSize(WIDE);
+    }
+  });
+
+  test('shows the traffic now on the overview while bytes flow through a tunnel', async () => {
+    await page.goto(`${hub.webUrl}/`);
+    const traffic = page.getByTestId('overview-traffic');
+    await traffic.waitFor();
+    const reached = await agent!.reach('ov-db');
+    const socket = await connect(reached.port);
+    let flowing = true;
+    socket.on('data', () => undefined); // the echo comes back; read it so the tunnel keeps moving
+    const chunk = Buffer.alloc(64 * 1024, 'o');
+    const pump = (async () => {
+      while (flowing) {
+        if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      await traffic.and(page.locator('[data-streams="1"]')).waitFor({ timeout: 20_000 });
+      await traffic.getByTestId('throughput').and(page.locator(':not([data-rate="0"])')).waitFor({ timeout: 20_000 });
+      assert.match((await traffic.textContent()) ?? '', /[\d.]+ (KiB|MiB)\/s/);
+      assert.match((await traffic.textContent()) ?? '', /1 open stream\b/);
+      await shoot(page, 'overview-traffic');
+    } finally {
+      flowing = false;
+      await pump;
+      socket.destroy();
+      await reached.proc.stop();
     }
   });
 
