@@ -2,16 +2,23 @@
 
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { PGlite, TransactionAbortedError as PGliteAbortedError, types, type Transaction } from '@electric-sql/pglite';
 import { assertWorkspaceId, enterWorkspace, TransactionAbortedError, type Database, type Queryable } from './database.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { seedFromTemplate, TEMPLATE_DIR } from './pglite-template.js';
+
+export interface PgliteOptions {
+  /** Template copied into a new data folder instead of running initdb (pglite-template.ts); default: the build's. */
+  templateDir?: string;
+}
 
 /**
  * Opens PGlite persisted to dataDir (created if missing, and locked with `<dataDir>/hub.lock` while open), or in
  * memory when dataDir is undefined. Values come back as node-postgres returns them: bigint as string, bytea as Buffer.
  * PGlite is one session: transactions run one at a time, so never open a second transaction from inside fn.
  */
-export async function openPglite(dataDir?: string): Promise<Database> {
+export async function openPglite(dataDir?: string, options: PgliteOptions = {}): Promise<Database> {
   let lock: DataDirLock | undefined;
   if (dataDir !== undefined) {
     dataDir = resolve(dataDir);
@@ -20,7 +27,9 @@ export async function openPglite(dataDir?: string): Promise<Database> {
   }
   let pglite: PGlite;
   try {
-    pglite = await PGlite.create({ dataDir, parsers: PARSERS });
+    if (dataDir !== undefined) await seedFromTemplate(dataDir, options.templateDir ?? TEMPLATE_DIR);
+    setFlagsFromString(LIFTOFF_ONLY);
+    pglite = await PGlite.create({ dataDir, parsers: PARSERS, startParams: [...PGlite.defaultStartParams, ...SETTINGS.flatMap((s) => ['-c', s])] });
   } catch (error) {
     await lock?.release();
     throw error;
@@ -61,6 +70,23 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     },
   };
 }
+
+/**
+ * PostgreSQL settings on top of PGlite's own. PGlite zeroes its whole shared memory when it starts, so all of it is
+ * resident from the first second: with the defaults (shared_buffers 128MB, lock and process tables for 100
+ * connections) that was 146 MB of the hub's RSS. The hub's tables are small and pages that leave the buffers stay
+ * in the OS page cache; PGlite is one session, so four connection slots are plenty (at least
+ * superuser_reserved_connections + 1). 16 MB in all; docs/BENCHMARKS.md, "Memory".
+ */
+const SETTINGS = ['shared_buffers=16MB', 'max_connections=4'];
+
+/**
+ * V8 flag set before PGlite compiles its WASM: baseline (Liftoff) code only. By default V8 recompiles hot WASM
+ * functions with TurboFan in the background, and that code and the memory of compiling it stayed resident: 70-100
+ * MiB of an idle hub's RSS. The price is CPU per database row: ~10% (bench/src/audit-bench.ts, every path
+ * distinct: 77 -> 87 µs per audited request). Process-wide, set on every open (idempotent).
+ */
+const LIFTOFF_ONLY = '--liftoff-only';
 
 // Match node-postgres so store code sees the same values on both databases.
 const PARSERS = {
