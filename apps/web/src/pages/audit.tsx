@@ -195,7 +195,7 @@ export function AuditPage() {
           </p>
           <FormError error={exporting.error} />
           <div className="table-wrap">
-            <table>
+            <table className="stacking">
               <thead>
                 <tr>
                   <th scope="col">When</th>
@@ -208,11 +208,11 @@ export function AuditPage() {
               <tbody>
                 {state.data.events.map((e) => (
                   <tr key={e.id} data-testid="audit-entry">
-                    <td>{formatTime(e.at)}</td>
-                    <td><code>{e.action}</code> <Repeats entry={e} /></td>
-                    <td><Named names={names} type={e.actorType} id={e.actorId} /></td>
-                    <td><Named names={names} type={e.targetType} id={e.targetId} metadata={targetMeta(e)} /></td>
-                    <td>{e.ip ?? '—'}</td>
+                    <td data-label="When">{formatTime(e.at)}</td>
+                    <td data-label="Action"><code>{e.action}</code> <Repeats entry={e} /></td>
+                    <td data-label="Actor"><Named names={names} type={e.actorType} id={e.actorId} /></td>
+                    <td data-label="Target"><Named names={names} type={e.targetType} id={e.targetId} metadata={targetMeta(e)} /></td>
+                    <td data-label="Address">{e.ip ?? '—'}</td>
                   </tr>
                 ))}
               </tbody>
