@@ -39,6 +39,8 @@ export interface HubOptions {
    * own pid, as a container's entrypoint would see it; HUB_DATA_DIR is set.
    */
   shellBefore?: string;
+  /** How long the hub may take to log "hub listening" (and "web listening"); default 30 s. */
+  startTimeoutMs?: number;
 }
 
 export interface HubProcess {
@@ -80,14 +82,22 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     },
     'hub',
   );
-  const listening = await proc.waitFor((l) => l.msg === 'hub listening', 30_000, '"hub listening" log line');
-  const port = Number(listening.port);
-  const url = `http://127.0.0.1:${port}`;
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  let port: number;
   let webUrl: string | undefined;
-  if (String(options.env?.WEB_PORT ?? '').toLowerCase() !== 'off') {
-    const web = await proc.waitFor((l) => l.msg === 'web listening', 30_000, '"web listening" log line');
-    webUrl = `http://127.0.0.1:${Number(web.port)}`;
+  try {
+    const listening = await proc.waitFor((l) => l.msg === 'hub listening', startTimeoutMs, '"hub listening" log line');
+    port = Number(listening.port);
+    if (String(options.env?.WEB_PORT ?? '').toLowerCase() !== 'off') {
+      const web = await proc.waitFor((l) => l.msg === 'web listening', startTimeoutMs, '"web listening" log line');
+      webUrl = `http://127.0.0.1:${Number(web.port)}`;
+    }
+  } catch (err) {
+    // Nobody gets a handle on a hub that failed to start: stop it here, or its open pipes keep the test file running.
+    await proc.kill();
+    throw err;
   }
+  const url = `http://127.0.0.1:${port}`;
   return {
     proc,
     url,
