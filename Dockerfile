@@ -17,10 +17,9 @@ COPY bench/package.json bench/
 COPY examples/staging-db-tests/package.json examples/staging-db-tests/
 COPY examples/webhook-link/package.json examples/webhook-link/
 RUN npm ci --no-audit --no-fund --loglevel=error
-COPY packages packages
-COPY apps/hub apps/hub
-COPY apps/web apps/web
-RUN npx tsc -b apps/hub && npm run build -w apps/web
+COPY . .
+# The project's own build (everything `npm start` builds, whatever it makes for the hub); the hub's tests stay here.
+RUN npm run build && rm -rf apps/hub/dist/test
 
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
@@ -56,7 +55,7 @@ COPY --from=build /src/packages/sdk/dist/src packages/sdk/dist/src
 COPY --from=build /src/apps/hub/package.json apps/hub/
 COPY --from=build /src/apps/hub/bin apps/hub/bin
 COPY --from=build /src/apps/hub/migrations apps/hub/migrations
-COPY --from=build /src/apps/hub/dist/src apps/hub/dist/src
+COPY --from=build /src/apps/hub/dist apps/hub/dist
 COPY --from=build /src/apps/web/dist apps/web/dist
 # The embedded database's folder (unused with DATABASE_URL), owned by the unprivileged user the hub runs as.
 RUN mkdir -p /data && chown node:node /data
