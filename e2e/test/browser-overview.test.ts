@@ -187,6 +187,10 @@ describe('the overview, names and filters of the dashboard (chromium)', () => {
       await page.locator('.account summary').click();
       await page.locator('.account .menu').getByText(email).waitFor();
       await page.getByRole('button', { name: 'Sign out' }).waitFor();
+      // Escape closes the menu and gives focus back to its button.
+      await page.keyboard.press('Escape');
+      await page.getByRole('button', { name: 'Sign out' }).waitFor({ state: 'hidden' });
+      assert.equal(await page.evaluate<string>(`document.activeElement.closest('.account') ? 'menu' : document.activeElement.tagName`), 'menu');
     } finally {
       await page.setViewportSize(WIDE);
     }
