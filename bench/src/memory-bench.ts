@@ -1,16 +1,37 @@
 /**
- * Hub memory: RSS of a fresh hub process with N agents enrolled but none connected, then with N authenticated idle
- * agent WebSockets connected (hello/welcome done). Each sample follows a full GC in the hub (gc-hook.js, loaded only
- * into this benchmark's hub), so what is compared is live memory, not garbage.
+ * Memory, as a person renting the smallest VPS sees it (goals in memory-report.ts):
+ * - the hub's first start on a fresh data folder (embedded database: template copy and migrations), its peak RSS
+ *   (VmHWM) and its idle RSS once settled, with no forced GC: what `top` shows;
+ * - an idle `connect expose` and an idle `connect reach` agent, connected to that hub;
+ * - the same first start on a fresh PostgreSQL database (skipped, saying why, without PostgreSQL);
+ * - then RSS with N agents enrolled but none connected, and with N authenticated idle agent WebSockets connected
+ *   (hello/welcome done). Those samples follow a full GC in the hub (gc-hook.js, loaded only into this benchmark's
+ *   hub), so what is compared is live memory, not garbage.
  */
 
-import { removeDirs, startHubProcess, type HubProcess } from '@private-connect/e2e';
+import { enrolAgent, removeDirs, startHubProcess, type HubProcess, type Proc } from '@private-connect/e2e';
 import { median, progress, sleep, type BenchConfig } from './config.js';
+import { createDatabase, message, postgresProblem, safeUrl } from './cluster-setup.js';
 import { connectFleet, enrolMany } from './fleet.js';
 import { collectGarbage, gcHookEnv } from './gc-signal.js';
-import { rssBytes } from './procstat.js';
+import { peakRssBytes, rssBytes } from './procstat.js';
+import { sinkServer } from './servers.js';
+
+/** A process's memory: settled RSS without a forced GC, and the highest RSS it had since it started (VmHWM). */
+export interface ProcessMemory {
+  idleRss: number;
+  peakRss: number;
+}
 
 export interface MemoryResults {
+  /** The hub on a fresh data folder, from its first start to idle. */
+  pglite: ProcessMemory;
+  /** The hub on a fresh PostgreSQL database; undefined when skipped (postgresSkipped says why). */
+  postgres?: ProcessMemory;
+  postgresSkipped?: string;
+  /** Idle agents connected to the hub: `connect expose` of one service, `connect reach` of it. */
+  exposeAgent: ProcessMemory;
+  reachAgent: ProcessMemory;
   agents: number;
   connectedAtHub: number;
   /** Seconds from the first agent connect to the last welcome. */
@@ -42,17 +63,84 @@ async function settledRss(pid: number): Promise<number> {
   }
 }
 
+/** Idle memory of a process that just started or connected: 2 s to finish what it started, then settled RSS. */
+async function idleMemory(proc: Proc): Promise<ProcessMemory> {
+  const pid = proc.child.pid ?? -1;
+  await sleep(2000);
+  const idleRss = await settledRss(pid);
+  return { idleRss, peakRss: peakRssBytes(pid) ?? NaN };
+}
+
+/** Idle `connect expose` and `connect reach` agents against the hub (each its own enrolment), then stopped. */
+async function agentMemory(hub: HubProcess): Promise<{ exposeAgent: ProcessMemory; reachAgent: ProcessMemory }> {
+  const sink = await sinkServer();
+  const exposing = await enrolAgent(hub, { label: 'bench-mem-expose' });
+  const reaching = await enrolAgent(hub, { label: 'bench-mem-reach' });
+  const procs: Proc[] = [];
+  try {
+    const expose = await exposing.expose(`127.0.0.1:${sink.port}`, 'bench-mem');
+    procs.push(expose);
+    const reach = await reaching.reach('bench-mem');
+    procs.push(reach.proc);
+    const [exposeAgent, reachAgent] = await Promise.all([idleMemory(expose), idleMemory(reach.proc)]);
+    return { exposeAgent, reachAgent };
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    await sink.close();
+    await removeDirs(exposing.home, reaching.home);
+  }
+}
+
+/** The hub's first start on a fresh PostgreSQL database (migrations included) to idle; skipped without PostgreSQL. */
+async function postgresMemory(config: BenchConfig): Promise<{ postgres?: ProcessMemory; postgresSkipped?: string }> {
+  const adminUrl = config.clusterPostgresUrl;
+  const problem = await postgresProblem(adminUrl);
+  const skip = (why: string) => {
+    progress(`hub memory: PostgreSQL part skipped: ${why}`);
+    return { postgresSkipped: why };
+  };
+  if (problem) return skip(`${problem} (BENCH_POSTGRES_URL picks another server)`);
+  let database;
+  try {
+    database = await createDatabase(adminUrl);
+  } catch (err) {
+    return skip(`cannot create a database on ${safeUrl(adminUrl)}: ${message(err)}`);
+  }
+  try {
+    progress('hub memory: a hub process on a fresh PostgreSQL database');
+    const hub = await startHubProcess({ databaseUrl: database.url });
+    try {
+      return { postgres: await idleMemory(hub.proc) };
+    } finally {
+      await hub.stop();
+      await removeDirs(hub.dataDir);
+    }
+  } finally {
+    await database.drop();
+  }
+}
+
 async function heapOf(hub: HubProcess): Promise<{ heapUsed: number; external: number }> {
   const m = await hub.metrics();
   return { heapUsed: m.get('nodejs_heap_size_used_bytes') ?? NaN, external: m.get('nodejs_external_memory_bytes') ?? NaN };
 }
 
 export async function memoryBench(config: BenchConfig): Promise<MemoryResults> {
-  progress(`hub memory: a fresh hub process, ${config.agents} agents enrolled through the API`);
+  const pgliteParts = await pgliteMemory(config);
+  return { ...pgliteParts, ...(await postgresMemory(config)) };
+}
+
+/** Everything measured on the hub with the embedded database, and the agents connected to it. */
+async function pgliteMemory(config: BenchConfig): Promise<Omit<MemoryResults, 'postgres' | 'postgresSkipped'>> {
+  progress('hub memory: a hub process on a fresh data folder (embedded database), first start to idle');
   // One API key enrols every agent: far more than the default per-key API limit allows in a minute.
   const hub = await startHubProcess({ env: { ...gcHookEnv(), HUB_RATE_LIMIT_API: '1000000/1m' } });
   try {
     const hubPid = hub.proc.child.pid ?? -1;
+    const pglite = await idleMemory(hub.proc);
+    progress('hub memory: an idle `connect expose` and an idle `connect reach` agent');
+    const agentParts = await agentMemory(hub);
+    progress(`hub memory: ${config.agents} agents enrolled through the API`);
     const enrolled = await enrolMany(hub.url, hub.apiKey, config.agents);
     await sleep(1000);
     await collectGarbage(hub.proc);
@@ -78,6 +166,8 @@ export async function memoryBench(config: BenchConfig): Promise<MemoryResults> {
       const loadedHeap = await heapOf(hub);
       const loadedRss = await settledRss(hubPid);
       return {
+        pglite,
+        ...agentParts,
         agents: config.agents,
         connectedAtHub: connected,
         connectSeconds: fleet.connectSeconds,

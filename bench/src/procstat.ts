@@ -5,15 +5,20 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 /** Clock ticks per second of /proc/<pid>/stat times; 100 on every mainstream Linux. */
 const CLK_TCK = 100;
 
-/** VmRSS of a process in bytes, or undefined when /proc is not there. */
-export function rssBytes(pid: number): number | undefined {
+function statusBytes(pid: number, field: string): number | undefined {
   try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : undefined;
   } catch {
     return undefined;
   }
 }
+
+/** VmRSS of a process in bytes, or undefined when /proc is not there. */
+export const rssBytes = (pid: number): number | undefined => statusBytes(pid, 'VmRSS');
+
+/** VmHWM of a process in bytes: the highest RSS it has had since it started (the kernel keeps it). */
+export const peakRssBytes = (pid: number): number | undefined => statusBytes(pid, 'VmHWM');
 
 /** User + system CPU seconds a process has used so far, or undefined without /proc. */
 export function cpuSeconds(pid: number): number | undefined {

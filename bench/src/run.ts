@@ -5,7 +5,8 @@
  *   throughput   bulk bytes one way, client → sink                              MiB/s, tunnel/direct
  *   latency      1-byte round trips on one connection to an echo server        p50/p99 µs, added µs
  *   conn rate    connect, 1 byte, echo, close; N connections in flight         conn/s, tunnel/direct
- *   hub memory   hub RSS idle, then with N authenticated idle agent sockets     MiB, KiB per agent
+ *   memory       hub idle and first-start peak RSS (embedded database, PostgreSQL), idle agents: MiB beside
+ *                the goals (pass/miss); hub RSS idle, then with N authenticated idle agent sockets: KiB per agent
  *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link in path and in
  *                subdomain mode, via ssh -R; issue 21's link targets (vs the hub port, vs ssh -R) judged
  *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, many streams + memory
@@ -27,7 +28,8 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, MiB, progress } from './config.js';
-import { memoryBench, type MemoryResults } from './memory-bench.js';
+import { memoryBench } from './memory-bench.js';
+import { memoryAgentsTable, memoryGoalsTable, memoryNotes, memoryProblems, memorySummary } from './memory-report.js';
 import { relayBench, type RelayResults } from './relay-bench.js';
 import { haveWrk, httpBench } from './http-bench.js';
 import { httpDocsBlock, httpNotes, httpProblems, httpSummary, httpTable } from './http-report.js';
@@ -60,19 +62,6 @@ function relayTable(r: RelayResults, bulkBytes: number, bulkRuns: number): strin
       ['1-byte round trip p99 (µs)', int(latency.direct.p99), int(latency.tunnel.p99), added(latency.tunnel.p99, latency.direct.p99)],
       [`new connections/s (${connRate.direct.concurrency} in flight)`, int(connRate.direct.perSec), int(connRate.tunnel.perSec), ratio(connRate.tunnel.perSec, connRate.direct.perSec)],
       ['one connection, open to close, p50 (µs)', int(connRate.direct.each.p50), int(connRate.tunnel.each.p50), added(connRate.tunnel.each.p50, connRate.direct.each.p50)],
-    ],
-  );
-}
-
-function memoryTable(m: MemoryResults): string {
-  return table(
-    ['hub memory', 'value'],
-    [
-      ['hub RSS idle (MiB)', fixed(m.idleRss / MiB)],
-      [`hub RSS with ${m.agents} idle agents connected (MiB)`, fixed(m.loadedRss / MiB)],
-      [`hub RSS added by ${m.agents} agents (MiB)`, fixed((m.loadedRss - m.idleRss) / MiB)],
-      ['hub RSS per connected agent (KiB)', fixed(m.perAgentRss / 1024)],
-      ['hub JS heap per connected agent (KiB)', fixed(m.perAgentHeap / 1024)],
     ],
   );
 }
@@ -120,7 +109,7 @@ async function main(): Promise<number> {
 
   const tables: string[] = [];
   if (relay) tables.push(relayTable(relay, config.bulkBytes, config.bulkRuns));
-  if (memory) tables.push(memoryTable(memory));
+  if (memory) tables.push(memoryGoalsTable(memory), memoryAgentsTable(memory));
   if (http) tables.push(httpTable(http));
   if (peers) tables.push(peersTable(peers));
   if (cluster) tables.push(clusterBlock(cluster));
@@ -140,14 +129,7 @@ async function main(): Promise<number> {
       `  RSS after the relay runs: hub ${fixed(processes.hubRss / MiB)} MiB, expose agent ${fixed(processes.exposeAgentRss / MiB)} MiB, reach agent ${fixed(processes.reachAgentRss / MiB)} MiB`,
     );
   }
-  if (memory) {
-    notes.push(
-      `  hub memory: "idle" = fresh hub, ${memory.agents} agents enrolled, none connected; then ${memory.agents} authenticated agent WebSockets ` +
-        `(SDK HubConnection, hello/welcome) connected in ${fixed(memory.connectSeconds)} s. VmRSS from /proc after a full GC in the hub.`,
-      `  hub JS heap used ${fixed(memory.idleHeapUsed / MiB)} -> ${fixed(memory.loadedHeapUsed / MiB)} MiB, external ${fixed(memory.idleExternal / MiB)} -> ${fixed(memory.loadedExternal / MiB)} MiB ` +
-        `(the ~200 MiB external is the embedded PGlite database); RSS deltas carry a few MiB of allocator noise, the heap figure is the steadier one`,
-    );
-  }
+  if (memory) notes.push(...memoryNotes(memory));
 
   if (http) notes.push(...httpNotes(http));
   if (peers) notes.push(...peersNotes(peers), ...targetLines(peers).map((l) => `  ${l}`));
@@ -184,17 +166,7 @@ async function main(): Promise<number> {
             connectionsPerSec: { direct: relay.connRate.direct.perSec, tunnel: relay.connRate.tunnel.perSec, ratio: relay.connRate.tunnel.perSec / relay.connRate.direct.perSec },
           }
         : {}),
-      ...(memory
-        ? {
-            hubMemory: {
-              agents: memory.agents,
-              idleRssMiB: memory.idleRss / MiB,
-              loadedRssMiB: memory.loadedRss / MiB,
-              perAgentKiB: memory.perAgentRss / 1024,
-              perAgentHeapKiB: memory.perAgentHeap / 1024,
-            },
-          }
-        : {}),
+      ...(memory ? { hubMemory: memorySummary(memory) } : {}),
       ...(http ? { http: httpSummary(http) } : {}),
       ...(peers ? { peers: peersSummary(peers) } : {}),
       ...(cluster ? { cluster: clusterSummary(cluster) } : {}),
@@ -215,7 +187,7 @@ async function main(): Promise<number> {
       if (r.errors > Math.max(1, r.completed * 0.01)) problems.push(`${r.errors} failed connections ${side} (first: ${r.firstError})`);
     }
   }
-  if (memory && !Number.isFinite(memory.perAgentRss)) problems.push('no hub memory figure');
+  if (memory) problems.push(...memoryProblems(memory));
   if (config.http && !wrkThere) problems.push('wrk is missing: the HTTP figures could not be measured');
   if (http) problems.push(...httpProblems(http, config.quick));
   if (peers) problems.push(...peersProblems(peers));
