@@ -37,7 +37,7 @@ function Home() {
     current.id,
   );
   if (counts.state.status === 'loading') return <p className="state" role="status">Loading…</p>;
-  if (counts.state.status === 'ready' && counts.state.data === 0) return <GettingStarted />;
+  if (counts.state.status === 'ready' && counts.state.data === 0) return <GettingStarted fromOverview />;
   return <OverviewPage />;
 }
 

@@ -3,11 +3,13 @@
 import { Copyable } from '../components.js';
 import { CreateApiKey } from './api-keys.js';
 
-export function GettingStarted() {
+/** `fromOverview`: shown at / because the workspace is empty, so it says where the overview went. */
+export function GettingStarted({ fromOverview = false }: { fromOverview?: boolean }) {
   const origin = window.location.origin;
   return (
     <section aria-labelledby="start-title">
       <h1 id="start-title">Getting started</h1>
+      {fromOverview ? <p className="muted">This workspace has no agents or services yet. Once it has, this page shows the overview: what is online, its health, its traffic.</p> : null}
       <ol className="steps">
         <li>
           <h2>Build the <code>connect</code> CLI</h2>
