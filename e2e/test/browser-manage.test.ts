@@ -252,7 +252,11 @@ describe('managing the workspace in the dashboard (chromium)', () => {
       const options = await switcher.locator('option').allTextContents();
       assert.ok(options.some((o) => o.startsWith(ownerWorkspace)), `the invitee's switcher offers ${options.join(', ')}`);
       await switcher.selectOption({ label: options.find((o) => o.startsWith(ownerWorkspace))! });
-      await tab.getByRole('link', { name: 'Agents' }).click();
+      // A member's overview: the agents and services, and a word instead of the events only admins may read.
+      await tab.getByRole('link', { name: 'Overview', exact: true }).click();
+      await tab.locator(`[data-testid="overview-agent"][data-agent-label="${agentLabel}"]`).waitFor();
+      await tab.getByText('Owners and admins of this workspace see its events.').waitFor();
+      await tab.getByRole('link', { name: 'Agents', exact: true }).click();
       const seen = tab.locator(`[data-testid="agent"][data-agent-label="${agentLabel}"]`);
       await seen.waitFor();
       assert.equal(await seen.getByRole('button').count(), 0, 'a member is offered rotate or revoke');

@@ -6,7 +6,7 @@
 
 import type { ReactNode } from 'react';
 import type { AuditEntry } from '@private-connect/protocol';
-import { api } from '../api.js';
+import { api, ApiError } from '../api.js';
 import { StatusDot, formatTime, relative, type Status } from '../components.js';
 import { formatBytes, serviceStatus, useAgents, useServices, type Agent, type Service } from '../live-lists.js';
 import { useNames } from '../names.js';
@@ -99,7 +99,10 @@ function RecentEvents() {
   const { names, ready: named } = useNames();
   const recent = useResource(() => api<{ events: AuditEntry[] }>('GET', `/v1/audit?limit=${RECENT}`).then((r) => r.events), current.id);
   if (recent.state.status === 'loading' || !named) return <p className="muted" role="status">Loading…</p>;
-  if (recent.state.status === 'error') return <p className="muted">The audit log is not available to you: {recent.state.error.message}</p>;
+  if (recent.state.status === 'error') {
+    const forbidden = recent.state.error instanceof ApiError && recent.state.error.code === 'FORBIDDEN';
+    return <p className="muted">{forbidden ? 'Owners and admins of this workspace see its events.' : `Could not load the events: ${recent.state.error.message}`}</p>;
+  }
   if (recent.state.data.length === 0) return <p className="muted">Nothing has happened yet.</p>;
   return (
     <ul className="rows events" aria-label="Recent events">
