@@ -8,7 +8,7 @@ import type { ReactNode } from 'react';
 import type { AuditEntry } from '@private-connect/protocol';
 import { api, ApiError } from '../api.js';
 import { StatusDot, formatTime, relative, type Status } from '../components.js';
-import { formatBytes, serviceStatus, useAgents, useServices, type Agent, type Service } from '../live-lists.js';
+import { formatBytes, serviceStatus, useAgents, useServices, type Agent, type LiveServices, type Service } from '../live-lists.js';
 import { useNames } from '../names.js';
 import { Link } from '../router.js';
 import { ThroughputChart, formatRate } from '../throughput.js';
@@ -127,17 +127,49 @@ function RecentEvents() {
   );
 }
 
+/** The three figures: agents online of all, services by status, the traffic now. */
+function Tiles({ agents, services, traffic, throughput }: { agents: Agent[]; services: Service[]; traffic: LiveServices['traffic']; throughput: LiveServices['throughput'] }) {
+  const online = agents.filter((a) => a.online).length;
+  const counts = { online: 0, failing: 0, offline: 0 };
+  for (const s of services) counts[serviceStatus(s)]++;
+  const total = sumSamples([...throughput.values()]);
+  const streams = [...traffic.values()].reduce((n, t) => n + t.streams, 0);
+  const bytes = [...traffic.values()].reduce((n, t) => n + t.bytesIn + t.bytesOut, 0);
+  return (
+    <div className="tiles">
+      <Tile title="Agents online" testId="overview-agents" data={{ online, total: agents.length }}>
+        <p className="figure">
+          {online}
+          <span className="of"> / {agents.length}</span>
+        </p>
+        <Meter parts={[['online', online], ['offline', agents.length - online]]} />
+        <p className="muted">{agents.length === 0 ? 'none enrolled yet' : agents.length - online === 0 ? 'all connected' : `${agents.length - online} offline`}</p>
+      </Tile>
+      <Tile title="Services" testId="overview-services" data={counts}>
+        <p className="figure">{services.length}</p>
+        <Meter parts={[['online', counts.online], ['failing', counts.failing], ['offline', counts.offline]]} />
+        <p className="tally">
+          <StatusDot status="online" text={`${counts.online} online`} />
+          <StatusDot status="failing" text={`${counts.failing} failing`} />
+          <StatusDot status="offline" text={`${counts.offline} offline`} />
+        </p>
+      </Tile>
+      <Tile title="Traffic now" testId="overview-traffic" data={{ streams }}>
+        <p className="figure">{formatRate(total.at(-1) ?? 0)}</p>
+        <p className="muted">
+          {streams} open stream{streams === 1 ? '' : 's'} · {formatBytes(bytes)} in all
+        </p>
+        <ThroughputChart name="all services" samples={total} />
+      </Tile>
+    </div>
+  );
+}
+
 export function OverviewPage() {
   const agents = useAgents();
   const { services, traffic, throughput } = useServices();
   const agentList = agents.state.status === 'ready' ? agents.state.data : [];
   const serviceList = services.state.status === 'ready' ? services.state.data : [];
-  const online = agentList.filter((a) => a.online).length;
-  const counts = { online: 0, failing: 0, offline: 0 };
-  for (const s of serviceList) counts[serviceStatus(s)]++;
-  const total = sumSamples([...throughput.values()]);
-  const streams = [...traffic.values()].reduce((n, t) => n + t.streams, 0);
-  const bytes = [...traffic.values()].reduce((n, t) => n + t.bytesIn + t.bytesOut, 0);
   const ready = agents.state.status === 'ready' && services.state.status === 'ready';
   const failed = agents.state.error ?? services.state.error;
   return (
@@ -147,32 +179,7 @@ export function OverviewPage() {
       {!ready && !failed ? <p className="state" role="status">Loading…</p> : null}
       {ready ? (
         <>
-          <div className="tiles">
-            <Tile title="Agents online" testId="overview-agents" data={{ online, total: agentList.length }}>
-              <p className="figure">
-                {online}
-                <span className="of"> / {agentList.length}</span>
-              </p>
-              <Meter parts={[['online', online], ['offline', agentList.length - online]]} />
-              <p className="muted">{agentList.length === 0 ? 'none enrolled yet' : agentList.length - online === 0 ? 'all connected' : `${agentList.length - online} offline`}</p>
-            </Tile>
-            <Tile title="Services" testId="overview-services" data={counts}>
-              <p className="figure">{serviceList.length}</p>
-              <Meter parts={[['online', counts.online], ['failing', counts.failing], ['offline', counts.offline]]} />
-              <p className="tally">
-                <StatusDot status="online" text={`${counts.online} online`} />
-                <StatusDot status="failing" text={`${counts.failing} failing`} />
-                <StatusDot status="offline" text={`${counts.offline} offline`} />
-              </p>
-            </Tile>
-            <Tile title="Traffic now" testId="overview-traffic" data={{ streams }}>
-              <p className="figure">{formatRate(total.at(-1) ?? 0)}</p>
-              <p className="muted">
-                {streams} open stream{streams === 1 ? '' : 's'} · {formatBytes(bytes)} in all
-              </p>
-              <ThroughputChart name="all services" samples={total} />
-            </Tile>
-          </div>
+          <Tiles agents={agentList} services={serviceList} traffic={traffic} throughput={throughput} />
           <div className="panels">
             <section className="panel" aria-labelledby="overview-services-title">
               <div className="panel-head">
