@@ -5,8 +5,8 @@
 # tunnel; then adds the `cluster` profile (a second hub and NATS) and runs psql again through an agent on the
 # second hub, so the stream crosses the hubs over NATS. Each hub must stay within compose.yaml's 256 MiB limit:
 # never OOM-killed or restarted, its memory (docker stats, and the process's peak RSS) below the limit.
-# Everything it made is removed at the end (containers, volumes, network-less compose project, the hub image); the
-# stand-in base images (e2e/container/stand-ins.sh) and the build cache stay in the cache folder for the next run.
+# Everything it made is removed at the end (containers, volumes, the compose project, the hub image); the stand-in
+# base images (e2e/container/stand-ins.sh) and a day of build cache stay in the cache folder for the next run.
 #
 # Installs docker.io, debootstrap and docker-compose from Debian when missing, and starts its own dockerd (data in
 # $PRIVATE_CONNECT_CACHE/docker, sockets in a temporary folder, --iptables=false --bridge=none: no bridge, no
@@ -57,6 +57,8 @@ cleanup() {
     [ -z "$left" ] || { log "left behind: $left"; status=1; }
   fi
   if [ -n "$dockerd_pid" ]; then
+    # Our own daemon's folder is a cache: the last day's build layers stay (a rebuild skips npm ci), older ones go.
+    docker image prune -f --filter until=24h >/dev/null 2>&1
     kill "$dockerd_pid" 2>/dev/null
     for _ in $(seq 1 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$dockerd_pid" 2>/dev/null && { log "dockerd did not stop; killing it"; kill -9 "$dockerd_pid"; }
