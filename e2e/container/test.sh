@@ -25,7 +25,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 
 # --- tools -----------------------------------------------------------------------------------------------------
 missing=()
-need dockerd || missing+=(docker.io)
+{ need dockerd && need docker; } || missing+=(docker.io)
 need debootstrap || missing+=(debootstrap)
 need docker-compose || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
 need psql || missing+=(postgresql-client)
