@@ -10,21 +10,32 @@ const TICK_MS = 2_000;
 /** Samples kept: one minute at one per tick. */
 const SAMPLES = 30;
 
-/** Bytes per second of each service over the last minute, oldest first, from `totals` (bytes in + out so far). */
+/**
+ * Bytes per second of each service over the last minute, oldest first, from `totals` (bytes in + out so far). A
+ * service's first rate comes at the first tick after its totals were first seen (the list's own counters count),
+ * over the time that really passed; before that it has no samples (not a made-up zero).
+ */
 export function useThroughput(totals: Map<string, number>): Map<string, number[]> {
   const latest = useRef(totals);
   latest.current = totals;
-  const previous = useRef(new Map<string, number>());
+  // Who deletes: nobody; one entry per service name seen while the page is open.
+  const previous = useRef(new Map<string, { total: number; at: number }>());
   const [history, setHistory] = useState(() => new Map<string, number[]>());
   useEffect(() => {
+    const now = performance.now();
+    for (const [name, total] of totals) if (!previous.current.has(name)) previous.current.set(name, { total, at: now });
+  }, [totals]);
+  useEffect(() => {
     const timer = window.setInterval(() => {
+      const now = performance.now();
       const rates = new Map<string, number>();
       for (const [name, total] of latest.current) {
         const before = previous.current.get(name);
-        rates.set(name, before === undefined || total < before ? 0 : ((total - before) * 1000) / TICK_MS);
-        previous.current.set(name, total);
+        previous.current.set(name, { total, at: now });
+        if (!before) continue;
+        rates.set(name, total < before.total ? 0 : ((total - before.total) * 1000) / Math.max(1, now - before.at));
       }
-      setHistory((old) => new Map([...rates].map(([name, rate]) => [name, [...(old.get(name) ?? []), rate].slice(-SAMPLES)])));
+      setHistory((old) => new Map([...old, ...[...rates].map(([name, rate]) => [name, [...(old.get(name) ?? []), rate].slice(-SAMPLES)] as const)]));
     }, TICK_MS);
     return () => window.clearInterval(timer);
   }, []);
@@ -48,7 +59,7 @@ export function ThroughputChart({ name, samples }: { name: string; samples: numb
         <line className="base" x1="0" y1="20" x2={SAMPLES - 1} y2="20" />
         {samples.length > 1 ? <polyline points={points} /> : null}
       </svg>
-      <figcaption className="chart-label">{formatRate(now)} now · last minute</figcaption>
+      <figcaption className="chart-label">{samples.length === 0 ? 'measuring…' : `${formatRate(now)} now · last minute`}</figcaption>
     </figure>
   );
 }

@@ -69,7 +69,7 @@ function ServiceRows({ services, rates }: { services: Service[]; rates: Map<stri
             <span className="muted"> on {s.agentLabel}</span>
             <span className={`row-detail ${serviceStatus(s) === 'failing' ? 'failing' : 'muted'}`}>{reason(s)}</span>
           </span>
-          <span className="row-side muted">{formatRate(rates.get(s.name)?.at(-1) ?? 0)}</span>
+          <span className="row-side muted">{rates.get(s.name)?.length ? formatRate(rates.get(s.name)!.at(-1)!) : ''}</span>
         </li>
       ))}
     </ul>
@@ -155,7 +155,7 @@ function Tiles({ agents, services, traffic, throughput }: { agents: Agent[]; ser
         </p>
       </Tile>
       <Tile title="Traffic now" testId="overview-traffic" data={{ streams }}>
-        <p className="figure">{formatRate(total.at(-1) ?? 0)}</p>
+        <p className="figure">{total.length === 0 ? '…' : formatRate(total.at(-1)!)}</p>
         <p className="muted">
           {streams} open stream{streams === 1 ? '' : 's'} · {formatBytes(bytes)} in all
         </p>
