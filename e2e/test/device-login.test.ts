@@ -49,7 +49,8 @@ describe('connect up by device code', () => {
     try {
       const proc = startProcess(process.execPath, [CONNECT_MAIN, '--json', 'up', '--hub', hub.url, '--label', 'laptop', '--device'], { CONNECT_HOME: home, NO_COLOR: '1' }, 'connect up (device)');
       const shown = await proc.waitFor((l) => l.type === 'device_code', 20_000, 'the device code');
-      assert.equal(shown.verificationUri, `${hub.url}/device`);
+      // The device page on the dashboard URL the banner prints (public-urls.ts), where the member is signed in.
+      assert.equal(shown.verificationUri, `${hub.dashboardUrl}/device`);
       const approve = await fetch(`${hub.url}/v1/device/approve`, {
         method: 'POST',
         // The approval a browser sends from the hub's own page: its Origin goes with it.
