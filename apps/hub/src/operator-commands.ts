@@ -96,7 +96,7 @@ export async function runOwnerCommand(command: 'make-owner' | 'setup-link', conf
     return 0;
   } catch (e) {
     if (!(e instanceof ConnectError)) throw e;
-    err.write(`connect-hub ${command}: ${e.message} (${e.code})\n`);
+    err.write(`connect-hub ${command}: ${e.code}: ${e.message}\n`);
     return 1;
   } finally {
     await db.close();
