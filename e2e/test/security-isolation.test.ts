@@ -111,14 +111,14 @@ describe('two workspaces on one hub', () => {
       assert.equal(hidden.code, 1, `${hidden.result.stdout}${hidden.result.stderr}`);
       assert.equal(missing.code, 1, `${missing.result.stdout}${missing.result.stderr}`);
       if (json) {
-        assert.deepEqual(errorLine(hidden.result), { code: 'SERVICE_NOT_FOUND', message: 'Service not found: secret-db' });
-        assert.deepEqual(errorLine(missing.result), { code: 'SERVICE_NOT_FOUND', message: 'Service not found: no-such-db' });
+        assert.deepEqual(errorLine(hidden.result), { code: 'SERVICE_NOT_FOUND', message: 'Service not found: secret-db; connect ls lists the services you can reach' });
+        assert.deepEqual(errorLine(missing.result), { code: 'SERVICE_NOT_FOUND', message: 'Service not found: no-such-db; connect ls lists the services you can reach' });
         // Apart from the name and the time stamps, the two outputs are the same bytes.
         const strip = (s: string) => s.replace(/"time":"[^"]*",?/g, '');
         assert.equal(strip(hidden.stdout), strip(missing.stdout));
         assert.ok(!hidden.result.lines().some((l) => l.type === 'listening'), 'no local port may be opened for a hidden service');
       } else {
-        assert.match(hidden.result.stderr, /Service not found: secret-db \(SERVICE_NOT_FOUND\)/);
+        assert.match(hidden.result.stderr, /Service not found: secret-db; connect ls lists the services you can reach \(SERVICE_NOT_FOUND\)/);
         // Human output: byte for byte the same apart from the name.
         assert.equal(hidden.stdout, missing.stdout);
         assert.equal(hidden.stderr, missing.stderr);
@@ -231,7 +231,7 @@ describe('two workspaces on one hub', () => {
       await raw.close();
       const cli = await outsider2.run(['reach', 'secret-cache', '--port', '0']);
       assert.equal(cli.code, 1);
-      assert.deepEqual(errorLine(cli), { code: 'SERVICE_NOT_FOUND', message: 'Service not found: secret-cache' });
+      assert.deepEqual(errorLine(cli), { code: 'SERVICE_NOT_FOUND', message: 'Service not found: secret-cache; connect ls lists the services you can reach' });
     } finally {
       await cache.close();
     }

@@ -133,7 +133,10 @@ describe('sharing services with another workspace', () => {
   test('Y is refused the unshared service (as acme-contractor/other and as other) and its listing shows nothing else of X', async () => {
     const before = otherConnections;
     for (const name of ['acme-contractor/other', 'other', 'acme-contractor/web', 'someone/echo']) {
-      assert.deepEqual(errorOf(y.run(['reach', name, '--port', '0'])), { type: 'error', code: 'SERVICE_NOT_FOUND', message: `Service not found: ${name}` });
+      // The CLI adds a pointer to connect ls, and "did you mean" for a name close to one Y may reach.
+      const error = errorOf(y.run(['reach', name, '--port', '0'])) as { type: string; code: string; message: string };
+      assert.deepEqual([error.type, error.code], ['error', 'SERVICE_NOT_FOUND']);
+      assert.match(error.message, new RegExp(`^Service not found: ${name}; (did you mean acme-contractor/(db|echo)\\? )?connect ls lists the services you can reach$`));
     }
     assert.equal(otherConnections, before, 'the unshared service was never dialled');
     const listing = y.run(['ls']);

@@ -8,8 +8,25 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { rewriteShorthand } from '../src/cli.js';
+import { suggestName } from '../src/commands/reach.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+describe('suggestName (did you mean)', () => {
+  const names = ['prod-db', 'prod-api', 'cache', 'acme/db'];
+  test('suggests the closest name one to three edits away', () => {
+    assert.equal(suggestName('prod-dbb', names), 'prod-db');
+    assert.equal(suggestName('prd-db', names), 'prod-db');
+    assert.equal(suggestName('cahce', names), 'cache');
+    assert.equal(suggestName('acme/dv', names), 'acme/db');
+  });
+  test('suggests nothing for a name far from all, for the exact name, or among no names', () => {
+    assert.equal(suggestName('zzzzzzzz', names), undefined);
+    assert.equal(suggestName('prod-db', ['prod-db']), undefined);
+    assert.equal(suggestName('a-very-long-service-name', ['a-very-different-thing']), undefined);
+    assert.equal(suggestName('db', []), undefined);
+  });
+});
 
 describe('rewriteShorthand', () => {
   test('host:port, a bare port and a bracketed IPv6 address become `expose`', () => {

@@ -6,7 +6,7 @@
 
 import { ConnectError, parseReachName, type HealthCheck } from '@private-connect/protocol';
 import { distance } from 'fastest-levenshtein';
-import { Agent, ApiClient, checkService, listRuns, type ServiceCheckReport } from '@private-connect/sdk';
+import { Agent, ApiClient, checkService, listRuns, type RunRecord, type ServiceCheckReport } from '@private-connect/sdk';
 import { requireConfig, type Context } from '../context.js';
 import { color, withProgress } from '../output.js';
 import { agentOptions, runAgent } from '../run-agent.js';
@@ -28,9 +28,14 @@ export async function reach(ctx: Context, name: string, options: ReachOptions): 
     port = Number(options.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConnectError('BAD_REQUEST', `--port must be 0-65535, got "${options.port}"`);
   }
-  await refuseSecondReach(ctx, name);
+  const running = (await listRuns(ctx.home)).find((r) => r.command === 'reach' && r.name === name);
   return runAgent(ctx, { command: 'reach', name }, async (agent) => {
     try {
+      if (running) {
+        // What the hub says of the name comes first (not found, share revoked or expired), then the local refusal.
+        await agent.connection.request('resolve', { name });
+        throw alreadyReached(name, running);
+      }
       const reached = await agent.reach(name, { port, host: options.host });
       return { port: reached.port };
     } catch (err) {
@@ -44,28 +49,27 @@ export async function reach(ctx: Context, name: string, options: ReachOptions): 
  * leave the person to find out which one the first process holds: refuse it, like `ngrok` refuses a second session of
  * one endpoint, and say where the service already listens.
  */
-async function refuseSecondReach(ctx: Context, name: string): Promise<void> {
-  const running = (await listRuns(ctx.home)).find((r) => r.command === 'reach' && r.name === name);
-  if (!running) return;
+function alreadyReached(name: string, running: RunRecord): ConnectError {
   const where = `${running.host ?? '127.0.0.1'}:${running.port}`;
   const who = running.daemon ? `the daemon, process ${running.pid}` : `connect reach in process ${running.pid}`;
-  throw new ConnectError(
+  return new ConnectError(
     'ALREADY_REACHED',
     `${name} is already reachable on ${where} (${who}); connect to that address, or stop it first with: connect down ${name}`,
   );
 }
 
-/** The names one could have meant: closest by edit distance, at most a third of the name's length away. */
+/** The name one could have meant: the closest by edit distance, at most 3 edits and a third of the name's length away. */
 export function suggestName(wanted: string, names: string[]): string | undefined {
+  const most = Math.min(3, Math.ceil(wanted.length / 3));
   let best: { name: string; d: number } | undefined;
   for (const name of names) {
     const d = distance(wanted, name);
-    if (d > 0 && d <= Math.max(1, Math.floor(wanted.length / 3)) && (!best || d < best.d)) best = { name, d };
+    if (d > 0 && d <= most && (!best || d < best.d)) best = { name, d };
   }
   return best?.name;
 }
 
-/** "Service not found: prod-dbb; did you mean prod-db? (connect ls lists ...)": the services and joined shares' names. */
+/** "Service not found: prod-dbb; did you mean prod-db? connect ls lists ...": from the services and joined shares' names. */
 async function notFoundWithHint(ctx: Context, name: string, err: ConnectError): Promise<ConnectError> {
   const config = await requireConfig(ctx);
   const api = new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure });
@@ -76,7 +80,7 @@ async function notFoundWithHint(ctx: Context, name: string, err: ConnectError): 
     ])
     .catch(() => [] as string[]);
   const close = suggestName(name, names);
-  return new ConnectError(err.code, `${err.message}${close ? `; did you mean ${close}?` : ''} (connect ls lists the services you can reach)`);
+  return new ConnectError(err.code, `${err.message}; ${close ? `did you mean ${close}? ` : ''}connect ls lists the services you can reach`);
 }
 
 /** `--check`: one line per check, ✓ or ✗, with what to do when it failed; `--json` prints the report. */
