@@ -1,7 +1,7 @@
 /**
  * A small live throughput chart per service. The hub publishes byte totals (`stats` events) only when they change;
- * a local 2-second tick turns the latest totals into a rate, so a service that went quiet drops to zero instead of
- * holding its last rate. No request is made for it.
+ * each new total gives a rate, and a local 2-second tick samples it, so a service that went quiet drops to zero
+ * instead of holding its last rate. No request is made for it.
  */
 
 import { useEffect, useRef, useState } from 'react';
@@ -10,32 +10,34 @@ const TICK_MS = 2_000;
 /** Samples kept: one minute at one per tick. */
 const SAMPLES = 30;
 
+/** A rate older than this (no new totals since) counts as zero: the hub sends totals only when they change. */
+const QUIET_MS = 2 * TICK_MS + 500;
+
 /**
  * Bytes per second of each service over the last minute, oldest first, from `totals` (bytes in + out so far). A
- * service's first rate comes at the first tick after its totals were first seen (the list's own counters count),
- * over the time that really passed; before that it has no samples (not a made-up zero).
+ * rate is measured when new totals arrive, over the time since the previous ones, so the hub's 2-second cadence
+ * and the local tick never beat against each other; until a service's second totals it has no samples (not a
+ * made-up zero).
  */
 export function useThroughput(totals: Map<string, number>): Map<string, number[]> {
-  const latest = useRef(totals);
-  latest.current = totals;
   // Who deletes: nobody; one entry per service name seen while the page is open.
-  const previous = useRef(new Map<string, { total: number; at: number }>());
+  const last = useRef(new Map<string, { total: number; at: number; rate?: number }>());
   const [history, setHistory] = useState(() => new Map<string, number[]>());
   useEffect(() => {
     const now = performance.now();
-    for (const [name, total] of totals) if (!previous.current.has(name)) previous.current.set(name, { total, at: now });
+    for (const [name, total] of totals) {
+      const before = last.current.get(name);
+      if (before && total === before.total) continue;
+      const rate = before ? (total < before.total ? 0 : ((total - before.total) * 1000) / Math.max(1, now - before.at)) : undefined;
+      last.current.set(name, { total, at: now, rate });
+    }
   }, [totals]);
   useEffect(() => {
     const timer = window.setInterval(() => {
       const now = performance.now();
-      const rates = new Map<string, number>();
-      for (const [name, total] of latest.current) {
-        const before = previous.current.get(name);
-        previous.current.set(name, { total, at: now });
-        if (!before) continue;
-        rates.set(name, total < before.total ? 0 : ((total - before.total) * 1000) / Math.max(1, now - before.at));
-      }
-      setHistory((old) => new Map([...old, ...[...rates].map(([name, rate]) => [name, [...(old.get(name) ?? []), rate].slice(-SAMPLES)] as const)]));
+      const rates: Array<[string, number]> = [];
+      for (const [name, { at, rate }] of last.current) if (rate !== undefined || now - at > QUIET_MS) rates.push([name, now - at > QUIET_MS ? 0 : rate!]);
+      setHistory((old) => new Map([...old, ...rates.map(([name, rate]) => [name, [...(old.get(name) ?? []), rate].slice(-SAMPLES)] as const)]));
     }, TICK_MS);
     return () => window.clearInterval(timer);
   }, []);
