@@ -405,6 +405,7 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     'POST /auth/verify': (who) => plain(who, { method: 'POST', path: '/auth/verify', form: { token: randomBytes(32).toString('hex'), next: '/' } }, 'verify form'),
     // A setup link is looked up by its secret alone: any credential gets the same refusal for an unknown one.
     'GET /setup': (who) => plain(who, { method: 'GET', path: `/setup?token=${randomBytes(32).toString('base64url')}` }, 'setup page'),
+    'GET /welcome': (who) => plain(who, { method: 'GET', path: `/welcome?workspace=${y.workspaceId}` }, 'welcome page'),
     'POST /setup': (who) => plain(who, { method: 'POST', path: '/setup', form: { token: randomBytes(32).toString('base64url'), email: `setup-${who}@example.com` } }, 'setup form'),
     // Not as X's user (that would end the session the battery signs in with): an unknown session changes nothing.
     'POST /logout': () => plain(undefined, { method: 'POST', path: '/logout', headers: { cookie: `pc_session=${randomBytes(32).toString('hex')}` } }, 'logout'),

@@ -237,6 +237,17 @@ describe(`dashboard URL without a web port, and with HUB_PUBLIC_URL (${dbKind})`
     }
   });
 
+  it('sends /welcome, where a setup sign-in lands, to the home page when the hub has no dashboard build', async () => {
+    const h = await startIdentityHub({ WEB_DIST_DIR: '/nonexistent/web-dist' });
+    try {
+      const res = await fetch(`${h.hub.url}/welcome?workspace=${h.hub.bootstrap!.workspaceId}`, { redirect: 'manual', headers: { accept: 'text/html' } });
+      assert.equal(res.status, 303);
+      assert.equal(res.headers.get('location'), '/');
+    } finally {
+      await h.dispose();
+    }
+  });
+
   it('is HUB_PUBLIC_URL when set, for the banner and the setup link too', async () => {
     const h = await startIdentityHub({ HUB_PUBLIC_URL: 'https://hub.example.com' });
     try {

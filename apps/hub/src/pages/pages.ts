@@ -71,7 +71,7 @@ export async function registerPages(parent: FastifyInstance, deps: IdentityDeps,
   await parent.register(async (app) => {
     await app.register(formbody, { bodyLimit: 8 * 1024 });
     pageRoutes(app, deps, spa);
-    registerSetupPage(app, deps);
+    registerSetupPage(app, deps, spa);
   });
 }
 

@@ -15,14 +15,23 @@ import { findSetupLink, SETUP_PATH, type OpenSetupLink } from '../store/setup-li
 import { normalizeEmail } from '../store/users.js';
 import { html, type SafeHtml } from './html.js';
 import { PAGE_CONFIG, send } from './pages.js';
+import type { Spa } from './spa.js';
 
-/** Where the browser lands after a setup sign-in: the dashboard, with the owned workspace chosen (apps/web welcome). */
+/** Where the browser lands after a setup sign-in: the dashboard, with the owned workspace chosen (apps/web welcome.ts). */
+export const WELCOME_PATH = '/welcome';
+
 export function afterSetup(workspaceId: string): string {
-  return `/welcome?workspace=${encodeURIComponent(workspaceId)}`;
+  return `${WELCOME_PATH}?workspace=${encodeURIComponent(workspaceId)}`;
 }
 
-export function registerSetupPage(app: FastifyInstance, deps: IdentityDeps): void {
+export function registerSetupPage(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
   const config = PAGE_CONFIG;
+
+  // The dashboard reads the workspace from the address; a hub without the dashboard build shows its own home.
+  app.get(WELCOME_PATH, { config }, async (_request, reply) => {
+    if (spa && (await spa.sendIndex(reply))) return reply;
+    return reply.redirect('/', 303);
+  });
 
   app.get(SETUP_PATH, { config }, async (request, reply) => {
     const token = (request.query as { token?: unknown }).token;
