@@ -1,5 +1,7 @@
 /** `connect-hub`: reads the environment and starts the hub. Everything else lives in startHub(). */
 
+// First: its import keeps start-up from growing the young generation (startup-gc.ts).
+import { startupDone } from './startup-gc.js';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type HubConfig } from './config.js';
 import { openDatabase } from './db/index.js';
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
   }
   const hub = await startHub(config);
   printWelcome(hub, config);
+  startupDone();
   let stopping = false;
   // Graceful: /readyz turns 503, agents are told to reconnect, open streams get SHUTDOWN_GRACE_MS to finish.
   // A second signal stops at once.
