@@ -5,7 +5,7 @@
  * and like the one-time API key in welcome.ts a secret meant for a person must not enter log files.
  */
 
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Logger } from './logger.js';
 
 export interface LinkMail {
@@ -40,11 +40,14 @@ export function createMailer(options: MailerOptions): Mailer {
       },
     };
   }
-  const transport = nodemailer.createTransport(options.smtpUrl);
+  const smtpUrl = options.smtpUrl;
+  // nodemailer (3 MiB of heap) is loaded with the first mail, not by every hub.
+  let transport: Promise<Transporter> | undefined;
   return {
     async send(mail) {
       try {
-        await transport.sendMail({ from: options.smtpFrom, to: mail.to, subject: mail.subject, text: `${mail.intro}\n\n${mail.link}\n` });
+        transport ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport(smtpUrl));
+        await (await transport).sendMail({ from: options.smtpFrom, to: mail.to, subject: mail.subject, text: `${mail.intro}\n\n${mail.link}\n` });
         log.info({ to: mail.to, subject: mail.subject }, 'sign-in link mailed');
       } catch (err) {
         // The caller answers 202 whatever happens (no enumeration); the operator learns about it here.

@@ -31,14 +31,14 @@ describe('embedded database memory', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('runs with 16MB of shared buffers and 4 connection slots instead of 128MB and 100', async () => {
+  test('runs with 8MB of shared buffers and 4 connection slots instead of 128MB and 100', async () => {
     const db = await openPglite();
     try {
       const rows = await db.withSystem((tx) =>
         tx.query<{ name: string; value: string }>(`select name, current_setting(name) as value from unnest(array['shared_buffers', 'max_connections']) as name`),
       );
       assert.deepEqual(rows, [
-        { name: 'shared_buffers', value: '16MB' },
+        { name: 'shared_buffers', value: '8MB' },
         { name: 'max_connections', value: '4' },
       ]);
     } finally {

@@ -10,7 +10,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 
 /** apps/hub/dist/pglite-template, seen from the compiled apps/hub/dist/src/db/pglite-template.js. */
 export const TEMPLATE_DIR = fileURLToPath(new URL('../../pglite-template', import.meta.url));
@@ -47,6 +46,7 @@ export async function makePgliteTemplate(dir: string = TEMPLATE_DIR): Promise<vo
   await rm(building, { recursive: true, force: true });
   await mkdir(dirname(dir), { recursive: true });
   try {
+    const { PGlite } = await import('@electric-sql/pglite');
     const pglite = await PGlite.create({ dataDir: building });
     await pglite.close();
     await writeFile(join(building, TEMPLATE_STAMP), JSON.stringify({ pglite: pgliteVersion() }) + '\n');

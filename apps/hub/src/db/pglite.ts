@@ -3,7 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
-import { PGlite, TransactionAbortedError as PGliteAbortedError, types, type Transaction } from '@electric-sql/pglite';
+import type { Transaction } from '@electric-sql/pglite';
 import { assertWorkspaceId, enterWorkspace, TransactionAbortedError, type Database, type Queryable } from './database.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { seedFromTemplate, TEMPLATE_DIR } from './pglite-template.js';
@@ -25,10 +25,14 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
     await mkdir(dataDir, { recursive: true });
     lock = await lockDataDir(dataDir);
   }
-  let pglite: PGlite;
+  let PGlite: typeof import('@electric-sql/pglite').PGlite;
+  let PGliteAbortedError: typeof import('@electric-sql/pglite').TransactionAbortedError;
+  let pglite: InstanceType<typeof PGlite>;
   try {
     if (dataDir !== undefined) await seedFromTemplate(dataDir, options.templateDir ?? TEMPLATE_DIR);
     setFlagsFromString(LIFTOFF_ONLY);
+    // Loaded here, not by every hub: a hub on PostgreSQL does not need it.
+    ({ PGlite, TransactionAbortedError: PGliteAbortedError } = await import('@electric-sql/pglite'));
     pglite = await PGlite.create({ dataDir, parsers: PARSERS, startParams: [...PGlite.defaultStartParams, ...SETTINGS.flatMap((s) => ['-c', s])] });
   } catch (error) {
     await lock?.release();
@@ -74,11 +78,11 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
 /**
  * PostgreSQL settings on top of PGlite's own. PGlite zeroes its whole shared memory when it starts, so all of it is
  * resident from the first second: with the defaults (shared_buffers 128MB, lock and process tables for 100
- * connections) that was 146 MB of the hub's RSS. The hub's tables are small and pages that leave the buffers stay
+ * connections) that was 146 MB of the hub's RSS (12 MB now). The hub's tables are small and pages that leave the buffers stay
  * in the OS page cache; PGlite is one session, so four connection slots are plenty (at least
- * superuser_reserved_connections + 1). 16 MB in all; docs/BENCHMARKS.md, "Memory".
+ * superuser_reserved_connections + 1); docs/BENCHMARKS.md, "Memory".
  */
-const SETTINGS = ['shared_buffers=16MB', 'max_connections=4'];
+const SETTINGS = ['shared_buffers=8MB', 'max_connections=4'];
 
 /**
  * V8 flag set before PGlite compiles its WASM: baseline (Liftoff) code only. By default V8 recompiles hot WASM
@@ -90,8 +94,8 @@ const LIFTOFF_ONLY = '--liftoff-only';
 
 // Match node-postgres so store code sees the same values on both databases.
 const PARSERS = {
-  [types.INT8]: (text: string) => text,
-  [types.BYTEA]: (text: string) => Buffer.from(text.slice(2), 'hex'), // bytea_output = hex: "\x0a0b..."
+  [20 /* int8 */]: (text: string) => text,
+  [17 /* bytea */]: (text: string) => Buffer.from(text.slice(2), 'hex'), // bytea_output = hex: "\x0a0b..."
 };
 
 function wrap(tx: Transaction): Queryable {
