@@ -3,7 +3,7 @@
  * database's file bundle as loaded, migrations, route schemas compiled): V8 grows its young generation to its
  * 32 MiB maximum on the way, and an idle hub then allocates too little for V8 to collect or shrink anything, so
  * `top` showed 25-35 MiB more than the hub holds, for hours. So the young generation does not grow during start-up
- * (from this module's import on), and one full GC follows it. Measured by `npm run bench` (memory part); docs/BENCHMARKS.md, "Memory".
+ * (from main.ts on), and one full GC follows it. Measured by `npm run bench` (memory part); docs/BENCHMARKS.md, "Memory".
  */
 
 import { setFlagsFromString } from 'node:v8';
@@ -12,8 +12,8 @@ import { runInNewContext } from 'node:vm';
 /** V8's default: the young generation doubles when a scavenge finds much of it alive. */
 const SEMI_SPACE_GROWTH = 2;
 
-// On import: main.ts imports this module first, so the young generation keeps its initial size from the loading of
-// the hub's modules on, until startupDone().
+// On import: main.ts imports this module before any other, so the young generation keeps its initial size while the
+// hub's modules load and the hub starts, until startupDone().
 setFlagsFromString('--semi-space-growth-factor=1');
 
 /** Call once the hub listens: a full GC (V8's gc(), reached through a fresh context), then normal growth again. */
