@@ -7,6 +7,7 @@ WORKDIR /src
 # Manifests first: the npm ci layer is reused until a package.json or the lock changes.
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY packages/protocol/package.json packages/protocol/
+COPY packages/tunnel/package.json packages/tunnel/
 COPY packages/api/package.json packages/api/
 COPY packages/sdk/package.json packages/sdk/
 COPY apps/hub/package.json apps/hub/
@@ -25,6 +26,7 @@ FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/packages/protocol/package.json packages/protocol/
+COPY --from=build /src/packages/tunnel/package.json packages/tunnel/
 COPY --from=build /src/packages/api/package.json packages/api/
 COPY --from=build /src/packages/sdk/package.json packages/sdk/
 COPY --from=build /src/apps/hub/package.json apps/hub/
@@ -50,8 +52,8 @@ COPY --from=build /src/packages/protocol/package.json packages/protocol/
 COPY --from=build /src/packages/protocol/dist/src packages/protocol/dist/src
 COPY --from=build /src/packages/api/package.json packages/api/
 COPY --from=build /src/packages/api/dist/src packages/api/dist/src
-COPY --from=build /src/packages/sdk/package.json packages/sdk/
-COPY --from=build /src/packages/sdk/dist/src packages/sdk/dist/src
+COPY --from=build /src/packages/tunnel/package.json packages/tunnel/
+COPY --from=build /src/packages/tunnel/dist/src packages/tunnel/dist/src
 COPY --from=build /src/apps/hub/package.json apps/hub/
 COPY --from=build /src/apps/hub/bin apps/hub/bin
 COPY --from=build /src/apps/hub/migrations apps/hub/migrations

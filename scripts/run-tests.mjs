@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const workspaces = ['packages/protocol', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e', 'examples/staging-db-tests', 'examples/webhook-link'];
+const workspaces = ['packages/protocol', 'packages/tunnel', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e', 'examples/staging-db-tests', 'examples/webhook-link'];
 const only = [];
 let browser = false;
 for (let i = 2; i < process.argv.length; i++) {

@@ -2,8 +2,7 @@ export { Agent, AGENT_VERSION, type AgentEvent, type AgentOptions, type ExposeOp
 export { HubConnection, type HubConnectionOptions, type IncomingOpen, type E2EOptions } from './agent/hub-connection.js';
 export { KnownAgents, type KnownAgent, type PresentedAgent } from './agent/known-agents.js';
 export { loadOrCreateIdentity } from './agent/identity-file.js';
-export { RECORD_BYTES, TunnelStream, type StreamSocket, type StreamTransport } from './agent/tunnel-stream.js';
-export { duplexPair, type PairedDuplex } from './agent/duplex-pair.js';
+export { RECORD_BYTES, TunnelStream, duplexPair, type StreamSocket, type StreamTransport, type PairedDuplex } from '@private-connect/tunnel';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './agent/backoff.js';
 export { agentEndpointUrl, apiBaseUrl, isLoopbackHost, parseHubUrl, assertSecureHub, trustHubCa, hubCa, hubConnectError } from './agent/hub-url.js';
 export { choosePort, portIsFree, readPorts, savePort, type PortChoice } from './agent/port-store.js';

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AccessReport, SharePolicy } from '@private-connect/protocol';
-import { duplexPair } from '../src/agent/duplex-pair.js';
+import { duplexPair } from '@private-connect/tunnel';
 import { createAccessReporter, createShareFilter, type ShareFilter } from '../src/agent/share-filter.js';
 
 describe('share filter for HTTP services', () => {

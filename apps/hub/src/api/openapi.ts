@@ -4,10 +4,13 @@
  * route, not a second copy kept by hand. Pages, web assets and the public-link proxy are not part of it.
  */
 
+import { readFileSync } from 'node:fs';
 import fastifySwagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import { AGENT_VERSION } from '@private-connect/sdk';
 import { SESSION_COOKIE } from '../store/sessions.js';
+
+/** The hub's release, from its package.json (dist/src/api/ is three levels below it). */
+const HUB_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Paths documented: the versioned API and the operations endpoints. */
 const documented = (url: string): boolean => url.startsWith('/v1/') || ['/healthz', '/readyz', '/metrics'].includes(url);
@@ -64,7 +67,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       openapi: '3.1.0',
       info: {
         title: 'Private Connect hub API',
-        version: AGENT_VERSION,
+        version: HUB_VERSION,
         description:
           'Agents, services, shares, public links, API keys, members and the audit log of a workspace. Errors are ' +
           '{"error":{"code","message"}} with a stable code (docs/protocol.md, Errors).',

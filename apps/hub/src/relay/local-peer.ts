@@ -20,7 +20,7 @@ import {
   readWindowIncrement,
   type OpenNotice,
 } from '@private-connect/protocol';
-import { TunnelStream, type StreamTransport } from '@private-connect/sdk';
+import { TunnelStream, type StreamTransport } from '@private-connect/tunnel';
 import type { Logger } from '../logger.js';
 import type { StreamTarget } from './router.js';
 import type { RelayStats } from './relay-stats.js';

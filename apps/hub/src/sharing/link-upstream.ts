@@ -14,7 +14,7 @@
 
 import { EventEmitter } from 'node:events';
 import { ConnectError, HttpFramingError, ResponseReader, type ResponseHead, type ResponseSink } from '@private-connect/protocol';
-import type { StreamSocket, TunnelStream } from '@private-connect/sdk';
+import type { StreamSocket, TunnelStream } from '@private-connect/tunnel';
 
 /** What one request's response is handed to. */
 export interface Exchange {

@@ -23,7 +23,7 @@ import {
 import type { BackoffOptions } from './backoff.js';
 import { HubConnection, type IncomingOpen } from './hub-connection.js';
 import { choosePort, readPorts, savePort } from './port-store.js';
-import { duplexPair } from './duplex-pair.js';
+import { duplexPair } from '@private-connect/tunnel';
 import { createAccessReporter, createShareFilter, type ShareFilter } from './share-filter.js';
 import { monitorTarget } from '../diagnostics/target-monitor.js';
 import { KnownAgents } from './known-agents.js';

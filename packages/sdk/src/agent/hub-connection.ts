@@ -40,7 +40,7 @@ import {
   type WelcomeMessage,
 } from '@private-connect/protocol';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-import { TunnelStream, type StreamTransport } from './tunnel-stream.js';
+import { TunnelStream, type StreamTransport } from '@private-connect/tunnel';
 import { agentEndpointUrl, hubCa, hubConnectError } from './hub-url.js';
 
 /** After a GOAWAY, reconnect attempts for this long wait only a short random time, never the growing backoff. */

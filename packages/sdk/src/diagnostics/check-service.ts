@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { ConnectError, ERROR_CODES, formatTarget, parseTarget, type HealthCheck, type ServiceInfo } from '@private-connect/protocol';
 import type { HubConnection } from '../agent/hub-connection.js';
-import { duplexPair } from '../agent/duplex-pair.js';
+import { duplexPair } from '@private-connect/tunnel';
 import type { ApiClient } from '../api-client.js';
 import { resolveHost } from './dns-check.js';
 import { checkTargetOver } from './target-checks.js';
