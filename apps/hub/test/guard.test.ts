@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectError } from '@private-connect/protocol';
-import { POLICY, authorize, isAllowed, notFound, sameWorkspace, type Action, type GuardSubject } from '../src/api/guard.js';
+import { POLICY, authorize, isAllowed, notFound, sameWorkspace, type Action, type GuardSubject } from '../src/auth/guard.js';
 
 const agent: GuardSubject = { kind: 'agent' };
 const apiKey: GuardSubject = { kind: 'api_key' };

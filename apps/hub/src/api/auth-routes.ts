@@ -17,7 +17,7 @@ import { claimSetupLink, makeOwner, setSetupLinkUser } from '../store/setup-link
 import { createSession, revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
 import { findOrCreateUser, MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
 import type { ApiDeps } from './routes.js';
-import { checkOrigin, type OriginPolicy } from './csrf.js';
+import { checkOrigin, type OriginPolicy } from '../auth/csrf.js';
 import { endSessionEventStreams } from './event-routes.js';
 
 export interface IdentityDeps extends ApiDeps {

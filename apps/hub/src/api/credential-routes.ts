@@ -1,6 +1,6 @@
 /**
  * Credential and audit routes: agent token rotation, agent revocation, API keys, the audit log. Who may do what is
- * decided by the guard (api/guard.ts: agents.rotate_own_token, agents.revoke, api_keys.manage, audit.read).
+ * decided by the guard (auth/guard.ts: agents.rotate_own_token, agents.revoke, api_keys.manage, audit.read).
  */
 
 import type { RotatedAgentToken, AgentTokenHandedOver, CreatedApiKey, ApiKeyInfo, AuditPage } from '@private-connect/protocol';
@@ -10,19 +10,13 @@ import { ConnectError, TOKEN_EXPIRY_WARNING_MS, type AuditEntry } from '@private
 import type { Principal } from '../store/credentials.js';
 import { revokeAgent, rotateAgentToken } from '../store/agent-tokens.js';
 import { agentExists } from '../store/agents.js';
-import { createWorkspaceApiKey, listApiKeys, revokeApiKey, type Actor } from '../store/api-keys.js';
+import { createWorkspaceApiKey, listApiKeys, revokeApiKey } from '../store/api-keys.js';
 import { hasAuditEvent, listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
-import { authorize, notFound, type Action } from './guard.js';
+import { authorize, notFound, type Action } from '../auth/guard.js';
 import type { ApiDeps } from './routes.js';
+import { actorOf } from '../auth/actor.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Who did it, for the audit log: the principal's kind and id, with the request's address and user agent. */
-export function actorOf(principal: Principal, request: FastifyRequest): Actor {
-  const p = principal as { kind: string; agentId?: string; keyId?: string; userId?: string };
-  const type = p.kind === 'agent' ? 'agent' : p.kind === 'api_key' ? 'api_key' : 'user';
-  return { type, id: p.agentId ?? p.keyId ?? p.userId, ip: request.ip, userAgent: request.headers['user-agent'] };
-}
 
 /** Milliseconds until an agent principal's token stops working, by the hub's clock, and whether to warn. */
 export function tokenTiming(validUntil: Date, now: Date): { expiresInMs: number; expiring: boolean } {

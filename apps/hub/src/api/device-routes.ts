@@ -9,8 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import { approveDeviceCode, createDeviceCode, DEVICE_POLL_INTERVAL_S, normalizeUserCode, redeemDeviceCode } from '../store/device-codes.js';
 import { requestMeta, type IdentityDeps } from './auth-routes.js';
-import { authorize } from './guard.js';
-import { principalOf } from './routes.js';
+import { authorize } from '../auth/guard.js';
+import { principalOf } from '../auth/principal.js';
 
 export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
   app.post('/v1/device/code', { schema: { body: EnrolRequest } }, async (request): Promise<DeviceCodeAnswer> => {

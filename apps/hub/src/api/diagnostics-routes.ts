@@ -3,8 +3,9 @@
 import type { FastifyInstance } from 'fastify';
 import { ConnectError, type ServiceDiagnostics } from '@private-connect/protocol';
 import { findServiceById, serviceDiagnostics, DIAGNOSTICS_PER_SERVICE } from '../store/diagnostics.js';
-import { notFound } from './guard.js';
-import { principalFor, type ApiDeps } from './routes.js';
+import { notFound } from '../auth/guard.js';
+import { principalFor } from '../auth/principal.js';
+import type { ApiDeps } from './routes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Reports returned when `limit` is not given. */

@@ -20,8 +20,9 @@ import { ConnectError } from '@private-connect/protocol';
 import type { EventBus, HubEvent } from '../events.js';
 import { authenticateRequest, type Principal, type RequestCredentials } from '../store/credentials.js';
 import { SESSION_COOKIE } from '../store/sessions.js';
-import { authorize, isAllowed } from './guard.js';
-import { principalOf, type ApiDeps } from './routes.js';
+import { authorize, isAllowed } from '../auth/guard.js';
+import { principalOf } from '../auth/principal.js';
+import type { ApiDeps } from './routes.js';
 
 /** A `: ping` comment keeps proxies from cutting an idle stream. */
 export const EVENTS_PING_MS = 15_000;

@@ -21,6 +21,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import rateLimitPlugin from '@fastify/rate-limit';
 import { ConnectError } from '@private-connect/protocol';
 import type { RateLimit, RateLimits } from '../config.js';
+import { createFailureLimiter } from '../auth/failure-limiter.js';
 
 /** Per-route choice of limits, set as `config: { limit: ... }` in the route options. */
 export type RouteLimit = 'login' | 'device' | 'none';
@@ -109,40 +110,4 @@ export async function installRateLimits(app: FastifyInstance, limits: RateLimits
 function toArray<T>(value: T | T[] | undefined): T[] {
   if (value === undefined) return [];
   return Array.isArray(value) ? value : [value];
-}
-
-/**
- * Counts failures per key in fixed windows (refused agent WebSocket upgrades per IP). Entries are deleted when
- * their window has passed: on the next look-up of the key, or by the sweep once the map grows large.
- */
-export interface FailureLimiter {
-  /** Seconds until `key` may try again; 0 when it may now. */
-  retryAfter(key: string): number;
-  /** Records one failure of `key`. */
-  fail(key: string): void;
-}
-
-export function createFailureLimiter(limit: RateLimit, now: () => number = Date.now): FailureLimiter {
-  const windows = new Map<string, { count: number; start: number }>();
-  const current = (key: string) => {
-    const entry = windows.get(key);
-    if (entry && now() - entry.start >= limit.windowMs) {
-      windows.delete(key);
-      return undefined;
-    }
-    return entry;
-  };
-  return {
-    retryAfter(key) {
-      const entry = current(key);
-      if (!entry || entry.count < limit.max) return 0;
-      return Math.max(1, Math.ceil((entry.start + limit.windowMs - now()) / 1000));
-    },
-    fail(key) {
-      const entry = current(key);
-      if (entry) entry.count++;
-      else windows.set(key, { count: 1, start: now() });
-      if (windows.size > 10_000) for (const k of [...windows.keys()]) current(k);
-    },
-  };
 }

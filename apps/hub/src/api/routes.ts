@@ -10,13 +10,10 @@ import type { Clock } from '../clock.js';
 import type { ServiceRouter } from '../relay/router.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import type { ServiceTraffic } from '../relay/service-traffic.js';
-import { authenticateRequest, type Principal } from '../store/credentials.js';
-import { SESSION_COOKIE } from '../store/sessions.js';
-import { authorize, type Action } from './guard.js';
+import type { Principal } from '../store/credentials.js';
+import { principalFor, principalOf } from '../auth/principal.js';
 import { enrolAgent, listAgents } from '../store/agents.js';
 import { listServices } from '../store/services.js';
-import { recordAgentTokenUse } from '../store/agent-tokens.js';
-import { touchApiKey } from '../store/api-keys.js';
 import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
 import { registerDiagnosticsRoutes } from './diagnostics-routes.js';
 import { latestDiagnostics } from '../store/diagnostics.js';
@@ -37,44 +34,6 @@ export interface ApiDeps {
   onAuthFailure(err: unknown): void;
   /** The other hubs, when this hub is one of several (NATS_URL). */
   cluster?: Pick<Cluster, 'remoteAgents' | 'revokeAgent'>;
-}
-
-/**
- * Authenticates the request; every /v1 route calls this first. A signed-in user acts in the workspace named by
- * `workspace` (routes under /v1/workspaces/:id) or the X-Workspace-Id header, else in their first workspace.
- */
-export async function principalOf(request: FastifyRequest, deps: ApiDeps, workspace?: string): Promise<Principal> {
-  try {
-    const workspaceHeader = workspace ?? request.headers['x-workspace-id'];
-    const creds = { authorization: request.headers.authorization, sessionCookie: request.cookies?.[SESSION_COOKIE], workspaceHeader };
-    const principal = await authenticateRequest(deps.db, creds, deps.clock.now());
-    await recordCredentialUse(deps, principal, request);
-    return principal;
-  } catch (err) {
-    deps.onAuthFailure(err);
-    throw err;
-  }
-}
-
-/** Every use of an agent token or API key is recorded (IP, user agent; see store/agent-tokens.ts for the audit). */
-async function recordCredentialUse(deps: ApiDeps, principal: Principal, request: FastifyRequest): Promise<void> {
-  const now = deps.clock.now();
-  if (principal.kind === 'agent') {
-    const use = { ip: request.ip, userAgent: request.headers['user-agent'], via: 'http' as const, now };
-    await deps.db.withWorkspace(principal.workspaceId, (tx) => recordAgentTokenUse(tx, principal.workspaceId, principal.agentId, principal.tokenId, use));
-  } else if (principal.kind === 'api_key') {
-    await deps.db.withWorkspace(principal.workspaceId, (tx) => touchApiKey(tx, principal.keyId, now));
-  }
-}
-
-/**
- * Authenticates, then asks the guard (see the rules at the top of api/guard.ts) whether the principal may perform
- * `action`. Every /v1 route, here or in another route file, starts with this.
- */
-export async function principalFor(request: FastifyRequest, deps: ApiDeps, action: Action): Promise<Principal> {
-  const principal = await principalOf(request, deps);
-  authorize(principal, action);
-  return principal;
 }
 
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {

@@ -14,8 +14,8 @@ import { createInvitation, listPendingInvitations, revokeInvitation } from '../s
 import { createWorkspace, listMembers, listUserWorkspaces, MAX_WORKSPACE_NAME, removeMember } from '../store/members.js';
 import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
-import { authorize, notFound, type Action } from './guard.js';
-import { principalOf } from './routes.js';
+import { authorize, notFound, type Action } from '../auth/guard.js';
+import { principalOf } from '../auth/principal.js';
 import { endMemberEventStreams } from './event-routes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -8,7 +8,7 @@
  *                   lets the member pick the workspace it joins
  *   /               who is signed in, and sign out; only without a dashboard build (spa.ts serves it otherwise)
  * No scripts; forms post to the same origin. Session cookies are SameSite=Lax (a cross-site form post carries no
- * cookie), and every form post must come from one of the hub's own origins (api/csrf.ts: Sec-Fetch-Site
+ * cookie), and every form post must come from one of the hub's own origins (auth/csrf.ts: Sec-Fetch-Site
  * same-origin, or the hub's Origin; a same-site public link's page is refused too), so that no other page can sign
  * a browser in, out, or approve a device. The pages may not be framed. Form bodies are parsed here only: the
  * pages are registered in their own plugin context, and /v1 takes JSON alone.
@@ -18,8 +18,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import { ConnectError } from '@private-connect/protocol';
 import { openSession, requestMeta, safeNext, sendLoginLink, type IdentityDeps } from '../api/auth-routes.js';
-import { authorize } from '../api/guard.js';
-import { checkOrigin as checkCsrfOrigin } from '../api/csrf.js';
+import { authorize } from '../auth/guard.js';
+import { checkOrigin as checkCsrfOrigin } from '../auth/csrf.js';
 import { endSessionEventStreams } from '../api/event-routes.js';
 import { approveDeviceCode, findPendingDeviceCode, normalizeUserCode } from '../store/device-codes.js';
 import { listUserWorkspaces } from '../store/members.js';

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import { verifyLink, type IdentityDeps } from '../api/auth-routes.js';
-import { checkOrigin } from '../api/csrf.js';
+import { checkOrigin } from '../auth/csrf.js';
 import { createMagicLink } from '../store/magic-links.js';
 import { findSetupLink, SETUP_PATH, type OpenSetupLink } from '../store/setup-links.js';
 import { normalizeEmail } from '../store/users.js';

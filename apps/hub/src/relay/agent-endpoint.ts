@@ -15,8 +15,8 @@ import {
   encodeJsonFrame,
 } from '@private-connect/protocol';
 import { authenticate, bearer } from '../store/credentials.js';
-import { forbidden, isAllowed } from '../api/guard.js';
-import type { FailureLimiter } from '../api/rate-limits.js';
+import { forbidden, isAllowed } from '../auth/guard.js';
+import type { FailureLimiter } from '../auth/failure-limiter.js';
 import { AgentConnection } from './agent-connection.js';
 import type { RelayContext } from './relay-context.js';
 import { countAuthFailure } from './relay-stats.js';

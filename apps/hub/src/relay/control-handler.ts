@@ -16,7 +16,7 @@ import { deleteService, findService, listServices, upsertService } from '../stor
 import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnels.js';
 import type { AgentConnection } from './agent-connection.js';
 import { serviceNotFound } from './relay-context.js';
-import { authorize } from '../api/guard.js';
+import { authorize } from '../auth/guard.js';
 import { reportAccess, resolveSharedService } from '../sharing/shares.js';
 import { reportHealth } from './health-report.js';
 import { serviceDiagnostics } from '../store/diagnostics.js';

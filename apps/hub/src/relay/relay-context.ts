@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { findService } from '../store/services.js';
-import { notFound } from '../api/guard.js';
+import { notFound } from '../auth/guard.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { ServiceRouter } from './router.js';
 import type { RelayStats } from './relay-stats.js';

@@ -7,9 +7,10 @@
 import { CreateLinkRequest } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_SERVICE_NAME, parseMethods, parsePaths, type CreatedLink } from '@private-connect/protocol';
-import { actorOf } from '../api/credential-routes.js';
-import { notFound } from '../api/guard.js';
-import { principalFor, type ApiDeps } from '../api/routes.js';
+import { actorOf } from '../auth/actor.js';
+import { notFound } from '../auth/guard.js';
+import { principalFor } from '../auth/principal.js';
+import type { ApiDeps } from '../api/routes.js';
 import type { Principal } from '../store/credentials.js';
 import { findService } from '../store/services.js';
 import type { SharingContext } from './context.js';

@@ -16,9 +16,10 @@ import {
   type JoinedShareInfo,
   type ShareList,
 } from '@private-connect/protocol';
-import { actorOf } from '../api/credential-routes.js';
-import { authorize, notFound, type Action } from '../api/guard.js';
-import { principalFor, type ApiDeps } from '../api/routes.js';
+import { actorOf } from '../auth/actor.js';
+import { authorize, notFound, type Action } from '../auth/guard.js';
+import { principalFor } from '../auth/principal.js';
+import type { ApiDeps } from '../api/routes.js';
 import { generateShareCode, hashSecret, isShareCode } from '../secrets.js';
 import type { Queryable } from '../db/index.js';
 import type { Actor } from '../store/api-keys.js';

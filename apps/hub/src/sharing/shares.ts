@@ -10,7 +10,7 @@
  */
 
 import { ConnectError, MAX_ACCESS_REPORT_COUNT, parseReachName, requireString, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
-import { notFound } from '../api/guard.js';
+import { notFound } from '../auth/guard.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import { abortPair } from '../relay/streams.js';
 import { findJoinedShare, findOwnedShare, isExpired, shareEnds, sharedServiceRow, type ShareRow } from '../store/shares.js';

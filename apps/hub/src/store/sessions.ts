@@ -14,7 +14,7 @@ import type { RequestMeta } from './users.js';
 export const SESSION_COOKIE = 'pc_session';
 /**
  * The session cookie's name over https: browsers take a `__Host-` cookie only with Secure, Path=/ and no Domain, from
- * the host itself, so no sibling host (a subdomain-mode public link) can set or shadow it (api/session-cookie.ts).
+ * the host itself, so no sibling host (a subdomain-mode public link) can set or shadow it (auth/session-cookie.ts).
  */
 export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 /** A session unused for this long has ended. */
