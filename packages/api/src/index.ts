@@ -1,1 +1,4 @@
 export * from './requests.js';
+export * from './params.js';
+export * from './responses.js';
+export * from './routes.js';

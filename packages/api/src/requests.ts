@@ -3,11 +3,12 @@
  * and writes it into /openapi.json (and docs/api.md); `Static<typeof X>` is the TypeScript type the SDK client and the
  * dashboard send. One definition, so the validator, the reference and the client cannot drift apart.
  *
- * Answers are TypeScript types in @private-connect/protocol (api.ts), written by the hub and read by the SDK.
+ * Path parameters are in params.ts, answers in responses.ts, and routes.ts puts each route's parts together.
  */
 
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_LABEL, MAX_SERVICE_NAME } from '@private-connect/protocol';
+import { MAX_LABEL, MAX_SERVICE_NAME, UUID_PATTERN } from '@private-connect/protocol';
+import { stringEnum } from './schema-helpers.js';
 
 /** Longest email address (RFC 5321's path limit). */
 export const MAX_EMAIL = 254;
@@ -25,8 +26,6 @@ export const MAX_SHARE_SERVICES = 64;
 export const MAX_SHARE_RATE = 1_000_000;
 
 const closed = { additionalProperties: false } as const;
-/** One of a few strings, as JSON Schema's `enum` (the form OpenAPI documents keep as it is). */
-const stringEnum = <const T extends string[]>(values: T) => Type.Unsafe<T[number]>({ type: 'string', enum: values });
 const serviceName = Type.String({ minLength: 1, maxLength: MAX_SERVICE_NAME });
 const duration = Type.String({ minLength: 1, maxLength: 16, description: 'A duration: 30m, 12h, 7d, 2w.' });
 
@@ -63,7 +62,7 @@ export const AuditQueryParams = Type.Object(
     since: Type.Optional(Type.String({ format: 'date-time' })),
     until: Type.Optional(Type.String({ format: 'date-time' })),
     before: Type.Optional(
-      Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'The nextBefore of the previous page (the id of its last event).' }),
+      Type.String({ pattern: UUID_PATTERN, description: 'The nextBefore of the previous page (the id of its last event).' }),
     ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_AUDIT_PAGE })),
   },
