@@ -1,13 +1,15 @@
-/** `connect up --hub URL` without an API key: enrol by device code, approved by a signed-in member in a browser. */
+/**
+ * `connect up --hub URL` without an API key: enrol by device code, approved by a signed-in member in a browser.
+ * Returns the new agent's enrolment (its token included); `up` saves it as it saves one traded for an API key.
+ */
 
 import { hostname, platform } from 'node:os';
 import { deviceLogin } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { color } from '../output.js';
-import { saveEnrolment } from './up.js';
 
-export async function enrolByDevice(ctx: Context, hubUrl: string, label: string, otherHubs?: string[]): Promise<number> {
-  const enrolled = await deviceLogin({
+export async function enrolByDevice(ctx: Context, hubUrl: string, label: string): ReturnType<typeof deviceLogin> {
+  return deviceLogin({
     hubUrl,
     allowInsecure: ctx.env.allowInsecure,
     device: { label, hostname: hostname(), platform: platform() },
@@ -21,5 +23,4 @@ export async function enrolByDevice(ctx: Context, hubUrl: string, label: string,
         ].join('\n'),
       ),
   });
-  return saveEnrolment(ctx, hubUrl, enrolled, otherHubs);
 }

@@ -51,7 +51,7 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
             `or by device code: connect up --hub ${hubUrl} --device (prints a code to approve in a browser, and waits for it)`,
         );
       }
-      return enrolByDevice(ctx, hubUrl, options.label ?? hostname(), otherHubs);
+      return saveEnrolment(ctx, hubUrl, await enrolByDevice(ctx, hubUrl, options.label ?? hostname()), otherHubs);
     }
     const me = await new ApiClient({ hubUrl: existing.hubUrl, credential: existing.token, allowInsecure: ctx.env.allowInsecure }).me();
     ctx.out.result(
@@ -68,7 +68,7 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
 }
 
 /** Saves a new agent token in config.json and tells the person what to do next (API key and device flows). */
-export async function saveEnrolment(
+async function saveEnrolment(
   ctx: Context,
   hubUrl: string,
   enrolled: { agentId: string; workspaceId: string; label: string; token: string; expiresAt: string },
