@@ -1,4 +1,4 @@
-/** Escaped HTML for the hub's few server-rendered pages (sign-in, device approval). */
+/** Escaped HTML for the hub's few server-rendered pages (sign-in, device approval, setup, a public link's refusal). */
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 

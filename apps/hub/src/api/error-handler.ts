@@ -1,9 +1,8 @@
 /** Maps every error leaving the HTTP API to `{ error: { code, message } }` with the code's status. */
 
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
-import { errorPage } from '../pages/pages.js';
-import type { Spa } from '../pages/spa.js';
+import { errorPage } from '../page-reply.js';
 
 const FASTIFY_CODES: Record<string, ConnectError['code']> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -14,8 +13,16 @@ const FASTIFY_CODES: Record<string, ConnectError['code']> = {
   FST_ERR_VALIDATION: 'BAD_REQUEST',
 };
 
+/** What the not-found handler needs of the dashboard (pages/spa.ts's Spa): its index.html for a client route. */
+export interface DashboardIndex {
+  /** True for a request to answer with index.html (a browser loading a client route). */
+  wantsIndex(request: FastifyRequest): boolean;
+  /** Answers with index.html; false (nothing sent) when there is no dashboard build. */
+  sendIndex(reply: FastifyReply): Promise<boolean>;
+}
+
 /** `spa`: a browser loading a dashboard route (GET, accepts text/html, no API path) gets its index.html instead of 404. */
-export function installErrorHandler(app: FastifyInstance, spa?: Spa): void {
+export function installErrorHandler(app: FastifyInstance, spa?: DashboardIndex): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     let error: ConnectError;
     if (err instanceof ConnectError) error = err;

@@ -24,31 +24,10 @@ import { endSessionEventStreams } from '../api/event-routes.js';
 import { approveDeviceCode, findPendingDeviceCode, normalizeUserCode } from '../store/device-codes.js';
 import { listUserWorkspaces } from '../store/members.js';
 import { authenticateSession, revokeSession, SESSION_COOKIE, type UserPrincipal } from '../store/sessions.js';
-import { html, page, type SafeHtml } from './html.js';
+import { html, type SafeHtml } from '../html.js';
+import { PAGE_CONFIG, sendPage } from '../page-reply.js';
 import { registerSetupPage } from './setup-page.js';
 import type { Spa } from './spa.js';
-
-const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-frame-options': 'DENY',
-  'cache-control': 'no-store',
-  // Not no-referrer: with it a browser sends `Origin: null` on the pages' own form posts, which the CSRF rule refuses.
-  // strict-origin never sends a path (a sign-in link's token) anywhere.
-  'referrer-policy': 'strict-origin',
-};
-
-/** Route config of a page: the error handler answers its errors with a page instead of JSON. */
-export const PAGE_CONFIG = { page: true } as const;
-
-/** Sends a page with the pages' security headers. */
-export function send(reply: FastifyReply, status: number, title: string, body: SafeHtml): FastifyReply {
-  return reply.status(status).headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(page(title, body));
-}
-
-/** The page an error becomes on a page route (see PAGE_CONFIG). */
-export function errorPage(reply: FastifyReply, error: ConnectError): FastifyReply {
-  return send(reply, error.status, 'Something went wrong', html`<h1>That did not work</h1><p class="error">${error.message}</p><p><a href="/">Back</a></p>`);
-}
 
 /** The signed-in user (in `workspace` when given), or undefined when there is no valid session. */
 async function currentUser(deps: IdentityDeps, request: FastifyRequest, workspace?: string): Promise<UserPrincipal | undefined> {
@@ -86,9 +65,9 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
   app.get('/', { config }, async (request, reply) => {
     if (spa && (await spa.sendIndex(reply))) return reply;
     const user = await currentUser(deps, request);
-    if (!user) return send(reply, 200, 'Private Connect', html`<h1>Private Connect</h1><p>This hub connects services across machines.</p><p><a href="/login">Sign in</a></p>`);
+    if (!user) return sendPage(reply, 200, 'Private Connect', html`<h1>Private Connect</h1><p>This hub connects services across machines.</p><p><a href="/login">Sign in</a></p>`);
     const workspaces = await listUserWorkspaces(deps.db, user.userId);
-    return send(
+    return sendPage(
       reply,
       200,
       'Signed in',
@@ -101,7 +80,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
 
   app.get('/login', { config }, async (request, reply) => {
     const next = safeNext((request.query as { next?: unknown }).next);
-    return send(reply, 200, 'Sign in', loginForm(next));
+    return sendPage(reply, 200, 'Sign in', loginForm(next));
   });
 
   app.post('/login', { config: { ...config, limit: 'login' } }, async (request, reply) => {
@@ -110,7 +89,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
     const next = safeNext(body.next);
     try {
       const { email } = await sendLoginLink(deps, body.email, next);
-      return send(
+      return sendPage(
         reply,
         202,
         'Check your email',
@@ -118,7 +97,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
           <p class="muted">No mail? On a hub without SMTP the link is printed in the hub's output, for its operator.</p>`,
       );
     } catch (err) {
-      if (err instanceof ConnectError && err.code === 'BAD_REQUEST') return send(reply, 400, 'Sign in', loginForm(next, err.message));
+      if (err instanceof ConnectError && err.code === 'BAD_REQUEST') return sendPage(reply, 400, 'Sign in', loginForm(next, err.message));
       throw err;
     }
   });
@@ -127,7 +106,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
     const query = request.query as { token?: unknown; next?: unknown };
     const token = typeof query.token === 'string' ? query.token : '';
     const next = safeNext(query.next);
-    return send(
+    return sendPage(
       reply,
       200,
       'Sign in',
@@ -146,7 +125,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
       await openSession(deps, body.token, request, reply);
     } catch (err) {
       if (!(err instanceof ConnectError) || err.status !== 401) throw err;
-      return send(reply, 401, 'Sign in', html`<h1>This link does not work</h1><p class="error">${err.message}</p><p><a href="/login?next=${encodeURIComponent(safeNext(body.next))}">Ask for a new link</a></p>`);
+      return sendPage(reply, 401, 'Sign in', html`<h1>This link does not work</h1><p class="error">${err.message}</p><p><a href="/login?next=${encodeURIComponent(safeNext(body.next))}">Ask for a new link</a></p>`);
     }
     return reply.redirect(safeNext(body.next), 303);
   });
@@ -165,7 +144,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
     const user = await currentUser(deps, request);
     const here = typeof typed === 'string' && typed !== '' ? `/device?code=${encodeURIComponent(typed.slice(0, 32))}` : '/device';
     if (!user) return toLogin(reply, here);
-    return send(reply, 200, 'Approve a device', await deviceForm(deps, user, typed));
+    return sendPage(reply, 200, 'Approve a device', await deviceForm(deps, user, typed));
   });
 
   app.post('/device', { config: { ...config, limit: 'device' } }, async (request, reply) => {
@@ -183,7 +162,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
       const approved = userCode && device && (await approveDeviceCode(deps.db, userCode, member.userId, member.workspaceId, deps.clock.now(), requestMeta(request)));
       if (!approved) throw new ConnectError('NOT_FOUND', 'This code is unknown, expired or already approved. Run `connect up` again for a new one.');
       const workspace = (await listUserWorkspaces(deps.db, member.userId)).find((w) => w.id === member.workspaceId);
-      return send(
+      return sendPage(
         reply,
         200,
         'Device approved',
@@ -191,7 +170,7 @@ function pageRoutes(app: FastifyInstance, deps: IdentityDeps, spa?: Spa): void {
       );
     } catch (err) {
       if (!(err instanceof ConnectError) || err.status >= 500) throw err;
-      return send(reply, err.status, 'Approve a device', await deviceForm(deps, user, body.user_code, err.message));
+      return sendPage(reply, err.status, 'Approve a device', await deviceForm(deps, user, body.user_code, err.message));
     }
   });
 }

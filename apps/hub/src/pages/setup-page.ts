@@ -13,8 +13,8 @@ import { checkOrigin } from '../auth/csrf.js';
 import { createMagicLink } from '../store/magic-links.js';
 import { findSetupLink, SETUP_PATH, type OpenSetupLink } from '../store/setup-links.js';
 import { normalizeEmail } from '../store/users.js';
-import { html, type SafeHtml } from './html.js';
-import { PAGE_CONFIG, send } from './pages.js';
+import { html, type SafeHtml } from '../html.js';
+import { PAGE_CONFIG, sendPage } from '../page-reply.js';
 import type { Spa } from './spa.js';
 
 /** Where the browser lands after a setup sign-in: the dashboard, with the owned workspace chosen (apps/web welcome.ts). */
@@ -37,7 +37,7 @@ export function registerSetupPage(app: FastifyInstance, deps: IdentityDeps, spa?
     const token = (request.query as { token?: unknown }).token;
     const link = await open(deps, token, reply);
     if (!link) return reply;
-    return send(reply, 200, 'Set up this hub', setupForm(link, String(token)));
+    return sendPage(reply, 200, 'Set up this hub', setupForm(link, String(token)));
   });
 
   app.post(SETUP_PATH, { config: { ...config, limit: 'login' } }, async (request, reply) => {
@@ -49,7 +49,7 @@ export function registerSetupPage(app: FastifyInstance, deps: IdentityDeps, spa?
     try {
       email = normalizeEmail(body.email);
     } catch (err) {
-      if (err instanceof ConnectError) return send(reply, 400, 'Set up this hub', setupForm(link, String(body.token), err.message));
+      if (err instanceof ConnectError) return sendPage(reply, 400, 'Set up this hub', setupForm(link, String(body.token), err.message));
       throw err;
     }
     const { token } = await createMagicLink(deps.db, { email, purpose: 'setup', setupLinkId: link.id }, deps.clock.now());
@@ -59,7 +59,7 @@ export function registerSetupPage(app: FastifyInstance, deps: IdentityDeps, spa?
       intro: `Open this link to sign in and become owner of the workspace "${link.workspaceName}". It works once, for 15 minutes.`,
       link: verifyLink(deps, token, afterSetup(link.workspaceId)),
     });
-    return send(
+    return sendPage(
       reply,
       202,
       'Check your email',
@@ -75,7 +75,7 @@ async function open(deps: IdentityDeps, token: unknown, reply: FastifyReply): Pr
     return await deps.db.withSystem((tx) => findSetupLink(tx, token, deps.clock.now()));
   } catch (err) {
     if (!(err instanceof ConnectError) || err.status >= 500) throw err;
-    void send(
+    void sendPage(
       reply,
       err.status,
       'Setup link refused',

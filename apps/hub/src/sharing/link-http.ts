@@ -8,7 +8,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { HOP_BY_HOP, connectionTokens, type ConnectError } from '@private-connect/protocol';
 import type { HubConfig } from '../config.js';
-import { html, page } from '../pages/html.js';
+import { html, page } from '../html.js';
 import { cookiesForApp, linkCookiePrefix, pathModeSetCookie, subdomainSetCookie } from './link-cookies.js';
 import { isLinkToken } from './links.js';
 
