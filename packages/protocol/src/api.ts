@@ -1,5 +1,7 @@
 /** Shapes of the hub's REST answers that the hub writes and the SDK reads (one definition for both sides). */
 
+import type { HealthCheck, ServiceHealth } from './control.js';
+
 /** An API key as GET /v1/api-keys lists it: the prefix only, never the key or its hash. */
 export interface ApiKeyInfo {
   id: string;
@@ -140,26 +142,6 @@ export interface CreatedLink {
   url: string;
   /** Subdomain mode: `<scheme>://<token>.<PUBLIC_BASE_DOMAIN>/`, when the hub has PUBLIC_BASE_DOMAIN. */
   subdomainUrl: string | null;
-}
-
-/**
- * One check of a service's health, as `connect reach --check` prints it and exposing agents report it:
- * `name` is dns, tcp, tls, http or latency; `hint` says what to do (mostly when `ok` is false).
- */
-export interface HealthCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-  hint?: string;
-  /** How long the check took, or the latency measured (latency check), in milliseconds. */
-  ms?: number;
-}
-
-/** A service's health as its exposing agent reported it (GET /v1/services `health`); `checkedAt` by the hub's clock. */
-export interface ServiceHealth {
-  ok: boolean;
-  checkedAt: string;
-  checks: HealthCheck[];
 }
 
 /** GET /v1/services/:id/diagnostics: the latest report and the history, newest first (the latest included). */

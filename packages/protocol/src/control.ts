@@ -1,12 +1,26 @@
 /**
  * Control messages: JSON carried in CONTROL frames on stream 0, and the JSON payloads of OPEN frames.
- * Parsers here validate shape and size and throw ProtocolError('BAD_MESSAGE') with a message naming the field.
+ * Parsers here validate each against its schema (control-schemas.ts) and throw ProtocolError('BAD_MESSAGE') with a
+ * message naming the field; a request's arguments are checked by parseControlArgs (BAD_REQUEST) where it is served.
  */
 
 import { ConnectError, ProtocolError, type ErrorBody, type ErrorCode, isErrorCode } from './errors.js';
-import { MAX_GOAWAY_RECONNECT_MS, MAX_HEALTH_CHECKS, MAX_HELLO_HUBS, MAX_HEALTH_TEXT, MAX_LABEL, MAX_SMALL_JSON } from './limits.js';
-import type { HealthCheck, ServiceHealth } from './api.js';
-import { decodePublicKey, parseAnswer, parseOffer, type E2EAnswer, type E2EOffer } from './e2e.js';
+import { MAX_ERROR_MESSAGE, MAX_SERVICE_REF, MAX_SMALL_JSON } from './limits.js';
+import type { E2EAnswer, E2EOffer } from './e2e.js';
+import { check, checkUnknown, s, type Schema, type Static } from './schema.js';
+import {
+  ControlArgsSchemas,
+  EventSchema,
+  GoAwaySchema,
+  HelloSchema,
+  OpenAcceptSchema,
+  OpenNoticeSchema,
+  OpenRequestSchema,
+  ReplySchema,
+  RequestSchema,
+  TokenSchema,
+  WelcomeSchema,
+} from './control-schemas.js';
 
 /** What the hub tells agents about a service in their workspace. */
 export interface ServiceInfo {
@@ -31,6 +45,26 @@ export interface ServiceInfo {
 }
 
 export type ServiceProtocol = 'tcp' | 'http';
+
+/**
+ * One check of a service's health, as `connect reach --check` prints it and exposing agents report it:
+ * `name` is dns, tcp, tls, http or latency; `hint` says what to do (mostly when `ok` is false).
+ */
+export interface HealthCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  hint?: string;
+  /** How long the check took, or the latency measured (latency check), in milliseconds. */
+  ms?: number;
+}
+
+/** A service's health as its exposing agent reported it (GET /v1/services `health`); `checkedAt` by the hub's clock. */
+export interface ServiceHealth {
+  ok: boolean;
+  checkedAt: string;
+  checks: HealthCheck[];
+}
 
 export interface AgentInfo {
   version: string;
@@ -74,10 +108,7 @@ export interface AccessReport {
   count?: number;
 }
 
-/** Most requests one access report may stand for. */
-export const MAX_ACCESS_REPORT_COUNT = 1_000_000;
 export type ControlOp = keyof ControlOps;
-const OPS: ReadonlySet<string> = new Set<ControlOp>(['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health']);
 
 export interface HelloMessage {
   t: 'hello';
@@ -174,41 +205,25 @@ export interface SharePolicy {
   ratePerMin?: number;
 }
 
-function helloHubs(value: unknown): number {
-  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAX_HELLO_HUBS) throw bad(`hello.hubs must be a whole number from 1 to ${MAX_HELLO_HUBS}`);
-  return value as number;
-}
-
-/** Parses a control message sent by an agent. */
+/** Parses a control message sent by an agent: a hello, or a request (its args are checked by parseControlArgs). */
 export function parseAgentMessage(payload: Buffer): AgentMessage {
   const msg = parseObject(payload, 'control message');
-  if (msg.t === 'hello') {
-    const agent = msg.agent;
-    if (!Number.isInteger(msg.v)) throw bad('hello.v must be an integer protocol version');
-    if (typeof agent !== 'object' || agent === null) throw bad('hello.agent must be an object');
-    const a = agent as Record<string, unknown>;
-    return {
-      t: 'hello',
-      v: msg.v as number,
-      agent: {
-        version: str(a.version, 'hello.agent.version', 64),
-        ...optStr(a, 'label', MAX_LABEL),
-        ...optStr(a, 'hostname', MAX_LABEL),
-        ...optStr(a, 'platform', 64),
-      },
-      ...(msg.identityKey !== undefined ? { identityKey: identityKey(msg.identityKey) } : {}),
-      ...(msg.plain === true ? { plain: true } : {}),
-      ...(msg.hubs !== undefined ? { hubs: helloHubs(msg.hubs) } : {}),
-    };
-  }
+  if (msg.t === 'hello') return { t: 'hello', ...check(HelloSchema, msg, 'hello', bad) };
   if (msg.t === 'req') {
-    if (!Number.isSafeInteger(msg.id) || (msg.id as number) < 0) throw bad('req.id must be a non-negative integer');
-    if (typeof msg.op !== 'string' || !OPS.has(msg.op)) throw bad(`req.op must be one of ${[...OPS].join(', ')}`);
-    const args = msg.args ?? {};
-    if (typeof args !== 'object' || args === null || Array.isArray(args)) throw bad('req.args must be an object');
-    return { t: 'req', id: msg.id as number, op: msg.op as ControlOp, args: args as never };
+    const req = check(RequestSchema, msg, 'req', bad);
+    return { t: 'req', id: req.id, op: req.op, args: req.args as never };
   }
   throw bad(`unknown control message type ${JSON.stringify(msg.t)}`);
+}
+
+/**
+ * Checks the arguments of a request against its op's schema (ControlArgsSchemas): where a request is served, once.
+ * A refusal is a BAD_REQUEST ConnectError naming the argument. Unknown arguments are dropped.
+ */
+export function parseControlArgs<Op extends ControlOp>(op: Op, args: unknown): ControlOps[Op]['args'] {
+  if (op === 'health') return healthReport(check(ControlArgsSchemas.health, args, '', badRequest)) as ControlOps[Op]['args'];
+  const schema: Schema = ControlArgsSchemas[op as ControlOp];
+  return checkUnknown(schema, args, '', badRequest) as ControlOps[Op]['args'];
 }
 
 /** Parses a control message sent by the hub. */
@@ -216,28 +231,16 @@ export function parseHubMessage(payload: Buffer): HubMessage {
   const msg = parseObject(payload, 'control message');
   switch (msg.t) {
     case 'welcome':
-      if (!Number.isSafeInteger(msg.v) || (msg.v as number) < 1) throw bad('welcome.v must be a protocol version number');
-      return {
-        t: 'welcome',
-        v: msg.v as number,
-        agentId: str(msg.agentId, 'welcome.agentId', 64),
-        workspaceId: str(msg.workspaceId, 'welcome.workspaceId', 64),
-        connectionId: str(msg.connectionId, 'welcome.connectionId', 64),
-        label: str(msg.label, 'welcome.label', MAX_LABEL),
-        ...(typeof msg.tokenExpiresAt === 'string' ? { tokenExpiresAt: str(msg.tokenExpiresAt, 'welcome.tokenExpiresAt', 64) } : {}),
-        ...(Number.isSafeInteger(msg.tokenExpiresInMs) ? { tokenExpiresInMs: msg.tokenExpiresInMs as number } : {}),
-      };
-    case 'reply':
-      if (!Number.isSafeInteger(msg.id)) throw bad('reply.id must be an integer');
-      if (msg.ok === true) return { t: 'reply', id: msg.id as number, ok: true, result: msg.result };
-      return { t: 'reply', id: msg.id as number, ok: false, error: errorBody(msg.error) };
+      return { t: 'welcome', ...check(WelcomeSchema, msg, 'welcome', bad) };
+    case 'reply': {
+      const reply = check(ReplySchema, msg, 'reply', bad);
+      if (reply.ok === true) return { t: 'reply', id: reply.id, ok: true, result: reply.result };
+      return { t: 'reply', id: reply.id, ok: false, error: errorBody(reply.error) };
+    }
     case 'token':
-      if (!Number.isSafeInteger(msg.expiresInMs)) throw bad('token.expiresInMs must be an integer');
-      if (typeof msg.token !== 'string' || msg.token.length === 0) throw bad('token.token must be a non-empty string');
-      return { t: 'token', token: str(msg.token, 'token.token', 256), expiresAt: str(msg.expiresAt, 'token.expiresAt', 64), expiresInMs: msg.expiresInMs as number };
+      return { t: 'token', ...check(TokenSchema, msg, 'token', bad) };
     case 'event':
-      if (msg.event !== 'service_online' && msg.event !== 'service_offline') throw bad('unknown event');
-      return { t: 'event', event: msg.event, name: str(msg.name, 'event.name', 255) };
+      return { t: 'event', ...check(EventSchema, msg, 'event', bad) };
     default:
       throw bad(`unknown control message type ${JSON.stringify(msg.t)}`);
   }
@@ -245,54 +248,18 @@ export function parseHubMessage(payload: Buffer): HubMessage {
 
 /** Parses the OPEN payload an agent sends. */
 export function parseOpenRequest(payload: Buffer): OpenRequest {
-  const msg = parseObject(payload, 'OPEN payload');
-  return { service: str(msg.service, 'OPEN.service', 255), ...handshakeFields(msg) };
-}
-
-/** The handshake fields of an OPEN payload (request or notice): the offer and the plaintext consent. */
-function handshakeFields(msg: Record<string, unknown>): { e2e?: E2EOffer; plain?: boolean } {
-  if (msg.plain !== undefined && typeof msg.plain !== 'boolean') throw bad('OPEN.plain must be true or false');
-  return { ...(msg.e2e !== undefined ? { e2e: parseOffer(msg.e2e) } : {}), ...(msg.plain === true ? { plain: true } : {}) };
+  return check(OpenRequestSchema, parseObject(payload, 'OPEN payload'), 'OPEN', bad);
 }
 
 /** Parses an OPEN_OK payload: empty (plaintext stream) or {e2e} with the handshake answer. */
 export function parseOpenAccept(payload: Buffer): OpenAccept {
   if (payload.length === 0) return {};
-  const msg = parseObject(payload, 'OPEN_OK payload');
-  return msg.e2e === undefined ? {} : { e2e: parseAnswer(msg.e2e) };
+  return check(OpenAcceptSchema, parseObject(payload, 'OPEN_OK payload'), 'OPEN_OK', bad);
 }
 
 /** Parses the OPEN payload the hub sends to an exposing agent. */
 export function parseOpenNotice(payload: Buffer): OpenNotice {
-  const msg = parseObject(payload, 'OPEN payload');
-  const from = (msg.from ?? {}) as Record<string, unknown>;
-  const notice: OpenNotice = {
-    service: str(msg.service, 'OPEN.service', 255),
-    from: { agentId: typeof from.agentId === 'string' ? from.agentId : '', label: typeof from.label === 'string' ? from.label : '', ...(typeof from.ip === 'string' ? { ip: from.ip.slice(0, 64) } : {}) },
-  };
-  if (msg.share !== undefined) notice.share = parseSharePolicy(msg.share);
-  return { ...notice, ...handshakeFields(msg) };
-}
-
-function parseSharePolicy(value: unknown): SharePolicy {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('OPEN.share must be an object');
-  const v = value as Record<string, unknown>;
-  const list = (field: string, max: number): string[] | undefined => {
-    const items = v[field];
-    if (items === undefined || items === null) return undefined;
-    if (!Array.isArray(items) || items.length > 64) throw bad(`OPEN.share.${field} must be an array of at most 64 strings`);
-    return items.map((item) => str(item, `OPEN.share.${field}[]`, max));
-  };
-  const policy: SharePolicy = { id: str(v.id, 'OPEN.share.id', 64), name: str(v.name, 'OPEN.share.name', 63) };
-  const methods = list('methods', 16);
-  const paths = list('paths', 512);
-  if (methods) policy.methods = methods;
-  if (paths) policy.paths = paths;
-  if (v.ratePerMin !== undefined && v.ratePerMin !== null) {
-    if (!Number.isSafeInteger(v.ratePerMin) || (v.ratePerMin as number) < 1) throw bad('OPEN.share.ratePerMin must be a positive integer');
-    policy.ratePerMin = v.ratePerMin as number;
-  }
-  return policy;
+  return check(OpenNoticeSchema, parseObject(payload, 'OPEN payload'), 'OPEN', bad);
 }
 
 /**
@@ -310,13 +277,7 @@ export interface GoAwayMessage {
 /** Parses and validates a GOAWAY payload; a malformed one throws ProtocolError('BAD_MESSAGE'). */
 export function parseGoAway(payload: Buffer): GoAwayMessage {
   if (payload.length > MAX_SMALL_JSON) throw bad('GOAWAY payload is too large');
-  const msg = parseObject(payload, 'GOAWAY payload');
-  const reconnectMs = msg.reconnectMs === undefined ? 500 : msg.reconnectMs;
-  if (!Number.isSafeInteger(reconnectMs) || (reconnectMs as number) < 0 || (reconnectMs as number) > MAX_GOAWAY_RECONNECT_MS) {
-    throw bad(`GOAWAY.reconnectMs must be a whole number of milliseconds from 0 to ${MAX_GOAWAY_RECONNECT_MS}`);
-  }
-  if (!isErrorCode(msg.code)) throw bad('GOAWAY.code must be an error code');
-  return { code: msg.code, message: str(msg.message ?? '', 'GOAWAY.message', 1024), reconnectMs: reconnectMs as number };
+  return check(GoAwaySchema, parseObject(payload, 'GOAWAY payload'), 'GOAWAY', bad);
 }
 
 /** Parses an error payload (OPEN_ERROR, RESET, GOAWAY); anything unreadable becomes PROTOCOL_ERROR. */
@@ -328,11 +289,15 @@ export function parseErrorPayload(payload: Buffer): ErrorBody {
   }
 }
 
+/**
+ * An error body as read from the other side. Deliberately lenient (an error must always reach the person): an
+ * unknown code reads as INTERNAL, a missing message as "unknown error", a long one is cut to MAX_ERROR_MESSAGE.
+ */
 function errorBody(value: unknown): ErrorBody {
   const v = (value ?? {}) as Record<string, unknown>;
   return {
     code: isErrorCode(v.code) ? v.code : 'INTERNAL',
-    message: typeof v.message === 'string' ? v.message.slice(0, 1024) : 'unknown error',
+    message: typeof v.message === 'string' ? v.message.slice(0, MAX_ERROR_MESSAGE) : 'unknown error',
   };
 }
 
@@ -347,64 +312,49 @@ function parseObject(payload: Buffer, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function str(value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string') throw bad(`${field} must be a string`);
-  if (value.length > max) throw bad(`${field} is longer than ${max} characters`);
-  return value;
-}
-
-function optStr<K extends string>(obj: Record<string, unknown>, key: K, max: number): { [P in K]?: string } {
-  const value = obj[key];
-  if (value === undefined) return {};
-  return { [key]: str(value, `hello.agent.${key}`, max) } as { [P in K]?: string };
-}
-
-function identityKey(value: unknown): string {
-  decodePublicKey(value, 'hello.identityKey');
-  return value as string;
-}
-
 function bad(message: string): ProtocolError {
   return new ProtocolError('BAD_MESSAGE', message);
 }
 
-/** Reads a typed argument of a request, or throws a BAD_REQUEST ConnectError naming it. */
-export function requireString(args: Record<string, unknown>, key: string, max = 255): string {
-  const value = args[key];
-  if (typeof value !== 'string' || value.length === 0) throw new ConnectError('BAD_REQUEST', `${key} must be a non-empty string`);
-  if (value.length > max) throw new ConnectError('BAD_REQUEST', `${key} is longer than ${max} characters`);
-  return value;
+function badRequest(message: string): ConnectError {
+  return new ConnectError('BAD_REQUEST', message);
+}
+
+/** Reads one non-empty string argument of at most `max` characters, or throws a BAD_REQUEST ConnectError naming it. */
+export function requireString(args: Record<string, unknown>, key: string, max = MAX_SERVICE_REF): string {
+  return check(s.string({ max, min: 1 }), Object.hasOwn(args, key) ? args[key] : undefined, key, badRequest);
 }
 
 /** Validates the args of a `health` request; throws BAD_REQUEST naming the field. `ok` is recomputed from the checks. */
 export function parseHealthReport(args: Record<string, unknown>): HealthReport {
-  const service = requireString(args, 'service', 255);
-  const checks = args.checks;
-  if (!Array.isArray(checks) || checks.length === 0 || checks.length > MAX_HEALTH_CHECKS) {
-    throw new ConnectError('BAD_REQUEST', `checks must be an array of 1 to ${MAX_HEALTH_CHECKS} checks`);
-  }
-  const parsed = checks.map((value, i): HealthCheck => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConnectError('BAD_REQUEST', `checks[${i}] must be an object`);
-    const c = value as Record<string, unknown>;
-    if (typeof c.name !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(c.name)) {
-      throw new ConnectError('BAD_REQUEST', `checks[${i}].name must be a lower-case word of at most 32 characters`);
-    }
-    if (typeof c.ok !== 'boolean') throw new ConnectError('BAD_REQUEST', `checks[${i}].ok must be true or false`);
-    const check: HealthCheck = { name: c.name, ok: c.ok, detail: healthText(c.detail, `checks[${i}].detail`) };
-    if (c.hint !== undefined) check.hint = healthText(c.hint, `checks[${i}].hint`);
-    if (c.ms !== undefined) {
-      if (typeof c.ms !== 'number' || !Number.isFinite(c.ms) || c.ms < 0 || c.ms > 3_600_000) {
-        throw new ConnectError('BAD_REQUEST', `checks[${i}].ms must be a number of milliseconds from 0 to 3600000`);
-      }
-      check.ms = Math.round(c.ms * 10) / 10;
-    }
-    return check;
-  });
-  return { service, ok: parsed.every((c) => c.ok), checks: parsed };
+  return parseControlArgs('health', args);
 }
 
-function healthText(value: unknown, field: string): string {
-  if (typeof value !== 'string') throw new ConnectError('BAD_REQUEST', `${field} must be a string`);
-  if (value.length > MAX_HEALTH_TEXT) throw new ConnectError('BAD_REQUEST', `${field} is longer than ${MAX_HEALTH_TEXT} characters`);
-  return value;
+function healthReport(args: Static<typeof ControlArgsSchemas.health>): HealthReport {
+  // Tenths of a millisecond are all a person reads; a report stores no more.
+  const checks = args.checks.map((c) => (c.ms === undefined ? c : { ...c, ms: Math.round(c.ms * 10) / 10 }));
+  return { service: args.service, ok: checks.every((c) => c.ok), checks };
 }
+
+// The schemas (control-schemas.ts) and the interfaces above describe the same messages; the compiler holds them together.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Holds<T extends true> = T;
+type Without<M, K extends string> = Omit<M, K>;
+export type SchemasMatchInterfaces = [
+  Holds<Same<Static<typeof HelloSchema>, Without<HelloMessage, 't'>>>,
+  Holds<Same<Static<typeof WelcomeSchema>, Without<WelcomeMessage, 't'>>>,
+  Holds<Same<Static<typeof TokenSchema>, Without<TokenMessage, 't'>>>,
+  Holds<Same<Static<typeof EventSchema>, Without<EventMessage, 't'>>>,
+  Holds<Same<Static<typeof OpenRequestSchema>, OpenRequest>>,
+  Holds<Same<Static<typeof OpenNoticeSchema>, OpenNotice>>,
+  Holds<Same<Static<typeof OpenAcceptSchema>, OpenAccept>>,
+  Holds<Same<Static<typeof GoAwaySchema>, GoAwayMessage>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.expose>, ControlOps['expose']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.unexpose>, ControlOps['unexpose']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.resolve>, ControlOps['resolve']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.reach>, ControlOps['reach']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.unreach>, ControlOps['unreach']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.list>, ControlOps['list']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.access>, ControlOps['access']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.health>, Without<HealthReport, 'ok'>>>,
+];

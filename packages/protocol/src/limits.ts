@@ -53,3 +53,38 @@ export const MAX_HEALTH_CHECKS = 16;
 export const MAX_HEALTH_TEXT = 512;
 /** How often an exposing agent checks its targets and reports to the hub, unless told otherwise. */
 export const HEALTH_CHECK_INTERVAL_MS = 30_000;
+
+// Fields of control messages and OPEN payloads (control-schemas.ts). A longer field is refused, naming it.
+
+/** Ids the hub hands out (agent, workspace, connection, tunnel, share): UUIDs, with room to spare. */
+export const MAX_ID = 64;
+/** An agent's version and platform strings in hello. */
+export const MAX_AGENT_VERSION = 64;
+/** A time written out (ISO 8601) in a control message. */
+export const MAX_TIME_TEXT = 64;
+/** An agent token pushed by the hub (`token` message). */
+export const MAX_TOKEN = 256;
+/** A service as an agent or the hub names it in a message: `name`, or `alias/name` for a service through a share. */
+export const MAX_SERVICE_REF = 255;
+/** An expose target, `host:port`. */
+export const MAX_TARGET = 255;
+/** The message of an error payload, a reply's error or a GOAWAY; longer error messages are cut to this. */
+export const MAX_ERROR_MESSAGE = 1024;
+/** What a GOAWAY asks when it says nothing: a random wait of at most this long before reconnecting. */
+export const DEFAULT_GOAWAY_RECONNECT_MS = 500;
+/** A share's name as it reaches the exposing agent (OPEN notice). */
+export const MAX_SHARE_NAME = 63;
+/** Methods, or path prefixes, one share policy may list (OPEN notice). */
+export const MAX_SHARE_RULES = 64;
+/** An HTTP method in a share policy or an access report. */
+export const MAX_HTTP_METHOD = 16;
+/** A path prefix in a share policy. */
+export const MAX_SHARE_PATH = 512;
+/** The request path an access report carries. */
+export const MAX_REPORTED_PATH = 2048;
+/** An IP address in a message (the opener's, in an OPEN notice or an access report). */
+export const MAX_ADDRESS = 64;
+/** Most requests one access report may stand for. */
+export const MAX_ACCESS_REPORT_COUNT = 1_000_000;
+/** Longest time one health check may report, in milliseconds (an hour). */
+export const MAX_HEALTH_CHECK_MS = 3_600_000;
