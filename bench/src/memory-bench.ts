@@ -9,18 +9,20 @@
  *   hub), so what is compared is live memory, not garbage.
  */
 
-import { enrolAgent, removeDirs, startHubProcess, type HubProcess, type Proc } from '@private-connect/e2e';
+import { enrolAgent, removeDirs, startHubProcess, startProcess, type HubProcess, type Proc } from '@private-connect/e2e';
 import { median, progress, sleep, type BenchConfig } from './config.js';
 import { createDatabase, message, postgresProblem, safeUrl } from './cluster-setup.js';
 import { connectFleet, enrolMany } from './fleet.js';
 import { collectGarbage, gcHookEnv } from './gc-signal.js';
-import { peakRssBytes, rssBytes } from './procstat.js';
+import { peakRssBytes, privateBytes, rssBytes } from './procstat.js';
 import { sinkServer } from './servers.js';
 
 /** A process's memory: settled RSS without a forced GC, and the highest RSS it had since it started (VmHWM). */
 export interface ProcessMemory {
   idleRss: number;
   peakRss: number;
+  /** Private_Clean + Private_Dirty when idle: what this process holds that no other Node process shares. */
+  idlePrivate: number;
 }
 
 export interface MemoryResults {
@@ -32,6 +34,8 @@ export interface MemoryResults {
   /** Idle agents connected to the hub: `connect expose` of one service, `connect reach` of it. */
   exposeAgent: ProcessMemory;
   reachAgent: ProcessMemory;
+  /** A bare `node` process on the same Node binary, idle: the floor under any agent's RSS (no goal). */
+  bareNode: ProcessMemory;
   agents: number;
   connectedAtHub: number;
   /** Seconds from the first agent connect to the last welcome. */
@@ -68,11 +72,21 @@ async function idleMemory(proc: Proc): Promise<ProcessMemory> {
   const pid = proc.child.pid ?? -1;
   await sleep(2000);
   const idleRss = await settledRss(pid);
-  return { idleRss, peakRss: peakRssBytes(pid) ?? NaN };
+  return { idleRss, peakRss: peakRssBytes(pid) ?? NaN, idlePrivate: privateBytes(pid) ?? NaN };
+}
+
+/** A `node` process that loads nothing and waits: what every Node process on this binary holds at least. */
+async function bareNodeMemory(): Promise<ProcessMemory> {
+  const proc = startProcess(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], {}, 'bare node');
+  try {
+    return await idleMemory(proc);
+  } finally {
+    await proc.stop();
+  }
 }
 
 /** Idle `connect expose` and `connect reach` agents against the hub (each its own enrolment), then stopped. */
-async function agentMemory(hub: HubProcess): Promise<{ exposeAgent: ProcessMemory; reachAgent: ProcessMemory }> {
+async function agentMemory(hub: HubProcess): Promise<{ exposeAgent: ProcessMemory; reachAgent: ProcessMemory; bareNode: ProcessMemory }> {
   const sink = await sinkServer();
   const exposing = await enrolAgent(hub, { label: 'bench-mem-expose' });
   const reaching = await enrolAgent(hub, { label: 'bench-mem-reach' });
@@ -83,7 +97,7 @@ async function agentMemory(hub: HubProcess): Promise<{ exposeAgent: ProcessMemor
     const reach = await reaching.reach('bench-mem');
     procs.push(reach.proc);
     const [exposeAgent, reachAgent] = await Promise.all([idleMemory(expose), idleMemory(reach.proc)]);
-    return { exposeAgent, reachAgent };
+    return { exposeAgent, reachAgent, bareNode: await bareNodeMemory() };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     await sink.close();

@@ -44,6 +44,18 @@ export function memoryGoalsTable(m: MemoryResults): string {
   );
 }
 
+/**
+ * Where an idle agent's RSS goes: the part only it holds (private pages) and the floor under every Node process on
+ * this binary (a bare `node` that loads nothing), whose code pages every Node process on the machine shares.
+ */
+export function memoryAgentBreakdownTable(m: MemoryResults): string {
+  const line = (label: string, p: MemoryResults['exposeAgent']) => [label, fixed(p.idleRss / MiB), fixed(p.idlePrivate / MiB), fixed((p.idleRss - p.idlePrivate) / MiB)];
+  return table(
+    ['idle process (no goal: where the agent figures come from)', 'RSS MiB', 'private MiB', 'shared MiB'],
+    [line('bare `node -e` that loads nothing', m.bareNode), line('`connect expose` agent', m.exposeAgent), line('`connect reach` agent', m.reachAgent)],
+  );
+}
+
 export function memoryAgentsTable(m: MemoryResults): string {
   return table(
     ['hub memory with idle agents (after a full GC)', 'value'],
@@ -62,6 +74,8 @@ export function memoryNotes(m: MemoryResults): string[] {
   return [
     `  memory: "idle" = settled RSS (4 samples 500 ms apart within 512 KiB) 2 s after the hub listened or the agent connected, no forced GC; ` +
       `"peak" = VmHWM, the highest RSS since the process started.${m.postgresSkipped ? ` PostgreSQL: skipped: ${m.postgresSkipped}.` : ''}`,
+    `  agents: a bare Node ${process.version} process on this binary holds ${fixed(m.bareNode.idleRss / MiB)} MiB RSS (${fixed(m.bareNode.idlePrivate / MiB)} MiB of it private); ` +
+      `the agents hold ${fixed(m.exposeAgent.idlePrivate / MiB)} and ${fixed(m.reachAgent.idlePrivate / MiB)} MiB private (V8 heap, buffers, malloc); the rest of their RSS is the node binary's code pages, shared by every Node process on the machine`,
     `  memory goals: ${missed.length === 0 ? 'all measured figures within their goals' : `missed: ${missed.map((r) => `${r.label} ${fixed(r.measured)} > ${r.goal} MiB`).join('; ')}`}`,
     `  hub memory with agents: "idle" = fresh hub, ${m.agents} agents enrolled, none connected; then ${m.agents} authenticated agent WebSockets ` +
       `(SDK HubConnection, hello/welcome) connected in ${fixed(m.connectSeconds)} s. VmRSS from /proc after a full GC in the hub.`,
@@ -80,6 +94,8 @@ export function memorySummary(m: MemoryResults) {
   return {
     goals: memoryGoalRows(m).map((r) => ({ figure: r.label, measuredMiB: Number.isFinite(r.measured) ? r.measured : null, goalMiB: r.goal, pass: r.pass ?? null })),
     ...(m.postgresSkipped ? { postgresSkipped: m.postgresSkipped } : {}),
+    agentPrivateMiB: { expose: m.exposeAgent.idlePrivate / MiB, reach: m.reachAgent.idlePrivate / MiB },
+    bareNodeMiB: { rss: m.bareNode.idleRss / MiB, private: m.bareNode.idlePrivate / MiB },
     agents: m.agents,
     idleRssMiB: m.idleRss / MiB,
     loadedRssMiB: m.loadedRss / MiB,

@@ -20,6 +20,21 @@ export const rssBytes = (pid: number): number | undefined => statusBytes(pid, 'V
 /** VmHWM of a process in bytes: the highest RSS it has had since it started (the kernel keeps it). */
 export const peakRssBytes = (pid: number): number | undefined => statusBytes(pid, 'VmHWM');
 
+/**
+ * Memory only this process holds, in bytes: Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup. RSS also counts
+ * the pages of the node binary and the C libraries that every Node process on the machine shares (about 35-40 MiB).
+ */
+export function privateBytes(pid: number): number | undefined {
+  try {
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(rollup)?.[1] ?? NaN);
+    const sum = kib('Private_Clean') + kib('Private_Dirty');
+    return Number.isFinite(sum) ? sum * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** User + system CPU seconds a process has used so far, or undefined without /proc. */
 export function cpuSeconds(pid: number): number | undefined {
   try {

@@ -29,7 +29,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, MiB, progress } from './config.js';
 import { memoryBench } from './memory-bench.js';
-import { memoryAgentsTable, memoryGoalsTable, memoryNotes, memoryProblems, memorySummary } from './memory-report.js';
+import { memoryAgentBreakdownTable, memoryAgentsTable, memoryGoalsTable, memoryNotes, memoryProblems, memorySummary } from './memory-report.js';
 import { relayBench, type RelayResults } from './relay-bench.js';
 import { haveWrk, httpBench } from './http-bench.js';
 import { httpDocsBlock, httpNotes, httpProblems, httpSummary, httpTable } from './http-report.js';
@@ -109,7 +109,7 @@ async function main(): Promise<number> {
 
   const tables: string[] = [];
   if (relay) tables.push(relayTable(relay, config.bulkBytes, config.bulkRuns));
-  if (memory) tables.push(memoryGoalsTable(memory), memoryAgentsTable(memory));
+  if (memory) tables.push(memoryGoalsTable(memory), memoryAgentBreakdownTable(memory), memoryAgentsTable(memory));
   if (http) tables.push(httpTable(http));
   if (peers) tables.push(peersTable(peers));
   if (cluster) tables.push(clusterBlock(cluster));
