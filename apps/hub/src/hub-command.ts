@@ -6,6 +6,7 @@ import { loadConfig, ConfigError, type HubConfig } from './config.js';
 import { openDatabase } from './db/index.js';
 import { startHub } from './hub.js';
 import { createApiKey } from './store/bootstrap.js';
+import { listAllWorkspaces } from './store/members.js';
 import { printWelcome } from './welcome.js';
 import { runOwnerCommand } from './operator-commands.js';
 
@@ -28,7 +29,7 @@ async function createApiKeyCommand(config: HubConfig, args: string[]): Promise<v
   const { values } = parseArgs({ args, options: { workspace: { type: 'string' }, name: { type: 'string', default: 'created by connect-hub' } } });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const workspaces = await db.withSystem((tx) => tx.query<{ id: string; name: string }>('select id, name from workspaces order by created_at'));
+    const workspaces = await listAllWorkspaces(db);
     const workspace = values.workspace ? workspaces.find((w) => w.id === values.workspace) : workspaces.length === 1 ? workspaces[0] : undefined;
     if (!workspace) {
       const known = workspaces.map((w) => `  ${w.id}  ${w.name}`).join('\n') || '  (none: start the hub once to create the first workspace)';

@@ -11,8 +11,9 @@ import { ConnectError } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { publicUrls } from './public-urls.js';
-import { createSetupLink, makeOwner, setupLinkUrl } from './store/setup-links.js';
-import { findOrCreateUser, normalizeEmail } from './store/users.js';
+import { listAllWorkspaces } from './store/members.js';
+import { issueSetupLink, makeOwnerByEmail, setupLinkUrl } from './store/setup-links.js';
+import { normalizeEmail } from './store/users.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -26,7 +27,7 @@ export interface WorkspaceRow {
  * Throws NOT_FOUND listing the workspaces there are, or BAD_REQUEST when a name is ambiguous.
  */
 export async function resolveWorkspace(db: Database, ref: string | undefined): Promise<WorkspaceRow> {
-  const all = await db.withSystem((tx) => tx.query<WorkspaceRow>('select id, name from workspaces order by created_at, id'));
+  const all = await listAllWorkspaces(db);
   const known = () => all.map((w) => `  ${w.id}  ${w.name}`).join('\n') || '  (none: start the hub once to create the first workspace)';
   if (ref === undefined) {
     if (all[0]) return all[0];
@@ -42,17 +43,14 @@ export async function resolveWorkspace(db: Database, ref: string | undefined): P
 export async function makeOwnerOf(db: Database, rawEmail: string, ref: string | undefined, now: Date): Promise<{ workspace: WorkspaceRow; email: string; change: 'added' | 'promoted' | 'unchanged' }> {
   const email = normalizeEmail(rawEmail);
   const workspace = await resolveWorkspace(db, ref);
-  const change = await db.withSystem(async (tx) => {
-    const user = await findOrCreateUser(tx, email, now, {}, workspace.id);
-    return makeOwner(tx, workspace.id, user, now, { actorType: 'system', via: 'connect-hub make-owner' });
-  });
+  const change = await makeOwnerByEmail(db, workspace.id, email, now);
   return { workspace, email, change };
 }
 
 /** A new setup link for the workspace, on the dashboard URL the hub's banner shows. */
 export async function newSetupLink(db: Database, config: HubConfig, ref: string | undefined, now: Date): Promise<{ workspace: WorkspaceRow; link: string; expiresAt: Date }> {
   const workspace = await resolveWorkspace(db, ref);
-  const { token, expiresAt } = await db.withSystem((tx) => createSetupLink(tx, workspace.id, now));
+  const { token, expiresAt } = await issueSetupLink(db, workspace.id, now);
   // The ports the hub is configured with: the banner shows the same URL once it listens on them.
   const dashboard = publicUrls(config, config.port, config.webPort).dashboard;
   return { workspace, link: setupLinkUrl(dashboard, token), expiresAt };

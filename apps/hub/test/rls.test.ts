@@ -5,13 +5,30 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../src/db/index.js';
+import { allocateHubPort, findHubPort, hubPortAllocated, releaseHubPort, workspaceHubPorts } from '../src/store/hub-ports.js';
 import { createTestDatabase, dbKind, isPgError, type TestDatabase } from './support/test-database.js';
 
-const TABLES = ['workspaces', 'agents', 'agent_tokens', 'api_keys', 'services', 'tunnels', 'audit_log', 'diagnostics'] as const;
+const TABLES = [
+  'workspaces',
+  'agents',
+  'agent_tokens',
+  'api_keys',
+  'services',
+  'tunnels',
+  'audit_log',
+  'diagnostics',
+  'shares',
+  'links',
+  'hub_ports',
+  'invitations',
+] as const;
 type Table = (typeof TABLES)[number];
 
-/** One workspace and the id of its one row in every scoped table. */
+/** One workspace and the id (the key) of its one row in every scoped table. */
 type Fixture = Record<Table, string>;
+
+/** The column a table's rows are known by: `id`, but hub_ports is keyed by its port. */
+const key = (table: Table) => (table === 'hub_ports' ? 'port' : 'id');
 
 /** How each table is attacked: an insert for another workspace, and a harmless column change. */
 const SPECS: Record<Table, { insert: (y: Fixture) => [string, unknown[]]; set: string; insertRefusal: RegExp }> = {
@@ -70,11 +87,40 @@ const SPECS: Record<Table, { insert: (y: Fixture) => [string, unknown[]]; set: s
     set: `ok = false`,
     insertRefusal: /row-level security/,
   },
+  shares: {
+    insert: (y) => [
+      `insert into shares (workspace_id, name, code_hash, code_prefix, services, created_by_type, expires_at) values ($1, 'intruder', $2, 'pcs_intr', '{db}', 'system', now() + interval '1 day')`,
+      [y.workspaces, randomBytes(32)],
+    ],
+    set: `name = 'taken-over'`,
+    insertRefusal: /row-level security/,
+  },
+  links: {
+    insert: (y) => [
+      `insert into links (workspace_id, service_name, token_hash, token_prefix, created_by_type, expires_at) values ($1, 'db', $2, 'intrud', 'system', now() + interval '1 day')`,
+      [y.workspaces, randomBytes(32)],
+    ],
+    set: `revoked_at = now()`,
+    insertRefusal: /row-level security/,
+  },
+  hub_ports: {
+    insert: (y) => [`insert into hub_ports (port, workspace_id, service_name) values (20099, $1, 'intruder')`, [y.workspaces]],
+    set: `service_name = 'taken-over'`,
+    insertRefusal: /row-level security/,
+  },
+  invitations: {
+    insert: (y) => [
+      `insert into invitations (workspace_id, email, role, created_at, expires_at) values ($1, 'intruder@example.com', 'admin', now(), now() + interval '1 day')`,
+      [y.workspaces],
+    ],
+    set: `role = 'admin'`,
+    insertRefusal: /row-level security/,
+  },
 };
 
 /** Tables the app may not delete from at all (no grant), as opposed to "only its own rows". */
-const NO_DELETE = new Set<Table>(['workspaces', 'audit_log']);
-const NO_UPDATE = new Set<Table>(['audit_log', 'diagnostics']);
+const NO_DELETE = new Set<Table>(['workspaces', 'audit_log', 'shares', 'links', 'invitations']);
+const NO_UPDATE = new Set<Table>(['audit_log', 'diagnostics', 'hub_ports']);
 
 async function seed(db: Database, tag: string): Promise<Fixture> {
   return db.withSystem(async (tx) => {
@@ -105,13 +151,32 @@ async function seed(db: Database, tag: string): Promise<Fixture> {
       `insert into diagnostics (workspace_id, service_id, agent_id, ok, checks) values ($1, $2, $3, true, '[]') returning id`,
       [workspaces, services, agents],
     );
-    return { workspaces, agents, agent_tokens, api_keys, services, tunnels, audit_log, diagnostics };
+    const shares = await one(
+      `insert into shares (workspace_id, name, code_hash, code_prefix, services, created_by_type, expires_at)
+       values ($1, $2, $3, 'pcs_test', '{db}', 'system', now() + interval '1 day') returning id`,
+      [workspaces, `share-${tag}`, randomBytes(32)],
+    );
+    const links = await one(
+      `insert into links (workspace_id, service_name, token_hash, token_prefix, created_by_type, expires_at)
+       values ($1, $2, $3, 'abcdef', 'system', now() + interval '1 day') returning id`,
+      [workspaces, `db-${tag}`, randomBytes(32)],
+    );
+    const hub_ports = await one(`insert into hub_ports (port, workspace_id, service_name) values ($1, $2, $3) returning port as id`, [
+      tag === 'x' ? 20001 : 20002,
+      workspaces,
+      `db-${tag}`,
+    ]);
+    const invitations = await one(
+      `insert into invitations (workspace_id, email, role, created_at, expires_at) values ($1, $2, 'member', now(), now() + interval '1 day') returning id`,
+      [workspaces, `invitee-${tag}@example.com`],
+    );
+    return { workspaces, agents, agent_tokens, api_keys, services, tunnels, audit_log, diagnostics, shares, links, hub_ports, invitations };
   });
 }
 
 /** The row as the owner sees it, bypassing RLS. */
 function ownerView(db: Database, table: Table, id: string): Promise<Record<string, unknown>[]> {
-  return db.withSystem((tx) => tx.query(`select * from ${table} where id = $1`, [id]));
+  return db.withSystem((tx) => tx.query(`select * from ${table} where ${key(table)} = $1`, [id]));
 }
 
 /** Runs fn in a workspace transaction and rolls it back, returning fn's result. */
@@ -145,7 +210,7 @@ describe(`row level security (${dbKind})`, () => {
   for (const table of TABLES) {
     describe(table, () => {
       test(`a workspace sees only its own ${table} rows`, async () => {
-        const rows = await t.db.withWorkspace(x.workspaces, (tx) => tx.query<{ id: unknown }>(`select * from ${table}`));
+        const rows = await t.db.withWorkspace(x.workspaces, (tx) => tx.query<{ id: unknown }>(`select ${key(table)} as id from ${table}`));
         assert.deepEqual(rows.map((row) => String(row.id)), [x[table]]);
       });
 
@@ -164,7 +229,7 @@ describe(`row level security (${dbKind})`, () => {
           for (const id of [x[table], y[table]]) {
             const before = await ownerView(t.db, table, id);
             await assert.rejects(
-              t.db.withWorkspace(x.workspaces, (tx) => tx.query(`update ${table} set ${SPECS[table].set} where id = $1`, [id])),
+              t.db.withWorkspace(x.workspaces, (tx) => tx.query(`update ${table} set ${SPECS[table].set} where ${key(table)} = $1`, [id])),
               isPgError('42501', /permission denied/),
             );
             assert.deepEqual(await ownerView(t.db, table, id), before);
@@ -174,13 +239,13 @@ describe(`row level security (${dbKind})`, () => {
         test(`an update of another workspace's ${table} row by id changes nothing`, async () => {
           const before = await ownerView(t.db, table, y[table]);
           const updated = await t.db.withWorkspace(x.workspaces, (tx) =>
-            tx.query(`update ${table} set ${SPECS[table].set} where id = $1 returning id`, [y[table]]),
+            tx.query(`update ${table} set ${SPECS[table].set} where ${key(table)} = $1 returning 1`, [y[table]]),
           );
           assert.equal(updated.length, 0);
           assert.deepEqual(await ownerView(t.db, table, y[table]), before);
           // The same statement does reach the workspace's own row, so the 0 above is RLS and not a bad statement.
           const own = await rolledBack(t.db, x.workspaces, (tx) =>
-            tx.query(`update ${table} set ${SPECS[table].set} where id = $1 returning id`, [x[table]]),
+            tx.query(`update ${table} set ${SPECS[table].set} where ${key(table)} = $1 returning 1`, [x[table]]),
           );
           assert.equal(own.length, 1);
         });
@@ -190,7 +255,7 @@ describe(`row level security (${dbKind})`, () => {
         test(`refuses any delete from ${table}, even of the workspace's own rows`, async () => {
           for (const id of [x[table], y[table]]) {
             await assert.rejects(
-              t.db.withWorkspace(x.workspaces, (tx) => tx.query(`delete from ${table} where id = $1`, [id])),
+              t.db.withWorkspace(x.workspaces, (tx) => tx.query(`delete from ${table} where ${key(table)} = $1`, [id])),
               isPgError('42501', /permission denied/),
             );
             assert.equal((await ownerView(t.db, table, id)).length, 1);
@@ -200,11 +265,11 @@ describe(`row level security (${dbKind})`, () => {
         test(`a delete of another workspace's ${table} row by id removes nothing`, async () => {
           const before = await ownerView(t.db, table, y[table]);
           const deleted = await t.db.withWorkspace(x.workspaces, (tx) =>
-            tx.query(`delete from ${table} where id = $1 returning id`, [y[table]]),
+            tx.query(`delete from ${table} where ${key(table)} = $1 returning 1`, [y[table]]),
           );
           assert.equal(deleted.length, 0);
           assert.deepEqual(await ownerView(t.db, table, y[table]), before);
-          const own = await rolledBack(t.db, x.workspaces, (tx) => tx.query(`delete from ${table} where id = $1 returning id`, [x[table]]));
+          const own = await rolledBack(t.db, x.workspaces, (tx) => tx.query(`delete from ${table} where ${key(table)} = $1 returning 1`, [x[table]]));
           assert.equal(own.length, 1);
         });
       }
@@ -262,6 +327,24 @@ describe(`row level security (${dbKind})`, () => {
     );
     assert.notEqual(row!.user, 'connect_app');
     assert.ok(row!.workspace === null || row!.workspace === '', `app.workspace_id leaked: ${row!.workspace}`);
+  });
+
+  test("a hub port allocation cannot take, see or free a port another workspace holds", async () => {
+    const port = Number(y.hub_ports);
+    const before = await ownerView(t.db, 'hub_ports', y.hub_ports);
+    const grabbed = await t.db.withWorkspace(x.workspaces, (tx) =>
+      tx.query(`insert into hub_ports (port, workspace_id, service_name) values ($1, $2, 'grab') on conflict do nothing returning port`, [port, x.workspaces]),
+    );
+    assert.equal(grabbed.length, 0);
+    // The store's functions run under the workspace's RLS context too: Y's port is taken, invisible and not X's to free.
+    assert.equal(await allocateHubPort(t.db, port, x.workspaces, 'grab', 10), 'taken');
+    assert.equal(await findHubPort(t.db, x.workspaces, 'db-y'), undefined);
+    assert.equal(await hubPortAllocated(t.db, x.workspaces, port, 'db-y'), false);
+    assert.deepEqual(await releaseHubPort(t.db, x.workspaces, 'db-y'), []);
+    assert.deepEqual(await workspaceHubPorts(t.db, x.workspaces), [{ port: Number(x.hub_ports), service_name: 'db-x' }]);
+    assert.deepEqual(await ownerView(t.db, 'hub_ports', y.hub_ports), before);
+    // Y sees its own port through the same functions, so the misses above are RLS.
+    assert.equal(await findHubPort(t.db, y.workspaces, 'db-y'), port);
   });
 
   test("refuses a row that points at another workspace's agent", async () => {

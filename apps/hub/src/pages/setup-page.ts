@@ -11,7 +11,7 @@ import { ConnectError } from '@private-connect/protocol';
 import { verifyLink, type IdentityDeps } from '../api/auth-routes.js';
 import { checkOrigin } from '../auth/csrf.js';
 import { createMagicLink } from '../store/magic-links.js';
-import { findSetupLink, SETUP_PATH, type OpenSetupLink } from '../store/setup-links.js';
+import { lookupSetupLink, SETUP_PATH, type OpenSetupLink } from '../store/setup-links.js';
 import { normalizeEmail } from '../store/users.js';
 import { html, type SafeHtml } from '../html.js';
 import { PAGE_CONFIG, sendPage } from '../page-reply.js';
@@ -72,7 +72,7 @@ export function registerSetupPage(app: FastifyInstance, deps: IdentityDeps, spa?
 /** The setup link if it still works; otherwise sends the page saying why (and returns undefined). */
 async function open(deps: IdentityDeps, token: unknown, reply: FastifyReply): Promise<OpenSetupLink | undefined> {
   try {
-    return await deps.db.withSystem((tx) => findSetupLink(tx, token, deps.clock.now()));
+    return await lookupSetupLink(deps.db, token, deps.clock.now());
   } catch (err) {
     if (!(err instanceof ConnectError) || err.status >= 500) throw err;
     void sendPage(

@@ -10,7 +10,7 @@
 
 import net from 'node:net';
 import { ConnectError } from '@private-connect/protocol';
-import { allocateHubPort, workspaceHubPorts } from '../store/hub-ports.js';
+import { allocateHubPort, findHubPort, hubPortAllocated, listAllHubPorts, releaseHubPort, takenHubPorts, workspaceHubPorts } from '../store/hub-ports.js';
 import type { SharingContext } from './context.js';
 
 export interface HubPorts {
@@ -108,7 +108,7 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
 
   return {
     async start() {
-      const rows = await db.withSystem((tx) => tx.query<{ port: number; workspace_id: string; service_name: string }>('select port, workspace_id, service_name from hub_ports order by port'));
+      const rows = await listAllHubPorts(db);
       for (const row of rows) {
         if (row.port < first || row.port > last) log.warn({ port: row.port }, 'hub port outside HUB_TCP_PORT_RANGE; still served');
         await listen(row.port, row.workspace_id, row.service_name);
@@ -116,24 +116,22 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
     },
 
     async ensure(workspaceId, name) {
-      // Allocation sees every workspace's ports (one port, one service hub-wide): the system role, keyed by hand.
-      const [mine] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
-      if (mine) {
-        await listen(mine.port, workspaceId, name);
-        sharing.cluster?.hubPort(mine.port, workspaceId, name, true);
-        return mine.port;
+      // The workspace's own ports under its RLS policy; only the free ports are looked up across workspaces.
+      const mine = await findHubPort(db, workspaceId, name);
+      if (mine !== undefined) {
+        await listen(mine, workspaceId, name);
+        sharing.cluster?.hubPort(mine, workspaceId, name, true);
+        return mine;
       }
       // The quota first (cheap, and the answer people need); allocateHubPort checks it again under a lock.
       const quota = config.tcpPortsPerWorkspace;
-      const held = await db.withSystem((tx) => workspaceHubPorts(tx, workspaceId));
+      const held = await workspaceHubPorts(db, workspaceId);
       if (held.length >= quota) throw quotaFull(quota, held.map((h) => h.service_name));
-      const taken = new Set(
-        (await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where port between $1 and $2', [first, last]))).map((r) => r.port),
-      );
+      const taken = await takenHubPorts(db, first, last);
       for (let port = first; port <= last; port++) {
         if (taken.has(port)) continue;
         if (!(await listen(port, workspaceId, name))) continue; // held by another program: try the next
-        const allocation = await db.withSystem((tx) => allocateHubPort(tx, port, workspaceId, name, quota));
+        const allocation = await allocateHubPort(db, port, workspaceId, name, quota);
         if (allocation === 'allocated') {
           sharing.cluster?.hubPort(port, workspaceId, name, true);
           return port;
@@ -141,29 +139,27 @@ export function createHubPorts(sharing: SharingContext): HubPorts {
         // Another hub took the port, or this service got one there, or another expose of the workspace took its
         // last place: look again.
         await stop(port);
-        const [now] = await db.withSystem((tx) => tx.query<{ port: number }>('select port from hub_ports where workspace_id = $1 and service_name = $2', [workspaceId, name]));
-        if (now) {
-          await listen(now.port, workspaceId, name);
-          return now.port;
+        const now = await findHubPort(db, workspaceId, name);
+        if (now !== undefined) {
+          await listen(now, workspaceId, name);
+          return now;
         }
-        if (allocation === 'quota') throw quotaFull(quota, (await db.withSystem((tx) => workspaceHubPorts(tx, workspaceId))).map((h) => h.service_name));
+        if (allocation === 'quota') throw quotaFull(quota, (await workspaceHubPorts(db, workspaceId)).map((h) => h.service_name));
       }
       throw new ConnectError('HUB_PORTS_EXHAUSTED', `every port of HUB_TCP_PORT_RANGE (${first}-${last}) is taken; widen the range or unexpose a service that has one`);
     },
 
     async release(workspaceId, name) {
-      const rows = await db.withSystem((tx) => tx.query<{ port: number }>('delete from hub_ports where workspace_id = $1 and service_name = $2 returning port', [workspaceId, name]));
-      for (const row of rows) {
-        await stop(row.port);
-        sharing.cluster?.hubPort(row.port, workspaceId, name, false);
+      for (const port of await releaseHubPort(db, workspaceId, name)) {
+        await stop(port);
+        sharing.cluster?.hubPort(port, workspaceId, name, false);
       }
     },
 
     async follow(port, workspaceId, name, on) {
       if (!on) return stop(port);
       // The row is the truth: listen only on a port that is still allocated to that service.
-      const [row] = await db.withSystem((tx) => tx.query('select 1 from hub_ports where port = $1 and workspace_id = $2 and service_name = $3', [port, workspaceId, name]));
-      if (row) await listen(port, workspaceId, name);
+      if (await hubPortAllocated(db, workspaceId, port, name)) await listen(port, workspaceId, name);
     },
 
     listening: () => [...listeners.keys()],

@@ -1,6 +1,6 @@
 /**
- * Public links: the rows (create, list, revoke inside the workspace; lookup by token with the system role), the
- * token format, and the per-hub cache the proxy reads. A token is 256 random bits in lower-case base32 (52
+ * Public links: creating one (the rows themselves are store/links.ts: create, list, revoke inside the workspace,
+ * lookup by token across workspaces), the token format, and the per-hub cache the proxy reads. A token is 256 random bits in lower-case base32 (52
  * characters): a DNS label, so it also works as `<token>.<PUBLIC_BASE_DOMAIN>`. Only its SHA-256 is stored.
  */
 
@@ -11,6 +11,7 @@ import type { Database, Queryable } from '../db/index.js';
 import { hashSecret } from '../secrets.js';
 import type { Actor } from '../store/api-keys.js';
 import { recordAudit } from '../store/audit.js';
+import { findLinkByTokenHash, insertLink, type LinkRow } from '../store/links.js';
 import type { SharingContext } from './context.js';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -57,20 +58,8 @@ export function isLinkToken(text: string): boolean {
   return TOKEN_PATTERN.test(text);
 }
 
-export interface LinkRow {
-  id: string;
-  workspace_id: string;
-  service_name: string;
-  token_prefix: string;
-  methods: string[] | null;
-  paths: string[] | null;
-  rate_per_min: number | null;
-  created_at: Date;
-  expires_at: Date;
-  revoked_at: Date | null;
-}
-
-const COLUMNS = 'id, workspace_id, service_name, token_prefix, methods, paths, rate_per_min, created_at, expires_at, revoked_at';
+export type { LinkRow };
+export { listLinks, revokeLink } from '../store/links.js';
 
 export function linkState(row: LinkRow, now: Date): LinkState {
   if (row.revoked_at) return 'revoked';
@@ -111,68 +100,34 @@ export interface NewLink {
 /** Creates a link in the current workspace (inside withWorkspace) and audits `link.create`; the token is returned once. */
 export async function createLink(tx: Queryable, workspaceId: string, input: NewLink, actor: Actor & { now: Date }): Promise<{ row: LinkRow; token: string }> {
   const token = generateLinkToken();
-  const [row] = await tx.query<LinkRow>(
-    `insert into links (workspace_id, service_name, token_hash, token_prefix, methods, paths, rate_per_min, created_by_type, created_by_id, created_at, expires_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning ${COLUMNS}`,
-    [
-      workspaceId,
-      input.service,
-      hashSecret(token),
-      token.slice(0, LINK_PREFIX_LENGTH),
-      input.methods ?? null,
-      input.paths ?? null,
-      input.rate ?? null,
-      actor.type,
-      actor.id ?? null,
-      actor.now,
-      new Date(actor.now.getTime() + input.ttlMs),
-    ],
-  );
+  const row = await insertLink(tx, {
+    workspaceId,
+    service: input.service,
+    tokenHash: hashSecret(token),
+    prefix: token.slice(0, LINK_PREFIX_LENGTH),
+    methods: input.methods ?? null,
+    paths: input.paths ?? null,
+    ratePerMin: input.rate ?? null,
+    createdBy: actor,
+    createdAt: actor.now,
+    expiresAt: new Date(actor.now.getTime() + input.ttlMs),
+  });
   await recordAudit(tx, workspaceId, {
     actorType: actor.type,
     actorId: actor.id,
     action: 'link.create',
     targetType: 'link',
-    targetId: row!.id,
+    targetId: row.id,
     ip: actor.ip,
     userAgent: actor.userAgent,
-    metadata: { service: input.service, prefix: row!.token_prefix, methods: row!.methods, paths: row!.paths, ratePerMin: row!.rate_per_min, expiresAt: new Date(row!.expires_at).toISOString() },
+    metadata: { service: input.service, prefix: row.token_prefix, methods: row.methods, paths: row.paths, ratePerMin: row.rate_per_min, expiresAt: new Date(row.expires_at).toISOString() },
   });
-  return { row: row!, token };
+  return { row, token };
 }
 
-/** The current workspace's links, newest first (inside withWorkspace: RLS scopes it). */
-export async function listLinks(tx: Queryable): Promise<LinkRow[]> {
-  return tx.query<LinkRow>(`select ${COLUMNS} from links order by created_at desc, id limit 1000`);
-}
-
-/**
- * Revokes link `id` of the current workspace (inside withWorkspace) and audits `link.revoke`. Undefined when there
- * is no such link in the workspace; a link revoked before is returned unchanged (and not audited again).
- */
-export async function revokeLink(tx: Queryable, workspaceId: string, id: string, actor: Actor & { now: Date }): Promise<LinkRow | undefined> {
-  const [revoked] = await tx.query<LinkRow>(`update links set revoked_at = $2 where id = $1 and revoked_at is null returning ${COLUMNS}`, [id, actor.now]);
-  if (!revoked) {
-    const [existing] = await tx.query<LinkRow>(`select ${COLUMNS} from links where id = $1`, [id]);
-    return existing;
-  }
-  await recordAudit(tx, workspaceId, {
-    actorType: actor.type,
-    actorId: actor.id,
-    action: 'link.revoke',
-    targetType: 'link',
-    targetId: id,
-    ip: actor.ip,
-    userAgent: actor.userAgent,
-    metadata: { service: revoked.service_name, prefix: revoked.token_prefix },
-  });
-  return revoked;
-}
-
-/** Looks a link up by its token, whatever its workspace (the system role; the row says the workspace). */
+/** Looks a link up by its token, whatever its workspace (the row says the workspace). */
 export async function findLinkByToken(db: Database, token: string): Promise<LinkRow | undefined> {
-  const [row] = await db.withSystem((tx) => tx.query<LinkRow>(`select ${COLUMNS} from links where token_hash = $1`, [hashSecret(token)]));
-  return row;
+  return findLinkByTokenHash(db, hashSecret(token));
 }
 
 /** The proxy's view of links: rows by token, trusted for LINK_CACHE_MS; `forget` makes a revocation count at once. */

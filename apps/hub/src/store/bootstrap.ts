@@ -1,6 +1,7 @@
 /** First start: with an empty database, create a workspace, a one-time API key and a one-time setup link. */
 
 import type { Database } from '../db/index.js';
+import { withBootstrap } from './system.js';
 import { apiKeyPrefix, generateApiKey, hashSecret } from '../secrets.js';
 import { recordAudit } from './audit.js';
 import { createSetupLink } from './setup-links.js';
@@ -19,7 +20,7 @@ export interface Bootstrap {
  * otherwise. `now` is the hub's clock (the setup link expires from it).
  */
 export async function bootstrapIfEmpty(db: Database, presetKey: string | undefined, now: Date): Promise<Bootstrap | undefined> {
-  return db.withSystem(async (tx) => {
+  return withBootstrap(db, async (tx) => {
     // Serialise concurrent first starts of several hubs on one database.
     await tx.query('select pg_advisory_xact_lock(727001)');
     const [{ count }] = (await tx.query<{ count: number }>('select count(*)::int as count from workspaces')) as [{ count: number }];

@@ -1,10 +1,11 @@
 /**
  * Credential lookups. These are the only queries that run before the workspace is known, so they use
- * withSystem; everything they return is the minimum needed to build a Principal.
+ * withCredentials (store/system.ts); everything they return is the minimum needed to build a Principal.
  */
 
 import { ConnectError } from '@private-connect/protocol';
 import type { Database } from '../db/index.js';
+import { withCredentials } from './system.js';
 import { hashSecret, hashesEqual, isAgentToken, isApiKey } from '../secrets.js';
 import { authenticateSession, type UserPrincipal } from './sessions.js';
 
@@ -48,7 +49,7 @@ export async function authenticate(db: Database, secret: string | undefined, now
   if (!secret) throw new ConnectError('UNAUTHORIZED', 'missing credentials: send Authorization: Bearer <API key or agent token>');
   const hash = hashSecret(secret);
   if (isApiKey(secret)) {
-    const [row] = await db.withSystem((tx) =>
+    const [row] = await withCredentials(db, (tx) =>
       tx.query<KeyRow>('select id, workspace_id, key_hash, revoked_at from api_keys where key_hash = $1', [hash]),
     );
     if (!row || !hashesEqual(toBuffer(row.key_hash), hash)) throw new ConnectError('UNAUTHORIZED', INVALID);
@@ -56,7 +57,7 @@ export async function authenticate(db: Database, secret: string | undefined, now
     return { kind: 'api_key', workspaceId: row.workspace_id, keyId: row.id };
   }
   if (isAgentToken(secret)) {
-    const [row] = await db.withSystem((tx) =>
+    const [row] = await withCredentials(db, (tx) =>
       tx.query<TokenRow>(
         `select t.id, t.agent_id, t.workspace_id, t.token_hash, t.expires_at, t.revoked_at, t.grace_until, a.label,
                 a.revoked_at as agent_revoked_at

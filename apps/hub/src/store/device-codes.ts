@@ -1,12 +1,13 @@
 /**
  * Device codes for `connect up` without credentials (RFC 8628 style): the agent gets a secret device code and a
  * short user code; a signed-in member approves the user code for a workspace; the agent's next poll enrols it
- * there, once. device_codes is not workspace-scoped (the workspace is unknown until approval): withSystem only.
+ * there, once. device_codes is not workspace-scoped (the workspace is unknown until approval): withCredentials only (store/system.ts).
  */
 
 import { randomInt } from 'node:crypto';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database } from '../db/index.js';
+import { withCredentials } from './system.js';
 import { generateToken, hashSecret } from '../secrets.js';
 import { enrolAgent, type EnrolledAgent } from './agents.js';
 import { recordAudit } from './audit.js';
@@ -50,7 +51,7 @@ export async function createDeviceCode(db: Database, device: DeviceInfo, now: Da
   const expiresAt = new Date(now.getTime() + DEVICE_CODE_TTL_MS);
   for (let attempt = 0; ; attempt++) {
     const userCode = newUserCode();
-    const rows = await db.withSystem((tx) =>
+    const rows = await withCredentials(db, (tx) =>
       tx.query(
         `insert into device_codes (device_code_hash, user_code, label, hostname, platform, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7) on conflict (user_code) do nothing returning id`,
@@ -64,7 +65,7 @@ export async function createDeviceCode(db: Database, device: DeviceInfo, now: Da
 
 /** What the approval page shows of a pending, unexpired code; undefined for any other code. */
 export async function findPendingDeviceCode(db: Database, userCode: string, now: Date): Promise<(DeviceInfo & { createdAt: Date }) | undefined> {
-  const [row] = await db.withSystem((tx) =>
+  const [row] = await withCredentials(db, (tx) =>
     tx.query<{ label: string | null; hostname: string | null; platform: string | null; created_at: Date }>(
       'select label, hostname, platform, created_at from device_codes where user_code = $1 and approved_at is null and expires_at > $2',
       [userCode, now],
@@ -79,7 +80,7 @@ export async function findPendingDeviceCode(db: Database, userCode: string, now:
  * for a code that is unknown, expired, or already approved: the caller answers those alike.
  */
 export async function approveDeviceCode(db: Database, userCode: string, userId: string, workspaceId: string, now: Date, meta: RequestMeta): Promise<boolean> {
-  return db.withSystem(async (tx) => {
+  return withCredentials(db, async (tx) => {
     const [row] = await tx.query<{ id: string; label: string | null }>(
       `update device_codes set approved_at = $2, approved_by = $3, workspace_id = $4
         where user_code = $1 and approved_at is null and expires_at > $2 returning id, label`,
@@ -96,7 +97,7 @@ export async function approveDeviceCode(db: Database, userCode: string, userId: 
  * throws AUTHORIZATION_PENDING, DEVICE_CODE_EXPIRED, or UNAUTHORIZED for an unknown or already used code.
  */
 export async function redeemDeviceCode(db: Database, deviceCode: string, ttlMs: number, now: Date, meta: RequestMeta): Promise<EnrolledAgent> {
-  return db.withSystem(async (tx) => {
+  return withCredentials(db, async (tx) => {
     const [row] = await tx.query<{
       id: string;
       label: string | null;

@@ -8,6 +8,7 @@
 
 import type { InvitationInfo } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
+import { withCredentials } from './system.js';
 import { recordAudit, type ActorType } from './audit.js';
 import { createMagicLink, INVITE_LINK_TTL_MS } from './magic-links.js';
 import type { RequestMeta } from './users.js';
@@ -67,7 +68,7 @@ export async function listPendingInvitations(db: Database, workspaceId: string, 
   );
   // Senders' emails live in the system-only users table, read by id only (as listMembers does).
   const senders = [...new Set(rows.flatMap((row) => (row.invited_by ? [row.invited_by] : [])))];
-  const users = senders.length === 0 ? [] : await db.withSystem((tx) => tx.query<{ id: string; email: string }>('select id, email from users where id = any($1::uuid[])', [senders]));
+  const users = senders.length === 0 ? [] : await withCredentials(db, (tx) => tx.query<{ id: string; email: string }>('select id, email from users where id = any($1::uuid[])', [senders]));
   const emails = new Map(users.map((user) => [user.id, user.email]));
   return rows.map((row) => ({
     id: row.id,

@@ -1,12 +1,13 @@
 /**
  * Magic links: single-use sign-in and invitation links. The link carries a 256-bit random secret; the table keeps
- * only its SHA-256. magic_links is not workspace-scoped: it is reached only here, through withSystem.
+ * only its SHA-256. magic_links is not workspace-scoped: it is reached only here, through withCredentials (store/system.ts).
  */
 
 import { MAX_LINK_TOKEN } from '@private-connect/api';
 import { randomBytes } from 'node:crypto';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
+import { withCredentials } from './system.js';
 import { hashSecret } from '../secrets.js';
 
 /** How long a sign-in link works. */
@@ -57,7 +58,7 @@ export async function createMagicLink(db: Database, link: NewLink, now: Date): P
   const token = generateLinkToken();
   const ttl = link.purpose === 'invite' ? INVITE_LINK_TTL_MS : LOGIN_LINK_TTL_MS;
   const expiresAt = new Date(now.getTime() + ttl);
-  await db.withSystem((tx) =>
+  await withCredentials(db, (tx) =>
     tx.query(
       `insert into magic_links (token_hash, email, purpose, workspace_id, role, invited_by, created_at, expires_at, invitation_id, setup_link_id)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
@@ -68,7 +69,7 @@ export async function createMagicLink(db: Database, link: NewLink, now: Date): P
 }
 
 /**
- * Marks the link used and returns it, in the caller's withSystem transaction. The update is the single-use check:
+ * Marks the link used and returns it, in the caller's withCredentials transaction. The update is the single-use check:
  * of two concurrent uses exactly one matches `used_at is null`. An invitation link also marks its invitation
  * accepted, unless it was revoked (by an admin, or because its member was removed). Throws UNAUTHORIZED (unknown),
  * LINK_USED, INVITATION_REVOKED or LINK_EXPIRED; the caller's transaction then rolls back.

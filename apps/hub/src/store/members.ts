@@ -1,12 +1,13 @@
 /**
  * Workspaces as a user sees them: membership, roles, creation. workspace_members is workspace-scoped (RLS) and is
  * changed inside withWorkspace; the lookups by user (which workspaces am I in) and the email addresses of members
- * read the system-only users table, so those few queries use withSystem and filter by user or workspace id.
+ * read the system-only users table, so those few queries use withCredentials (store/system.ts) and filter by user or workspace id.
  */
 
 import { MAX_WORKSPACE_NAME } from '@private-connect/api';
 import { ConnectError, type MemberInfo, type MemberRole } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
+import { withBootstrap, withCredentials } from './system.js';
 import { recordAudit } from './audit.js';
 import { revokeInvitationsOfMember } from './invitations.js';
 import type { RequestMeta } from './users.js';
@@ -23,9 +24,26 @@ export interface WorkspaceInfo {
 
 export type { MemberInfo };
 
+/** A workspace's id and name. */
+export interface WorkspaceRow {
+  id: string;
+  name: string;
+}
+
+/** Every workspace, oldest first, for the operator commands of `connect-hub` (no request, no workspace). */
+export async function listAllWorkspaces(db: Database): Promise<WorkspaceRow[]> {
+  return withBootstrap(db, (tx) => tx.query<WorkspaceRow>('select id, name from workspaces order by created_at, id'));
+}
+
+/** Workspace `workspaceId` as its own RLS context sees it; undefined when it does not exist. */
+export async function findWorkspace(db: Database, workspaceId: string): Promise<WorkspaceRow | undefined> {
+  const [row] = await db.withWorkspace(workspaceId, (tx) => tx.query<WorkspaceRow>('select id, name from workspaces'));
+  return row;
+}
+
 /** The workspaces a user belongs to: the personal workspace first, then by age of membership. */
 export async function listUserWorkspaces(db: Database, userId: string): Promise<WorkspaceInfo[]> {
-  return db.withSystem((tx) =>
+  return withCredentials(db, (tx) =>
     tx.query<WorkspaceInfo>(
       `select w.id, w.name, m.role from workspace_members m join workspaces w on w.id = m.workspace_id
               join users u on u.id = m.user_id
@@ -35,9 +53,9 @@ export async function listUserWorkspaces(db: Database, userId: string): Promise<
   );
 }
 
-/** Creates a workspace owned by userId. connect_app may not insert workspaces, hence withSystem. */
+/** Creates a workspace owned by userId. connect_app may not insert workspaces, hence withBootstrap. */
 export async function createWorkspace(db: Database, userId: string, name: string, now: Date, meta: RequestMeta): Promise<WorkspaceInfo> {
-  return db.withSystem(async (tx) => {
+  return withBootstrap(db, async (tx) => {
     const [ws] = await tx.query<{ id: string; name: string }>('insert into workspaces (name) values ($1) returning id, name', [name]);
     await tx.query(`insert into workspace_members (workspace_id, user_id, role, created_at) values ($1, $2, 'owner', $3)`, [ws!.id, userId, now]);
     await recordAudit(tx, ws!.id, { actorType: 'user', actorId: userId, action: 'workspace.create', targetType: 'workspace', targetId: ws!.id, ...meta, metadata: { name } });
@@ -61,7 +79,7 @@ export async function listMembers(db: Database, workspaceId: string): Promise<Me
     tx.query<{ user_id: string; role: MemberRole; created_at: Date }>('select user_id, role, created_at from workspace_members order by created_at, user_id'),
   );
   if (rows.length === 0) return [];
-  const users = await db.withSystem((tx) =>
+  const users = await withCredentials(db, (tx) =>
     tx.query<{ id: string; email: string }>('select id, email from users where id = any($1::uuid[])', [rows.map((row) => row.user_id)]),
   );
   const emails = new Map(users.map((user) => [user.id, user.email]));
@@ -83,7 +101,7 @@ export async function removeMember(
   meta: RequestMeta,
 ): Promise<boolean> {
   // The address is in the system-only users table; it is used only to find invitations sent to it.
-  const [user] = await db.withSystem((tx) => tx.query<{ email: string }>('select email from users where id = $1', [userId]));
+  const [user] = await withCredentials(db, (tx) => tx.query<{ email: string }>('select email from users where id = $1', [userId]));
   const actorType = actor.kind === 'user' ? 'user' : 'api_key';
   return db.withWorkspace(workspaceId, async (tx) => {
     const [target] = await tx.query<{ role: MemberRole }>('select role from workspace_members where user_id = $1 for update', [userId]);

@@ -76,6 +76,11 @@ export async function deleteService(tx: Queryable, agentId: string, name: string
   return existing;
 }
 
+/** Records that the services `names` of `agentId` were online until now (the agent disconnected). */
+export async function markServicesOffline(tx: Queryable, agentId: string, names: string[]): Promise<void> {
+  await tx.query('update services set last_online_at = now() where agent_id = $1 and name = any($2::text[])', [agentId, names]);
+}
+
 /** The wire shape of a service. */
 export function toServiceInfo(row: ServiceRow, online: boolean): ServiceInfo {
   return {

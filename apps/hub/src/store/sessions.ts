@@ -1,12 +1,13 @@
 /**
  * Browser sessions: created by a magic-link sign-in, carried in the `pc_session` cookie, stored as SHA-256.
- * sessions and users are not workspace-scoped and are reached only here, through withSystem. The workspace a
+ * sessions and users are not workspace-scoped and are reached only here, through withCredentials (store/system.ts). The workspace a
  * session acts in is checked against workspace_members on every request, so a removed member loses access at once.
  */
 
 import type { MemberRole } from '@private-connect/protocol';
 import { ConnectError } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
+import { withCredentials } from './system.js';
 import { generateToken, hashSecret, hashesEqual } from '../secrets.js';
 import type { RequestMeta } from './users.js';
 
@@ -36,7 +37,7 @@ export interface UserPrincipal {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Creates a session for userId in the caller's withSystem transaction; returns the cookie value. */
+/** Creates a session for userId in the caller's withCredentials transaction; returns the cookie value. */
 export async function createSession(tx: Queryable, userId: string, now: Date, meta: RequestMeta): Promise<string> {
   const token = generateToken();
   await tx.query(
@@ -54,7 +55,7 @@ export async function createSession(tx: Queryable, userId: string, now: Date, me
  */
 export async function authenticateSession(db: Database, cookie: string, workspace: string | undefined, now: Date): Promise<UserPrincipal> {
   const hash = hashSecret(cookie);
-  const [row] = await db.withSystem((tx) =>
+  const [row] = await withCredentials(db, (tx) =>
     tx.query<{ id: string; token_hash: Buffer; user_id: string; email: string; last_seen_at: Date; revoked_at: Date | null }>(
       `select s.id, s.token_hash, s.user_id, u.email, s.last_seen_at, s.revoked_at
          from sessions s join users u on u.id = s.user_id where s.token_hash = $1`,
@@ -65,7 +66,7 @@ export async function authenticateSession(db: Database, cookie: string, workspac
   const lastSeen = new Date(row.last_seen_at).getTime();
   if (row.revoked_at || lastSeen + SESSION_IDLE_MS <= now.getTime()) throw new ConnectError('SESSION_EXPIRED');
   if (workspace !== undefined && !UUID.test(workspace)) throw workspaceNotFound(workspace);
-  const [member] = await db.withSystem(async (tx) => {
+  const [member] = await withCredentials(db, async (tx) => {
     if (lastSeen + SESSION_TOUCH_MS <= now.getTime()) {
       await tx.query('update sessions set last_seen_at = $2 where id = $1 and last_seen_at < $2', [row.id, now]);
     }
@@ -83,7 +84,7 @@ export async function authenticateSession(db: Database, cookie: string, workspac
 
 /** Ends the session with this cookie value (logout). Unknown or already ended sessions are left alone. */
 export async function revokeSession(db: Database, cookie: string, now: Date): Promise<void> {
-  await db.withSystem((tx) => tx.query('update sessions set revoked_at = $2 where token_hash = $1 and revoked_at is null', [hashSecret(cookie), now]));
+  await withCredentials(db, (tx) => tx.query('update sessions set revoked_at = $2 where token_hash = $1 and revoked_at is null', [hashSecret(cookie), now]));
 }
 
 /** The one answer for a workspace the caller cannot see, whether it exists or not (same as guard.notFound). */

@@ -1,15 +1,17 @@
 /**
  * Setup links: the one-time link the first start prints (and `connect-hub setup-link` prints again). Whoever opens
  * it and signs in by magic link becomes owner of the workspace the first start made. The link carries a 256-bit
- * secret; setup_links keeps only its SHA-256 and is reached only here, through withSystem (migration 011).
+ * secret; setup_links keeps only its SHA-256 and is reached only here, through withCredentials (store/system.ts; migration 011).
  */
 
 import { ConnectError } from '@private-connect/protocol';
-import type { Queryable } from '../db/index.js';
+import type { Database, Queryable } from '../db/index.js';
 import { hashSecret } from '../secrets.js';
 import { recordAudit, type AuditEvent } from './audit.js';
 import { generateLinkToken, MAX_LINK_TOKEN } from './magic-links.js';
 import type { MemberRole } from './sessions.js';
+import { withBootstrap, withCredentials } from './system.js';
+import { findOrCreateUser } from './users.js';
 
 /** How long a setup link works: the operator may open it the next day, not next month. */
 export const SETUP_LINK_TTL_MS = 24 * 3_600_000;
@@ -22,7 +24,7 @@ export function setupLinkUrl(dashboardUrl: string, token: string): string {
 }
 
 /**
- * A new setup link for `workspaceId`, in the caller's withSystem transaction. Earlier links of the workspace that
+ * A new setup link for `workspaceId`, in the caller's withCredentials (or withBootstrap) transaction. Earlier links of the workspace that
  * were not used stop working: only the newest one printed can make an owner.
  */
 export async function createSetupLink(tx: Queryable, workspaceId: string, now: Date): Promise<{ token: string; expiresAt: Date }> {
@@ -54,7 +56,7 @@ export async function findSetupLink(tx: Queryable, token: unknown, now: Date): P
 }
 
 /**
- * Marks the setup link used and returns its workspace, in the caller's withSystem transaction. The update is the
+ * Marks the setup link used and returns its workspace, in the caller's withCredentials transaction. The update is the
  * single-use check: of two sign-ins through one setup link exactly one matches `used_at is null`; the other gets
  * LINK_USED (or LINK_EXPIRED) and its transaction rolls back. Call setSetupLinkUser once the user is known.
  */
@@ -98,6 +100,27 @@ export async function makeOwner(
     metadata: before ? { email: user.email, from: before.role, role: 'owner', via } : { email: user.email, role: 'owner', via },
   });
   return before ? 'promoted' : 'added';
+}
+
+/** The setup link `token` if it still works (the setup page, before anyone is signed in); else as findSetupLink. */
+export async function lookupSetupLink(db: Database, token: unknown, now: Date): Promise<OpenSetupLink> {
+  return withCredentials(db, (tx) => findSetupLink(tx, token, now));
+}
+
+/** `connect-hub setup-link`: a new setup link for the workspace (an operator command, hence withBootstrap). */
+export async function issueSetupLink(db: Database, workspaceId: string, now: Date): Promise<{ token: string; expiresAt: Date }> {
+  return withBootstrap(db, (tx) => createSetupLink(tx, workspaceId, now));
+}
+
+/**
+ * `connect-hub make-owner`: `email` (created if new, with this workspace as its default) becomes owner of the
+ * workspace, audited as the system (an operator command, hence withBootstrap).
+ */
+export async function makeOwnerByEmail(db: Database, workspaceId: string, email: string, now: Date): Promise<'added' | 'promoted' | 'unchanged'> {
+  return withBootstrap(db, async (tx) => {
+    const user = await findOrCreateUser(tx, email, now, {}, workspaceId);
+    return makeOwner(tx, workspaceId, user, now, { actorType: 'system', via: 'connect-hub make-owner' });
+  });
 }
 
 function unknownSetupLink(): ConnectError {

@@ -1,6 +1,6 @@
 /**
  * People: users by email, and the personal workspace each gets on first sign-in. users is not workspace-scoped,
- * so everything here runs in an owner transaction (withSystem), never as connect_app.
+ * so everything here runs in an owner transaction (withCredentials, store/system.ts), never as connect_app.
  */
 
 import { MAX_EMAIL } from '@private-connect/api';
@@ -37,7 +37,7 @@ export interface RequestMeta {
 
 /**
  * Finds the user with this email or creates it, together with a personal workspace it owns. Runs inside the
- * caller's withSystem transaction so that the sign-in it belongs to is all or nothing. `home`: a new user gets no
+ * caller's withCredentials transaction so that the sign-in it belongs to is all or nothing. `home`: a new user gets no
  * workspace of their own, this existing one becomes their default instead (the caller makes them its owner: a
  * setup sign-in, `connect-hub make-owner`).
  */
