@@ -1,6 +1,7 @@
 /** Tunnels: active reach sessions (an agent listening locally for a service), opened and closed by agents. */
 
-import type { Queryable } from '../db/index.js';
+import type { Database, Queryable } from '../db/index.js';
+import { withBootstrap, withCrossWorkspace } from './system.js';
 
 export async function openTunnel(
   tx: Queryable,
@@ -18,13 +19,22 @@ export async function openTunnel(
   return row!.id;
 }
 
-/** Closes the open tunnels of hubs that are gone: those of `hubIds`, or (with `except`) of every hub but those. */
-export async function closeHubTunnels(tx: Queryable, hubs: { of: string[] } | { except: string[] }): Promise<number> {
-  const rows =
+/**
+ * Closes the open tunnels of hubs that are gone: those of `hubs.of`, or (with `except`) of every hub but those.
+ * Every workspace's tunnels, hence withCrossWorkspace.
+ */
+export async function closeHubTunnels(db: Database, hubs: { of: string[] } | { except: string[] }): Promise<number> {
+  const rows = await withCrossWorkspace(db, (tx) =>
     'of' in hubs
-      ? await tx.query('update tunnels set closed_at = now() where hub_id = any($1::uuid[]) and closed_at is null returning id', [hubs.of])
-      : await tx.query('update tunnels set closed_at = now() where (hub_id is null or hub_id <> all($1::uuid[])) and closed_at is null returning id', [hubs.except]);
+      ? tx.query('update tunnels set closed_at = now() where hub_id = any($1::uuid[]) and closed_at is null returning id', [hubs.of])
+      : tx.query('update tunnels set closed_at = now() where (hub_id is null or hub_id <> all($1::uuid[])) and closed_at is null returning id', [hubs.except]),
+  );
   return rows.length;
+}
+
+/** Closes every open tunnel: a lone hub starting (no other hub on the database) knows none of them is live. */
+export async function closeAllTunnels(db: Database): Promise<void> {
+  await withBootstrap(db, (tx) => tx.query('update tunnels set closed_at = now() where closed_at is null'));
 }
 
 /** Closes one tunnel of the given connection; returns whether it was open. */
