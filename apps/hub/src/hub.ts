@@ -20,8 +20,11 @@ import { createMailer } from './mailer.js';
 import { installRateLimits } from './api/rate-limits.js';
 import { createFailureLimiter } from './auth/failure-limiter.js';
 import { attachAgentEndpoint } from './relay/agent-endpoint.js';
-import type { AgentConnection } from './relay/agent-connection.js';
-import { lookupMissingService, type RelayContext } from './relay/relay-context.js';
+import type { AgentConnection, RelayContext } from './relay/agent-connection.js';
+import { controlHandler } from './relay/control-handler.js';
+import { cutLinkStreams, cutRevokedAgent, cutShareStreams } from './relay/cuts.js';
+import { drainAgents } from './relay/drain.js';
+import { lookupMissingService } from './relay/missing-service.js';
 import { createRelayStats, type RelayStats } from './relay/relay-stats.js';
 import { ServiceRouter } from './relay/router.js';
 import { bootstrapIfEmpty, type Bootstrap } from './store/bootstrap.js';
@@ -32,9 +35,10 @@ import type { SharingContext } from './sharing/context.js';
 import { createHubPorts } from './sharing/hub-ports.js';
 import { installFastPath, type FastPath } from './sharing/link-fast.js';
 import { createLinkProxy } from './sharing/link-proxy.js';
-import { cutLinkStreams, registerLinkRoutes } from './sharing/link-routes.js';
+import { registerLinkRoutes } from './sharing/link-routes.js';
+import { linkCache } from './sharing/links.js';
 import { registerShareRoutes } from './sharing/share-routes.js';
-import { cutShareStreams, openShared } from './sharing/shares.js';
+import { sharedServices } from './sharing/shares.js';
 import { createEventBus, type EventBus } from './events.js';
 import { registerEventRoutes } from './api/event-routes.js';
 import { createSpa, registerSpaAssets } from './pages/spa.js';
@@ -42,14 +46,13 @@ import { listenWebPort, type WebPort } from './web-port.js';
 import { publicUrls } from './public-urls.js';
 import { createHubServer, readTls, reloadTls } from './tls.js';
 import { clientAddress, compileTrust } from './client-address.js';
-import { createLifecycle, drainAgents, isAccepting, type Lifecycle } from './lifecycle.js';
+import { createLifecycle, isAccepting, type Lifecycle } from './lifecycle.js';
 import { registerOpsRoutes } from './api/ops-routes.js';
 import { registerOpenApi } from './api/openapi.js';
 import { installSessionCookieName } from './auth/session-cookie.js';
 import { installCsrfGuard, type OriginPolicy } from './auth/csrf.js';
 import { countAuthFailure } from './relay/relay-stats.js';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster/cluster.js';
-import { cutRevokedAgent } from './api/credential-routes.js';
 
 /**
  * Node's server options that cut slow clients (slowloris) on both ports: HUB_HEADERS_TIMEOUT for the headers (an
@@ -151,6 +154,8 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       rates: new RateBuckets(),
       clientIp,
     };
+    // Listens once started (after the API), on ports from the database's allocations.
+    const hubPorts = createHubPorts(sharing);
     const ctx: RelayContext = {
       hubId,
       db,
@@ -159,13 +164,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       log,
       stats,
       connections,
-      sharing,
       events,
       lifecycle,
+      control: controlHandler,
+      shared: sharedServices(sharing),
+      hubPorts,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
-      openShared: (conn, id, name, handshake) => openShared(sharing, conn, id, name, handshake),
     };
     cluster = config.natsUrl
       ? await startCluster(
@@ -178,9 +184,14 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
             lifecycle,
             events,
             cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId),
-            cutRevoked: (kind, id) => void (kind === 'share' ? cutShareStreams(sharing, id, 'SHARE_REVOKED', 'the share was revoked by its owner') : cutLinkStreams(sharing, id)),
+            cutRevoked: (kind, id) => {
+              if (kind === 'share') return void cutShareStreams(connections, id, 'SHARE_REVOKED', 'the share was revoked by its owner');
+              // Refused by this hub's proxy from now on (not waiting for LINK_CACHE_MS), its open requests cut.
+              linkCache(sharing).forget(id);
+              cutLinkStreams(sharing.local, id);
+            },
             followHubPort: (port, workspaceId, name, on) =>
-              void sharing.hubPorts?.follow(port, workspaceId, name, on).catch((err: unknown) => log.error({ err, port }, 'following a hub port of another hub failed')),
+              void hubPorts.follow(port, workspaceId, name, on).catch((err: unknown) => log.error({ err, port }, 'following a hub port of another hub failed')),
           },
           { natsUrl: config.natsUrl, hubId, ...options.cluster },
         )
@@ -269,8 +280,6 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
         return true;
       },
     });
-    const hubPorts = createHubPorts(sharing);
-    sharing.hubPorts = hubPorts;
 
     // The hub's own addresses are logged whole (fastify's line names each address it listens on); clients' stay masked.
     const listenTextResolver = (address: string) => {

@@ -15,6 +15,7 @@ import { hasAuditEvent, listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
 import type { ApiDeps } from './routes.js';
 import { actorOf } from '../auth/actor.js';
+import { cutRevokedAgent } from '../relay/cuts.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -158,13 +159,4 @@ export function registerCredentialRoutes(
     }));
     return { events, nextBefore: events.length === limit ? events[events.length - 1]!.id : null };
   });
-}
-
-/** Ends the live connections of a revoked agent: routes go first so that no new stream reaches its services meanwhile. */
-export function cutRevokedAgent(deps: Pick<ApiDeps, 'connections' | 'router'>, workspaceId: string, agentId: string): void {
-  for (const conn of [...deps.connections]) {
-    if (conn.workspaceId !== workspaceId || conn.agentId !== agentId) continue;
-    for (const name of conn.exposed) deps.router.delete(conn.workspaceId, name, conn);
-    conn.close('UNAUTHORIZED', 'this agent was revoked; enrol again with `connect up --api-key ...`');
-  }
 }

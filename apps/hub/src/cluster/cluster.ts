@@ -27,7 +27,7 @@ import { isAccepting, type Lifecycle } from '../lifecycle.js';
 import type { AgentConnection } from '../relay/agent-connection.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { ServiceTrafficInfo } from '../relay/service-traffic.js';
-import type { RemoteRoute, ServiceRouter } from '../relay/router.js';
+import type { LocalRoute, RemoteRoute, ServiceRouter } from '../relay/router.js';
 import { openPair, type RelayPeer, type StreamEnd, type StreamTag } from '../relay/streams.js';
 import { HubLink, type RemoteOpen } from './hub-link.js';
 import { createRebalancer, REBALANCE_MS, surplusAgents } from './rebalance.js';
@@ -272,7 +272,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     }
   };
 
-  const announceRoute = (ws: string, name: string, conn: AgentConnection | undefined, since?: number): void => {
+  const announceRoute = (ws: string, name: string, conn: LocalRoute | undefined, since?: number): void => {
     const m: PresenceMessage = conn
       ? { t: 'claim', hub: hubId, ws, name, agentId: conn.agentId, label: conn.label, plain: conn.acceptsPlaintext, since: since ?? router.localSinceOf(ws, name) ?? Date.now() }
       : { t: 'gone', hub: hubId, ws, name };

@@ -1,6 +1,10 @@
 /**
  * One agent WebSocket on the hub: handshake, the stream table, and the relay of frames between the two agents
- * of each stream. The hub reads frame headers only; DATA payloads are forwarded as the same buffer.
+ * of each stream. The hub reads frame headers only; DATA payloads are forwarded as the same buffer. A stream
+ * frame is applied by streams.ts (relayStreamFrame), the one place that follows it to the other end.
+ *
+ * Also what every connection shares (RelayContext) and what the relay asks of the layers above it, which hub.ts
+ * wires in: the control requests (control-handler.ts), shares across workspaces (sharing/), hub TCP ports.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -23,31 +27,75 @@ import {
   frameTypeName,
   parseAgentMessage,
   parseOpenRequest,
+  type AccessReport,
   type ErrorCode,
   type Frame,
   type HelloMessage,
   type OpenNotice,
   type RequestMessage,
+  type ServiceInfo,
 } from '@private-connect/protocol';
-import type { Principal } from '../store/credentials.js';
+import type { Clock } from '../clock.js';
+import type { Database } from '../db/index.js';
+import type { EventBus } from '../events.js';
+import { isAccepting, type Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
-import type { RelayContext } from './relay-context.js';
-import type { StreamTarget } from './router.js';
-import { isAccepting } from '../lifecycle.js';
-import { handleControlRequest, onConnectionOpen, onConnectionClosed } from './control-handler.js';
-import {
-  openPair,
-  peerGone,
-  refuseOpen,
-  relayClose,
-  relayData,
-  relayOpenAnswer,
-  relayReset,
-  relayWindow,
-  type RelayPeer,
-  type StreamEnd,
-  type StreamTag,
-} from './streams.js';
+import type { Principal } from '../store/credentials.js';
+import type { RelayStats } from './relay-stats.js';
+import type { LocalRoute, ServiceRouter, StreamTarget } from './router.js';
+import { openPair, peerGone, refuseOpen, relayStreamFrame, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
+
+export interface RelayContext {
+  /** This hub process (random at start): recorded with the tunnels opened here. */
+  hubId: string;
+  db: Database;
+  clock: Clock;
+  router: ServiceRouter;
+  log: Logger;
+  stats: RelayStats;
+  /** Connections past their handshake. Added by the handshake, deleted by the connection's teardown. */
+  connections: Set<AgentConnection>;
+  /** Agent and service changes for the dashboards of the connection's workspace (GET /v1/events). */
+  events: EventBus;
+  /** Starting, ready or draining: a draining hub takes no new streams (lifecycle.ts). */
+  lifecycle: Lifecycle;
+  /** The control requests of every connection, and its open/close bookkeeping (control-handler.ts). */
+  control: ControlHandler;
+  /** `alias/service` names: services of other workspaces through shares (sharing/shares.ts). */
+  shared: SharedServices;
+  /** TCP ports on the hub for services (sharing/hub-ports.ts). */
+  hubPorts: HubPortControl;
+  /** The other hubs, when this hub is one of several (NATS_URL): told when an agent connects or leaves. */
+  cluster?: { agentChanged(workspaceId: string, agentId: string): void };
+  handshakeTimeoutMs: number;
+  maxPendingControl: number;
+  /** The error for a stream open to a name that has no live route (missing-service.ts). */
+  lookupMissingService(workspaceId: string, name: string): Promise<ConnectError>;
+}
+
+/** What a connection hands to the control plane: its requests, its start (after hello) and its end. */
+export interface ControlHandler {
+  /** Runs one control request; its result is the reply. Throws ConnectError for refusals. */
+  request(conn: AgentConnection, msg: RequestMessage): Promise<unknown>;
+  opened(conn: AgentConnection): void;
+  closed(conn: AgentConnection): void;
+}
+
+/** What the relay asks of shares across workspaces, for names `alias/service` of the caller's workspace. */
+export interface SharedServices {
+  /** The shared service for the resolve and reach control ops; throws the refusal. */
+  resolve(conn: AgentConnection, name: string): Promise<{ info: ServiceInfo; shareId: string }>;
+  /** Opens `conn`'s stream `id` to the shared service, or refuses it: the agent gets the answer either way. */
+  open(conn: AgentConnection, id: number, name: string, handshake: Pick<OpenNotice, 'e2e' | 'plain'>): Promise<void>;
+  /** The exposing agent reports HTTP requests through a share (control op `access`). */
+  reportAccess(conn: AgentConnection, report: AccessReport): Promise<Record<string, never>>;
+}
+
+/** A service's TCP port on the hub (expose --hub-port, and unexpose). */
+export interface HubPortControl {
+  ensure(workspaceId: string, name: string): Promise<number>;
+  release(workspaceId: string, name: string): Promise<void>;
+}
 
 type AgentPrincipal = Extract<Principal, { kind: 'agent' }>;
 
@@ -56,7 +104,7 @@ export interface ConnectionMeta {
   userAgent?: string;
 }
 
-export class AgentConnection implements RelayPeer, StreamTarget {
+export class AgentConnection implements RelayPeer, LocalRoute {
   readonly id = randomUUID();
   readonly log: Logger;
   state: 'handshake' | 'open' | 'closed' = 'handshake';
@@ -240,25 +288,22 @@ export class AgentConnection implements RelayPeer, StreamTarget {
       tokenExpiresInMs: this.principal.validUntil.getTime() - this.ctx.clock.now().getTime(),
     });
     this.log.info({ version: msg.agent.version, label: this.label, hostname: msg.agent.hostname, ip: this.meta.ip }, 'agent connected');
-    onConnectionOpen(this);
+    this.ctx.control.opened(this);
     this.ctx.cluster?.agentChanged(this.workspaceId, this.agentId);
   }
 
   private onFrame(frame: Frame, raw: Buffer): void {
     switch (frame.type) {
+      // A frame of an open stream: the other end of the stream gets it.
       case FrameType.DATA:
-        return this.onData(frame, raw);
       case FrameType.WINDOW:
-        return this.onWindow(frame, raw);
-      case FrameType.OPEN:
-        return this.onOpen(frame);
       case FrameType.OPEN_OK:
       case FrameType.OPEN_ERROR:
-        return this.onOpenAnswer(frame, raw);
       case FrameType.CLOSE:
-        return this.onClose(frame, raw);
       case FrameType.RESET:
-        return this.onReset(frame, raw);
+        return this.onStreamFrame(frame, raw);
+      case FrameType.OPEN:
+        return this.onOpen(frame);
       case FrameType.CONTROL:
         return this.onControl(frame);
       case FrameType.PING:
@@ -267,6 +312,21 @@ export class AgentConnection implements RelayPeer, StreamTarget {
         return;
       case FrameType.GOAWAY:
         return this.close('SHUTTING_DOWN', 'agent said goodbye', 1000);
+    }
+  }
+
+  /** A frame of one of this connection's streams: relayed by streams.ts, or dropped when the stream ended. */
+  private onStreamFrame(frame: Frame, raw: Buffer): void {
+    if (frame.streamId === 0) {
+      // decodeFrame lets only WINDOW through on stream 0: the connection credit, which the hub grants.
+      throw new ProtocolError('PROTOCOL_ERROR', 'WINDOW on stream 0 (connection credit) is granted by the hub only');
+    }
+    const end = this.endFor(frame);
+    if (end) return relayStreamFrame(end, frame, raw, this.ctx.stats);
+    if (frame.type === FrameType.DATA) {
+      // A late frame of a stream that ended: dropped, its bytes count against the window and come back at once.
+      this.credit.receive(frame.payload.length);
+      this.credit.release(frame.payload.length);
     }
   }
 
@@ -280,22 +340,6 @@ export class AgentConnection implements RelayPeer, StreamTarget {
       throw new ProtocolError('PROTOCOL_ERROR', `${frameTypeName(frame.type)} for stream ${id}, which was never opened`);
     }
     return undefined;
-  }
-
-  private onData(frame: Frame, raw: Buffer): void {
-    const end = this.endFor(frame);
-    if (end) return relayData(end, frame, raw, this.ctx.stats);
-    // A late frame of a stream that ended: dropped, its bytes count against the window and come back at once.
-    this.credit.receive(frame.payload.length);
-    this.credit.release(frame.payload.length);
-  }
-
-  private onWindow(frame: Frame, raw: Buffer): void {
-    if (frame.streamId === 0) {
-      throw new ProtocolError('PROTOCOL_ERROR', 'WINDOW on stream 0 (connection credit) is granted by the hub only');
-    }
-    const end = this.endFor(frame);
-    if (end) relayWindow(end, frame, raw);
   }
 
   private onOpen(frame: Frame): void {
@@ -316,7 +360,7 @@ export class AgentConnection implements RelayPeer, StreamTarget {
     };
     if (service.includes('/')) {
       // `share/service`: a service of another workspace, through a share this workspace joined.
-      this.ctx.openShared(this, id, service, handshake).catch(failed);
+      this.ctx.shared.open(this, id, service, handshake).catch(failed);
       return;
     }
     const target = this.ctx.router.get(this.workspaceId, service);
@@ -351,21 +395,6 @@ export class AgentConnection implements RelayPeer, StreamTarget {
     refuseOpen({ conn: this, id }, code, message, this.ctx.stats);
   }
 
-  private onOpenAnswer(frame: Frame, raw: Buffer): void {
-    const end = this.endFor(frame);
-    if (end) relayOpenAnswer(end, frame, raw, this.ctx.stats);
-  }
-
-  private onClose(frame: Frame, raw: Buffer): void {
-    const end = this.endFor(frame);
-    if (end) relayClose(end, raw);
-  }
-
-  private onReset(frame: Frame, raw: Buffer): void {
-    const end = this.endFor(frame);
-    if (end) relayReset(end, frame, raw);
-  }
-
   private onControl(frame: Frame): void {
     const msg = parseAgentMessage(frame.payload);
     if (msg.t !== 'req') throw new ProtocolError('PROTOCOL_ERROR', 'hello was already received');
@@ -379,7 +408,7 @@ export class AgentConnection implements RelayPeer, StreamTarget {
 
   private async runControl(msg: RequestMessage): Promise<void> {
     try {
-      const result = await handleControlRequest(this, msg);
+      const result = await this.ctx.control.request(this, msg);
       this.sendControl({ t: 'reply', id: msg.id, ok: true, result });
     } catch (err) {
       const error = err instanceof ConnectError ? err : new ConnectError('INTERNAL');
@@ -411,7 +440,7 @@ export class AgentConnection implements RelayPeer, StreamTarget {
     for (const end of this.streams.values()) peerGone(end);
     this.streams.clear();
     if (wasOpen && this.hello) {
-      onConnectionClosed(this);
+      this.ctx.control.closed(this);
       this.ctx.cluster?.agentChanged(this.workspaceId, this.agentId);
     }
   }

@@ -12,16 +12,14 @@ import {
   FrameType,
   MAX_FRAME_PAYLOAD,
   encodeFrame,
-  encodeJsonFrame,
 } from '@private-connect/protocol';
 import { authenticate, bearer } from '../store/credentials.js';
 import { forbidden, isAllowed } from '../auth/guard.js';
 import type { FailureLimiter } from '../auth/failure-limiter.js';
-import { AgentConnection } from './agent-connection.js';
-import type { RelayContext } from './relay-context.js';
+import { AgentConnection, type RelayContext } from './agent-connection.js';
+import { goAwayFrame } from './drain.js';
 import { countAuthFailure } from './relay-stats.js';
 import { createTokenSockets } from './token-sockets.js';
-import { GOAWAY_RECONNECT_MS } from '../lifecycle.js';
 
 export const AGENT_PATH = '/v1/agent';
 
@@ -129,7 +127,7 @@ export function attachAgentEndpoint(server: Server, ctx: RelayContext, options: 
       clearInterval(sweep);
       server.off('upgrade', onUpgrade);
       for (const conn of ctx.connections) {
-        conn.send(encodeJsonFrame(FrameType.GOAWAY, 0, { code: 'SHUTTING_DOWN', message: 'the hub is shutting down; reconnect', reconnectMs: GOAWAY_RECONNECT_MS }));
+        conn.send(goAwayFrame());
         conn.close('SHUTTING_DOWN', 'the hub is shutting down', 1001);
       }
       await new Promise<void>((resolve) => {

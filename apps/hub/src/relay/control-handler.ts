@@ -3,8 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   ConnectError,
+  parseControlArgs,
   parseTarget,
-  requireString,
   validateServiceName,
   type ControlOps,
   type RequestMessage,
@@ -12,48 +12,50 @@ import {
 import { recordAudit } from '../store/audit.js';
 import { updateAgentDetails } from '../store/agents.js';
 import { recordAgentTokenUse } from '../store/agent-tokens.js';
-import { deleteService, findService, listServices, upsertService } from '../store/services.js';
+import { deleteService, findService, listServices, markServicesOffline, upsertService } from '../store/services.js';
 import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnels.js';
-import type { AgentConnection } from './agent-connection.js';
-import { serviceNotFound } from './relay-context.js';
+import type { AgentConnection, ControlHandler } from './agent-connection.js';
+import { serviceNotFound } from './missing-service.js';
 import { authorize } from '../auth/guard.js';
-import { reportAccess, resolveSharedService } from '../sharing/shares.js';
 import { reportHealth } from './health-report.js';
 import { serviceDiagnostics } from '../store/diagnostics.js';
 
-type Args = Record<string, unknown>;
+type Args<Op extends keyof ControlOps> = ControlOps[Op]['args'];
 
-/** Runs one control request; the result is sent back as the reply. Throws ConnectError for refusals. */
+/** The control plane of every agent connection (RelayContext.control). */
+export const controlHandler: ControlHandler = { request: handleControlRequest, opened: onConnectionOpen, closed: onConnectionClosed };
+
+/**
+ * Runs one control request; the result is sent back as the reply. Throws ConnectError for refusals. The arguments
+ * are checked here, once, against the op's schema (parseControlArgs: BAD_REQUEST naming the argument).
+ */
 export async function handleControlRequest(conn: AgentConnection, msg: RequestMessage): Promise<unknown> {
   authorize(conn.principal, 'relay.use');
-  const args = msg.args as Args;
   switch (msg.op) {
     case 'expose':
-      return expose(conn, args);
+      return expose(conn, parseControlArgs('expose', msg.args));
     case 'unexpose':
-      return unexpose(conn, args);
+      return unexpose(conn, parseControlArgs('unexpose', msg.args));
     case 'resolve':
-      return { service: await resolve(conn, args) };
+      return { service: await resolve(conn, parseControlArgs('resolve', msg.args).name) };
     case 'reach':
-      return reach(conn, args);
+      return reach(conn, parseControlArgs('reach', msg.args));
     case 'unreach':
-      return unreach(conn, args);
+      return unreach(conn, parseControlArgs('unreach', msg.args));
     case 'list':
       return list(conn);
     case 'access':
-      return reportAccess(conn.ctx.sharing, conn, args);
+      return conn.ctx.shared.reportAccess(conn, parseControlArgs('access', msg.args));
     case 'health':
-      return reportHealth(conn, args);
+      return reportHealth(conn, parseControlArgs('health', msg.args));
   }
 }
 
-async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['expose']['result']> {
-  const name = validateServiceName(requireString(args, 'name'));
-  const target = parseTarget(requireString(args, 'target'));
+async function expose(conn: AgentConnection, args: Args<'expose'>): Promise<ControlOps['expose']['result']> {
+  const name = validateServiceName(args.name);
+  const target = parseTarget(args.target);
   const replace = args.replace === true;
-  const protocol = args.protocol === undefined ? 'tcp' : args.protocol;
-  if (protocol !== 'tcp' && protocol !== 'http') throw new ConnectError('BAD_REQUEST', 'protocol must be "tcp" or "http"');
-  if (args.hubPort !== undefined && typeof args.hubPort !== 'boolean') throw new ConnectError('BAD_REQUEST', 'hubPort must be true or false');
+  const protocol = args.protocol ?? 'tcp';
   const { db, router } = conn.ctx;
   const current = router.get(conn.workspaceId, name);
   if (current && current !== conn && current.agentId !== conn.agentId && !replace) {
@@ -85,15 +87,12 @@ async function expose(conn: AgentConnection, args: Args): Promise<ControlOps['ex
   conn.ctx.events.publish(conn.workspaceId, { event: 'service', data: { name, online: true, agentId: conn.agentId } });
   const info = router.describe(conn.workspaceId, row);
   if (args.hubPort === true) {
-    const hubPorts = conn.ctx.sharing.hubPorts;
-    if (!hubPorts) throw new ConnectError('SHUTTING_DOWN', 'the hub is not serving ports right now');
-    info.hubPort = await hubPorts.ensure(conn.workspaceId, name);
+    info.hubPort = await conn.ctx.hubPorts.ensure(conn.workspaceId, name);
   }
   return { service: info };
 }
 
-async function unexpose(conn: AgentConnection, args: Args): Promise<Record<string, never>> {
-  const name = requireString(args, 'name');
+async function unexpose(conn: AgentConnection, { name }: Args<'unexpose'>): Promise<Record<string, never>> {
   const row = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     const deleted = await deleteService(tx, conn.agentId, name);
     if (deleted) {
@@ -110,7 +109,7 @@ async function unexpose(conn: AgentConnection, args: Args): Promise<Record<strin
     return deleted;
   });
   if (!row) throw serviceNotFound(name);
-  await conn.ctx.sharing.hubPorts?.release(conn.workspaceId, name);
+  await conn.ctx.hubPorts.release(conn.workspaceId, name);
   const owner = conn.ctx.router.getLocal(conn.workspaceId, name);
   if (owner && owner.agentId === conn.agentId && conn.ctx.router.delete(conn.workspaceId, name, owner)) owner.exposed.delete(name);
   conn.ctx.stats.services.forget(conn.workspaceId, name);
@@ -118,10 +117,9 @@ async function unexpose(conn: AgentConnection, args: Args): Promise<Record<strin
   return {};
 }
 
-async function resolve(conn: AgentConnection, args: Args) {
-  const name = requireString(args, 'name');
+async function resolve(conn: AgentConnection, name: string) {
   // `alias/service`: a service of another workspace, through a share this workspace joined.
-  if (name.includes('/')) return (await resolveSharedService(conn.ctx.sharing, conn, name)).info;
+  if (name.includes('/')) return (await conn.ctx.shared.resolve(conn, name)).info;
   const found = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     const row = await findService(tx, name);
     // The latest report of its exposing agent: `connect reach` warns when the target fails its checks.
@@ -132,16 +130,11 @@ async function resolve(conn: AgentConnection, args: Args) {
   return found.health ? { ...info, health: found.health } : info;
 }
 
-async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['reach']['result']> {
-  const name = requireString(args, 'name');
-  const localPort = args.localPort;
-  if (!Number.isInteger(localPort) || (localPort as number) < 0 || (localPort as number) > 65535) {
-    throw new ConnectError('BAD_REQUEST', 'localPort must be an integer from 0 to 65535');
-  }
-  if (name.includes('/')) return reachShared(conn, name, localPort as number);
-  const service = await resolve(conn, args);
+async function reach(conn: AgentConnection, { name, localPort }: Args<'reach'>): Promise<ControlOps['reach']['result']> {
+  if (name.includes('/')) return reachShared(conn, name, localPort);
+  const service = await resolve(conn, name);
   const tunnelId = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
-    const id = await openTunnel(tx, conn.workspaceId, service.id, conn.agentId, localPort as number, conn.id, conn.ctx.hubId);
+    const id = await openTunnel(tx, conn.workspaceId, service.id, conn.agentId, localPort, conn.id, conn.ctx.hubId);
     await recordAudit(tx, conn.workspaceId, {
       actorType: 'agent',
       actorId: conn.agentId,
@@ -162,7 +155,7 @@ async function reach(conn: AgentConnection, args: Args): Promise<ControlOps['rea
  * this one lives in the owner's): the reach is audited here, each stream through the share in the owner's log.
  */
 async function reachShared(conn: AgentConnection, name: string, localPort: number): Promise<ControlOps['reach']['result']> {
-  const { info, shareId } = await resolveSharedService(conn.ctx.sharing, conn, name);
+  const { info, shareId } = await conn.ctx.shared.resolve(conn, name);
   const tunnelId = randomUUID();
   await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) =>
     recordAudit(tx, conn.workspaceId, {
@@ -179,8 +172,7 @@ async function reachShared(conn: AgentConnection, name: string, localPort: numbe
   return { service: info, tunnelId };
 }
 
-async function unreach(conn: AgentConnection, args: Args): Promise<Record<string, never>> {
-  const tunnelId = requireString(args, 'tunnelId', 64);
+async function unreach(conn: AgentConnection, { tunnelId }: Args<'unreach'>): Promise<Record<string, never>> {
   if (!conn.tunnels.has(tunnelId)) throw new ConnectError('NOT_FOUND', 'no such tunnel on this connection');
   await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     if (await closeTunnel(tx, tunnelId, conn.id)) {
@@ -235,7 +227,7 @@ export function onConnectionClosed(conn: AgentConnection): void {
     .withWorkspace(conn.workspaceId, async (tx) => {
       await closeConnectionTunnels(tx, conn.id);
       if (offline.length > 0) {
-        await tx.query('update services set last_online_at = now() where agent_id = $1 and name = any($2::text[])', [conn.agentId, offline]);
+        await markServicesOffline(tx, conn.agentId, offline);
       }
       await recordAudit(tx, conn.workspaceId, {
         actorType: 'agent',

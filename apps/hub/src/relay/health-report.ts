@@ -1,17 +1,16 @@
 /** The `health` control op: an exposing agent reports how its target did; stored in the workspace's diagnostics. */
 
-import { ConnectError, parseHealthReport } from '@private-connect/protocol';
+import { ConnectError, type HealthReport } from '@private-connect/protocol';
 import { findService } from '../store/services.js';
 import { recordDiagnostics } from '../store/diagnostics.js';
 import type { AgentConnection } from './agent-connection.js';
-import { serviceNotFound } from './relay-context.js';
+import { serviceNotFound } from './missing-service.js';
 
 /**
- * Validates and stores one report. A malformed report is refused with BAD_REQUEST (the connection stays up);
- * a service of another workspace answers like a missing one; only the agent exposing the service may report it.
+ * Stores one report (checked by parseControlArgs: a malformed one was refused with BAD_REQUEST, the connection
+ * up); a service of another workspace answers like a missing one; only the agent exposing the service may report it.
  */
-export async function reportHealth(conn: AgentConnection, args: Record<string, unknown>): Promise<Record<string, never>> {
-  const report = parseHealthReport(args);
+export async function reportHealth(conn: AgentConnection, report: HealthReport): Promise<Record<string, never>> {
   const now = conn.ctx.clock.now();
   await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     const row = await findService(tx, report.service);

@@ -5,7 +5,6 @@
  */
 
 import type { ConnectError, OpenNotice, ServiceInfo } from '@private-connect/protocol';
-import type { AgentConnection } from './agent-connection.js';
 import type { RelayPeer, StreamTag } from './streams.js';
 import { toServiceInfo, type ServiceRow } from '../store/services.js';
 
@@ -20,6 +19,17 @@ export interface StreamTarget {
   acceptStream(opener: RelayPeer, openerId: number, notice: OpenNotice, tag?: StreamTag): ConnectError | undefined;
 }
 
+/**
+ * A route to an agent connection of this hub (relay/agent-connection.ts): what the router and those that take a
+ * name over (a newer expose, a later claim on another hub) need of it.
+ */
+export interface LocalRoute extends StreamTarget {
+  /** The names the connection routes; whoever moves a route away deletes the name here. */
+  readonly exposed: Set<string>;
+  /** Sends a control message to the agent (service_offline when its name was taken over). */
+  sendControl(message: unknown): void;
+}
+
 /** What a hub tells the others about a service one of its agents exposes. */
 export interface RemoteRoute extends StreamTarget {
   readonly hubId: string;
@@ -28,16 +38,16 @@ export interface RemoteRoute extends StreamTarget {
 }
 
 /** Told of every change of a local route: `conn` undefined when the name stopped being routed here. */
-export type LocalRouteListener = (workspaceId: string, name: string, conn: AgentConnection | undefined) => void;
+export type LocalRouteListener = (workspaceId: string, name: string, conn: LocalRoute | undefined) => void;
 
 export class ServiceRouter {
   /** workspace id → service name → connection. Entries are added by `expose` and deleted by `unexpose`,
    *  by a newer connection taking the name over, and by the connection's teardown. */
-  private readonly byWorkspace = new Map<string, Map<string, AgentConnection>>();
+  private readonly byWorkspace = new Map<string, Map<string, LocalRoute>>();
   /** workspace id → service name → route to another hub; kept by the cluster (cluster/presence.ts). */
   private readonly remote = new Map<string, Map<string, RemoteRoute>>();
   /** When each local route was set (ms), for the cluster's "later claim wins". */
-  private readonly localSince = new Map<AgentConnection, Map<string, number>>();
+  private readonly localSince = new Map<LocalRoute, Map<string, number>>();
   private listener: LocalRouteListener | undefined;
 
   /** The cluster's hook: called after every change of a local route. */
@@ -51,7 +61,7 @@ export class ServiceRouter {
   }
 
   /** The connection of this hub that exposes `name`. */
-  getLocal(workspaceId: string, name: string): AgentConnection | undefined {
+  getLocal(workspaceId: string, name: string): LocalRoute | undefined {
     return this.byWorkspace.get(workspaceId)?.get(name);
   }
 
@@ -62,14 +72,14 @@ export class ServiceRouter {
   }
 
   /** Every local route, for a hub that asks for them. */
-  *locals(): Generator<{ workspaceId: string; name: string; conn: AgentConnection; since: number }> {
+  *locals(): Generator<{ workspaceId: string; name: string; conn: LocalRoute; since: number }> {
     for (const [workspaceId, names] of this.byWorkspace) {
       for (const [name, conn] of names) yield { workspaceId, name, conn, since: this.localSince.get(conn)?.get(name) ?? 0 };
     }
   }
 
   /** Routes `name` to `conn`; returns the connection that had it before, if another. */
-  set(workspaceId: string, name: string, conn: AgentConnection): AgentConnection | undefined {
+  set(workspaceId: string, name: string, conn: LocalRoute): LocalRoute | undefined {
     let names = this.byWorkspace.get(workspaceId);
     if (!names) this.byWorkspace.set(workspaceId, (names = new Map()));
     const previous = names.get(name);
@@ -87,7 +97,7 @@ export class ServiceRouter {
   }
 
   /** Removes the route if it still points at `conn`. */
-  delete(workspaceId: string, name: string, conn: AgentConnection): boolean {
+  delete(workspaceId: string, name: string, conn: LocalRoute): boolean {
     const names = this.byWorkspace.get(workspaceId);
     if (names?.get(name) !== conn) return false;
     names.delete(name);

@@ -9,7 +9,6 @@ import type { LocalPeer } from '../relay/local-peer.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { ServiceRouter } from '../relay/router.js';
 import type { AccessLog } from './access-log.js';
-import type { HubPorts } from './hub-ports.js';
 import type { RateBuckets } from '@private-connect/protocol';
 
 export interface SharingContext {
@@ -29,8 +28,6 @@ export interface SharingContext {
   rates: RateBuckets;
   /** The client address of a request: the socket's peer, or what a trusted proxy (TRUST_PROXY) says. */
   clientIp(req: import('node:http').IncomingMessage): string | undefined;
-  /** TCP ports on the hub for services (set once the hub has them). */
-  hubPorts?: HubPorts;
   /** The other hubs, when this hub is one of several: a revocation here cuts their streams too. */
   cluster?: {
     revoked(kind: 'share' | 'link', id: string): void;

@@ -20,10 +20,10 @@
 
 import { STATUS_CODES, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import { readFastRequestHead, type FastRequestHead } from '@private-connect/protocol';
 import type { LinkUpstream } from './link-upstream.js';
 import { guarded, type LinkProxy, type LinkRequest, type Reply } from './link-proxy.js';
+import { keepServerOwn } from './server-handoff.js';
 
 /** Bytes read ahead of the request being served (pipelining) before the connection stops reading. */
 const MAX_READ_AHEAD = 64 * 1024;
@@ -60,19 +60,6 @@ function headersOf(head: FastRequestHead): IncomingHttpHeaders {
   return headers;
 }
 
-/** Each server's own connection handling, as it was before the fast path was put in front of it. */
-const serverOwn = new WeakMap<Server, (socket: Socket) => void>();
-
-/**
- * Gives `socket` to `server`'s own HTTP parsing (not through the fast path: a connection handed back after an
- * Upgrade the app refused has been read by Node's parser and stays with it).
- */
-export function handToServer(server: Server, socket: Socket): void {
-  const own = serverOwn.get(server);
-  if (own) own(socket);
-  else server.emit(socket instanceof TLSSocket ? 'secureConnection' : 'connection', socket);
-}
-
 /**
  * Puts the fast path in front of `server`'s own connection handling: each new connection is read here first, and
  * given to the server (with what was read) as soon as a request is not for this path.
@@ -88,7 +75,7 @@ export function installFastPath(server: Server, proxy: LinkProxy, options: Optio
   const toNode = (socket: Socket) => {
     for (const listener of node) listener.call(server, socket);
   };
-  serverOwn.set(server, toNode);
+  keepServerOwn(server, toNode);
 
   // Deadlines (headersTimeout, requestTimeout) of every connection, checked as often as Node's server checks its own.
   const every = Math.max(10, Math.min(30_000, Math.floor(options.headersTimeoutMs / 2)));

@@ -10,16 +10,17 @@ import { MAX_SERVICE_NAME, parseMethods, parsePaths, type CreatedLink } from '@p
 import { actorOf } from '../auth/actor.js';
 import { notFound } from '../auth/guard.js';
 import { principalFor } from '../auth/principal.js';
-import type { ApiDeps } from '../api/routes.js';
+import type { AuthDeps } from '../auth/principal.js';
 import type { Principal } from '../store/credentials.js';
 import { findService } from '../store/services.js';
+import { cutLinkStreams } from '../relay/cuts.js';
 import type { SharingContext } from './context.js';
 import { createLink, linkCache, linkTtl, listLinks, MAX_LINK_RATE, revokeLink, toLinkInfo } from './links.js';
 import { linkUrls } from './link-http.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing: SharingContext): void {
+export function registerLinkRoutes(app: FastifyInstance, deps: AuthDeps, sharing: SharingContext): void {
   // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
   const settled = new WeakMap<FastifyRequest, Principal>();
   const guard = {
@@ -55,14 +56,9 @@ export function registerLinkRoutes(app: FastifyInstance, deps: ApiDeps, sharing:
     const row = UUID.test(id) ? await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeLink(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })) : undefined;
     if (!row) throw notFound('link', id);
     // New requests are refused from now on and open ones end now, on this hub and (told over NATS) on the others.
-    cutLinkStreams(sharing, id);
+    linkCache(sharing).forget(id);
+    cutLinkStreams(sharing.local, id);
     sharing.cluster?.revoked('link', id);
     return reply.status(204).send();
   });
-}
-
-/** A revoked link: refused by this hub's proxy from now on (not waiting for LINK_CACHE_MS), its open requests cut. */
-export function cutLinkStreams(sharing: SharingContext, id: string): number {
-  linkCache(sharing).forget(id);
-  return sharing.local.abortWhere((tag) => tag.linkId === id, 'PUBLIC_LINK_GONE', 'the public link was revoked');
 }

@@ -12,7 +12,7 @@ import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
-import { handToServer } from './link-fast.js';
+import { handToServer } from './server-handoff.js';
 
 /** The response to an Upgrade request on its own socket. */
 export interface UpgradeExchange {

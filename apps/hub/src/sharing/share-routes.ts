@@ -19,7 +19,7 @@ import {
 import { actorOf } from '../auth/actor.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
 import { principalFor } from '../auth/principal.js';
-import type { ApiDeps } from '../api/routes.js';
+import type { AuthDeps } from '../auth/principal.js';
 import { generateShareCode, hashSecret, isShareCode } from '../secrets.js';
 import type { Queryable } from '../db/index.js';
 import type { Actor } from '../store/api-keys.js';
@@ -41,7 +41,8 @@ import {
   workspaceNames,
 } from '../store/shares.js';
 import type { SharingContext } from './context.js';
-import { cutShareStreams, startShareSweep } from './shares.js';
+import { cutShareStreams } from '../relay/cuts.js';
+import { startShareSweep } from './shares.js';
 
 /** Services one share may hold (the column's check says the same). */
 export { MAX_SHARE_SERVICES };
@@ -54,7 +55,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const isUniqueViolation = (err: unknown) => (err as { code?: unknown }).code === '23505';
 
-export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing: SharingContext): void {
+export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharing: SharingContext): void {
   // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
   const settled = new WeakMap<FastifyRequest, Principal>();
   const guard = (...actions: Action[]) => ({
@@ -169,7 +170,7 @@ export function registerShareRoutes(app: FastifyInstance, deps: ApiDeps, sharing
       : undefined;
     if (!revoked) throw notFound('share', id);
     // Open streams through it end now, on this hub and (told over NATS) on the others; each hub's sweep is the backstop.
-    cutShareStreams(sharing, id, 'SHARE_REVOKED', `the share "${revoked.grantee_alias ?? revoked.name}" was revoked by its owner`);
+    cutShareStreams(sharing.connections, id, 'SHARE_REVOKED', `the share "${revoked.grantee_alias ?? revoked.name}" was revoked by its owner`);
     sharing.cluster?.revoked('share', id);
     return reply.status(204).send();
   });

@@ -9,14 +9,13 @@
  * `access`), because the hub relays bytes it does not read (packages/sdk/src/agent/share-filter.ts).
  */
 
-import { ConnectError, MAX_ACCESS_REPORT_COUNT, parseReachName, requireString, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
+import { ConnectError, isUuid, parseReachName, type AccessReport, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
 import { notFound } from '../auth/guard.js';
-import type { AgentConnection } from '../relay/agent-connection.js';
-import { abortPair } from '../relay/streams.js';
+import type { AgentConnection, SharedServices } from '../relay/agent-connection.js';
+import { cutShareStreams } from '../relay/cuts.js';
 import { findJoinedShare, findOwnedShare, isExpired, shareEnds, sharedServiceRow, type ShareRow } from '../store/shares.js';
+import { withCrossWorkspace } from '../store/system.js';
 import type { SharingContext } from './context.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A service reached through a share: the share, and what the owner's service row says (absent: not exposed). */
 interface SharedService {
@@ -41,7 +40,7 @@ async function findShared(sharing: SharingContext, workspaceId: string, name: st
     return undefined;
   }
   if (alias === undefined) return undefined;
-  return sharing.db.withSystem(async (tx) => {
+  return withCrossWorkspace(sharing.db, async (tx) => {
     const share = await findJoinedShare(tx, workspaceId, alias);
     if (!share || !share.services.includes(service)) return undefined;
     const row = await sharedServiceRow(tx, share.workspace_id, service);
@@ -60,6 +59,15 @@ function shareEnded(share: ShareRow, alias: string, now: Date): ConnectError | u
 
 function notExposed(name: string): ConnectError {
   return new ConnectError('SERVICE_OFFLINE', `"${name}" is not available right now: the workspace that shares it is not exposing it`);
+}
+
+/** The relay's questions about `alias/service` names (RelayContext.shared), answered by this module. */
+export function sharedServices(sharing: SharingContext): SharedServices {
+  return {
+    resolve: (conn, name) => resolveSharedService(sharing, conn, name),
+    open: (conn, id, name, handshake) => openShared(sharing, conn, id, name, handshake),
+    reportAccess: (conn, args) => reportAccess(sharing, conn, args),
+  };
 }
 
 /**
@@ -146,19 +154,14 @@ export async function openShared(
   conn.openTo(id, target, notice, { shareId: share.id });
 }
 
-/** The exposing agent reports one HTTP request through a share (control op `access`) for the owner's audit log. */
-export async function reportAccess(sharing: SharingContext, conn: AgentConnection, args: Record<string, unknown>): Promise<Record<string, never>> {
-  const shareId = requireString(args, 'shareId', 64);
-  const service = requireString(args, 'service');
-  const method = requireString(args, 'method', 16);
-  const path = requireString(args, 'path', 2048);
-  const status = args.status;
-  if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) throw new ConnectError('BAD_REQUEST', 'status must be an HTTP status from 100 to 599');
-  if (args.ip !== undefined && (typeof args.ip !== 'string' || args.ip.length > 64)) throw new ConnectError('BAD_REQUEST', 'ip must be an address of at most 64 characters');
-  const count = args.count ?? 1;
-  if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > MAX_ACCESS_REPORT_COUNT) throw new ConnectError('BAD_REQUEST', `count must be a whole number of requests from 1 to ${MAX_ACCESS_REPORT_COUNT}`);
+/**
+ * The exposing agent reports one HTTP request through a share (control op `access`) for the owner's audit log. The
+ * report's fields were checked where the request came in (parseControlArgs).
+ */
+export async function reportAccess(sharing: SharingContext, conn: AgentConnection, report: AccessReport): Promise<Record<string, never>> {
+  const { shareId, service, method, path, status, ip, count = 1 } = report;
   // Only a share of the reporting agent's own workspace: another workspace's answers like a missing one.
-  const share = UUID.test(shareId) ? await sharing.db.withWorkspace(conn.workspaceId, (tx) => findOwnedShare(tx, shareId)) : undefined;
+  const share = isUuid(shareId) ? await sharing.db.withWorkspace(conn.workspaceId, (tx) => findOwnedShare(tx, shareId)) : undefined;
   if (!share) throw notFound('share', shareId);
   if (!share.services.includes(service)) throw new ConnectError('BAD_REQUEST', `"${service.slice(0, 80)}" is not a service of share ${share.name}`);
   sharing.access.record(share.workspace_id, {
@@ -167,24 +170,10 @@ export async function reportAccess(sharing: SharingContext, conn: AgentConnectio
     action: 'share.access',
     targetType: 'share',
     targetId: share.id,
-    ip: args.ip as string | undefined,
+    ip,
     metadata: { service, grantee: share.grantee_workspace_id, method, path, status, reportedBy: conn.agentId },
-  }, count as number);
+  }, count);
   return {};
-}
-
-/** Ends every open stream through the share at once (both agents get RESET, or OPEN_ERROR while opening). */
-export function cutShareStreams(sharing: SharingContext, shareId: string, code: 'SHARE_REVOKED' | 'SHARE_EXPIRED', message: string): number {
-  let cut = 0;
-  for (const conn of sharing.connections) {
-    for (const end of [...conn.streams.values()]) {
-      // Both ends carry the tag; the second is gone from its connection once the first was aborted.
-      if (end.tag?.shareId !== shareId || conn.streams.get(end.id) !== end) continue;
-      abortPair(end, code, message);
-      cut++;
-    }
-  }
-  return cut;
 }
 
 /** Cuts the streams of shares that expired or were revoked (by another hub) since they opened. */
@@ -192,16 +181,16 @@ export async function sweepShareStreams(sharing: SharingContext): Promise<number
   const ids = new Set<string>();
   for (const conn of sharing.connections) for (const end of conn.streams.values()) if (end.tag?.shareId) ids.add(end.tag.shareId);
   if (ids.size === 0) return 0;
-  const rows = await sharing.db.withSystem((tx) => shareEnds(tx, [...ids]));
+  const rows = await withCrossWorkspace(sharing.db, (tx) => shareEnds(tx, [...ids]));
   const now = sharing.clock.now();
   let cut = 0;
   for (const row of rows) {
     ids.delete(row.id);
-    if (row.revoked_at) cut += cutShareStreams(sharing, row.id, 'SHARE_REVOKED', 'the share was revoked by its owner');
-    else if (isExpired(row, now)) cut += cutShareStreams(sharing, row.id, 'SHARE_EXPIRED', `the share expired at ${new Date(row.expires_at).toISOString()}`);
+    if (row.revoked_at) cut += cutShareStreams(sharing.connections, row.id, 'SHARE_REVOKED', 'the share was revoked by its owner');
+    else if (isExpired(row, now)) cut += cutShareStreams(sharing.connections, row.id, 'SHARE_EXPIRED', `the share expired at ${new Date(row.expires_at).toISOString()}`);
   }
   // A share that is gone altogether (its workspace was deleted).
-  for (const id of ids) cut += cutShareStreams(sharing, id, 'SHARE_REVOKED', 'the share no longer exists');
+  for (const id of ids) cut += cutShareStreams(sharing.connections, id, 'SHARE_REVOKED', 'the share no longer exists');
   return cut;
 }
 
