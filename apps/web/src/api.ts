@@ -1,8 +1,13 @@
 /**
  * The dashboard's one way to the hub's REST API: relative URLs (the hub serves this app on the API's origin), the
  * HttpOnly session cookie, X-Workspace-Id for the chosen workspace, JSON on every change (the hub's CSRF rules ask
- * for it; the browser adds the Origin). A 401 sends the browser to the sign-in page.
+ * for it; the browser adds the Origin). A 401 sends the browser to the sign-in page. Calls name a route of the API
+ * contract (@private-connect/api): what they send and answer is typed from the schemas the hub serves with.
  */
+
+import type { JsonRoute, RouteAnswer, RouteInput } from '@private-connect/api';
+// The one runtime piece of the contract the dashboard bundles: it imports nothing (no TypeBox in the bundle).
+import { routeRequest } from '@private-connect/api/route-path';
 
 /** An error answer of the API ({error:{code,message}}), or a network failure (code `network`). */
 export class ApiError extends Error {
@@ -28,8 +33,16 @@ export function toLogin(): void {
   window.location.assign(`/login?next=${encodeURIComponent(here)}`);
 }
 
-/** Calls the API; resolves with the parsed JSON body (undefined for 204), rejects with an ApiError. */
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * Calls one route of the API, e.g. `request('DELETE /v1/links/:id', { params: { id } })`; resolves with its answer
+ * (undefined for 204), rejects with an ApiError.
+ */
+export function request<R extends JsonRoute>(route: R, input: RouteInput<R>): Promise<RouteAnswer<R>> {
+  const { method, path } = routeRequest(route, input);
+  return send<RouteAnswer<R>>(method, path, input.body);
+}
+
+async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (workspaceId) headers['x-workspace-id'] = workspaceId;
   // Every change is JSON, even without a body: the hub refuses a cookie request that changes state otherwise (CSRF).

@@ -1,13 +1,12 @@
 /** The dashboard shell: header with the workspace switcher, navigation, and the page for the current path. */
 
 import { useEffect, useRef, type ReactNode } from 'react';
-import type { ServiceInfo } from '@private-connect/protocol';
-import { api } from './api.js';
+import { request } from './api.js';
 import { EventsProvider, useLiveState } from './events.js';
 import { Link, usePath } from './router.js';
 import { useResource } from './use-resource.js';
 import { SessionProvider, useSession } from './workspace.js';
-import { AgentsPage, type Agent } from './pages/agents.js';
+import { AgentsPage } from './pages/agents.js';
 import { ApiKeysPage } from './pages/api-keys.js';
 import { AuditPage } from './pages/audit.js';
 import { GettingStarted } from './pages/getting-started.js';
@@ -33,7 +32,7 @@ const PAGES: Array<{ path: string; title: string; render: () => ReactNode }> = [
 function Home() {
   const { current } = useSession();
   const counts = useResource(
-    () => Promise.all([api<{ agents: Agent[] }>('GET', '/v1/agents'), api<{ services: ServiceInfo[] }>('GET', '/v1/services')]).then(([a, s]) => a.agents.length + s.services.length),
+    () => Promise.all([request('GET /v1/agents', {}), request('GET /v1/services', {})]).then(([a, s]) => a.agents.length + s.services.length),
     current.id,
   );
   if (counts.state.status === 'loading') return <p className="state" role="status">Loading…</p>;
@@ -93,7 +92,7 @@ function Account() {
     };
   }, []);
   const signOut = () => {
-    void api('POST', '/v1/auth/logout')
+    void request('POST /v1/auth/logout', {})
       .catch(() => undefined)
       .finally(() => window.location.assign('/login'));
   };

@@ -3,7 +3,7 @@
  * subscribe to event types (`agent`, `service`, `stats`, `health`) and patch their lists; there is no polling.
  */
 
-import type { HubEvent } from '@private-connect/protocol';
+import type { HubEvent } from '@private-connect/api';
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 
 /** The data of each event the hub streams, by event name (the hub's own definition, in the protocol package). */

@@ -5,8 +5,8 @@
  */
 
 import { useMemo, useState } from 'react';
-import type { AgentSummary, ServiceHealth, ServiceInfo, ServiceTrafficSummary } from '@private-connect/protocol';
-import { api } from './api.js';
+import type { AgentSummary, ServiceSummary } from '@private-connect/api';
+import { request } from './api.js';
 import { useHubEvent, type StatsEvent } from './events.js';
 import { useThroughput } from './throughput.js';
 import { useResource, type ResourceHandle } from './use-resource.js';
@@ -15,8 +15,8 @@ import { useSession } from './workspace.js';
 /** An agent as GET /v1/agents lists it; `lastIp` comes masked from the hub (`192.168.x.x`). */
 export type Agent = AgentSummary;
 
-/** A service as GET /v1/services lists it: with its traffic since the hub started (hubs that count it). */
-export type Service = ServiceInfo & Partial<ServiceTrafficSummary> & { health?: ServiceHealth };
+/** A service as GET /v1/services lists it: with its traffic since the hub started and its latest health report. */
+export type Service = ServiceSummary;
 
 /** Traffic of one service right now, from the latest `stats` event (or the list's own counters before one came). */
 export type ServiceTraffic = StatsEvent['services'][number];
@@ -32,7 +32,7 @@ export function serviceStatus(service: Pick<Service, 'online' | 'health'>): Serv
 /** The agents of the current workspace, live. */
 export function useAgents(): ResourceHandle<Agent[]> {
   const { current } = useSession();
-  const agents = useResource(() => api<{ agents: Agent[] }>('GET', '/v1/agents').then((r) => r.agents), current.id);
+  const agents = useResource(() => request('GET /v1/agents', {}).then((r) => r.agents), current.id);
   const { update, reload } = agents;
   useHubEvent('agent', (event) => {
     // An agent enrolled since the list was loaded: fetch once to get all of its fields.
@@ -59,7 +59,7 @@ export interface LiveServices {
 /** The services of the current workspace with their health and traffic, live. */
 export function useServices(): LiveServices {
   const { current } = useSession();
-  const services = useResource(() => api<{ services: Service[] }>('GET', '/v1/services').then((r) => r.services), current.id);
+  const services = useResource(() => request('GET /v1/services', {}).then((r) => r.services), current.id);
   const [stats, setStats] = useState<Map<string, ServiceTraffic>>(new Map());
   useHubEvent('service', (event) => {
     if (services.state.status === 'ready' && !services.state.data.some((s) => s.name === event.name)) return services.reload();

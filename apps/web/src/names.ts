@@ -5,8 +5,7 @@
  * metadata carries, and only then to a short id.
  */
 
-import type { AgentSummary, ApiKeyInfo, LinkInfo, MemberInfo, ServiceInfo, ShareList } from '@private-connect/protocol';
-import { api } from './api.js';
+import { request } from './api.js';
 import { useResource } from './use-resource.js';
 import { useSession } from './workspace.js';
 
@@ -23,12 +22,12 @@ async function optional<T>(load: Promise<T>): Promise<T | undefined> {
 
 async function loadNames(workspaceId: string): Promise<Names> {
   const [agents, services, keys, members, shares, links] = await Promise.all([
-    optional(api<{ agents: AgentSummary[] }>('GET', '/v1/agents')),
-    optional(api<{ services: ServiceInfo[] }>('GET', '/v1/services')),
-    optional(api<{ apiKeys: ApiKeyInfo[] }>('GET', '/v1/api-keys')),
-    optional(api<{ members: MemberInfo[] }>('GET', `/v1/workspaces/${encodeURIComponent(workspaceId)}/members`)),
-    optional(api<ShareList>('GET', '/v1/shares')),
-    optional(api<{ links: LinkInfo[] }>('GET', '/v1/links')),
+    optional(request('GET /v1/agents', {})),
+    optional(request('GET /v1/services', {})),
+    optional(request('GET /v1/api-keys', {})),
+    optional(request('GET /v1/workspaces/:id/members', { params: { id: workspaceId } })),
+    optional(request('GET /v1/shares', {})),
+    optional(request('GET /v1/links', {})),
   ]);
   const names: Names = new Map();
   for (const a of agents?.agents ?? []) names.set(`agent:${a.id}`, a.label);

@@ -4,9 +4,9 @@
  * HttpOnly cookie the page never sees).
  */
 
-import type { MeAnswer, WorkspaceInfo } from '@private-connect/protocol';
+import type { MeAnswer, WorkspaceInfo } from '@private-connect/api';
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
-import { api, setApiWorkspace } from './api.js';
+import { request, setApiWorkspace } from './api.js';
 
 /** Who is signed in (GET /v1/me) and a workspace of theirs: the hub's answer types, from the protocol package. */
 export type Me = MeAnswer;
@@ -45,7 +45,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [chosen, setChosen] = useState<string | null>(readChoice);
   useEffect(() => {
     setApiWorkspace(null);
-    Promise.all([api<Me>('GET', '/v1/me'), api<{ workspaces: Workspace[] }>('GET', '/v1/workspaces')]).then(
+    Promise.all([request('GET /v1/me', {}), request('GET /v1/workspaces', {})]).then(
       ([me, { workspaces }]) => setBoot({ status: 'ready', me, workspaces }),
       (error: Error) => setBoot({ status: 'error', error }),
     );

@@ -1,54 +1,47 @@
 /**
- * A typed client for the whole REST API of a hub: every /v1 route (API_ROUTES says which method calls which, and a
- * test holds it to the routes the hub registers), /healthz, /readyz and /metrics. Request types are the TypeBox
- * schemas the hub validates with (@private-connect/api); answer types are the ones the hub writes
- * (@private-connect/protocol). Errors come back as ConnectError with the hub's code.
+ * A typed client for the whole REST API of a hub: every route of the contract in @private-connect/api
+ * (ROUTE_SCHEMAS), by `request(route, input)` or by the named methods below, each of which calls one route. What a
+ * call sends and what it answers are typed from the schemas the hub validates and serialises with, so a route
+ * whose contract changes no longer compiles here. Errors come back as ConnectError with the hub's code.
  *
  * Credentials: an API key or agent token (`credential`, sent as a bearer), or a user's session (`session`, the
  * pc_session cookie, which `signIn` sets from a magic-link token).
  */
 
+import { ConnectError, errorFromBody } from '@private-connect/protocol';
 import {
-  ConnectError,
-  errorFromBody,
-  type AgentSummary as ProtocolAgentSummary,
+  routeRequest,
+  type AgentSummary as ContractAgentSummary,
   type AgentTokenHandedOver,
   type ApiKeyInfo,
   type AuditPage,
+  type AuditQueryParams,
+  type CreateLinkRequest,
+  type CreateShareRequest,
   type CreatedApiKey,
   type CreatedLink,
   type CreatedShare,
   type DeviceApproved,
+  type EnrolRequest,
   type EnrolledAgent,
   type HubStreamEvent,
   type InvitationInfo,
+  type InviteRequest,
   type InviteSent,
   type JoinedShareInfo,
+  type JsonRoute,
   type LinkInfo,
   type LoginLinkSent,
   type MeAnswer,
   type MemberInfo,
   type RotatedAgentToken,
+  type RouteAnswer,
+  type RouteInput,
   type ServiceDiagnostics,
-  type ServiceHealth,
-  type ServiceInfo,
-  type ServiceTrafficSummary,
+  type ServiceSummary as ContractServiceSummary,
   type ShareList,
   type SignedIn,
   type WorkspaceInfo,
-} from '@private-connect/protocol';
-// Request types come from the schemas the hub validates with (one definition: @private-connect/api).
-import type {
-  AuditQueryParams,
-  CreateApiKeyRequest,
-  CreateLinkRequest,
-  CreateShareRequest,
-  CreateWorkspaceRequest,
-  DeviceApproveRequest,
-  EnrolRequest,
-  InviteRequest,
-  JoinShareRequest,
-  LoginRequest,
 } from '@private-connect/api';
 import { apiBaseUrl } from './agent/hub-url.js';
 import { hubRequest, hubStream } from './hub-request.js';
@@ -62,11 +55,11 @@ const SESSION_COOKIES = ['__Host-pc_session', 'pc_session'];
 /** POST /v1/agents/enroll's answer: the agent token, shown this once. */
 export type EnrolResult = EnrolledAgent;
 
-/** An agent as GET /v1/agents lists it (defined in the protocol package, shared with the hub). */
-export type AgentSummary = ProtocolAgentSummary;
+/** An agent as GET /v1/agents lists it (the API contract's AgentSummary). */
+export type AgentSummary = ContractAgentSummary;
 
-/** A service as GET /v1/services lists it: what the hub knows, and its traffic since the hub started. */
-export type ServiceSummary = ServiceInfo & ServiceTrafficSummary & { health?: ServiceHealth };
+/** A service as GET /v1/services lists it: what the hub knows, its traffic since the hub started, its latest health. */
+export type ServiceSummary = ContractServiceSummary;
 
 /** Who the credential is (GET /v1/me). */
 export type Me = MeAnswer;
@@ -102,54 +95,6 @@ export interface ApiClientOptions {
   ca?: string | Buffer;
 }
 
-/**
- * Every route of the hub and what calls it: an ApiClient method, or `deviceLogin` (the device-code flow of
- * `connect up`, a function of this package). GET /v1/auth/verify is the magic link a browser opens (it leads to
- * the sign-in page, whose button signs in); signIn() takes the same token by POST.
- */
-export const API_ROUTES = {
-  'GET /healthz': 'health',
-  'GET /readyz': 'ready',
-  'GET /metrics': 'metrics',
-  'GET /v1/me': 'me',
-  'GET /v1/agents': 'agents',
-  'POST /v1/agents/enroll': 'enrol',
-  'POST /v1/agents/me/rotate-token': 'rotateToken',
-  'POST /v1/agents/:id/rotate-token': 'rotateAgentToken',
-  'DELETE /v1/agents/:id': 'revokeAgent',
-  'GET /v1/services': 'services',
-  'GET /v1/services/:id/diagnostics': 'serviceDiagnostics',
-  'GET /v1/events': 'events',
-  'GET /v1/api-keys': 'apiKeys',
-  'POST /v1/api-keys': 'createApiKey',
-  'DELETE /v1/api-keys/:id': 'revokeApiKey',
-  'GET /v1/audit': 'audit',
-  'POST /v1/auth/login': 'requestLoginLink',
-  'GET /v1/auth/verify': 'signIn',
-  'POST /v1/auth/verify': 'signIn',
-  'POST /v1/auth/logout': 'signOut',
-  'POST /v1/device/code': 'deviceLogin',
-  'POST /v1/device/token': 'deviceLogin',
-  'POST /v1/device/approve': 'approveDevice',
-  'GET /v1/workspaces': 'workspaces',
-  'POST /v1/workspaces': 'createWorkspace',
-  'GET /v1/workspaces/:id': 'workspace',
-  'GET /v1/workspaces/:id/members': 'members',
-  'POST /v1/workspaces/:id/invites': 'invite',
-  'DELETE /v1/workspaces/:id/members/:userId': 'removeMember',
-  'GET /v1/workspaces/:id/invitations': 'invitations',
-  'DELETE /v1/workspaces/:id/invitations/:invitationId': 'revokeInvitation',
-  'GET /v1/shares': 'shares',
-  'POST /v1/shares': 'createShare',
-  'POST /v1/shares/join': 'joinShare',
-  'DELETE /v1/shares/:id': 'revokeShare',
-  'GET /v1/links': 'links',
-  'POST /v1/links': 'createLink',
-  'DELETE /v1/links/:id': 'revokeLink',
-} as const satisfies Record<string, keyof ApiClient | 'deviceLogin'>;
-
-const path = (strings: TemplateStringsArray, ...ids: string[]) => strings.reduce((out, part, i) => out + part + (i < ids.length ? encodeURIComponent(ids[i]!) : ''), '');
-
 export class ApiClient {
   private readonly base: string;
   /** The session cookie's value, once signed in (or given). */
@@ -162,117 +107,120 @@ export class ApiClient {
 
   /** Liveness: true while the hub's process serves requests. */
   async health(): Promise<boolean> {
-    return (await this.call<{ ok: boolean }>('GET', '/healthz')).ok;
+    return (await this.request('GET /healthz', {})).ok;
   }
 
   /** Readiness: whether the hub's database answers and it takes agents (false while starting or draining). */
   async ready(): Promise<boolean> {
-    const answer = await this.send('GET', '/readyz');
+    const answer = await this.sendRoute('GET /readyz', {});
     return answer.status === 200;
   }
 
   /** The Prometheus metrics text (METRICS_TOKEN as `credential`, or from loopback). */
   async metrics(): Promise<string> {
-    const answer = await this.send('GET', '/metrics');
+    const answer = await this.sendRoute('GET /metrics', {});
     if (answer.status !== 200) throw this.failure(answer.status, answer.text);
     return answer.text;
   }
 
   enrol(body: EnrolRequest): Promise<EnrolResult> {
-    return this.call('POST', '/v1/agents/enroll', body);
+    return this.request('POST /v1/agents/enroll', { body });
   }
 
   me(): Promise<Me> {
-    return this.call('GET', '/v1/me');
+    return this.request('GET /v1/me', {});
   }
 
   async services(): Promise<ServiceSummary[]> {
-    return (await this.call<{ services: ServiceSummary[] }>('GET', '/v1/services')).services;
+    return (await this.request('GET /v1/services', {})).services;
   }
 
   async agents(): Promise<AgentSummary[]> {
-    return (await this.call<{ agents: AgentSummary[] }>('GET', '/v1/agents')).agents;
+    return (await this.request('GET /v1/agents', {})).agents;
   }
 
   /** Replaces the calling agent's token; the old one keeps working for 24 hours. */
   rotateToken(): Promise<RotatedToken> {
-    return this.call('POST', '/v1/agents/me/rotate-token');
+    return this.request('POST /v1/agents/me/rotate-token', {});
   }
 
   /** An admin replaces a connected agent's token: the agent gets it over its connection (AGENT_OFFLINE otherwise). */
   rotateAgentToken(id: string): Promise<AgentTokenHandedOver> {
-    return this.call('POST', path`/v1/agents/${id}/rotate-token`);
+    return this.request('POST /v1/agents/:id/rotate-token', { params: { id } });
   }
 
   /** Revokes an agent: its token stops working and its connections close at once. */
   async revokeAgent(id: string): Promise<void> {
-    await this.call('DELETE', path`/v1/agents/${id}`);
+    await this.request('DELETE /v1/agents/:id', { params: { id } });
   }
 
   /** Creates an API key; `key` is shown only in this answer. */
   createApiKey(name: string): Promise<CreatedApiKey> {
-    return this.call('POST', '/v1/api-keys', { name } satisfies CreateApiKeyRequest);
+    return this.request('POST /v1/api-keys', { body: { name } });
   }
 
   async apiKeys(): Promise<ApiKeyInfo[]> {
-    return (await this.call<{ apiKeys: ApiKeyInfo[] }>('GET', '/v1/api-keys')).apiKeys;
+    return (await this.request('GET /v1/api-keys', {})).apiKeys;
   }
 
   async revokeApiKey(id: string): Promise<void> {
-    await this.call('DELETE', path`/v1/api-keys/${id}`);
+    await this.request('DELETE /v1/api-keys/:id', { params: { id } });
   }
 
   /** Shares some services with one other workspace; `code` is shown only in this answer. */
   createShare(body: CreateShareRequest): Promise<CreatedShare> {
-    return this.call('POST', '/v1/shares', body);
+    return this.request('POST /v1/shares', { body });
   }
 
   /** The workspace's own shares, and the shares of other workspaces it joined. */
   shares(): Promise<ShareList> {
-    return this.call('GET', '/v1/shares');
+    return this.request('GET /v1/shares', {});
   }
 
   /** Revokes a share: its open streams end at once. */
   async revokeShare(id: string): Promise<void> {
-    await this.call('DELETE', path`/v1/shares/${id}`);
+    await this.request('DELETE /v1/shares/:id', { params: { id } });
   }
 
   /** Joins another workspace's share with its code; its services are then reached as `<alias>/<service>`. */
   joinShare(code: string, alias?: string): Promise<JoinedShareInfo> {
-    return this.call('POST', '/v1/shares/join', { code, ...(alias !== undefined ? { alias } : {}) } satisfies JoinShareRequest);
+    return this.request('POST /v1/shares/join', { body: { code, ...(alias !== undefined ? { alias } : {}) } });
   }
 
   /** Creates a public link to a service; the token and URLs are shown only in this answer. */
   createLink(body: CreateLinkRequest): Promise<CreatedLink> {
-    return this.call('POST', '/v1/links', body);
+    return this.request('POST /v1/links', { body });
   }
 
   /** The workspace's public links, newest first (revoked and expired ones too). */
   async links(): Promise<LinkInfo[]> {
-    return (await this.call<{ links: LinkInfo[] }>('GET', '/v1/links')).links;
+    return (await this.request('GET /v1/links', {})).links;
   }
 
   /** Revokes a public link: it answers 410 from now on and its open requests end at once. */
   async revokeLink(id: string): Promise<void> {
-    await this.call('DELETE', path`/v1/links/${id}`);
+    await this.request('DELETE /v1/links/:id', { params: { id } });
   }
 
   /** A service's health as its exposing agent reported it: the latest report and the history, newest first. */
   serviceDiagnostics(id: string, limit?: number): Promise<ServiceDiagnostics> {
-    return this.call('GET', `${path`/v1/services/${id}/diagnostics`}${limit !== undefined ? `?limit=${limit}` : ''}`);
+    return this.request('GET /v1/services/:id/diagnostics', { params: { id }, query: limit !== undefined ? { limit: String(limit) } : {} });
   }
 
   /** One page of the workspace's audit log, newest first. */
   audit(query: AuditQuery = {}): Promise<AuditPage> {
-    const params = new URLSearchParams();
-    // Each filter's query parameter, checked against the hub's schema of GET /v1/audit.
-    const names: Record<keyof AuditQuery, keyof AuditQueryParams> = { action: 'action', actorType: 'actor_type', targetType: 'target_type', agent: 'agent', since: 'since', until: 'until', before: 'before', limit: 'limit' };
-    for (const [key, name] of Object.entries(names) as Array<[keyof AuditQuery, string]>) {
-      const value = query[key];
-      if (value !== undefined) params.set(name, String(value));
-    }
-    const qs = params.toString();
-    return this.call('GET', `/v1/audit${qs ? `?${qs}` : ''}`);
+    // Each filter's query parameter, as the hub's schema of GET /v1/audit names it.
+    const params: AuditQueryParams = {
+      action: query.action,
+      actor_type: query.actorType,
+      target_type: query.targetType,
+      agent: query.agent,
+      since: query.since,
+      until: query.until,
+      before: query.before,
+      limit: query.limit,
+    };
+    return this.request('GET /v1/audit', { query: params });
   }
 
   /**
@@ -282,7 +230,7 @@ export class ApiClient {
   async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<HubStreamEvent> {
     const res = await hubStream({
       method: 'GET',
-      url: this.base + '/v1/events',
+      url: this.base + routeRequest('GET /v1/events', { query: {} }).path,
       hubUrl: this.options.hubUrl,
       headers: { accept: 'text/event-stream', ...this.authHeaders() },
       connectTimeoutMs: this.options.timeoutMs ?? 15_000,
@@ -319,12 +267,12 @@ export class ApiClient {
 
   /** Mails a magic sign-in link to `email` (answered the same whether or not the address has an account). */
   requestLoginLink(email: string): Promise<LoginLinkSent> {
-    return this.call('POST', '/v1/auth/login', { email } satisfies LoginRequest);
+    return this.request('POST /v1/auth/login', { body: { email } });
   }
 
   /** Trades a magic link's token for a session; this client then acts as that user. Returns the session too. */
   async signIn(token: string): Promise<SignedIn & { session: string }> {
-    const answer = await this.send('POST', `/v1/auth/verify?token=${encodeURIComponent(token)}`);
+    const answer = await this.sendRoute('POST /v1/auth/verify', { query: { token } });
     const signedIn = this.parse<SignedIn>(answer.status, answer.text);
     const pairs = answer.setCookie.map((c) => c.split(';')[0]!);
     const cookie = pairs.find((c) => SESSION_COOKIES.includes(c.slice(0, c.indexOf('='))));
@@ -335,50 +283,50 @@ export class ApiClient {
 
   /** Ends this client's session. */
   async signOut(): Promise<void> {
-    await this.call('POST', '/v1/auth/logout');
+    await this.request('POST /v1/auth/logout', {});
     this.session = undefined;
   }
 
   /** A signed-in user approves the code a device shows (`connect up` without an API key). */
   approveDevice(userCode: string, workspaceId?: string): Promise<DeviceApproved> {
-    return this.call('POST', '/v1/device/approve', { user_code: userCode, ...(workspaceId ? { workspaceId } : {}) } satisfies DeviceApproveRequest);
+    return this.request('POST /v1/device/approve', { body: { user_code: userCode, ...(workspaceId ? { workspaceId } : {}) } });
   }
 
   /** The workspaces of the signed-in user (an API key: its own). */
   async workspaces(): Promise<WorkspaceInfo[]> {
-    return (await this.call<{ workspaces: WorkspaceInfo[] }>('GET', '/v1/workspaces')).workspaces;
+    return (await this.request('GET /v1/workspaces', {})).workspaces;
   }
 
   /** Creates a workspace; the signed-in user owns it. */
   createWorkspace(name: string): Promise<WorkspaceInfo> {
-    return this.call('POST', '/v1/workspaces', { name } satisfies CreateWorkspaceRequest);
+    return this.request('POST /v1/workspaces', { body: { name } });
   }
 
   workspace(id: string): Promise<WorkspaceInfo> {
-    return this.call('GET', path`/v1/workspaces/${id}`);
+    return this.request('GET /v1/workspaces/:id', { params: { id } });
   }
 
   async members(workspaceId: string): Promise<MemberInfo[]> {
-    return (await this.call<{ members: MemberInfo[] }>('GET', path`/v1/workspaces/${workspaceId}/members`)).members;
+    return (await this.request('GET /v1/workspaces/:id/members', { params: { id: workspaceId } })).members;
   }
 
   /** Invites a person by email: they get a magic link that joins them to the workspace. */
   invite(workspaceId: string, body: InviteRequest): Promise<InviteSent> {
-    return this.call('POST', path`/v1/workspaces/${workspaceId}/invites`, body);
+    return this.request('POST /v1/workspaces/:id/invites', { params: { id: workspaceId }, body });
   }
 
   async removeMember(workspaceId: string, userId: string): Promise<void> {
-    await this.call('DELETE', path`/v1/workspaces/${workspaceId}/members/${userId}`);
+    await this.request('DELETE /v1/workspaces/:id/members/:userId', { params: { id: workspaceId, userId } });
   }
 
   /** The workspace's pending invitations (not accepted, revoked or expired): an admin's session or an API key. */
   async invitations(workspaceId: string): Promise<InvitationInfo[]> {
-    return (await this.call<{ invitations: InvitationInfo[] }>('GET', path`/v1/workspaces/${workspaceId}/invitations`)).invitations;
+    return (await this.request('GET /v1/workspaces/:id/invitations', { params: { id: workspaceId } })).invitations;
   }
 
   /** Revokes a pending invitation: its link is refused with INVITATION_REVOKED from now on. */
   async revokeInvitation(workspaceId: string, invitationId: string): Promise<void> {
-    await this.call('DELETE', path`/v1/workspaces/${workspaceId}/invitations/${invitationId}`);
+    await this.request('DELETE /v1/workspaces/:id/invitations/:invitationId', { params: { id: workspaceId, invitationId } });
   }
 
   private authHeaders(): Record<string, string> {
@@ -429,8 +377,18 @@ export class ApiClient {
     }
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const answer = await this.send(method, path, body);
-    return this.parse<T>(answer.status, answer.text);
+  /**
+   * Calls one route of the API contract (ROUTE_SCHEMAS in `@private-connect/api`) with its path parameters, query and
+   * body, and resolves with its answer (undefined for 204), typed from the route's schemas. The named methods of
+   * this class are shortcuts to it; this reaches every route, including one added since they were written.
+   */
+  async request<R extends JsonRoute>(route: R, input: RouteInput<R>): Promise<RouteAnswer<R>> {
+    const answer = await this.sendRoute(route, input);
+    return this.parse<RouteAnswer<R>>(answer.status, answer.text);
+  }
+
+  private sendRoute<R extends Parameters<typeof routeRequest>[0]>(route: R, input: RouteInput<R>) {
+    const { method, path } = routeRequest(route, input);
+    return this.send(method, path, input.body);
   }
 }

@@ -14,7 +14,6 @@ export { startAgent, DEFAULT_CONNECT_TIMEOUT_MS, type ConnectOptions } from './s
 export { deviceLogin, type DeviceCode, type DeviceLoginOptions } from './device-login.js';
 export {
   ApiClient,
-  API_ROUTES,
   type AgentSummary,
   type ServiceSummary,
   type EnrolResult,

@@ -4,7 +4,7 @@
  */
 
 import { useState } from 'react';
-import { api } from '../api.js';
+import { request } from '../api.js';
 import { FormError, ListState, StatusDot, formatTime, relative } from '../components.js';
 import { ListFilter, useListFilter } from '../list-filter.js';
 import { useAgents, type Agent } from '../live-lists.js';
@@ -34,14 +34,14 @@ export function AgentsPage() {
   };
   const rotate = (agent: Agent) =>
     act(async () => {
-      const answer = await api<{ expiresAt: string; previousTokenValidUntil: string }>('POST', `/v1/agents/${encodeURIComponent(agent.id)}/rotate-token`);
+      const answer = await request('POST /v1/agents/:id/rotate-token', { params: { id: agent.id } });
       update((list) => list.map((a) => (a.id === agent.id ? { ...a, tokenExpiresAt: answer.expiresAt } : a)));
       return `${agent.label} has a new token, valid until ${formatTime(answer.expiresAt)}; the old one stops working ${formatTime(answer.previousTokenValidUntil)}.`;
     });
   const revoke = (agent: Agent) => {
     if (!window.confirm(`Revoke ${agent.label}? Its connections end now and its token stops working; the machine must enrol again.`)) return;
     act(async () => {
-      await api('DELETE', `/v1/agents/${encodeURIComponent(agent.id)}`);
+      await request('DELETE /v1/agents/:id', { params: { id: agent.id } });
       update((list) => list.filter((a) => a.id !== agent.id));
       return `${agent.label} was revoked.`;
     });

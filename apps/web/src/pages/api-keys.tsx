@@ -1,8 +1,8 @@
 /** API keys: create (the key is shown once and never stored), list by prefix, revoke. */
 
 import { useState } from 'react';
-import type { ApiKeyInfo } from '@private-connect/protocol';
-import { api } from '../api.js';
+import type { ApiKeyInfo } from '@private-connect/api';
+import { request } from '../api.js';
 import { FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
 import { useSession } from '../workspace.js';
 import { useResource, useSubmit } from '../use-resource.js';
@@ -12,7 +12,7 @@ export function CreateApiKey({ onCreated }: { onCreated?: () => void }) {
   const [name, setName] = useState('');
   const [key, setKey] = useState<string | null>(null);
   const { busy, error, submit } = useSubmit(
-    () => api<ApiKeyInfo & { key: string }>('POST', '/v1/api-keys', { name: name.trim() || 'dashboard' }),
+    () => request('POST /v1/api-keys', { body: { name: name.trim() || 'dashboard' } }),
     (created) => {
       setKey(created.key);
       setName('');
@@ -36,12 +36,12 @@ export function CreateApiKey({ onCreated }: { onCreated?: () => void }) {
 
 export function ApiKeysPage() {
   const { current } = useSession();
-  const keys = useResource(() => api<{ apiKeys: ApiKeyInfo[] }>('GET', '/v1/api-keys').then((r) => r.apiKeys), current.id);
+  const keys = useResource(() => request('GET /v1/api-keys', {}).then((r) => r.apiKeys), current.id);
   const [error, setError] = useState<Error | null>(null);
   const revoke = (key: ApiKeyInfo) => {
     if (!window.confirm(`Revoke the API key "${key.name}" (${key.prefix}…)? Scripts using it stop working.`)) return;
     setError(null);
-    api('DELETE', `/v1/api-keys/${encodeURIComponent(key.id)}`).then(keys.reload, setError);
+    request('DELETE /v1/api-keys/:id', { params: { id: key.id } }).then(keys.reload, setError);
   };
   return (
     <section aria-labelledby="keys-title">

@@ -5,8 +5,8 @@
  */
 
 import { useState, type FormEvent } from 'react';
-import type { AgentSummary, AuditEntry } from '@private-connect/protocol';
-import { api } from '../api.js';
+import type { AuditEntry, AuditQueryParams } from '@private-connect/api';
+import { request } from '../api.js';
 import { FormError, formatTime } from '../components.js';
 import { nameOf, useNames, type Names } from '../names.js';
 import { useSession } from '../workspace.js';
@@ -29,22 +29,20 @@ interface Filters {
 
 const NO_FILTERS: Filters = { action: '', actorType: '', targetType: '', agent: '', since: '', until: '' };
 
-interface Page {
-  events: AuditEntry[];
-  nextBefore: string | null;
-}
-
-function query(filters: Filters, before?: string, limit = PAGE): string {
-  const params = new URLSearchParams({ limit: String(limit) });
-  if (filters.action) params.set('action', filters.action.trim());
-  if (filters.actorType) params.set('actor_type', filters.actorType);
-  if (filters.targetType) params.set('target_type', filters.targetType.trim());
-  if (filters.agent) params.set('agent', filters.agent);
-  // datetime-local is the browser's local time; the API takes ISO instants.
-  if (filters.since) params.set('since', new Date(filters.since).toISOString());
-  if (filters.until) params.set('until', new Date(filters.until).toISOString());
-  if (before) params.set('before', before);
-  return `/v1/audit?${params}`;
+/** One page of GET /v1/audit with these filters. */
+function auditPage(filters: Filters, before?: string, limit = PAGE) {
+  const query: AuditQueryParams = {
+    limit,
+    action: filters.action ? filters.action.trim() : undefined,
+    actor_type: filters.actorType || undefined,
+    target_type: filters.targetType ? filters.targetType.trim() : undefined,
+    agent: filters.agent || undefined,
+    // datetime-local is the browser's local time; the API takes ISO instants.
+    since: filters.since ? new Date(filters.since).toISOString() : undefined,
+    until: filters.until ? new Date(filters.until).toISOString() : undefined,
+    before,
+  };
+  return request('GET /v1/audit', { query });
 }
 
 /** Every entry matching `filters`, newest first, page by page. */
@@ -52,7 +50,7 @@ async function fetchAll(filters: Filters): Promise<AuditEntry[]> {
   const all: AuditEntry[] = [];
   let before: string | undefined;
   do {
-    const page = await api<Page>('GET', query(filters, before, EXPORT_PAGE));
+    const page = await auditPage(filters, before, EXPORT_PAGE);
     all.push(...page.events);
     before = page.nextBefore ?? undefined;
   } while (before && all.length < EXPORT_MAX);
@@ -104,7 +102,7 @@ export function AuditPage() {
   const { current } = useSession();
   const [draft, setDraft] = useState<Filters>(NO_FILTERS);
   const [filters, setFilters] = useState(draft);
-  const agents = useResource(() => api<{ agents: AgentSummary[] }>('GET', '/v1/agents').then((r) => r.agents), current.id);
+  const agents = useResource(() => request('GET /v1/agents', {}).then((r) => r.agents), current.id);
   const { names, ready: named } = useNames();
   const [exporting, setExporting] = useState<{ busy: boolean; error: Error | null }>({ busy: false, error: null });
   const exportAll = () => {
@@ -117,7 +115,7 @@ export function AuditPage() {
       (error: Error) => setExporting({ busy: false, error }),
     );
   };
-  const page = useResource(() => api<Page>('GET', query(filters)), `${current.id}|${JSON.stringify(filters)}`);
+  const page = useResource(() => auditPage(filters), `${current.id}|${JSON.stringify(filters)}`);
   const [more, setMore] = useState<{ busy: boolean; error: Error | null }>({ busy: false, error: null });
   const apply = (event: FormEvent) => {
     event.preventDefault();
@@ -125,7 +123,7 @@ export function AuditPage() {
   };
   const loadOlder = (before: string) => {
     setMore({ busy: true, error: null });
-    api<Page>('GET', query(filters, before)).then(
+    auditPage(filters, before).then(
       (older) => {
         page.update((loaded) => ({ events: [...loaded.events, ...older.events], nextBefore: older.nextBefore }));
         setMore({ busy: false, error: null });

@@ -4,20 +4,19 @@
  */
 
 import { useState } from 'react';
-import type { CreatedLink, LinkInfo, ServiceInfo } from '@private-connect/protocol';
-import type { CreateLinkRequest } from '@private-connect/api';
-import { api } from '../api.js';
+import type { CreateLinkRequest, CreatedLink, LinkInfo, ServiceSummary } from '@private-connect/api';
+import { request } from '../api.js';
 import { Copyable, FormError, ListState, OneTimeSecret, formatTime } from '../components.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
 import { useSession } from '../workspace.js';
 import { useResource, useSubmit } from '../use-resource.js';
 
-function CreateLink({ services, onCreated }: { services: ServiceInfo[] | undefined; onCreated: () => void }) {
+function CreateLink({ services, onCreated }: { services: ServiceSummary[] | undefined; onCreated: () => void }) {
   const [service, setService] = useState('');
   const [limits, setLimits] = useState(EMPTY_LIMITS);
   const [created, setCreated] = useState<CreatedLink | null>(null);
   const { busy, error, submit } = useSubmit(
-    () => api<CreatedLink>('POST', '/v1/links', { service, ...limitsBody(limits) } satisfies CreateLinkRequest),
+    () => request('POST /v1/links', { body: { service, ...limitsBody(limits) } satisfies CreateLinkRequest }),
     (answer) => {
       setCreated(answer);
       setService('');
@@ -57,13 +56,13 @@ function CreateLink({ services, onCreated }: { services: ServiceInfo[] | undefin
 
 export function LinksPage() {
   const { current } = useSession();
-  const links = useResource(() => api<{ links: LinkInfo[] }>('GET', '/v1/links').then((r) => r.links), current.id);
-  const services = useResource(() => api<{ services: ServiceInfo[] }>('GET', '/v1/services').then((r) => r.services), current.id);
+  const links = useResource(() => request('GET /v1/links', {}).then((r) => r.links), current.id);
+  const services = useResource(() => request('GET /v1/services', {}).then((r) => r.services), current.id);
   const [error, setError] = useState<Error | null>(null);
   const revoke = (link: LinkInfo) => {
     if (!window.confirm(`Revoke the public link to ${link.service} (${link.prefix}…)? It stops working now.`)) return;
     setError(null);
-    api('DELETE', `/v1/links/${encodeURIComponent(link.id)}`).then(links.reload, setError);
+    request('DELETE /v1/links/:id', { params: { id: link.id } }).then(links.reload, setError);
   };
   return (
     <section aria-labelledby="links-title">

@@ -1,8 +1,8 @@
 /** Members of the workspace, invitations by email (the hub mails a magic link) and, for admins, the pending ones. */
 
-import type { MemberInfo } from '@private-connect/protocol';
+import type { InviteRequest, MemberInfo } from '@private-connect/api';
 import { useState, type FormEvent } from 'react';
-import { api } from '../api.js';
+import { request } from '../api.js';
 import { FormError, ListState, formatTime } from '../components.js';
 import { useSession } from '../workspace.js';
 import { useResource } from '../use-resource.js';
@@ -14,10 +14,10 @@ export function MembersPage() {
   const { current, me } = useSession();
   const admin = current.role === 'owner' || current.role === 'admin';
   const [removeError, setRemoveError] = useState<Error | null>(null);
-  const path = `/v1/workspaces/${encodeURIComponent(current.id)}`;
-  const members = useResource(() => api<{ members: Member[] }>('GET', `${path}/members`).then((r) => r.members), current.id);
+  const id = current.id;
+  const members = useResource(() => request('GET /v1/workspaces/:id/members', { params: { id } }).then((r) => r.members), id);
   const [email, setEmail] = useState('');
-  const [role, setRole] = useState('member');
+  const [role, setRole] = useState<NonNullable<InviteRequest['role']>>('member');
   const [error, setError] = useState<Error | null>(null);
   const [sent, setSent] = useState<string | null>(null);
   // Bumped when an invitation is sent or a member removed (which revokes theirs): the pending list reloads.
@@ -27,7 +27,7 @@ export function MembersPage() {
     event.preventDefault();
     setError(null);
     setSent(null);
-    api<{ email: string }>('POST', `${path}/invites`, { email: email.trim(), role }).then(
+    request('POST /v1/workspaces/:id/invites', { params: { id }, body: { email: email.trim(), role } }).then(
       (answer) => {
         setSent(answer.email);
         setEmail('');
@@ -39,7 +39,7 @@ export function MembersPage() {
   const remove = (member: Member) => {
     if (!window.confirm(`Remove ${member.email} from ${current.name}? They lose access at once.`)) return;
     setRemoveError(null);
-    api('DELETE', `${path}/members/${encodeURIComponent(member.userId)}`).then(
+    request('DELETE /v1/workspaces/:id/members/:userId', { params: { id, userId: member.userId } }).then(
       () => {
         members.update((list) => list.filter((m) => m.userId !== member.userId));
         invitationsChanged();
@@ -57,7 +57,7 @@ export function MembersPage() {
         </label>
         <label>
           Role
-          <select value={role} onChange={(e) => setRole(e.target.value)}>
+          <select value={role} onChange={(e) => setRole(e.target.value as NonNullable<InviteRequest['role']>)}>
             <option value="member">member</option>
             <option value="admin">admin</option>
           </select>
@@ -85,7 +85,7 @@ export function MembersPage() {
           </ul>
         )}
       </ListState>
-      {admin ? <PendingInvitations path={path} workspace={current.name} version={invitationsVersion} /> : null}
+      {admin ? <PendingInvitations workspaceId={id} workspace={current.name} version={invitationsVersion} /> : null}
     </section>
   );
 }

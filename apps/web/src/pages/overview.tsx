@@ -5,8 +5,7 @@
  */
 
 import type { ReactNode } from 'react';
-import type { AuditEntry } from '@private-connect/protocol';
-import { api, ApiError } from '../api.js';
+import { request, ApiError } from '../api.js';
 import { StatusDot, formatTime, relative, type Status } from '../components.js';
 import { formatBytes, serviceStatus, useAgents, useServices, type Agent, type LiveServices, type Service } from '../live-lists.js';
 import { useNames } from '../names.js';
@@ -97,7 +96,7 @@ function AgentRows({ agents }: { agents: Agent[] }) {
 function RecentEvents() {
   const { current } = useSession();
   const { names, ready: named } = useNames();
-  const recent = useResource(() => api<{ events: AuditEntry[] }>('GET', `/v1/audit?limit=${RECENT}`).then((r) => r.events), current.id);
+  const recent = useResource(() => request('GET /v1/audit', { query: { limit: RECENT } }).then((r) => r.events), current.id);
   if (recent.state.status === 'loading' || !named) return <p className="muted" role="status">Loading…</p>;
   if (recent.state.status === 'error') {
     const forbidden = recent.state.error instanceof ApiError && recent.state.error.code === 'FORBIDDEN';

@@ -1,22 +1,23 @@
 /** The members page's list of pending invitations (admins only), each with a Revoke button. */
 
-import type { InvitationInfo } from '@private-connect/protocol';
+import type { InvitationInfo } from '@private-connect/api';
 import { useState } from 'react';
-import { api } from '../api.js';
+import { request } from '../api.js';
 import { FormError, ListState, formatTime } from '../components.js';
 import { useResource } from '../use-resource.js';
 
 /**
- * `path` is the workspace's API path; `version` changes when the page sent an invitation or removed a member
+ * `workspaceId` is the workspace whose invitations it lists; `version` changes when the page sent an invitation or removed a member
  * (which revokes that member's invitations), so the list is loaded again.
  */
-export function PendingInvitations({ path, workspace, version }: { path: string; workspace: string; version: number }) {
-  const invitations = useResource(() => api<{ invitations: InvitationInfo[] }>('GET', `${path}/invitations`).then((r) => r.invitations), `${path}#${version}`);
+export function PendingInvitations({ workspaceId, workspace, version }: { workspaceId: string; workspace: string; version: number }) {
+  const params = { id: workspaceId };
+  const invitations = useResource(() => request('GET /v1/workspaces/:id/invitations', { params }).then((r) => r.invitations), `${workspaceId}#${version}`);
   const [error, setError] = useState<Error | null>(null);
   const revoke = (invitation: InvitationInfo) => {
     if (!window.confirm(`Revoke the invitation of ${invitation.email} to ${workspace}? Its link stops working at once.`)) return;
     setError(null);
-    api('DELETE', `${path}/invitations/${encodeURIComponent(invitation.id)}`).then(
+    request('DELETE /v1/workspaces/:id/invitations/:invitationId', { params: { ...params, invitationId: invitation.id } }).then(
       () => invitations.update((list) => list.filter((i) => i.id !== invitation.id)),
       setError,
     );

@@ -4,21 +4,21 @@
  * all live from /v1/events; the `connect reach` line.
  */
 
-import type { ServiceHealth, ServiceInfo } from '@private-connect/protocol';
+import type { ServiceSummary } from '@private-connect/api';
 import { Copyable, ListState, StatusDot, relative } from '../components.js';
 import { ListFilter, useListFilter } from '../list-filter.js';
 import { formatBytes, serviceStatus, useServices, type LiveServices, type Service } from '../live-lists.js';
 import { ThroughputChart } from '../throughput.js';
 
 /** How streams between agents are protected while the service is online (hub ports and public links end at the hub). */
-function Encryption({ policy }: { policy: ServiceInfo['e2e'] }) {
+function Encryption({ policy }: { policy: ServiceSummary['e2e'] }) {
   if (policy === 'required') return <span>end-to-end encrypted: the hub relays only ciphertext</span>;
   if (policy === 'optional') return <span className="warn">end-to-end unless both agents run with --no-e2e (plaintext then)</span>;
   return <span>—</span>;
 }
 
 /** The latest check of the target by its exposing agent: ✓/✗ per check, with the reason and the fix when it failed. */
-export function Health({ health }: { health: ServiceHealth | undefined }) {
+export function Health({ health }: { health: ServiceSummary['health'] }) {
   if (!health) return <span className="muted">not checked yet</span>;
   const failed = health.checks.filter((c) => !c.ok);
   return (

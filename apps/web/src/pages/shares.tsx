@@ -5,9 +5,8 @@
  */
 
 import { useState, type FormEvent } from 'react';
-import type { CreatedShare, JoinedShareInfo, ShareInfo, ShareList } from '@private-connect/protocol';
-import type { CreateShareRequest } from '@private-connect/api';
-import { api } from '../api.js';
+import type { CreateShareRequest, JoinedShareInfo, ShareInfo } from '@private-connect/api';
+import { request } from '../api.js';
 import { FormError, ListState, OneTimeSecret, StatusDot, formatTime } from '../components.js';
 import { serviceStatus, type Service } from '../live-lists.js';
 import { EMPTY_LIMITS, LimitsFields, describeLimits, limitsBody } from '../limits-fields.js';
@@ -39,7 +38,7 @@ function CreateShare({ services, onCreated }: { services: Service[] | undefined;
   const [code, setCode] = useState<string | null>(null);
   const [missing, setMissing] = useState<Error | null>(null);
   const { busy, error, submit } = useSubmit(
-    () => api<CreatedShare>('POST', '/v1/shares', { name: name.trim(), services: chosen, ...limitsBody(limits) } satisfies CreateShareRequest),
+    () => request('POST /v1/shares', { body: { name: name.trim(), services: chosen, ...limitsBody(limits) } satisfies CreateShareRequest }),
     (created) => {
       setCode(created.code);
       setName('');
@@ -84,7 +83,7 @@ function JoinShare({ onJoined }: { onJoined: () => void }) {
   const [alias, setAlias] = useState('');
   const [joined, setJoined] = useState<JoinedShareInfo | null>(null);
   const { busy, error, submit } = useSubmit(
-    () => api<JoinedShareInfo>('POST', '/v1/shares/join', { code: code.trim(), ...(alias.trim() ? { alias: alias.trim() } : {}) }),
+    () => request('POST /v1/shares/join', { body: { code: code.trim(), ...(alias.trim() ? { alias: alias.trim() } : {}) } }),
     (answer) => {
       setJoined(answer);
       setCode('');
@@ -117,13 +116,13 @@ function JoinShare({ onJoined }: { onJoined: () => void }) {
 
 export function SharesPage() {
   const { current } = useSession();
-  const shares = useResource(() => api<ShareList>('GET', '/v1/shares'), current.id);
-  const services = useResource(() => api<{ services: Service[] }>('GET', '/v1/services').then((r) => r.services), current.id);
+  const shares = useResource(() => request('GET /v1/shares', {}), current.id);
+  const services = useResource(() => request('GET /v1/services', {}).then((r) => r.services), current.id);
   const [error, setError] = useState<Error | null>(null);
   const revoke = (share: ShareInfo) => {
     if (!window.confirm(`Revoke the share "${share.name}"? The other workspace loses access now.`)) return;
     setError(null);
-    api('DELETE', `/v1/shares/${encodeURIComponent(share.id)}`).then(shares.reload, setError);
+    request('DELETE /v1/shares/:id', { params: { id: share.id } }).then(shares.reload, setError);
   };
   return (
     <section aria-labelledby="shares-title">
