@@ -212,18 +212,49 @@ describe('end-to-end encryption through a hub that records everything', () => {
   });
 });
 
+/**
+ * A client that connects and writes nothing, waiting for the server to speak first (as ssh, SMTP or MySQL clients
+ * do): how its connection ended, and how many bytes it got before.
+ */
+async function silentClient(port: number, timeoutMs = 10_000): Promise<{ ending: 'reset' | 'clean close' | 'timeout' | string; bytes: number }> {
+  const net = await import('node:net');
+  const socket = net.connect(port, '127.0.0.1');
+  let bytes = 0;
+  socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => (socket.destroy(), resolve({ ending: 'timeout', bytes })), timeoutMs);
+    socket.once('error', (err: NodeJS.ErrnoException) => (clearTimeout(timer), resolve({ ending: err.code === 'ECONNRESET' ? 'reset' : String(err.code), bytes })));
+    socket.once('end', () => (clearTimeout(timer), socket.destroy(), resolve({ ending: 'clean close', bytes })));
+  });
+}
+
+/** A client that writes `payload` and keeps its side open (no FIN): rejects with the error its connection ends with. */
+async function resetWhileWriting(port: number, payload: Buffer, timeoutMs = 15_000): Promise<void> {
+  const net = await import('node:net');
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('data', () => undefined);
+  socket.write(payload);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`still open after ${timeoutMs} ms`))), timeoutMs);
+    socket.once('error', (err) => (clearTimeout(timer), reject(err)));
+    socket.once('close', () => (clearTimeout(timer), resolve()));
+  });
+}
+
 describe('a malicious hub cannot read or steer an encrypted stream', () => {
   let f: Fixture;
   let evil: EvilHub;
   let b: AgentHome;
   let reachPort: number;
   let reacher: Proc;
+  let exposer: Proc;
 
   before(async () => {
     f = await startFixture(['b']);
     ({ evil, b } = f);
     const { a, echo, procs } = f;
-    procs.push(await a.expose(`127.0.0.1:${echo.port}`, 'prod-db'));
+    exposer = await a.expose(`127.0.0.1:${echo.port}`, 'prod-db');
+    procs.push(exposer);
     const reached = await b.reach('prod-db', ['--port', '0']);
     procs.push(reached.proc);
     reacher = reached.proc;
@@ -271,6 +302,43 @@ describe('a malicious hub cannot read or steer an encrypted stream', () => {
   test('a hub that drops the end-of-stream record cannot pass a cut stream off as complete', async () => {
     evil.mode = 'truncate';
     await assert.rejects(roundTrip(reachPort, 'the end matters\n', 10_000), /ECONNRESET/, 'a truncated stream must not end cleanly');
+  });
+
+  test('a failed handshake reaches a client that has not written yet as a TCP reset, not a clean close with 0 bytes', async () => {
+    for (const [mode, code] of [['swap-identity', 'E2E_KEY_CHANGED'], ['swap-ephemeral', 'E2E_HANDSHAKE_FAILED'], ['strip', 'E2E_REQUIRED']] as const) {
+      evil.mode = mode;
+      const from = reacher.lines.length;
+      const outcome = await silentClient(reachPort);
+      assert.deepEqual(outcome, { ending: 'reset', bytes: 0 }, `${mode}: the client must see the failure as a reset`);
+      assert.ok(
+        reacher.lines.slice(from).some((l) => typeof l === 'object' && l.type === 'stream_refused' && l.code === code),
+        `${mode}: the reaching agent says why (stream_refused ${code})`,
+      );
+    }
+  });
+
+  test('a record that fails its check once data flows is logged by both agents: the service, the stream and the code', async () => {
+    // A replayed record mid-stream, the client still writing (no end yet, so the exposing agent's stream is still
+    // open): the reaching agent finds it, the exposing agent learns of it from the RESET. A dropped end marker: found
+    // once the exposing agent has sent its CLOSE and finished, so only the reaching agent can.
+    const cases = [
+      ['replay', 'E2E_DECRYPT_FAILED', () => resetWhileWriting(reachPort, randomBytes(64 * 1024)), true],
+      ['truncate', 'E2E_TRUNCATED', () => roundTrip(reachPort, 'cut me short\n', 15_000), false],
+    ] as const;
+    for (const [mode, code, client, bothEnds] of cases) {
+      evil.mode = mode;
+      const [fromReacher, fromExposer] = [reacher.lines.length, exposer.lines.length];
+      await assert.rejects(client(), /ECONNRESET/);
+      const found = (proc: Proc, from: number, by: string) =>
+        proc.waitFor((l) => proc.lines.indexOf(l) >= from && l.type === 'stream_reset' && l.code === code && l.by === by, 10_000, `${mode}: stream_reset ${code} by ${by}`);
+      const events = [await found(reacher, fromReacher, 'local')];
+      if (bothEnds) events.push(await found(exposer, fromExposer, 'remote'));
+      for (const event of events) {
+        assert.equal(event.name, 'prod-db');
+        assert.ok(Number.isInteger(event.stream) && (event.stream as number) > 0, `a stream id: ${JSON.stringify(event)}`);
+        assert.match(String(event.message), /\S/);
+      }
+    }
   });
 
   test('an honest hub again: the pinned key works as before', async () => {

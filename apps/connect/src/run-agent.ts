@@ -142,6 +142,12 @@ export function printEvent(out: Output, event: AgentEvent): void {
     case 'stream_refused':
       if (event.code === 'E2E_KEY_CHANGED') return out.event(event, `${color.red('✗')} ${color.red(color.bold(event.message))}`);
       return out.event(event, `${color.red('✗')} connection to ${event.name} refused: ${event.message}`);
+    case 'stream_reset': {
+      // The message may come from the other end through the hub: no control characters on the terminal.
+      const message = event.message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+      const who = event.by === 'local' ? 'found here' : 'reset by the other end';
+      return out.event(event, `${color.red('✗')} stream ${event.stream} of ${event.name} reset (${who}): ${event.code}: ${message}`);
+    }
     case 'agent_pinned':
       return out.event(event, `${color.green('✓')} ${event.name}: end-to-end encrypted to agent ${color.bold(event.label)}, key ${event.fingerprint} (pinned on first use in known_agents.json)`);
     case 'target_unreachable':

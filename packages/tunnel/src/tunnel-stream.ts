@@ -54,6 +54,13 @@ export interface StreamTransport {
   streamEnded(stream: TunnelStream): void;
   /** The connection window this stream's DATA counts against; none: only the stream's own credit limits it. */
   readonly window?: SendWindow | undefined;
+  /**
+   * The stream was reset for a reason other than its local connection closing (STREAM_CLOSED): a record that failed
+   * its check, a cut stream, a revoked share. `by`: 'local' when this end found the fault and sent the RESET,
+   * 'remote' when the RESET came from the other end (the peer agent, or the hub). Called before streamEnded(); the
+   * RESET frame is the only other trace of it, so this is where the agent logs it.
+   */
+  streamFailed?(stream: TunnelStream, error: ErrorBody, by: 'local' | 'remote'): void;
 }
 
 /**
@@ -185,6 +192,7 @@ export class TunnelStream {
   /** The peer (or the hub) aborted the stream. */
   onReset(error: ErrorBody): void {
     if (this.ended) return;
+    if (error.code !== 'STREAM_CLOSED') this.transport.streamFailed?.(this, error, 'remote');
     this.end();
     this.dropSocket(error.code);
   }
@@ -193,6 +201,7 @@ export class TunnelStream {
   reset(code: ErrorCode, message: string): void {
     if (this.ended) return;
     this.transport.send(encodeJsonFrame(FrameType.RESET, this.id, { code, message }));
+    if (code !== 'STREAM_CLOSED') this.transport.streamFailed?.(this, { code, message }, 'local');
     this.end();
     this.dropSocket(code);
   }

@@ -44,6 +44,13 @@ export type AgentEvent =
   | { type: 'listening'; name: string; host: string; port: number; wanted?: number; service: ServiceInfo }
   | { type: 'reach_registered'; name: string; tunnelId: string }
   | { type: 'stream_refused'; name: string; code: string; message: string }
+  /**
+   * A stream that had opened was reset: a record failed its end-to-end check (E2E_DECRYPT_FAILED, E2E_TRUNCATED),
+   * the share was revoked, the other agent went away... `stream` is its id on this agent's connection; `by` is
+   * 'local' when this agent found the fault and reset it, 'remote' when the reset came from the other end (the other
+   * agent or the hub, which relays the other agent's code). A client closing its connection is no such event.
+   */
+  | { type: 'stream_reset'; name: string; stream: number; code: string; message: string; by: 'local' | 'remote' }
   | { type: 'target_unreachable'; name: string; target: string; message: string }
   | { type: 'service_taken_over'; name: string }
   /** The agent token stops working within TOKEN_EXPIRY_WARNING_MS (by the hub's clock); rotate it. */
@@ -214,6 +221,9 @@ export class Agent {
         (err: unknown) => this.emit({ type: 'token_rotated', expiresAt: msg.expiresAt, saved: false, message: err instanceof Error ? err.message : String(err) }),
       );
     });
+    this.connection.on('streamFailed', ({ stream, error, by }) =>
+      this.emit({ type: 'stream_reset', name: stream.service, stream: stream.id, code: error.code, message: error.message, by }),
+    );
     this.connection.on('fatal', (error) => this.emit({ type: 'fatal', code: error.code, message: error.message }));
     this.connection.on('goaway', ({ message, openStreams }) => this.emit({ type: 'goaway', message, openStreams }));
     this.connection.on('event', ({ event, name }) => {
@@ -352,7 +362,9 @@ export class Agent {
       (err: unknown) => {
         const error = err instanceof ConnectError ? err : new ConnectError('INTERNAL', String(err));
         this.emit({ type: 'stream_refused', name: state.name, code: error.code, message: error.message });
-        socket.destroy();
+        // A reset, not a clean end: a client waiting for the server to speak first would take an end for a server
+        // that had nothing to say (docs/security.md).
+        socket.resetAndDestroy();
       },
     );
   }

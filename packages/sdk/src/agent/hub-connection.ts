@@ -34,6 +34,7 @@ import {
   type ControlOp,
   type ControlOps,
   type Frame,
+  type ErrorBody,
   type Identity,
   type OpenNotice,
   type TokenMessage,
@@ -98,6 +99,8 @@ export interface HubConnectionEvents {
   event: [{ event: string; name: string }];
   /** The hub rotated this agent's token; later reconnects use the new one (already in effect here). */
   token: [TokenMessage];
+  /** An open stream was reset for a reason other than a local close (see StreamTransport.streamFailed). */
+  streamFailed: [{ stream: TunnelStream; error: ErrorBody; by: 'local' | 'remote' }];
 }
 
 /** An incoming stream request: accept() once the local target is connected, or refuse(). */
@@ -275,6 +278,11 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   send(frame: Buffer): void {
     const ws = this.ws;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: true });
+  }
+
+  /** Only streams that opened (the table holds them): a failed open is the opener's rejection, reported once there. */
+  streamFailed(stream: TunnelStream, error: ErrorBody, by: 'local' | 'remote'): void {
+    if (this.streams.get(stream.id) === stream) this.emit('streamFailed', { stream, error, by });
   }
 
   streamEnded(stream: TunnelStream): void {
@@ -576,9 +584,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
 
   private settleOpen(open: PendingOpen, frame: Frame): void {
     if (frame.type === FrameType.OPEN_OK) {
-      this.streams.set(frame.streamId, open.stream);
       try {
         this.secureOpened(open, frame.payload);
+        this.streams.set(frame.streamId, open.stream);
       } catch (err) {
         const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', err instanceof Error ? err.message : String(err));
         open.stream.reset(error.code, error.message);
