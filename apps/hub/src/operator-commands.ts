@@ -7,15 +7,13 @@
  */
 
 import { parseArgs } from 'node:util';
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, isUuid } from '@private-connect/protocol';
 import type { HubConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { publicUrls } from './public-urls.js';
 import { listAllWorkspaces } from './store/members.js';
 import { issueSetupLink, makeOwnerByEmail, setupLinkUrl } from './store/setup-links.js';
 import { normalizeEmail } from './store/users.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface WorkspaceRow {
   id: string;
@@ -33,7 +31,7 @@ export async function resolveWorkspace(db: Database, ref: string | undefined): P
     if (all[0]) return all[0];
     throw new ConnectError('NOT_FOUND', `this hub has no workspace yet; start it once (npm start) to create the first one`);
   }
-  const matches = all.filter((w) => (UUID.test(ref) && w.id === ref.toLowerCase()) || w.name === ref);
+  const matches = all.filter((w) => (isUuid(ref) && w.id === ref.toLowerCase()) || w.name === ref);
   if (matches.length === 1) return matches[0]!;
   if (matches.length > 1) throw new ConnectError('BAD_REQUEST', `several workspaces are named "${ref}"; pass --workspace <id>:\n${matches.map((w) => `  ${w.id}  ${w.name}`).join('\n')}`);
   throw new ConnectError('NOT_FOUND', `no workspace with the id or name "${ref}"; workspaces:\n${known()}`);

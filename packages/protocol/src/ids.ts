@@ -6,6 +6,6 @@ export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const UUID = new RegExp(UUID_PATTERN);
 
 /** Whether `value` is a UUID: ids are checked with this before they reach a query (a uuid column refuses the rest). */
-export function isUuid(value: unknown): value is string {
+export function isUuid(value: unknown): boolean {
   return typeof value === 'string' && UUID.test(value);
 }

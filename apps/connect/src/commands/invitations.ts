@@ -4,13 +4,12 @@
  * link is refused. Both need an API key of the workspace (or an admin): an agent token is refused by the hub.
  */
 
-import { ConnectError, type InvitationInfo } from '@private-connect/protocol';
+import { ConnectError, isUuid, type InvitationInfo } from '@private-connect/protocol';
 import type { ApiClient } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { hubApi, type HubApiOptions } from '../hub-api.js';
 import { color, table } from '../output.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const when = (iso: string) => iso.slice(0, 16).replace('T', ' ') + ' UTC';
 
 /** The client and the workspace it acts in: an API key belongs to exactly one, which /v1/me names. */
@@ -42,7 +41,7 @@ function pick(invitations: InvitationInfo[], ref: string): InvitationInfo[] {
 export async function revokeInvitationCommand(ctx: Context, ref: string, options: HubApiOptions): Promise<number> {
   const { api, workspaceId } = await workspaceApi(ctx, options, 'revoking an invitation');
   let targets: Array<Pick<InvitationInfo, 'id' | 'email'>> = [{ id: ref, email: '' }];
-  if (!UUID.test(ref)) {
+  if (!isUuid(ref)) {
     targets = pick(await api.invitations(workspaceId), ref);
     if (targets.length === 0) throw new ConnectError('NOT_FOUND', `Invitation not found: ${ref.slice(0, 80)} (connect invitations lists the pending ones)`);
     if (!ref.includes('@') && targets.length > 1) throw new ConnectError('BAD_REQUEST', `"${ref}" starts ${targets.length} invitation ids; give more of the id`);

@@ -4,7 +4,7 @@
  * this workspace made and joined; `connect share revoke ID` ends one, cutting its open connections at once.
  */
 
-import { ConnectError, type ShareInfo } from '@private-connect/protocol';
+import { ConnectError, isUuid, type ShareInfo } from '@private-connect/protocol';
 import type { Context } from '../context.js';
 import { hubApi, type HubApiOptions } from '../hub-api.js';
 import { color, table } from '../output.js';
@@ -16,8 +16,6 @@ export interface ShareOptions extends HubApiOptions {
   paths?: string;
   rate?: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const list = (text: string | undefined) => (text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean));
 const when = (iso: string) => iso.slice(0, 16).replace('T', ' ') + ' UTC';
@@ -84,7 +82,7 @@ export async function shareList(ctx: Context, options: HubApiOptions): Promise<n
 export async function shareRevoke(ctx: Context, ref: string, options: HubApiOptions): Promise<number> {
   const api = await hubApi(ctx, options, 'revoking a share');
   let target: Pick<ShareInfo, 'id' | 'name'> = { id: ref, name: ref };
-  if (!UUID.test(ref)) {
+  if (!isUuid(ref)) {
     // A live share's name, or the start of an id, as `connect share ls` shows them.
     const matches = (await api.shares()).owned.filter((s) => (s.name === ref && s.state !== 'revoked') || s.id.startsWith(ref));
     if (matches.length !== 1) {

@@ -1,6 +1,6 @@
 /** The database contract the hub codes against: workspace-scoped transactions under RLS, and owner transactions. */
 
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, isUuid } from '@private-connect/protocol';
 
 /** A transaction handle: runs one SQL statement with `$1`-style parameters and returns its rows. */
 export interface Queryable {
@@ -30,11 +30,9 @@ export interface Database {
 /** The role workspace transactions run as; it owns nothing, so forced RLS always applies to it. */
 export const APP_ROLE = 'connect_app';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Throws ConnectError('BAD_REQUEST') unless value is a UUID in its canonical 8-4-4-4-12 hex form. */
 export function assertWorkspaceId(value: unknown): asserts value is string {
-  if (typeof value !== 'string' || !UUID.test(value)) {
+  if (!isUuid(value)) {
     throw new ConnectError('BAD_REQUEST', 'the workspace id must be a UUID (8-4-4-4-12 hex digits)');
   }
 }

@@ -5,7 +5,7 @@
  */
 
 import type { MemberRole } from '@private-connect/protocol';
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, isUuid } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
 import { withCredentials } from './system.js';
 import { generateToken, hashSecret, hashesEqual } from '../secrets.js';
@@ -35,8 +35,6 @@ export interface UserPrincipal {
   sessionId: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Creates a session for userId in the caller's withCredentials transaction; returns the cookie value. */
 export async function createSession(tx: Queryable, userId: string, now: Date, meta: RequestMeta): Promise<string> {
   const token = generateToken();
@@ -65,7 +63,7 @@ export async function authenticateSession(db: Database, cookie: string, workspac
   if (!row || !hashesEqual(toBuffer(row.token_hash), hash)) throw new ConnectError('UNAUTHORIZED', 'the session is not valid; sign in again');
   const lastSeen = new Date(row.last_seen_at).getTime();
   if (row.revoked_at || lastSeen + SESSION_IDLE_MS <= now.getTime()) throw new ConnectError('SESSION_EXPIRED');
-  if (workspace !== undefined && !UUID.test(workspace)) throw workspaceNotFound(workspace);
+  if (workspace !== undefined && !isUuid(workspace)) throw workspaceNotFound(workspace);
   const [member] = await withCredentials(db, async (tx) => {
     if (lastSeen + SESSION_TOUCH_MS <= now.getTime()) {
       await tx.query('update sessions set last_seen_at = $2 where id = $1 and last_seen_at < $2', [row.id, now]);
