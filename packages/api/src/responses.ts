@@ -124,7 +124,10 @@ export const AuditEntry = Type.Object({
   targetId: nullable(Type.String()),
   ip: nullable(Type.String({ description: 'Whole, unlike in logs: the audit log is where addresses are kept.' })),
   userAgent: nullable(Type.String()),
-  metadata: Type.Record(Type.String(), Type.Unknown(), {
+  // Written as JSON Schema's own `additionalProperties` (what OpenAPI documents keep), not TypeBox's Record.
+  metadata: Type.Unsafe<Record<string, unknown>>({
+    type: 'object',
+    additionalProperties: {},
     description:
       'What the event is about. Access events (`link.access`, `share.access`, `hub_port.connect`) also carry `count`, how many identical requests of one flush window the entry stands for, and `lastAt`, the last one\'s time, when count > 1.',
   }),

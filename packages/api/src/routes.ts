@@ -35,7 +35,7 @@ const errors = { '4xx': A.ErrorAnswer, '5xx': A.ErrorAnswer } as const;
 const ok = <T extends TSchema>(schema: T) => ({ 200: schema, ...errors }) as const;
 const created = <T extends TSchema>(schema: T) => ({ 201: schema, ...errors }) as const;
 const accepted = <T extends TSchema>(schema: T) => ({ 202: schema, ...errors }) as const;
-const deleted = { 204: noBody('Done; no content.'), ...errors } as const;
+const deleted = { 204: noBody('no body: done'), ...errors } as const;
 
 export const ROUTE_SCHEMAS = {
   'GET /healthz': { response: { 200: A.HealthAnswer } },
@@ -58,7 +58,7 @@ export const ROUTE_SCHEMAS = {
   'DELETE /v1/api-keys/:id': { params: IdParams, response: deleted },
   'GET /v1/audit': { querystring: AuditQueryParams, response: ok(A.AuditPage) },
   'POST /v1/auth/login': { body: LoginRequest, response: accepted(A.LoginLinkSent) },
-  'GET /v1/auth/verify': { querystring: VerifyQuery, response: { 303: noBody('To the sign-in page (/auth/verify), whose button signs in.'), ...errors } },
+  'GET /v1/auth/verify': { querystring: VerifyQuery, response: { 303: noBody('no body: Location is the sign-in page (/auth/verify), whose button signs in'), ...errors } },
   'POST /v1/auth/verify': { querystring: VerifyQuery, response: ok(A.SignedIn) },
   'POST /v1/auth/logout': { response: deleted },
   'POST /v1/device/code': { body: EnrolRequest, response: ok(A.DeviceCodeAnswer) },
