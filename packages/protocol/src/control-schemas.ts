@@ -119,6 +119,40 @@ export const OpenRequestSchema = s.object({
 // ---------------------------------------------------------------------------------------------------------------
 // Hub → agent
 
+/** A service's health as its exposing agent last reported it; `checkedAt` by the hub's clock. */
+export const ServiceHealthSchema = s.object({
+  ok: s.boolean(),
+  checkedAt: s.string({ max: MAX_TIME_TEXT }),
+  checks: s.array(HealthCheckSchema, 0, MAX_HEALTH_CHECKS, `an array of at most ${MAX_HEALTH_CHECKS} checks`),
+});
+
+/** A service as the hub describes it to agents (the results of expose, resolve, reach and list). */
+export const ServiceInfoSchema = s.object({
+  id,
+  name: serviceRef,
+  target: s.string({ max: MAX_TARGET }),
+  agentId: id,
+  agentLabel: s.string({ max: MAX_LABEL }),
+  online: s.boolean(),
+  protocol: s.optional(s.enum(['tcp', 'http'], '"tcp" or "http"')),
+  hubPort: s.optional(s.integer(1, 65535, 'a TCP port')),
+  e2e: s.optional(s.enum(['required', 'optional'], '"required" or "optional"')),
+  health: s.optional(ServiceHealthSchema),
+});
+
+const empty = s.object({});
+/** The result of each control op, in a successful reply. The agent checks it where it reads the reply. */
+export const ControlResultSchemas = {
+  expose: s.object({ service: ServiceInfoSchema }),
+  unexpose: empty,
+  resolve: s.object({ service: ServiceInfoSchema }),
+  reach: s.object({ service: ServiceInfoSchema, tunnelId: s.string({ max: MAX_ID, min: 1 }) }),
+  unreach: empty,
+  list: s.object({ services: s.array(ServiceInfoSchema, 0, Number.MAX_SAFE_INTEGER, 'an array of services') }),
+  access: empty,
+  health: empty,
+};
+
 export const WelcomeSchema = s.object({
   v: s.integer(1, Number.MAX_SAFE_INTEGER, 'a protocol version number'),
   agentId: id,

@@ -10,6 +10,7 @@ import type { E2EAnswer, E2EOffer } from './e2e.js';
 import { check, checkUnknown, s, type Schema, type Static } from './schema.js';
 import {
   ControlArgsSchemas,
+  ControlResultSchemas,
   EventSchema,
   GoAwaySchema,
   HelloSchema,
@@ -18,6 +19,8 @@ import {
   OpenRequestSchema,
   ReplySchema,
   RequestSchema,
+  ServiceHealthSchema,
+  ServiceInfoSchema,
   TokenSchema,
   WelcomeSchema,
 } from './control-schemas.js';
@@ -226,6 +229,15 @@ export function parseControlArgs<Op extends ControlOp>(op: Op, args: unknown): C
   return checkUnknown(schema, args, '', badRequest) as ControlOps[Op]['args'];
 }
 
+/**
+ * Checks the result of a successful reply against its op's schema (ControlResultSchemas), where the agent reads
+ * it, once. A malformed result is the hub's fault: ProtocolError('BAD_MESSAGE') naming the field.
+ */
+export function parseControlResult<Op extends ControlOp>(op: Op, result: unknown): ControlOps[Op]['result'] {
+  const schema: Schema = ControlResultSchemas[op as ControlOp];
+  return checkUnknown(schema, result, `${op} result`, bad) as ControlOps[Op]['result'];
+}
+
 /** Parses a control message sent by the hub. */
 export function parseHubMessage(payload: Buffer): HubMessage {
   const msg = parseObject(payload, 'control message');
@@ -357,4 +369,8 @@ export type SchemasMatchInterfaces = [
   Holds<Same<Static<typeof ControlArgsSchemas.list>, ControlOps['list']['args']>>,
   Holds<Same<Static<typeof ControlArgsSchemas.access>, ControlOps['access']['args']>>,
   Holds<Same<Static<typeof ControlArgsSchemas.health>, Without<HealthReport, 'ok'>>>,
+  Holds<Same<Static<typeof ServiceHealthSchema>, ServiceHealth>>,
+  Holds<Same<Static<typeof ServiceInfoSchema>, ServiceInfo>>,
+  Holds<Same<Static<typeof ControlResultSchemas.reach>, ControlOps['reach']['result']>>,
+  Holds<Same<Static<typeof ControlResultSchemas.list>, ControlOps['list']['result']>>,
 ];

@@ -2,7 +2,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAgentMessage, parseControlArgs, parseGoAway, parseHubMessage, parseOpenNotice, parseOpenRequest, type ControlOp } from '../src/control.js';
+import { parseAgentMessage, parseControlArgs, parseControlResult, parseGoAway, parseHubMessage, parseOpenNotice, parseOpenRequest, type ControlOp } from '../src/control.js';
 import { ConnectError, ProtocolError } from '../src/errors.js';
 import {
   MAX_ACCESS_REPORT_COUNT,
@@ -123,6 +123,25 @@ describe('control messages', () => {
     refusedMessage(() => parseOpenNotice(json({ ...base, from: 'hub' })), /^OPEN\.from must be an object$/);
     assert.equal(parseGoAway(json({ code: 'SHUTTING_DOWN', message: x(MAX_ERROR_MESSAGE) })).message.length, MAX_ERROR_MESSAGE);
     refusedMessage(() => parseGoAway(json({ code: 'SHUTTING_DOWN', message: x(MAX_ERROR_MESSAGE + 1) })), /^GOAWAY\.message is longer than 1024/);
+  });
+});
+
+describe('control results', () => {
+  const service = { id: 's1', name: 'db', target: 'localhost:5432', agentId: 'a1', agentLabel: 'laptop', online: true };
+
+  test('reads each op\'s result, dropping fields it does not know', () => {
+    const health = { ok: false, checkedAt: '2026-01-01T00:00:00.000Z', checks: [{ name: 'tcp', ok: false, detail: 'refused' }] };
+    assert.deepEqual(parseControlResult('reach', { service: { ...service, health, extra: 1 }, tunnelId: 't1' }), { service: { ...service, health }, tunnelId: 't1' });
+    assert.deepEqual(parseControlResult('list', { services: [service, { ...service, protocol: 'http', hubPort: 23000, e2e: 'optional' }] }).services.length, 2);
+    assert.deepEqual(parseControlResult('unexpose', { anything: true }), {});
+  });
+
+  test('refuses a malformed result with BAD_MESSAGE, naming the field', () => {
+    refusedMessage(() => parseControlResult('resolve', {}), /^resolve result\.service must be an object$/);
+    refusedMessage(() => parseControlResult('expose', { service: { ...service, online: 'yes' } }), /^expose result\.service\.online must be true or false$/);
+    refusedMessage(() => parseControlResult('reach', { service, tunnelId: x(MAX_ID + 1) }), /^reach result\.tunnelId is longer than 64/);
+    refusedMessage(() => parseControlResult('list', { services: [{ ...service, agentId: x(MAX_ID + 1) }] }), /^list result\.services\[0\]\.agentId is longer than/);
+    refusedMessage(() => parseControlResult('list', null), /^list result must be an object$/);
   });
 });
 

@@ -26,6 +26,7 @@ import {
   parseGoAway,
   parseHubMessage,
   parseOpenAccept,
+  parseControlResult,
   parseOpenNotice,
   parseReachName,
   readWindowIncrement,
@@ -246,12 +247,22 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     }
   }
 
-  /** Sends a control request on the current connection and waits for its reply. */
+  /**
+   * Sends a control request on the current connection and waits for its reply. The reply's result is checked
+   * against the op's schema here (parseControlResult); a malformed one rejects with BAD_MESSAGE.
+   */
   async request<Op extends ControlOp>(op: Op, args: ControlOps[Op]['args']): Promise<ControlOps[Op]['result']> {
     await this.ready();
     const id = this.nextRequestId++;
     return new Promise((resolve, reject) => {
-      this.requests.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const settle = (result: unknown) => {
+        try {
+          resolve(parseControlResult(op, result));
+        } catch (err) {
+          reject(err);
+        }
+      };
+      this.requests.set(id, { resolve: settle, reject });
       this.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'req', id, op, args }));
     });
   }
