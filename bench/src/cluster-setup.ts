@@ -104,8 +104,8 @@ export interface BenchDatabase {
  * (Ctrl-C or a CI timeout end in process.exit, where finally blocks do not run): the exit hook drops it from a
  * short synchronous child process, since an exit hook cannot wait for a query.
  */
-export async function createDatabase(adminUrl: string): Promise<BenchDatabase> {
-  const name = `pc_bench_cluster_${randomBytes(6).toString('hex')}`;
+export async function createDatabase(adminUrl: string, prefix = 'pc_bench_cluster'): Promise<BenchDatabase> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const dropSql = `drop database if exists ${name} with (force)`;
   await adminQuery(adminUrl, `create database ${name}`);
   const pgPath = createRequire(import.meta.url).resolve('pg');

@@ -31,6 +31,17 @@ export interface BenchConfig {
   peerConnSeconds: number;
   peerStreams: number;
   /**
+   * Real clients in the peer comparison (peer-clients.ts): pgbench -S seconds per run and clients (against the
+   * PostgreSQL of clusterPostgresUrl, which must be on loopback), redis-benchmark requests per command, plain and
+   * with -P 16, and clients (against Redis at 127.0.0.1:BENCH_REDIS_PORT).
+   */
+  peerPgbenchSeconds: number;
+  peerPgbenchClients: number;
+  peerRedisPort: number;
+  peerRedisRequests: number;
+  peerRedisPipelinedRequests: number;
+  peerRedisClients: number;
+  /**
    * The cluster part (cluster-bench.ts): PostgreSQL server to create its database on (BENCH_POSTGRES_URL, else
    * TEST_POSTGRES_URL), NATS server (BENCH_NATS_URL, else TEST_NATS_URL), bytes per throughput run. Round trips,
    * connection-rate seconds and runs are the relay part's.
@@ -83,6 +94,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     peerWrkSeconds: Math.max(1, Math.round(num('BENCH_PEER_WRK_SECONDS', quick ? 1 : 5))),
     peerConnSeconds: num('BENCH_PEER_CONN_SECONDS', quick ? 0.5 : 2),
     peerStreams: Math.round(num('BENCH_PEER_STREAMS', quick ? 100 : 1000)),
+    // pgbench takes whole seconds.
+    peerPgbenchSeconds: Math.max(1, Math.round(num('BENCH_PGBENCH_SECONDS', quick ? 1 : 5))),
+    peerPgbenchClients: Math.round(num('BENCH_PGBENCH_CLIENTS', 8)),
+    peerRedisPort: Math.round(num('BENCH_REDIS_PORT', 6379)),
+    peerRedisRequests: Math.round(num('BENCH_REDIS_REQUESTS', quick ? 2000 : 30_000)),
+    peerRedisPipelinedRequests: Math.round(num('BENCH_REDIS_PIPELINED_REQUESTS', quick ? 20_000 : 200_000)),
+    peerRedisClients: Math.round(num('BENCH_REDIS_CLIENTS', 32)),
     clusterPostgresUrl: env.BENCH_POSTGRES_URL || env.TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     clusterNatsUrl: env.BENCH_NATS_URL || env.TEST_NATS_URL || 'nats://127.0.0.1:4222',
     clusterBulkBytes: Math.round(num('BENCH_CLUSTER_BULK_MIB', quick ? 32 : 256) * MiB),

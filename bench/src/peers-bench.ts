@@ -1,8 +1,9 @@
 /**
  * This project beside what users would pick instead, on one machine in one run with the same workloads: direct
  * loopback, a socat relay, an OpenSSH `ssh -R` reverse forward, and hub + agents with and without end-to-end
- * encryption (peer-ways.ts). Workloads: iperf3 single stream, wrk HTTP, new connections per second, many streams
- * held open at once with the memory of every process of the way. The ways take turns in rounds (rotating who goes
+ * encryption (peer-ways.ts). Workloads: iperf3 single stream, wrk HTTP, new connections per second, pgbench -S
+ * against the machine's PostgreSQL (with and without -C) and redis-benchmark against its Redis (plain and -P 16)
+ * (peer-clients.ts), many streams held open at once with the memory of every process of the way. The ways take turns in rounds (rotating who goes
  * first) so that load from elsewhere on the machine hits each alike.
  */
 
@@ -11,6 +12,20 @@ import { MiB, median, progress, rotate, sleep, type BenchConfig } from './config
 import { haveWrk, healthyWrk, helloServer, wrk, type WrkResult } from './http-bench.js';
 import { haveCommand } from './peer-procs.js';
 import { PEER_WAYS, peerWays, type PeerWay, type Relay, type WayProcess, type WaySpec } from './peer-ways.js';
+import {
+  pgbench,
+  preparePgbench,
+  redisBenchmark,
+  redisCleanup,
+  redisProblem,
+  PGBENCH_SCALE,
+  REDIS_PIPELINE,
+  type PgbenchRun,
+  type PgbenchSettings,
+  type PgbenchTarget,
+  type RedisRun,
+  type RedisSettings,
+} from './peer-clients.js';
 import { holdStreams, iperfClient, startIperfServer, type IperfResult, type IperfServer, type StreamsResult } from './peer-workloads.js';
 import { treeMemory, type TreeMemory } from './procstat.js';
 import { poolConnRuns, type ConnRateSummary } from './relay-bench.js';
@@ -27,6 +42,10 @@ export interface PeerWayResult {
   iperf: { runs: IperfResult[]; megabytesPerSec: number; cpuSecondsPerGB: number };
   http: { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number };
   connRate?: ConnRateSummary;
+  /** pgbench -S TPS (medians), without and with -C; absent when pgbench did not run (PeersResults.clientsNotRun says why). */
+  pgbench?: { runs: PgbenchRun[]; reconnectRuns: PgbenchRun[]; tps: number; reconnectTps: number };
+  /** redis-benchmark req/s by command (medians), plain and with -P 16; absent when it did not run. */
+  redis?: { runs: RedisRun[]; pipelinedRuns: RedisRun[]; rps: Record<string, number>; pipelinedRps: Record<string, number> };
   streams?: StreamsResult;
   /** Every process of the way (and their children) before the streams opened and with all of them open. */
   memory?: { idle: WayMemory; loaded: WayMemory };
@@ -68,6 +87,11 @@ export interface PeersResults {
   wrk: { threads: number; connections: number; seconds: number; bodyBytes: number };
   connConcurrency: number;
   connSeconds: number;
+  /** Settings of the real clients, when they ran. */
+  pgbench?: PgbenchSettings & { scale: number };
+  redis?: RedisSettings & { pipeline: number };
+  /** Why pgbench or redis-benchmark did not run (a program missing, a server not answering): said, not a failure. */
+  clientsNotRun: string[];
   streams: number;
   ways: PeerWayResult[];
 }
@@ -91,12 +115,17 @@ interface Targets {
   wrk: boolean;
   http: { server: Server; port: number };
   echo: BenchServer;
+  /** The pgbench database, when pgbench can run. */
+  pg?: PgbenchTarget;
+  /** Redis's port, when redis-benchmark can run. */
+  redisPort?: number;
 }
 
 /** The speed workloads' view of the open ways: ports, and turns in rotating order with errors recorded per way. */
 interface Turns {
   open: PeerWay[];
-  port(way: PeerWay, target: 0 | 1 | 2): number;
+  /** The way's port for target `target` (an index into the target ports given to open()). */
+  port(way: PeerWay, target: number): number;
   /** Runs `work` for every way in each of `rounds` rounds; a throw is recorded as that way's error. */
   each(rounds: number, what: string, work: (way: PeerWay, round: number) => Promise<void>): Promise<void>;
 }
@@ -131,6 +160,54 @@ async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, C
   return runs;
 }
 
+const settledMedian = (xs: number[]): number => median(xs.filter(Number.isFinite));
+
+/** pgbench -S and pgbench -C -S in turns; `target` is the index of PostgreSQL's port. */
+async function pgbenchRounds(config: BenchConfig, pg: PgbenchTarget, target: number, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<void> {
+  const s: PgbenchSettings = { seconds: config.peerPgbenchSeconds, clients: config.peerPgbenchClients, threads: 2 };
+  for (const way of t.open) results.get(way)!.pgbench = { runs: [], reconnectRuns: [], tps: NaN, reconnectTps: NaN };
+  for (const reconnect of [false, true]) {
+    progress(`peers: pgbench ${reconnect ? '-C ' : ''}-S -c ${s.clients} -j ${s.threads} -T ${s.seconds}, ${config.peerRounds} round(s)`);
+    await t.each(config.peerRounds, `pgbench ${reconnect ? '-C ' : ''}-S`, async (way) => {
+      const r = await pgbench(pg, t.port(way, target), s, reconnect);
+      const figures = results.get(way)!.pgbench!;
+      (reconnect ? figures.reconnectRuns : figures.runs).push(r);
+      if (r.error) throw new Error(r.error);
+    });
+  }
+  for (const way of t.open) {
+    const f = results.get(way)!.pgbench!;
+    f.tps = settledMedian(f.runs.filter((r) => !r.error).map((r) => r.tps));
+    f.reconnectTps = settledMedian(f.reconnectRuns.filter((r) => !r.error).map((r) => r.tps));
+  }
+}
+
+/** redis-benchmark GET/SET, plain and -P 16, in turns; `target` is the index of Redis's port. */
+async function redisRounds(config: BenchConfig, target: number, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<void> {
+  const s: RedisSettings = { clients: config.peerRedisClients, requests: config.peerRedisRequests, pipelinedRequests: config.peerRedisPipelinedRequests };
+  for (const way of t.open) results.get(way)!.redis = { runs: [], pipelinedRuns: [], rps: {}, pipelinedRps: {} };
+  for (const pipelined of [false, true]) {
+    const n = pipelined ? s.pipelinedRequests : s.requests;
+    progress(`peers: redis-benchmark -t get,set -c ${s.clients} -n ${n}${pipelined ? ` -P ${REDIS_PIPELINE}` : ''}, ${config.peerRounds} round(s)`);
+    await t.each(config.peerRounds, `redis-benchmark${pipelined ? ` -P ${REDIS_PIPELINE}` : ''}`, async (way) => {
+      const r = await redisBenchmark(t.port(way, target), s, pipelined);
+      const figures = results.get(way)!.redis!;
+      (pipelined ? figures.pipelinedRuns : figures.runs).push(r);
+      if (r.error) throw new Error(r.error);
+    });
+  }
+  const byCommand = (runs: RedisRun[]) => {
+    const ok = runs.filter((r) => !r.error);
+    const commands = [...new Set(ok.flatMap((r) => Object.keys(r.rps)))];
+    return Object.fromEntries(commands.map((c) => [c, settledMedian(ok.map((r) => r.rps[c] ?? NaN))]));
+  };
+  for (const way of t.open) {
+    const f = results.get(way)!.redis!;
+    f.rps = byCommand(f.runs);
+    f.pipelinedRps = byCommand(f.pipelinedRuns);
+  }
+}
+
 /** Medians of the healthy runs of each way. */
 function summarizeSpeed(res: PeerWayResult, connRuns: ConnRateRun[], concurrency: number): void {
   res.iperf.megabytesPerSec = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.megabytesPerSec));
@@ -146,6 +223,8 @@ function summarizeSpeed(res: PeerWayResult, connRuns: ConnRateRun[], concurrency
 async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Map<PeerWay, PeerWayResult>, targets: Targets): Promise<void> {
   const relays = new Map<PeerWay, Relay>();
   const targetPorts = [targets.iperf?.port ?? targets.echo.port, targets.http.port, targets.echo.port];
+  const pgTarget = targets.pg ? targetPorts.push(targets.pg.port) - 1 : -1;
+  const redisTarget = targets.redisPort !== undefined ? targetPorts.push(targets.redisPort) - 1 : -1;
   try {
     for (const spec of specs) {
       progress(`peers: opening ${spec.label}`);
@@ -184,6 +263,8 @@ async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Ma
     if (targets.wrk) await wrkRounds(config, t, results);
     const connRuns = await connRounds(config, t);
     for (const way of open) summarizeSpeed(results.get(way)!, connRuns.get(way)!, config.connConcurrency);
+    if (targets.pg) await pgbenchRounds(config, targets.pg, pgTarget, t, results);
+    if (targets.redisPort !== undefined) await redisRounds(config, redisTarget, t, results);
   } finally {
     for (const relay of relays.values()) await relay.stop();
   }
@@ -220,8 +301,15 @@ export async function peersBench(config: BenchConfig): Promise<PeersResults> {
   const wrkThere = await haveWrk();
   const http = await helloServer(Buffer.alloc(bodyBytes, 'x'));
   const echo = await echoServer();
+  const clientsNotRun: string[] = [];
+  const pg = await preparePgbench(config.clusterPostgresUrl).catch((err: unknown) => ({ why: `preparing pgbench failed: ${message(err)}: no pgbench figures` }));
+  if ('why' in pg) clientsNotRun.push(pg.why);
+  const redisWhy = await redisProblem(config.peerRedisPort);
+  if (redisWhy) clientsNotRun.push(redisWhy);
+  for (const why of clientsNotRun) progress(`peers: ${why}`);
+  const clients = { ...('why' in pg ? {} : { pg }), ...(redisWhy ? {} : { redisPort: config.peerRedisPort }) };
   try {
-    await speedWorkloads(config, runnable, results, { ...(iperf ? { iperf } : {}), wrk: wrkThere, http, echo });
+    await speedWorkloads(config, runnable, results, { ...(iperf ? { iperf } : {}), wrk: wrkThere, http, echo, ...clients });
     progress(`peers: ${config.peerStreams} streams held open at once, each way opened afresh for an echo server`);
     for (const spec of runnable) {
       progress(`peers: ${config.peerStreams} streams through ${spec.label}`);
@@ -229,6 +317,8 @@ export async function peersBench(config: BenchConfig): Promise<PeersResults> {
     }
   } finally {
     await iperf?.stop();
+    if (!('why' in pg)) await pg.database.drop().catch((err: unknown) => progress(`peers: could not drop ${pg.database.name}: ${message(err)}`));
+    if (!redisWhy) await redisCleanup(config.peerRedisPort);
     http.server.closeAllConnections();
     http.server.close();
     await echo.close();
@@ -241,6 +331,11 @@ export async function peersBench(config: BenchConfig): Promise<PeersResults> {
     wrk: { threads: 2, connections: config.httpConnections, seconds: config.peerWrkSeconds, bodyBytes },
     connConcurrency: config.connConcurrency,
     connSeconds: config.peerConnSeconds * config.peerRounds,
+    ...('why' in pg ? {} : { pgbench: { seconds: config.peerPgbenchSeconds, clients: config.peerPgbenchClients, threads: 2, scale: PGBENCH_SCALE } }),
+    ...(redisWhy
+      ? {}
+      : { redis: { clients: config.peerRedisClients, requests: config.peerRedisRequests, pipelinedRequests: config.peerRedisPipelinedRequests, pipeline: REDIS_PIPELINE } }),
+    clientsNotRun,
     streams: config.peerStreams,
     ways: PEER_WAYS.map((w) => results.get(w)!),
   };

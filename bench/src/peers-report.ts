@@ -8,6 +8,7 @@ import { MiB } from './config.js';
 import { runHeading } from './docs-block.js';
 import type { PeersResults, PeerWayResult } from './peers-bench.js';
 import type { PeerWay } from './peer-ways.js';
+import { REDIS_COMMANDS } from './peer-clients.js';
 import { fixed, int, markdownTable, table } from './report.js';
 
 /** Single stream with E2E must reach this (MB = 10^6 bytes), from the issue. */
@@ -39,6 +40,7 @@ function rows(p: PeersResults): { header: string[]; body: Row[] } {
     ...line('HTTP latency p50 (µs), lower is better', (w) => w.http.p50Us, int),
     ...line('HTTP latency p99 (µs), lower is better', (w) => w.http.p99Us, int),
     ...line(`new connections/s (${p.connConcurrency} in flight)`, (w) => w.connRate?.perSec ?? NaN, int),
+    ...clientRows(p, line),
     plain(`${n} concurrent streams: established`, (w) => w.streams?.established ?? NaN, int),
     plain(`  still echoing with all ${n} open`, (w) => w.streams?.aliveAtEnd ?? NaN, int),
     ...line(`  seconds to open all ${n}, lower is better`, (w) => w.streams?.secondsToEstablish ?? NaN, (v) => fixed(v, 2)),
@@ -51,6 +53,44 @@ function rows(p: PeersResults): { header: string[]; body: Row[] } {
   // Memory rows of direct have no processes to measure.
   for (const r of body) for (let c = 1; c < r.length; c++) if (r[c] === 'n/a') r[c] = '—';
   return { header: ['workload', ...ways.map((w) => w.label)], body };
+}
+
+type LineFn = (label: string, value: (w: PeerWayResult) => number, show: (n: number) => string) => Row[];
+
+/** The pgbench and redis-benchmark rows, when they ran. */
+function clientRows(p: PeersResults, line: LineFn): Row[] {
+  const out: Row[] = [];
+  if (p.pgbench) {
+    const { clients, threads, seconds } = p.pgbench;
+    out.push(...line(`pgbench -S TPS (-c ${clients} -j ${threads} -T ${seconds}, median of ${p.rounds})`, (w) => w.pgbench?.tps ?? NaN, int));
+    out.push(...line('pgbench -C -S TPS (a new connection per transaction)', (w) => w.pgbench?.reconnectTps ?? NaN, int));
+  }
+  if (p.redis) {
+    for (const c of REDIS_COMMANDS) out.push(...line(`redis-benchmark ${c} req/s (-c ${p.redis.clients}, median of ${p.rounds})`, (w) => w.redis?.rps[c] ?? NaN, int));
+    for (const c of REDIS_COMMANDS) out.push(...line(`redis-benchmark -P ${p.redis.pipeline} ${c} req/s`, (w) => w.redis?.pipelinedRps[c] ?? NaN, int));
+  }
+  return out;
+}
+
+/** The figures of the real clients, E2E over --no-e2e and over ssh -R: what issue 24 is judged by. */
+export function e2eRatioLines(p: PeersResults): string[] {
+  const by = (way: PeerWay) => p.ways.find((w) => w.way === way && !w.skipped);
+  const e2e = by('connect');
+  const plain = by('connectPlain');
+  const ssh = by('ssh');
+  if (!e2e || !p.e2eInBuild) return [];
+  const figures: Array<[string, (w: PeerWayResult) => number]> = [['new connections/s', (w) => w.connRate?.perSec ?? NaN]];
+  if (p.pgbench) figures.push(['pgbench -S TPS', (w) => w.pgbench?.tps ?? NaN], ['pgbench -C -S TPS', (w) => w.pgbench?.reconnectTps ?? NaN]);
+  if (p.redis) {
+    for (const c of REDIS_COMMANDS) figures.push([`redis-benchmark ${c} req/s`, (w) => w.redis?.rps[c] ?? NaN]);
+    for (const c of REDIS_COMMANDS) figures.push([`redis-benchmark -P ${p.redis.pipeline} ${c} req/s`, (w) => w.redis?.pipelinedRps[c] ?? NaN]);
+  }
+  return figures.map(([what, f]) => {
+    const parts = [`${int(f(e2e))} with E2E`];
+    if (plain) parts.push(`${x(f(e2e), f(plain))} of --no-e2e (${int(f(plain))})`);
+    if (ssh) parts.push(`${x(f(e2e), f(ssh))} of ssh -R (${int(f(ssh))})`);
+    return `${what}: ${parts.join(', ')}`;
+  });
 }
 
 export function peersTable(p: PeersResults): string {
@@ -134,6 +174,8 @@ export function peersProblems(p: PeersResults): string[] {
     const total = w.http.runs.reduce((a, r) => a + r.requests, 0);
     const errors = w.http.runs.reduce((a, r) => a + r.errors, 0);
     if (errors > Math.max(1, total * 0.01)) problems.push(`peers: ${errors} failed HTTP requests through ${w.label}`);
+    if (p.pgbench && !(w.pgbench && w.pgbench.tps > 0 && w.pgbench.reconnectTps > 0)) problems.push(`peers: no pgbench figure for ${w.label}`);
+    if (p.redis && !(w.redis && REDIS_COMMANDS.every((c) => w.redis!.rps[c]! > 0 && w.redis!.pipelinedRps[c]! > 0))) problems.push(`peers: no redis-benchmark figure for ${w.label}`);
     if (!w.connRate || !(w.connRate.perSec > 0)) problems.push(`peers: no connection-rate figure for ${w.label}`);
     else if (w.connRate.errors > Math.max(1, w.connRate.completed * 0.01)) problems.push(`peers: ${w.connRate.errors} failed connections through ${w.label} (first: ${w.connRate.firstError})`);
     if (!w.streams) problems.push(`peers: no concurrent-streams figure for ${w.label}`);
@@ -165,6 +207,12 @@ export function peersNotes(p: PeersResults): string[] {
       'all held open while memory is sampled, then echoed again. Memory = every process of the way and its children ' +
       '(hub + expose agent + reach agent; sshd and its session processes + ssh; socat and its forks), VmRSS and PSS from /proc',
   ];
+  if (p.pgbench) {
+    out.push(`  peers: pgbench -S (select only) -c ${p.pgbench.clients} -j ${p.pgbench.threads} -T ${p.pgbench.seconds}, scale ${p.pgbench.scale}, on the machine's PostgreSQL in a database of its own; -C opens a connection per transaction`);
+  }
+  if (p.redis) out.push(`  peers: redis-benchmark -t get,set -c ${p.redis.clients}, -n ${p.redis.requests} plain and -n ${p.redis.pipelinedRequests} with -P ${p.redis.pipeline}, on the machine's Redis`);
+  for (const why of p.clientsNotRun) out.push(`  peers: ${why}`);
+  for (const l of e2eRatioLines(p)) out.push(`  peers: connect ${l}`);
   for (const w of p.ways) {
     if (w.skipped) out.push(`  peers: ${w.label} skipped: ${w.skipped}`);
     for (const e of w.errors) out.push(`  peers: ${w.label}: ${e}`);
@@ -202,6 +250,10 @@ export function peersSummary(p: PeersResults): Record<string, unknown> {
               httpP50Us: metric(w, (v) => v.http.p50Us),
               httpP99Us: metric(w, (v) => v.http.p99Us),
               connectionsPerSec: metric(w, (v) => v.connRate?.perSec),
+              pgbenchSelectTps: metric(w, (v) => v.pgbench?.tps),
+              pgbenchReconnectSelectTps: metric(w, (v) => v.pgbench?.reconnectTps),
+              redisRequestsPerSec: Object.fromEntries(REDIS_COMMANDS.map((c) => [c, metric(w, (v) => v.redis?.rps[c])])),
+              redisPipelinedRequestsPerSec: Object.fromEntries(REDIS_COMMANDS.map((c) => [c, metric(w, (v) => v.redis?.pipelinedRps[c])])),
               streams: { requested: p.streams, established: w.streams?.established ?? null, aliveAtEnd: w.streams?.aliveAtEnd ?? null, seconds: metric(w, (v) => v.streams?.secondsToEstablish) },
               memoryMiB: {
                 idleRss: num((w.memory?.idle.rss ?? NaN) / MiB),
@@ -218,6 +270,8 @@ export function peersSummary(p: PeersResults): Record<string, unknown> {
     ),
     targets: checks,
     targetNotes: notes,
+    clientsNotRun: p.clientsNotRun,
+    e2eRatios: e2eRatioLines(p),
   };
 }
 
@@ -232,7 +286,10 @@ export function peersDocsBlock(p: PeersResults, quick: boolean, started: Date, m
     `Machine: ${machine}.`,
     '',
     `Settings: ${p.rounds} round(s) per workload, ways in rotating order; iperf3 \`-t ${p.iperfSeconds}${p.iperfOmitSeconds ? ` -O ${p.iperfOmitSeconds}` : ''}\`; ` +
-      `wrk \`-t${p.wrk.threads} -c${p.wrk.connections} -d${p.wrk.seconds}s\`, ${p.wrk.bodyBytes}-byte answers; new connections with ${p.connConcurrency} in flight; ${p.streams} concurrent streams.`,
+      `wrk \`-t${p.wrk.threads} -c${p.wrk.connections} -d${p.wrk.seconds}s\`, ${p.wrk.bodyBytes}-byte answers; new connections with ${p.connConcurrency} in flight; ` +
+      (p.pgbench ? `pgbench \`-S -c ${p.pgbench.clients} -j ${p.pgbench.threads} -T ${p.pgbench.seconds}\` (and with \`-C\`), scale ${p.pgbench.scale}; ` : '') +
+      (p.redis ? `redis-benchmark \`-t get,set -c ${p.redis.clients}\`, ${p.redis.requests} requests plain, ${p.redis.pipelinedRequests} with \`-P ${p.redis.pipeline}\`; ` : '') +
+      `${p.streams} concurrent streams.`,
     '',
     peersMarkdownTable(p),
     '',
@@ -240,6 +297,8 @@ export function peersDocsBlock(p: PeersResults, quick: boolean, started: Date, m
     '',
     ...checks.map((c) => `- ${c.met ? 'met' : '**MISSED**'}: ${label(c.way)}, ${c.what}: ${c.detail}`),
     ...notes.map((n) => `- ${n}`),
+    ...e2eRatioLines(p).map((l) => `- connect ${l}`),
+    ...p.clientsNotRun.map((why) => `- ${why}`),
     ...p.ways.filter((w) => w.memory).map((w) => `- ${w.label}, memory by process: ${memoryByRole(w, p.streams)}`),
     ...p.ways.filter((w) => w.skipped).map((w) => `- ${w.label} did not run: ${w.skipped}`),
     ...p.ways.flatMap((w) => w.errors.map((e) => `- ${w.label}: ${e}`)),

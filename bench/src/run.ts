@@ -9,7 +9,8 @@
  *                the goals (pass/miss); hub RSS idle, then with N authenticated idle agent sockets: KiB per agent
  *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link in path and in
  *                subdomain mode, via ssh -R; issue 21's link targets (vs the hub port, vs ssh -R) judged
- *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, many streams + memory
+ *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, pgbench (-S, -C -S),
+ *                redis-benchmark (plain, -P 16), many streams + memory
  *   cluster      2 hubs on one PostgreSQL over NATS: throughput, round trips, conn/s with both agents on one hub vs
  *                on different hubs (skipped, saying why, without PostgreSQL or NATS; BENCH_POSTGRES_URL, BENCH_NATS_URL)
  *
