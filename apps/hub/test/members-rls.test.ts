@@ -86,11 +86,44 @@ describe(`row level security of membership and identity tables (${dbKind})`, () 
     assert.equal(rows.length, 0);
   });
 
-  for (const table of ['users', 'sessions', 'magic_links', 'setup_links']) {
+  for (const table of ['users', 'sessions', 'magic_links', 'setup_links', 'device_codes']) {
     test(`refuses connect_app any access to ${table}, even inside its own workspace`, async () => {
       for (const sql of [`select * from ${table}`, `delete from ${table}`, `update ${table} set created_at = now()`]) {
         await assert.rejects(t.db.withWorkspace(x.workspace, (tx) => tx.query(sql)), isPgError('42501', /permission denied/), sql);
       }
     });
   }
+
+  test('were connect_app granted magic_links, setup_links or device_codes, it would see and write only its own workspace rows', async () => {
+    const rollback = new Error('roll back');
+    const seen: Record<string, string[]> = {};
+    await assert.rejects(
+      t.db.withSystem(async (tx) => {
+        for (const ws of [x.workspace, y.workspace]) {
+          await tx.query(`insert into setup_links (token_hash, workspace_id, created_at, expires_at) values ($1, $2, now(), now() + interval '1 day')`, [randomBytes(32), ws]);
+          await tx.query(
+            `insert into device_codes (device_code_hash, user_code, created_at, expires_at, approved_at, workspace_id) values ($1, $2, now(), now() + interval '1 hour', now(), $3)`,
+            [randomBytes(32), ws === x.workspace ? 'XXXX-XXXX' : 'YYYY-YYYY', ws],
+          );
+        }
+        // A login link names no workspace: no workspace sees it.
+        await tx.query(`insert into magic_links (token_hash, email, purpose, created_at, expires_at) values ($1, 'login@example.com', 'login', now(), now() + interval '1 hour')`, [randomBytes(32)]);
+        for (const table of ['magic_links', 'setup_links', 'device_codes']) await tx.query(`grant select, insert, update, delete on ${table} to connect_app`);
+        await tx.query('set local role connect_app');
+        await tx.query(`select set_config('app.workspace_id', $1, true)`, [x.workspace]);
+        for (const table of ['magic_links', 'setup_links', 'device_codes']) {
+          seen[table] = (await tx.query<{ workspace_id: string | null }>(`select workspace_id from ${table}`)).map((row) => String(row.workspace_id));
+          assert.equal((await tx.query(`update ${table} set created_at = now() where workspace_id = $1 returning 1`, [y.workspace])).length, 0, table);
+          assert.equal((await tx.query(`delete from ${table} where workspace_id = $1 returning 1`, [y.workspace])).length, 0, table);
+        }
+        await assert.rejects(
+          tx.query(`insert into setup_links (token_hash, workspace_id, created_at, expires_at) values ($1, $2, now(), now())`, [randomBytes(32), y.workspace]),
+          isPgError('42501', /row-level security/),
+        );
+        throw rollback; // the grants, the role and the rows go with the transaction
+      }),
+      (error) => error === rollback,
+    );
+    assert.deepEqual(seen, { magic_links: [x.workspace], setup_links: [x.workspace], device_codes: [x.workspace] });
+  });
 });
