@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { identityFromPem, keyFingerprint, type AuditEntry, type CreatedLink } from '@private-connect/protocol';
+import { identityFromPem, keyFingerprint } from '@private-connect/protocol';
+import type { AuditEntry, CreatedLink } from '@private-connect/api';
 import type { BrowserContext, Browser, Page } from 'playwright-core';
 import {
   echoServer,

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { ServiceDiagnostics } from '@private-connect/protocol';
+import type { ServiceDiagnostics } from '@private-connect/api';
 import { CONNECT_MAIN, enrolAgent, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 const run = promisify(execFile);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { InvitationInfo } from '@private-connect/protocol';
+import type { InvitationInfo } from '@private-connect/api';
 import { CONNECT_MAIN, enrolAgent, eventually, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess } from '../src/index.js';
 
 describe('connect invitations: list and revoke from the command line', () => {

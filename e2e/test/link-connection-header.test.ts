@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import type { CreatedLink } from '@private-connect/protocol';
+import type { CreatedLink } from '@private-connect/api';
 import { enrolAgent, exchange, parseResponses, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 describe('Connection: content-length on a public link', () => {

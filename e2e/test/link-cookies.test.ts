@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { CreatedLink } from '@private-connect/protocol';
+import type { CreatedLink } from '@private-connect/api';
 import { ApiClient } from '@private-connect/sdk';
 import { closeHttpServer, enrolAgent, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 

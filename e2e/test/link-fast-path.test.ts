@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { CreatedLink } from '@private-connect/protocol';
+import type { CreatedLink } from '@private-connect/api';
 import { enrolAgent, removeDirs, startHubProcess, type AgentHome, type HubProcess } from '../src/harness.js';
 import type { Proc } from '../src/processes.js';
 import { BIG_SEED, FAST_BODY, PIECES, startProbeApp, type ProbeApp } from '../src/probe-app.js';

@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { CreatedLink } from '@private-connect/protocol';
+import type { CreatedLink } from '@private-connect/api';
 import { enrolAgent, eventually, removeDirs, startHubProcess, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 const run = promisify(execFile);

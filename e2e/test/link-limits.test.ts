@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import type { AuditEntry, CreatedLink } from '@private-connect/protocol';
+import type { AuditEntry, CreatedLink } from '@private-connect/api';
 import {
   closeHttpServer,
   enrolAgent,

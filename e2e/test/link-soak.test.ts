@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import type { CreatedLink } from '@private-connect/protocol';
+import type { CreatedLink } from '@private-connect/api';
 import {
   ABRUPT_KINDS,
   enrolAgent,

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { AuditEntry, CreatedLink, LinkInfo } from '@private-connect/protocol';
+import type { AuditEntry, CreatedLink, LinkInfo } from '@private-connect/api';
 import { chunks, closeHttpServer, enrolAgent, eventually, expectedDigest, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess, type Proc } from '../src/index.js';
 
 const run = promisify(execFile);

@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { AuditEntry, CreatedShare } from '@private-connect/protocol';
+import type { AuditEntry, CreatedShare } from '@private-connect/api';
 import { enrolAgent, eventually, newWorkspace, removeDirs, startHubProcess, type AgentHome, type HubProcess } from '../src/index.js';
 import { startNodeStatic, startPythonStatic, staticTree, type HttpBackend } from '../src/http-backends.js';
 import { rawHttpClient, type WireResponse } from '../src/raw-http.js';

@@ -16,7 +16,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { AuditEntry, CreatedShare, JoinedShareInfo, ServiceInfo } from '@private-connect/protocol';
+import type { ServiceInfo } from '@private-connect/protocol';
+import type { AuditEntry, CreatedShare, JoinedShareInfo } from '@private-connect/api';
 import { connect, echoServer, enrolAgent, eventually, newWorkspace, removeDirs, roundTrip, startHubProcess, type AgentHome, type HubProcess, type Proc, type TcpServer } from '../src/index.js';
 
 const run = promisify(execFile);

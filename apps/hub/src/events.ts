@@ -6,7 +6,7 @@
  */
 
 import { EventEmitter } from 'node:events';
-import type { HubEvent } from '@private-connect/protocol';
+import type { HubEvent } from '@private-connect/api';
 import type { ServiceTraffic } from './relay/service-traffic.js';
 
 /** How often per-service traffic is compared and, when it changed, published as a `stats` event. */

@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { HubMessage, ServiceDiagnostics, ServiceHealth } from '@private-connect/protocol';
+import type { HubMessage, ServiceHealth } from '@private-connect/protocol';
+import type { ServiceDiagnostics } from '@private-connect/api';
 import { dbKind, isPgError } from './support/test-database.js';
 import { DAY, startTestHub, type TestAgentSocket, type TestHub } from './support/test-hub.js';
 import { DIAGNOSTICS_PER_SERVICE } from '../src/store/diagnostics.js';

@@ -11,7 +11,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Agent } from '@private-connect/sdk';
-import type { CreatedLink, LinkInfo } from '@private-connect/protocol';
+import type { CreatedLink, LinkInfo } from '@private-connect/api';
 import { redactSecrets } from '../src/logger.js';
 import { MAX_LINK_LOOKUPS_PER_MIN, generateLinkToken } from '../src/sharing/links.js';
 import { cookiesForApp, linkCookiePrefix, pathModeSetCookie, subdomainSetCookie } from '../src/sharing/link-cookies.js';

@@ -10,7 +10,8 @@ import { createServer as createHttpServer, request as httpRequest, type Server a
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ConnectError, type CreatedShare } from '@private-connect/protocol';
+import { ConnectError } from '@private-connect/protocol';
+import type { CreatedShare } from '@private-connect/api';
 import { Agent, type AgentEvent } from '@private-connect/sdk';
 import { sweepShareStreams } from '../src/sharing/shares.js';
 import { HOUR, eventually, startTestHub, type TestHub } from './support/test-hub.js';

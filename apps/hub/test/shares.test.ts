@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { CreatedShare, JoinedShareInfo, ShareList } from '@private-connect/protocol';
+import type { CreatedShare, JoinedShareInfo, ShareList } from '@private-connect/api';
 import { redactSecrets } from '../src/logger.js';
 import { MAX_SHARE_SERVICES } from '../src/sharing/share-routes.js';
 import { DAY, startTestHub, type TestAgentSocket, type TestHub } from './support/test-hub.js';

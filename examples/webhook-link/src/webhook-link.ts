@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConnectError, type CreatedLink } from '@private-connect/protocol';
+import { ConnectError } from '@private-connect/protocol';
+import type { CreatedLink } from '@private-connect/api';
 import { ApiClient, expose, requireConfig, resolveHome, type ConnectOptions } from '@private-connect/sdk';
 
 /** Largest webhook body the receiver accepts. */

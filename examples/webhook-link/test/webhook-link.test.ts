@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import type { AuditEntry, LinkInfo } from '@private-connect/protocol';
+import type { AuditEntry, LinkInfo } from '@private-connect/api';
 import { ApiClient, readConfig, writeConfig } from '@private-connect/sdk';
 import { enrolAgent, eventually, removeDirs, startHubProcess, tempDir, type AgentHome, type HubProcess } from '@private-connect/e2e';
 import type { WebhookLinkResult } from '../src/webhook-link.js';

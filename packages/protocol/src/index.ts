@@ -5,7 +5,6 @@ export * from './errors.js';
 export * from './control.js';
 export * from './names.js';
 export * from './ids.js';
-export * from './api.js';
 export * from './http-rules.js';
 export * from './e2e.js';
 export * from './http-proxy.js';

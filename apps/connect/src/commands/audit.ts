@@ -1,6 +1,7 @@
 /** `connect audit`: the workspace's audit log, newest first, as a table (or JSON). */
 
-import { ConnectError, type AuditEntry } from '@private-connect/protocol';
+import { ConnectError } from '@private-connect/protocol';
+import type { AuditEntry } from '@private-connect/api';
 import { ApiClient, readConfig } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { table } from '../output.js';

@@ -4,7 +4,8 @@
  * link is refused. Both need an API key of the workspace (or an admin): an agent token is refused by the hub.
  */
 
-import { ConnectError, isUuid, type InvitationInfo } from '@private-connect/protocol';
+import { ConnectError, isUuid } from '@private-connect/protocol';
+import type { InvitationInfo } from '@private-connect/api';
 import type { ApiClient } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { hubApi, type HubApiOptions } from '../hub-api.js';

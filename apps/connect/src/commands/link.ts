@@ -3,7 +3,8 @@
  * URL is the key). `connect link ls` lists the workspace's links; `connect link revoke <id>` ends one at once.
  */
 
-import { ConnectError, validateServiceName, type LinkInfo } from '@private-connect/protocol';
+import { ConnectError, validateServiceName } from '@private-connect/protocol';
+import type { LinkInfo } from '@private-connect/api';
 import type { Context } from '../context.js';
 import { hubApi, type HubApiOptions } from '../hub-api.js';
 import { table } from '../output.js';

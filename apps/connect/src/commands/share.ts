@@ -4,7 +4,8 @@
  * this workspace made and joined; `connect share revoke ID` ends one, cutting its open connections at once.
  */
 
-import { ConnectError, isUuid, type ShareInfo } from '@private-connect/protocol';
+import { ConnectError, isUuid } from '@private-connect/protocol';
+import type { ShareInfo } from '@private-connect/api';
 import type { Context } from '../context.js';
 import { hubApi, type HubApiOptions } from '../hub-api.js';
 import { color, table } from '../output.js';

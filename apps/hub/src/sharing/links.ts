@@ -6,7 +6,8 @@
 
 import { MAX_LINK_RATE } from '@private-connect/api';
 import { randomBytes } from 'node:crypto';
-import { ConnectError, parseDuration, type LinkInfo, type LinkState } from '@private-connect/protocol';
+import { ConnectError, parseDuration } from '@private-connect/protocol';
+import type { LinkInfo, LinkState } from '@private-connect/api';
 import type { Database, Queryable } from '../db/index.js';
 import { hashSecret } from '../secrets.js';
 import type { Actor } from '../store/api-keys.js';

@@ -1,6 +1,6 @@
 /** API keys of a workspace: create (the key is returned once), list (prefix only, never the hash), revoke. */
 
-import type { ApiKeyInfo } from '@private-connect/protocol';
+import type { ApiKeyInfo } from '@private-connect/api';
 import type { Queryable } from '../db/index.js';
 import { apiKeyPrefix, generateApiKey, hashSecret } from '../secrets.js';
 import { recordAudit, type ActorType } from './audit.js';

@@ -6,7 +6,7 @@
  * INVITATION_REVOKED.
  */
 
-import type { InvitationInfo } from '@private-connect/protocol';
+import type { InvitationInfo } from '@private-connect/api';
 import type { Database, Queryable } from '../db/index.js';
 import { withCredentials } from './system.js';
 import { recordAudit, type ActorType } from './audit.js';

@@ -5,7 +5,8 @@
  */
 
 import { MAX_WORKSPACE_NAME } from '@private-connect/api';
-import { ConnectError, type MemberInfo, type MemberRole } from '@private-connect/protocol';
+import { ConnectError } from '@private-connect/protocol';
+import type { MemberInfo, MemberRole } from '@private-connect/api';
 import type { Database, Queryable } from '../db/index.js';
 import { withBootstrap, withCredentials } from './system.js';
 import { recordAudit } from './audit.js';

@@ -4,7 +4,7 @@
  * session acts in is checked against workspace_members on every request, so a removed member loses access at once.
  */
 
-import type { MemberRole } from '@private-connect/protocol';
+import type { MemberRole } from '@private-connect/api';
 import { ConnectError, isUuid } from '@private-connect/protocol';
 import type { Database, Queryable } from '../db/index.js';
 import { withCredentials } from './system.js';

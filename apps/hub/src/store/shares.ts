@@ -5,7 +5,8 @@
  * workspace id and runs as the system role, because the rows belong to the owner.
  */
 
-import type { JoinedShareInfo, ServiceProtocol, ShareInfo, ShareState } from '@private-connect/protocol';
+import type { ServiceProtocol } from '@private-connect/protocol';
+import type { JoinedShareInfo, ShareInfo, ShareState } from '@private-connect/api';
 import type { Queryable } from '../db/index.js';
 
 export interface ShareRow {
