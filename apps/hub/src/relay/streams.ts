@@ -232,8 +232,9 @@ export function peerGone(end: StreamEnd, code: ErrorCode = 'PEER_GONE', message 
 }
 
 /**
- * Applies one stream frame that `end`'s peer sent (a hub link, or the hub's own opener): the relay function of its
- * type. Throws ProtocolError for a type that has no place on a stream.
+ * Applies one stream frame that `end`'s peer sent (an agent connection, a hub link, or the hub's own opener): the
+ * relay function of its type. The one dispatch of stream frames. Throws ProtocolError for a type that has no place
+ * on a stream.
  */
 export function relayStreamFrame(end: StreamEnd, frame: Frame, raw: Buffer, stats: RelayStats): void {
   switch (frame.type) {
