@@ -1,5 +1,6 @@
 export { Agent, AGENT_VERSION, type AgentEvent, type AgentOptions, type ExposeOptions, type Reach, type ReachOptions, type ServiceTraffic } from './agent/agent.js';
-export { HubConnection, type HubConnectionOptions, type IncomingOpen, type E2EOptions } from './agent/hub-connection.js';
+export { HubConnection, type HubConnectionOptions, type IncomingOpen } from './agent/hub-connection.js';
+export type { E2EOptions } from './agent/stream-handshake.js';
 export { KnownAgents, type KnownAgent, type PresentedAgent } from './agent/known-agents.js';
 export { loadOrCreateIdentity } from './agent/identity-file.js';
 export { RECORD_BYTES, TunnelStream, duplexPair, type StreamSocket, type StreamTransport, type PairedDuplex } from '@private-connect/tunnel';

@@ -1,18 +1,16 @@
 /**
- * The agent's one WebSocket to the hub: handshake, control requests, the stream table, keepalive, and
- * reconnection with capped exponential backoff and jitter. Streams of both directions share the socket.
+ * The agent's one WebSocket to the hub: hello and welcome, control requests and their replies, the stream table,
+ * keepalive and GOAWAY. Streams of both directions share the socket. Where and when it reconnects is decided by
+ * reconnect-policy.ts; each stream's end-to-end handshake is built and checked by stream-handshake.ts.
  */
 
-import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import {
   ConnectError,
-  E2EInitiator,
   FrameType,
   ERROR_CODES,
   IDLE_TIMEOUT_MS,
-  MAX_HELLO_HUBS,
   OPEN_TIMEOUT_MS,
   PING_INTERVAL_MS,
   PROTOCOL_VERSION,
@@ -25,30 +23,24 @@ import {
   parseErrorPayload,
   parseGoAway,
   parseHubMessage,
-  parseOpenAccept,
   parseControlResult,
   parseOpenNotice,
-  parseReachName,
   readWindowIncrement,
-  respond,
   type AgentInfo,
   type ControlOp,
   type ControlOps,
+  type E2EInitiator,
   type Frame,
   type ErrorBody,
-  type Identity,
   type OpenNotice,
   type TokenMessage,
   type WelcomeMessage,
 } from '@private-connect/protocol';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
 import { TunnelStream, type StreamTransport } from '@private-connect/tunnel';
-import { agentEndpointUrl, hubCa, hubConnectError } from './hub-url.js';
-
-/** After a GOAWAY, reconnect attempts for this long wait only a short random time, never the growing backoff. */
-export const GOAWAY_FAST_RECONNECT_MS = 30_000;
-/** Least wait between those attempts after the first (a hub that is restarting refuses for a while). */
-const FAST_RETRY_FLOOR_MS = 250;
+import { hubCa, hubConnectError } from './hub-url.js';
+import { createReconnectPolicy, type ReconnectPolicy } from './reconnect-policy.js';
+import { streamHandshakes, type E2EOptions, type StreamHandshakes } from './stream-handshake.js';
 
 export interface HubConnectionOptions {
   hubUrl: string;
@@ -76,18 +68,6 @@ export interface HubConnectionOptions {
   e2e?: E2EOptions;
 }
 
-export interface E2EOptions {
-  /** This agent's identity: its public key goes to the hub in hello, its private key signs handshake answers. */
-  identity: Identity;
-  /** Also accept plaintext streams (--no-e2e). A stream is plaintext only when both of its agents accept it. */
-  allowPlaintext: boolean;
-  /**
-   * Decides whether the exposing agent of a stream this agent opened is the one expected (the pin of
-   * known-agents.ts), after its signature verified and before any byte is sent; throws ConnectError to refuse.
-   */
-  verifyPeer(name: string, peer: { agentId: string; label: string; identityKey: string }): void;
-}
-
 /**
  * Events: 'connected' (WelcomeMessage), 'disconnected' ({error, retryInMs}), 'fatal' (ConnectError), 'event' (hub
  * event), 'goaway' (the hub is shutting down: open streams finish on this socket, then the agent reconnects).
@@ -111,9 +91,6 @@ export interface IncomingOpen {
   accept(): void;
   refuse(code: ConnectError['code'], message: string): void;
 }
-
-/** Close codes after which reconnecting cannot help. */
-const FATAL_CODES = new Set(['UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'UNSUPPORTED_VERSION']);
 
 interface PendingRequest {
   resolve(value: unknown): void;
@@ -139,20 +116,13 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private ws: WebSocket | undefined;
   private welcome: WelcomeMessage | undefined;
   private stopped = false;
-  private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private lastReceivedAt = 0;
   /** Set by GOAWAY until the socket that received it closed. */
   private goingAway = false;
-  /** GOAWAY's reconnectMs: the most a reconnect after it waits. */
-  private goAwayJitterMs = 0;
   /** Why the hub sent GOAWAY (shutting down, or rebalancing its agents): what the socket's end reports. */
   private goAwayError = new ConnectError('SHUTTING_DOWN', 'the hub is shutting down');
-  /** Until then (after a GOAWAY), reconnects wait a short random time instead of the backoff. */
-  private fastReconnectUntil = 0;
-  /** A certificate refused before the first connection is a setup error (fatal); later, a reason to retry. */
-  private everConnected = false;
   private nextStreamId = 1;
   private nextRequestId = 1;
   /** Streams of the current socket by id; removed by streamEnded() and when the socket goes away. */
@@ -164,9 +134,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   /** Opens waiting for OPEN_OK / OPEN_ERROR; rejected when the socket goes away. */
   private readonly opens = new Map<number, PendingOpen>();
   private openHandler: ((open: IncomingOpen) => void) | undefined;
-  /** The agent endpoints of `hubUrl` and `hubUrls`, and the one in use. */
-  private readonly urls: ReadonlyArray<{ hubUrl: string; endpoint: string }>;
-  private urlIndex = 0;
+  /** Which hub is tried next, and when. */
+  private readonly reconnect: ReconnectPolicy;
+  /** The end-to-end handshakes of the streams this agent opens and serves. */
+  private readonly handshakes: StreamHandshakes;
   /** Round-trip time of the last ping, in ms. */
   rttMs: number | undefined;
   /** The connection window of the current socket, shared by all its streams (full again on each new socket). */
@@ -178,16 +149,13 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   constructor(private readonly options: HubConnectionOptions) {
     super();
     this.token = options.token;
-    const urls = [...new Set([options.hubUrl, ...(options.hubUrls ?? [])])];
-    this.urls = (options.hubOrder === 'listed' ? urls : shuffled(urls)).map((hubUrl) => ({
-      hubUrl,
-      endpoint: agentEndpointUrl(hubUrl, options.allowInsecure ?? false),
-    }));
+    this.reconnect = createReconnectPolicy(options);
+    this.handshakes = streamHandshakes(options.e2e);
   }
 
   /** The hub this agent is connected to, or tries next. */
   get hubUrl(): string {
-    return this.urls[this.urlIndex]!.hubUrl;
+    return this.reconnect.hubUrl;
   }
 
   /** Starts connecting (and reconnecting until close()). */
@@ -273,7 +241,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     const stream = new TunnelStream(id, this, service);
-    const initiator = this.options.e2e ? new E2EInitiator() : undefined;
+    const { initiator, payload } = this.handshakes.offer(service);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.opens.delete(id);
@@ -281,7 +249,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
         this.closeIfDrained();
       }, OPEN_TIMEOUT_MS + 1000);
       this.opens.set(id, { stream, initiator, resolve, reject, timer });
-      this.send(encodeJsonFrame(FrameType.OPEN, id, { service, ...(initiator ? { e2e: initiator.offer } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}) }));
+      this.send(encodeJsonFrame(FrameType.OPEN, id, payload));
     });
   }
 
@@ -304,11 +272,6 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   /** The hub is going away and the last stream (or open waiting for its answer) on its socket finished: move on now. */
   private closeIfDrained(): void {
     if (this.goingAway && this.streams.size === 0 && this.opens.size === 0) this.ws?.close(1000, 'goaway');
-  }
-
-  /** This agent takes plaintext streams: it runs with --no-e2e, or has no identity to encrypt with. */
-  private get acceptsPlaintext(): boolean {
-    return !this.options.e2e || this.options.e2e.allowPlaintext;
   }
 
   /** Number of open streams. */
@@ -335,7 +298,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.urls[this.urlIndex]!.endpoint, {
+    const ws = new WebSocket(this.reconnect.endpoint, {
       headers: { authorization: `Bearer ${this.token}`, 'user-agent': `connect/${this.options.agent.version} (${process.platform})` },
       perMessageDeflate: false,
       handshakeTimeout: 10_000,
@@ -365,9 +328,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     ws.on('open', () => {
       this.lastReceivedAt = Date.now();
       this.window.reset();
-      const identityKey = this.options.e2e?.identity.publicKey.toString('base64');
-      const hubs = Math.min(this.urls.length, MAX_HELLO_HUBS);
-      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(this.acceptsPlaintext ? { plain: true } : {}), hubs };
+      const { identityKey, acceptsPlaintext } = this.handshakes;
+      const hubs = this.reconnect.hubCount;
+      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(acceptsPlaintext ? { plain: true } : {}), hubs };
       this.send(encodeJsonFrame(FrameType.CONTROL, 0, hello));
     });
     ws.on('message', (data: Buffer) => {
@@ -398,16 +361,13 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     this.goingAway = false;
     this.dropSocketState(error);
     if (this.stopped) return;
-    if (FATAL_CODES.has(error.code) || (error.code === 'HUB_CERTIFICATE' && !this.everConnected)) {
+    if (this.reconnect.isFatal(error)) {
       this.stopped = true;
       this.emit('fatal', error);
       this.settleWaiters({ error });
       return;
     }
-    // With several hubs, the next attempt goes to the next one: a dead hub costs one failed attempt, not a backoff.
-    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
-    const retryInMs = this.retryDelay(error);
-    this.attempt++;
+    const retryInMs = this.reconnect.next(error);
     this.emit('disconnected', { error, retryInMs });
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
   }
@@ -475,9 +435,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const msg = parseHubMessage(frame.payload);
     if (msg.t === 'welcome') {
       this.welcome = msg;
-      this.attempt = 0;
-      this.everConnected = true;
-      this.fastReconnectUntil = 0;
+      this.reconnect.connected();
       this.nextStreamId = 1;
       this.startKeepalive();
       this.emit('connected', msg);
@@ -503,25 +461,11 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private onGoAway(frame: Frame): void {
     const goaway = parseGoAway(frame.payload);
     this.goingAway = true;
-    this.goAwayJitterMs = goaway.reconnectMs;
     this.goAwayError = new ConnectError(goaway.code, goaway.message || ERROR_CODES[goaway.code].summary);
-    this.fastReconnectUntil = Date.now() + GOAWAY_FAST_RECONNECT_MS;
-    this.attempt = 0;
+    this.reconnect.goAway(goaway.reconnectMs);
     this.welcome = undefined;
     this.emit('goaway', { message: goaway.message, openStreams: this.streams.size });
     this.closeIfDrained();
-  }
-
-  /** Wait before the next attempt: a short random one after GOAWAY, else the capped exponential backoff. */
-  private retryDelay(error: ConnectError): number {
-    if (Date.now() < this.fastReconnectUntil) {
-      const jitter = Math.round(Math.random() * this.goAwayJitterMs);
-      return this.attempt === 0 ? jitter : Math.max(FAST_RETRY_FLOOR_MS, jitter);
-    }
-    if (error.code === 'SHUTTING_DOWN' && this.attempt === 0) return 200;
-    // Each hub of the list gets one attempt per backoff step; moving on to another hub waits only a moment.
-    if (this.attempt % this.urls.length !== this.urls.length - 1) return this.attempt === 0 ? 0 : FAST_RETRY_FLOOR_MS;
-    return backoffDelay(Math.floor(this.attempt / this.urls.length), this.options.backoff ?? DEFAULT_BACKOFF);
   }
 
   private onIncomingOpen(frame: Frame): void {
@@ -531,20 +475,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     const refuse = (code: ConnectError['code'], message: string) =>
       this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
     if (!this.openHandler) return refuse('SERVICE_NOT_FOUND', `Service not found: ${notice.service}`);
-    const e2e = this.options.e2e;
-    // Plaintext only when the opener accepts it and so does this agent; the hub's own streams (public links and hub
-    // ports) end at the hub by design, so there is nobody to encrypt to.
-    const hubTerminated = notice.from.agentId === 'hub' && !notice.e2e;
-    const plainAgreed = notice.plain === true && this.acceptsPlaintext;
-    const encrypt = !hubTerminated && !plainAgreed;
-    if (encrypt && !(notice.e2e && e2e)) {
-      return refuse(
-        'E2E_REQUIRED',
-        notice.e2e
-          ? `the agent exposing "${notice.service}" cannot encrypt end to end`
-          : `the agent exposing "${notice.service}" requires end-to-end encryption and the opening agent offered none (plaintext needs --no-e2e on both agents)`,
-      );
-    }
+    const decided = this.handshakes.decide(notice);
+    if (decided instanceof ConnectError) return refuse(decided.code, decided.message);
+    const { encrypt } = decided;
     let answered = false;
     const socketAtOpen = this.ws;
     this.openHandler({
@@ -557,21 +490,20 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
           this.streams.set(id, stream);
           return this.send(encodeFrame(FrameType.OPEN_OK, id));
         }
-        const welcome = this.welcome!;
-        let handshake: ReturnType<typeof respond>;
+        let handshake: ReturnType<StreamHandshakes['answer']>;
         try {
-          handshake = respond(notice.e2e!, e2e!.identity, { agentId: welcome.agentId, label: welcome.label, service: notice.service });
+          handshake = this.handshakes.answer(notice, this.welcome!);
         } catch (err) {
           // A malformed offer (a low-order key) fails this stream only: it is refused, and the stream ends before
           // the local socket is attached to it.
-          const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', String(err));
+          const error = err as ConnectError;
           stream.abort();
           refuse(error.code, error.message);
           return;
         }
         stream.session = handshake.session;
         this.streams.set(id, stream);
-        this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: handshake.answer }));
+        this.send(encodeJsonFrame(FrameType.OPEN_OK, id, handshake.payload));
       },
       refuse: (code, message) => {
         if (answered || this.ws !== socketAtOpen) return;
@@ -596,7 +528,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private settleOpen(open: PendingOpen, frame: Frame): void {
     if (frame.type === FrameType.OPEN_OK) {
       try {
-        this.secureOpened(open, frame.payload);
+        const session = this.handshakes.finish(open.stream.service, open.initiator, frame.payload);
+        if (session) open.stream.session = session;
         this.streams.set(frame.streamId, open.stream);
       } catch (err) {
         const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', err instanceof Error ? err.message : String(err));
@@ -608,30 +541,6 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     } else {
       open.reject(errorFromBody(parseErrorPayload(frame.payload)));
     }
-  }
-
-  /**
-   * Completes the handshake of a stream this agent opened, from the OPEN_OK payload: verifies the answer, asks
-   * verifyPeer about the exposing agent, and gives the stream its keys. A plaintext answer is refused unless this
-   * agent accepts plaintext: there is no silent fallback.
-   */
-  private secureOpened(open: PendingOpen, payload: Buffer): void {
-    const accept = parseOpenAccept(payload);
-    const name = open.stream.service;
-    if (!accept.e2e) {
-      if (!this.acceptsPlaintext) {
-        throw new ConnectError('E2E_REQUIRED', `the stream to "${name}" came back unencrypted; refusing it (plaintext needs --no-e2e on both agents)`);
-      }
-      return;
-    }
-    if (!open.initiator) throw new ConnectError('PROTOCOL_ERROR', `an encryption answer for "${name}", which offered none`);
-    const { session, peer } = open.initiator.finish(accept.e2e);
-    const wanted = parseReachName(name).service;
-    if (peer.service !== wanted) {
-      throw new ConnectError('E2E_HANDSHAKE_FAILED', `asked for "${wanted}" but the agent that answered signed for "${peer.service}"`);
-    }
-    this.options.e2e!.verifyPeer(name, peer);
-    open.stream.session = session;
   }
 
   private startKeepalive(): void {
@@ -658,13 +567,3 @@ function tlsOptions(explicit: string | Buffer | undefined): { ca?: string[] } {
 }
 
 const zeroMask = (mask: Buffer): void => void mask.fill(0);
-
-/** A copy of `items` in random order (Fisher-Yates). */
-function shuffled<T>(items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
