@@ -28,6 +28,7 @@ import { lookupMissingService } from './relay/missing-service.js';
 import { createRelayStats, type RelayStats } from './relay/relay-stats.js';
 import { ServiceRouter } from './relay/router.js';
 import { bootstrapIfEmpty, type Bootstrap } from './store/bootstrap.js';
+import { closeAllTunnels } from './store/tunnels.js';
 import { systemClock, type Clock } from './clock.js';
 import { LocalPeer } from './relay/local-peer.js';
 import { createAccessLog } from './sharing/access-log.js';
@@ -135,7 +136,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   try {
     // Tunnels left open by a previous run of this hub cannot be live any more (with several hubs on the database,
     // the others' are: their rows stay).
-    if (!config.natsUrl) await db.withSystem((tx) => tx.query('update tunnels set closed_at = now() where closed_at is null'));
+    if (!config.natsUrl) await closeAllTunnels(db);
     const bootstrap = await bootstrapIfEmpty(db, config.bootstrapApiKey, clock.now());
     const router = new ServiceRouter();
     const connections = new Set<AgentConnection>();

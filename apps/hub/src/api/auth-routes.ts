@@ -11,11 +11,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import type { Mailer } from '../mailer.js';
 import { recordAudit } from '../store/audit.js';
-import { consumeMagicLink, createMagicLink, MAX_LINK_TOKEN } from '../store/magic-links.js';
-import { addMember, listUserWorkspaces } from '../store/members.js';
-import { claimSetupLink, makeOwner, setSetupLinkUser } from '../store/setup-links.js';
-import { createSession, revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
-import { findOrCreateUser, MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
+import { createMagicLink, MAX_LINK_TOKEN } from '../store/magic-links.js';
+import { listUserWorkspaces } from '../store/members.js';
+import { revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
+import { signInWithLink } from '../store/sign-in.js';
+import { MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
 import type { ApiDeps } from './routes.js';
 import { checkOrigin, type OriginPolicy } from '../auth/csrf.js';
 import { endSessionEventStreams } from './event-routes.js';
@@ -112,27 +112,7 @@ export interface SignedIn {
 /** Uses the link and opens a session, all in one transaction: a failure leaves the link unused. */
 async function signIn(deps: IdentityDeps, token: string, meta: RequestMeta): Promise<SignedIn> {
   const now = deps.clock.now();
-  const signedIn = await deps.db.withSystem(async (tx) => {
-    const link = await consumeMagicLink(tx, token, now);
-    // A setup sign-in: the setup link is used up here too, and a new user's default workspace is the one it owns.
-    const setupWorkspace = link.setupLinkId ? await claimSetupLink(tx, link.setupLinkId, now) : undefined;
-    const user = await findOrCreateUser(tx, link.email, now, meta, setupWorkspace);
-    let workspaceId: string | undefined;
-    if (link.setupLinkId && setupWorkspace) {
-      workspaceId = setupWorkspace;
-      await setSetupLinkUser(tx, link.setupLinkId, user.id);
-      await makeOwner(tx, setupWorkspace, user, now, { actorType: 'user', actorId: user.id, ...meta, via: 'setup' });
-    }
-    if (link.purpose === 'invite' && link.workspaceId && link.role) {
-      workspaceId = link.workspaceId;
-      if (await addMember(tx, link.workspaceId, user.id, link.role, now)) {
-        await recordAudit(tx, link.workspaceId, { actorType: 'user', actorId: user.id, action: 'member.add', targetType: 'user', targetId: user.id, ...meta, metadata: { email: user.email, role: link.role, via: 'invite' } });
-      }
-    }
-    await tx.query('update users set last_login_at = $2 where id = $1', [user.id, now]);
-    const session = await createSession(tx, user.id, now, meta);
-    return { session, userId: user.id, email: user.email, workspaceId, newUser: user.created };
-  });
+  const signedIn = await signInWithLink(deps.db, token, now, meta);
   const workspaces = await listUserWorkspaces(deps.db, signedIn.userId);
   const workspaceId = signedIn.workspaceId ?? workspaces[0]?.id;
   if (!workspaceId) throw new ConnectError('INTERNAL', 'the user has no workspace');

@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { Database } from '../db/index.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { checkMetricsAccess } from '../metrics.js';
+import { pingDatabase } from '../store/system.js';
 
 /** Longest /readyz waits for the database before it calls it unreachable. */
 export const READY_DB_TIMEOUT_MS = 2000;
@@ -50,7 +51,7 @@ async function databaseProblem(db: Database): Promise<string | undefined> {
   });
   try {
     return await Promise.race([
-      db.withSystem((tx) => tx.query('select 1')).then(
+      pingDatabase(db).then(
         () => undefined,
         (err: unknown) => (err as Error).message || String(err),
       ),

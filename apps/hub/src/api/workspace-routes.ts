@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
 import { createInvitation, listPendingInvitations, revokeInvitation } from '../store/invitations.js';
-import { createWorkspace, listMembers, listUserWorkspaces, MAX_WORKSPACE_NAME, removeMember } from '../store/members.js';
+import { createWorkspace, findWorkspace, listMembers, listUserWorkspaces, MAX_WORKSPACE_NAME, removeMember } from '../store/members.js';
 import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
@@ -42,8 +42,8 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const principal = await principalOf(request, deps);
     authorize(principal, 'workspace.read');
     if (principal.kind === 'user') return { workspaces: await listUserWorkspaces(deps.db, principal.userId) };
-    const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => tx.query<{ id: string; name: string }>('select id, name from workspaces'));
-    return { workspaces: rows.map((row) => ({ id: row.id, name: row.name, role: null })) };
+    const row = await findWorkspace(deps.db, principal.workspaceId);
+    return { workspaces: row ? [{ id: row.id, name: row.name, role: null }] : [] };
   });
 
   app.post('/v1/workspaces', { schema: { body: CreateWorkspaceRequest } }, async (request, reply): Promise<WorkspaceInfo> => {
@@ -59,7 +59,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
   app.get('/v1/workspaces/:id', async (request): Promise<WorkspaceInfo> => {
     const { id } = request.params as { id: string };
     const principal = await principalIn(request, deps, id, 'workspace.read');
-    const [row] = await deps.db.withWorkspace(id, (tx) => tx.query<{ id: string; name: string }>('select id, name from workspaces'));
+    const row = await findWorkspace(deps.db, id);
     if (!row) throw notFound('workspace', id);
     return { id: row.id, name: row.name, role: principal.kind === 'user' ? principal.role : null };
   });

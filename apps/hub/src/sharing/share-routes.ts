@@ -26,6 +26,7 @@ import type { Actor } from '../store/api-keys.js';
 import type { Principal } from '../store/credentials.js';
 import { recordAudit } from '../store/audit.js';
 import { findService } from '../store/services.js';
+import { withCrossWorkspace } from '../store/system.js';
 import {
   aliasInUse,
   findOwnedShare,
@@ -133,8 +134,8 @@ export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharin
     const principal = caller(request);
     const now = deps.clock.now();
     const owned = await deps.db.withWorkspace(principal.workspaceId, (tx) => listOwnedShares(tx));
-    // The joining side's rows belong to their owners: read by the system role, keyed on this workspace.
-    const { names, joined } = await deps.db.withSystem(async (tx) => ({
+    // The joining side's rows belong to their owners: read across workspaces, keyed on this workspace.
+    const { names, joined } = await withCrossWorkspace(deps.db, async (tx) => ({
       names: await workspaceNames(tx, [...new Set(owned.flatMap((s) => (s.grantee_workspace_id ? [s.grantee_workspace_id] : [])))]),
       joined: await listJoinedShares(tx, principal.workspaceId),
     }));
@@ -183,7 +184,7 @@ export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharin
     const now = deps.clock.now();
     const actor = actorOf(principal, request);
     try {
-      const joined = await deps.db.withSystem((tx) => joinByCode(tx, principal.workspaceId, body.code, alias, now, actor));
+      const joined = await withCrossWorkspace(deps.db, (tx) => joinByCode(tx, principal.workspaceId, body.code, alias, now, actor));
       void reply.status(201);
       return joined;
     } catch (err) {
