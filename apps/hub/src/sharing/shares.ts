@@ -13,8 +13,7 @@ import { ConnectError, isUuid, parseReachName, type AccessReport, type OpenNotic
 import { notFound } from '../auth/guard.js';
 import type { AgentConnection, SharedServices } from '../relay/agent-connection.js';
 import { cutShareStreams } from '../relay/cuts.js';
-import { findJoinedShare, findOwnedShare, isExpired, shareEnds, sharedServiceRow, type ShareRow } from '../store/shares.js';
-import { withCrossWorkspace } from '../store/system.js';
+import { findJoinedService, findOwnedShare, isExpired, shareEndsOf, type ShareRow } from '../store/shares.js';
 import type { SharingContext } from './context.js';
 
 /** A service reached through a share: the share, and what the owner's service row says (absent: not exposed). */
@@ -40,12 +39,8 @@ async function findShared(sharing: SharingContext, workspaceId: string, name: st
     return undefined;
   }
   if (alias === undefined) return undefined;
-  return withCrossWorkspace(sharing.db, async (tx) => {
-    const share = await findJoinedShare(tx, workspaceId, alias);
-    if (!share || !share.services.includes(service)) return undefined;
-    const row = await sharedServiceRow(tx, share.workspace_id, service);
-    return { share, alias, service, protocol: row?.protocol, port: row?.target_port };
-  });
+  const found = await findJoinedService(sharing.db, workspaceId, alias, service);
+  return found && { share: found.share, alias, service, protocol: found.protocol, port: found.port };
 }
 
 /** Why the share opens nothing any more (revoked, expired), or undefined while it is live. */
@@ -181,7 +176,7 @@ export async function sweepShareStreams(sharing: SharingContext): Promise<number
   const ids = new Set<string>();
   for (const conn of sharing.connections) for (const end of conn.streams.values()) if (end.tag?.shareId) ids.add(end.tag.shareId);
   if (ids.size === 0) return 0;
-  const rows = await withCrossWorkspace(sharing.db, (tx) => shareEnds(tx, [...ids]));
+  const rows = await shareEndsOf(sharing.db, [...ids]);
   const now = sharing.clock.now();
   let cut = 0;
   for (const row of rows) {

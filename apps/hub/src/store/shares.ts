@@ -2,12 +2,13 @@
  * Shares: some services of the owning workspace, offered to ONE other workspace, which joins with a code (stored
  * as its SHA-256 only). The owner's queries run inside withWorkspace (row level security); the joining side
  * (joining by code, resolving `<alias>/<service>`, listing joined shares) is keyed by hand on the joiner's
- * workspace id and runs as the system role, because the rows belong to the owner.
+ * workspace id and runs across workspaces (withCrossWorkspace, store/system.ts), because the rows belong to the owner.
  */
 
 import type { ServiceProtocol } from '@private-connect/protocol';
 import type { JoinedShareInfo, ShareInfo, ShareState } from '@private-connect/api';
-import type { Queryable } from '../db/index.js';
+import type { Database, Queryable } from '../db/index.js';
+import { withCrossWorkspace } from './system.js';
 
 export interface ShareRow {
   id: string;
@@ -195,4 +196,28 @@ export function toJoinedShareInfo(row: ShareRow, ownerName: string, now: Date): 
 export async function sharedServiceRow(tx: Queryable, ownerWorkspaceId: string, name: string): Promise<{ protocol: ServiceProtocol; target_port: number } | undefined> {
   const [row] = await tx.query<{ protocol: ServiceProtocol; target_port: number }>('select protocol, target_port from services where workspace_id = $1 and name = $2', [ownerWorkspaceId, name]);
   return row;
+}
+
+/**
+ * The share `granteeWorkspaceId` joined under `alias`, and, when it lists `service`, that service's protocol and
+ * port at its owner; undefined when there is no such share or it does not list the service. Across workspaces: the
+ * rows are the owner's, keyed here on the joiner's workspace id.
+ */
+export async function findJoinedService(
+  db: Database,
+  granteeWorkspaceId: string,
+  alias: string,
+  service: string,
+): Promise<{ share: ShareRow; protocol?: ServiceProtocol; port?: number } | undefined> {
+  return withCrossWorkspace(db, async (tx) => {
+    const share = await findJoinedShare(tx, granteeWorkspaceId, alias);
+    if (!share || !share.services.includes(service)) return undefined;
+    const row = await sharedServiceRow(tx, share.workspace_id, service);
+    return { share, protocol: row?.protocol, port: row?.target_port };
+  });
+}
+
+/** Expiry and revocation of the shares `ids`, whatever their workspaces (the sweep of streams through ended shares). */
+export async function shareEndsOf(db: Database, ids: string[]): Promise<Array<Pick<ShareRow, 'id' | 'expires_at' | 'revoked_at'>>> {
+  return withCrossWorkspace(db, (tx) => shareEnds(tx, ids));
 }
