@@ -145,7 +145,7 @@ export class HubLink implements RelayPeer {
   /**
    * Whether message `seq` of the other hub's `epoch` may be applied: 'ok'; 'stale' for an epoch that ended here
    * (dropped); 'gap' when messages were lost (every stream of the link has just ended; the other hub must start a
-   * new epoch, see cluster.ts). A new epoch ends the streams of the previous one and is then taken up.
+   * new epoch, see remote-streams.ts). A new epoch ends the streams of the previous one and is then taken up.
    */
   sequence(epoch: number, seq: number): 'ok' | 'stale' | 'gap' {
     if (this.deadEpochs.has(epoch)) return 'stale';
