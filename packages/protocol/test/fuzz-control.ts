@@ -14,6 +14,7 @@ import {
   MAX_HEALTH_CHECKS,
   MAX_HEALTH_TEXT,
   MAX_LABEL,
+  MAX_REPORTED_PATH,
   ProtocolError,
   checkHttpRequest,
   closeReason,
@@ -21,6 +22,8 @@ import {
   isErrorCode,
   parseAgentMessage,
   parseCloseReason,
+  parseControlArgs,
+  parseControlResult,
   parseDuration,
   parseErrorPayload,
   parseGoAway,
@@ -265,6 +268,31 @@ export const controlProperties = (): FuzzProperty[] => [
       if (Buffer.byteLength(`${code}: ${message}`) <= 123) assert.equal(back.message, message);
       const other = parseCloseReason(anyReason);
       if (other) assert.ok(isErrorCode(other.code) && typeof other.message === 'string');
+    }),
+  },
+  {
+    name: 'parseControlArgs gives every op arguments within their named limits, or BAD_REQUEST; what it gives parses unchanged',
+    property: fc.property(fc.constantFrom(...OPS), jsonPayload(hostileValue), (op, payload) => {
+      let args: unknown;
+      try {
+        args = JSON.parse(payload.toString('utf8'));
+      } catch {
+        return; // not JSON: the control parser refuses it before any op sees it
+      }
+      const parsed = refusedOr(() => parseControlArgs(op, args), ['BAD_REQUEST']);
+      if (parsed === undefined) return;
+      assert.ok(isObject(parsed));
+      for (const value of Object.values(parsed)) if (typeof value === 'string') assert.ok(value.length >= 1 && value.length <= MAX_REPORTED_PATH);
+      assert.deepEqual(parseControlArgs(op, parsed), parsed);
+    }),
+  },
+  {
+    name: 'parseControlResult gives each op a result of its shape, or BAD_MESSAGE',
+    property: fc.property(fc.constantFrom(...OPS), hostileValue, (op, result) => {
+      const parsed = refusedOr(() => parseControlResult(op, result), ['BAD_MESSAGE'], ProtocolError);
+      if (parsed === undefined) return;
+      assert.ok(isObject(parsed));
+      assert.deepEqual(parseControlResult(op, parsed), parsed);
     }),
   },
   {
