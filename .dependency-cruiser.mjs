@@ -33,6 +33,20 @@ export default {
       to: { path: '^(apps/|@private-connect/(hub|connect|web)(/|$))' },
     },
     {
+      name: 'protocol-imports-no-package',
+      severity: 'error',
+      comment: 'packages/protocol depends on nothing: the other packages and the apps build on it.',
+      from: { path: '^packages/protocol/' },
+      to: { path: '^(packages/(?!protocol/)|@private-connect/(?!protocol(/|$)))' },
+    },
+    {
+      name: 'tunnel-api-not-sdk',
+      severity: 'error',
+      comment: 'packages/tunnel and packages/api sit under the SDK (the hub uses them, and must not get the agent runtime through them).',
+      from: { path: '^packages/(tunnel|api)/' },
+      to: { path: '^(packages/sdk/|@private-connect/sdk(/|$))' },
+    },
+    {
       name: 'hub-not-sdk',
       severity: 'error',
       comment: 'The hub imports the SDK (the agent runtime). What both sides need lives in @private-connect/tunnel or protocol.',

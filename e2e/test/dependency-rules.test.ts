@@ -108,7 +108,7 @@ describe('import rules (.dependency-cruiser.mjs)', () => {
     }
   });
 
-  it('refuses each other upward import: store, auth, sharing, api, the SDK in the hub, app to app, package to app', () => {
+  it('refuses each other upward import: store, auth, sharing, api, the SDK in the hub, app to app, package to app, among packages', () => {
     const dir = writeTree({
       [`${hub}/hub.ts`]: `export const hub = 1;\n`,
       [`${hub}/auth/principal.ts`]: `export const principal = 1;\n`,
@@ -124,6 +124,8 @@ describe('import rules (.dependency-cruiser.mjs)', () => {
       ['apps/connect/src/cli.ts']: `import { hub } from '../../hub/src/hub.js';\nexport const cli = hub;\n`,
       ['apps/web/src/api.ts']: `import { startHub } from '@private-connect/hub';\nexport const api = startHub;\n`,
       ['packages/sdk/src/index.ts']: `import { cli } from '../../../apps/connect/src/cli.js';\nexport const sdk = cli;\n`,
+      ['packages/tunnel/src/tunnel-stream.ts']: `import { sdk } from '../../sdk/src/index.js';\nexport const stream = sdk;\n`,
+      ['packages/protocol/src/frame.ts']: `import type { Stream } from '@private-connect/tunnel';\nexport type Frame = Stream;\n`,
     });
     try {
       const run = cruise(dir, ['apps', 'packages']);
@@ -140,6 +142,8 @@ describe('import rules (.dependency-cruiser.mjs)', () => {
           `no-app-to-other-app: apps/connect/src/cli.ts -> ${hub}/hub.ts`,
           `no-app-to-other-app: apps/web/src/api.ts -> @private-connect/hub`,
           `no-package-to-app: packages/sdk/src/index.ts -> apps/connect/src/cli.ts`,
+          `protocol-imports-no-package: packages/protocol/src/frame.ts -> @private-connect/tunnel`,
+          `tunnel-api-not-sdk: packages/tunnel/src/tunnel-stream.ts -> packages/sdk/src/index.ts`,
         ],
         run.output,
       );
