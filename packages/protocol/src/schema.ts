@@ -98,16 +98,16 @@ export type Static<S> = S extends StringSchema
     : S extends BooleanSchema | FlagSchema
       ? boolean
       : S extends EnumSchema<infer V>
-          ? V
-          : S extends ArraySchema<infer I>
-            ? Static<I>[]
-            : S extends ObjectSchema<infer F>
-              ? StaticObject<F>
-              : S extends CustomSchema<infer T>
-                ? T
-                : S extends OptionalSchema<infer I> | DefaultSchema<infer I>
-                  ? Static<I>
-                  : unknown;
+        ? V
+        : S extends ArraySchema<infer I>
+          ? Static<I>[]
+          : S extends ObjectSchema<infer F>
+            ? StaticObject<F>
+            : S extends CustomSchema<infer T>
+              ? T
+              : S extends OptionalSchema<infer I> | DefaultSchema<infer I>
+                ? Static<I>
+                : unknown;
 type OptionalKeys<F> = { [K in keyof F]: F[K] extends OptionalSchema | FlagSchema ? K : never }[keyof F];
 type StaticObject<F> = Flatten<{ -readonly [K in Exclude<keyof F, OptionalKeys<F>>]: Static<F[K]> } & { -readonly [K in OptionalKeys<F>]?: Static<F[K]> }>;
 type Flatten<T> = { [K in keyof T]: T[K] };
