@@ -23,6 +23,15 @@ export interface Relay {
   stop(): Promise<void>;
 }
 
+/** The speed workloads' view of the open ways: ports, and turns in rotating order with errors recorded per way. */
+export interface Turns {
+  open: PeerWay[];
+  /** The way's port for target `target` (an index into the target ports given to open()). */
+  port(way: PeerWay, target: number): number;
+  /** Runs `work` for every way in each of `rounds` rounds; a throw is recorded as that way's error. */
+  each(rounds: number, what: string, work: (way: PeerWay, round: number) => Promise<void>): Promise<void>;
+}
+
 export interface WayProcess {
   role: string;
   pid: number;

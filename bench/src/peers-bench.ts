@@ -11,19 +11,16 @@ import type { Server } from 'node:http';
 import { MiB, median, progress, rotate, sleep, type BenchConfig } from './config.js';
 import { haveWrk, healthyWrk, helloServer, wrk, type WrkResult } from './http-bench.js';
 import { haveCommand } from './peer-procs.js';
-import { PEER_WAYS, peerWays, type PeerWay, type Relay, type WayProcess, type WaySpec } from './peer-ways.js';
+import { PEER_WAYS, peerWays, type PeerWay, type Relay, type Turns, type WayProcess, type WaySpec } from './peer-ways.js';
+import { pgbenchRounds, redisRounds, type PgbenchFigures, type RedisFigures } from './peer-client-rounds.js';
 import {
-  pgbench,
   preparePgbench,
-  redisBenchmark,
   redisCleanup,
   redisProblem,
   PGBENCH_SCALE,
   REDIS_PIPELINE,
-  type PgbenchRun,
   type PgbenchSettings,
   type PgbenchTarget,
-  type RedisRun,
   type RedisSettings,
 } from './peer-clients.js';
 import { holdStreams, iperfClient, startIperfServer, type IperfResult, type IperfServer, type StreamsResult } from './peer-workloads.js';
@@ -43,9 +40,9 @@ export interface PeerWayResult {
   http: { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number };
   connRate?: ConnRateSummary;
   /** pgbench -S TPS (medians), without and with -C; absent when pgbench did not run (PeersResults.clientsNotRun says why). */
-  pgbench?: { runs: PgbenchRun[]; reconnectRuns: PgbenchRun[]; tps: number; reconnectTps: number };
+  pgbench?: PgbenchFigures;
   /** redis-benchmark req/s by command (medians), plain and with -P 16; absent when it did not run. */
-  redis?: { runs: RedisRun[]; pipelinedRuns: RedisRun[]; rps: Record<string, number>; pipelinedRps: Record<string, number> };
+  redis?: RedisFigures;
   streams?: StreamsResult;
   /** Every process of the way (and their children) before the streams opened and with all of them open. */
   memory?: { idle: WayMemory; loaded: WayMemory };
@@ -121,15 +118,6 @@ interface Targets {
   redisPort?: number;
 }
 
-/** The speed workloads' view of the open ways: ports, and turns in rotating order with errors recorded per way. */
-interface Turns {
-  open: PeerWay[];
-  /** The way's port for target `target` (an index into the target ports given to open()). */
-  port(way: PeerWay, target: number): number;
-  /** Runs `work` for every way in each of `rounds` rounds; a throw is recorded as that way's error. */
-  each(rounds: number, what: string, work: (way: PeerWay, round: number) => Promise<void>): Promise<void>;
-}
-
 async function iperfRounds(config: BenchConfig, iperf: IperfServer, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<void> {
   const { peerRounds: rounds, peerIperfSeconds: secs, peerIperfOmitSeconds: omit } = config;
   progress(`peers: iperf3 single stream, -t ${secs}${omit ? ` -O ${omit}` : ''}, ${rounds} round(s) over ${t.open.length} ways`);
@@ -158,54 +146,6 @@ async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, C
     runs.get(way)!.push(await connectionRate(t.port(way, 2), config.peerConnSeconds, config.connConcurrency, r === 0 ? 0.3 : 0));
   });
   return runs;
-}
-
-const settledMedian = (xs: number[]): number => median(xs.filter(Number.isFinite));
-
-/** pgbench -S and pgbench -C -S in turns; `target` is the index of PostgreSQL's port. */
-async function pgbenchRounds(config: BenchConfig, pg: PgbenchTarget, target: number, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<void> {
-  const s: PgbenchSettings = { seconds: config.peerPgbenchSeconds, clients: config.peerPgbenchClients, threads: 2 };
-  for (const way of t.open) results.get(way)!.pgbench = { runs: [], reconnectRuns: [], tps: NaN, reconnectTps: NaN };
-  for (const reconnect of [false, true]) {
-    progress(`peers: pgbench ${reconnect ? '-C ' : ''}-S -c ${s.clients} -j ${s.threads} -T ${s.seconds}, ${config.peerRounds} round(s)`);
-    await t.each(config.peerRounds, `pgbench ${reconnect ? '-C ' : ''}-S`, async (way) => {
-      const r = await pgbench(pg, t.port(way, target), s, reconnect);
-      const figures = results.get(way)!.pgbench!;
-      (reconnect ? figures.reconnectRuns : figures.runs).push(r);
-      if (r.error) throw new Error(r.error);
-    });
-  }
-  for (const way of t.open) {
-    const f = results.get(way)!.pgbench!;
-    f.tps = settledMedian(f.runs.filter((r) => !r.error).map((r) => r.tps));
-    f.reconnectTps = settledMedian(f.reconnectRuns.filter((r) => !r.error).map((r) => r.tps));
-  }
-}
-
-/** redis-benchmark GET/SET, plain and -P 16, in turns; `target` is the index of Redis's port. */
-async function redisRounds(config: BenchConfig, target: number, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<void> {
-  const s: RedisSettings = { clients: config.peerRedisClients, requests: config.peerRedisRequests, pipelinedRequests: config.peerRedisPipelinedRequests };
-  for (const way of t.open) results.get(way)!.redis = { runs: [], pipelinedRuns: [], rps: {}, pipelinedRps: {} };
-  for (const pipelined of [false, true]) {
-    const n = pipelined ? s.pipelinedRequests : s.requests;
-    progress(`peers: redis-benchmark -t get,set -c ${s.clients} -n ${n}${pipelined ? ` -P ${REDIS_PIPELINE}` : ''}, ${config.peerRounds} round(s)`);
-    await t.each(config.peerRounds, `redis-benchmark${pipelined ? ` -P ${REDIS_PIPELINE}` : ''}`, async (way) => {
-      const r = await redisBenchmark(t.port(way, target), s, pipelined);
-      const figures = results.get(way)!.redis!;
-      (pipelined ? figures.pipelinedRuns : figures.runs).push(r);
-      if (r.error) throw new Error(r.error);
-    });
-  }
-  const byCommand = (runs: RedisRun[]) => {
-    const ok = runs.filter((r) => !r.error);
-    const commands = [...new Set(ok.flatMap((r) => Object.keys(r.rps)))];
-    return Object.fromEntries(commands.map((c) => [c, settledMedian(ok.map((r) => r.rps[c] ?? NaN))]));
-  };
-  for (const way of t.open) {
-    const f = results.get(way)!.redis!;
-    f.rps = byCommand(f.runs);
-    f.pipelinedRps = byCommand(f.pipelinedRuns);
-  }
 }
 
 /** Medians of the healthy runs of each way. */
@@ -263,8 +203,8 @@ async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Ma
     if (targets.wrk) await wrkRounds(config, t, results);
     const connRuns = await connRounds(config, t);
     for (const way of open) summarizeSpeed(results.get(way)!, connRuns.get(way)!, config.connConcurrency);
-    if (targets.pg) await pgbenchRounds(config, targets.pg, pgTarget, t, results);
-    if (targets.redisPort !== undefined) await redisRounds(config, redisTarget, t, results);
+    if (targets.pg) for (const [way, f] of await pgbenchRounds(config, targets.pg, pgTarget, t)) results.get(way)!.pgbench = f;
+    if (targets.redisPort !== undefined) for (const [way, f] of await redisRounds(config, redisTarget, t)) results.get(way)!.redis = f;
   } finally {
     for (const relay of relays.values()) await relay.stop();
   }
