@@ -50,8 +50,8 @@ import { clientAddress, compileTrust } from './client-address.js';
 import { createLifecycle, isAccepting, type Lifecycle } from './lifecycle.js';
 import { registerOpsRoutes } from './api/ops-routes.js';
 import { registerOpenApi } from './api/openapi.js';
-import { installSessionCookieName } from './auth/session-cookie.js';
-import { installCsrfGuard, type OriginPolicy } from './auth/csrf.js';
+import { installAuth } from './auth/auth-plugin.js';
+import type { OriginPolicy } from './auth/csrf.js';
 import { countAuthFailure } from './relay/relay-stats.js';
 import { startCluster, type Cluster, type ClusterOptions } from './cluster/cluster.js';
 
@@ -239,13 +239,13 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
-    // Over https the session cookie is __Host-pc_session on the wire, and only that name is read (session-cookie.ts).
-    installSessionCookieName(app, { httpsPublicUrl: config.publicUrl?.startsWith('https://') ?? false });
-    // After the cookie parser (it reads the session cookie) and before any plugin context copies the JSON parser.
     const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl, dashboardUrl], publicBaseDomain: config.publicBaseDomain };
-    installCsrfGuard(app, origins);
+    const onAuthFailure = (err: unknown) => countAuthFailure(stats, err);
+    // After the cookie parser (it reads the session cookie) and before any plugin context copies the JSON parser:
+    // the session cookie's https name, the CSRF rule and request.principal (auth/auth-plugin.ts).
+    installAuth(app, { db, clock, onAuthFailure, origins, httpsPublicUrl: config.publicUrl?.startsWith('https://') ?? false });
     await registerOpenApi(app);
-    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, cluster, onAuthFailure: (err: unknown) => countAuthFailure(stats, err) };
+    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, cluster, onAuthFailure };
     // Requests refused by a rate limit count as auth failures too (reason rate_limited).
     app.addHook('onError', async (_request, _reply, err) => {
       if ((err as { code?: unknown }).code === 'RATE_LIMITED') countAuthFailure(stats, err);

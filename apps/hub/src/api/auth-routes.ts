@@ -5,8 +5,7 @@
  * the attacker's own link): GET /v1/auth/verify only leads to the sign-in page, whose button posts the token.
  */
 
-import type { LoginLinkSent, SignedIn as SignedInAnswer } from '@private-connect/protocol';
-import { LoginRequest, VerifyQuery } from '@private-connect/api';
+import { ROUTE_SCHEMAS, type LoginLinkSent } from '@private-connect/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import type { Mailer } from '../mailer.js';
@@ -16,9 +15,10 @@ import { listUserWorkspaces } from '../store/members.js';
 import { revokeSession, SESSION_COOKIE, SESSION_IDLE_MS } from '../store/sessions.js';
 import { signInWithLink } from '../store/sign-in.js';
 import { MAX_EMAIL, normalizeEmail, type RequestMeta } from '../store/users.js';
-import type { ApiDeps } from './routes.js';
+import type { ApiDeps } from './deps.js';
 import { checkOrigin, type OriginPolicy } from '../auth/csrf.js';
 import { endSessionEventStreams } from './event-routes.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export interface IdentityDeps extends ApiDeps {
   mailer: Mailer;
@@ -71,28 +71,32 @@ export function requestMeta(request: FastifyRequest): RequestMeta {
   return { ip: request.ip, userAgent: request.headers['user-agent'] };
 }
 
+/** A `token` in a JSON body, the other way to hand POST /v1/auth/verify its token. */
+const tokenOf = (body: unknown): unknown => (typeof body === 'object' && body !== null && 'token' in body ? body.token : undefined);
+
 export function registerAuthRoutes(app: FastifyInstance, deps: IdentityDeps): void {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
   // 202 whether or not the address has an account: the answer never tells who is a user.
-  app.post('/v1/auth/login', { schema: { body: LoginRequest } }, async (request, reply): Promise<LoginLinkSent> => {
-    const { email, expiresAt } = await sendLoginLink(deps, (request.body as { email: string }).email);
+  api.post('/v1/auth/login', { schema: ROUTE_SCHEMAS['POST /v1/auth/login'] }, async (request, reply): Promise<LoginLinkSent> => {
+    const { email, expiresAt } = await sendLoginLink(deps, request.body.email);
     void reply.status(202);
     return { sent: true, expiresAt: expiresAt.toISOString(), message: `if ${email} can sign in, a link is on its way` };
   });
 
   // Links mailed before the sign-in page existed pointed here: the page, with its button, and the link stays unused.
-  app.get('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply) => {
-    const token = (request.query as { token?: string }).token ?? '';
+  api.get('/v1/auth/verify', { schema: ROUTE_SCHEMAS['GET /v1/auth/verify'] }, async (request, reply) => {
+    const token = request.query.token ?? '';
     return reply.redirect(`/auth/verify?token=${encodeURIComponent(token)}`, 303);
   });
 
-  app.post('/v1/auth/verify', { schema: { querystring: VerifyQuery } }, async (request, reply): Promise<SignedInAnswer> => {
+  api.post('/v1/auth/verify', { schema: ROUTE_SCHEMAS['POST /v1/auth/verify'] }, async (request, reply) => {
     // A script (the SDK's signIn) sends no browser headers; a browser must be on one of the hub's own pages.
     checkOrigin(request, deps.origins, 'script-allowed');
-    const { session: _session, ...answer } = await openSession(deps, (request.query as { token?: string }).token ?? (request.body as { token?: unknown } | undefined)?.token, request, reply);
+    const { session: _session, ...answer } = await openSession(deps, request.query.token ?? tokenOf(request.body), request, reply);
     return answer;
   });
 
-  app.post('/v1/auth/logout', async (request, reply) => {
+  api.post('/v1/auth/logout', { schema: ROUTE_SCHEMAS['POST /v1/auth/logout'] }, async (request, reply) => {
     const cookie = request.cookies[SESSION_COOKIE];
     if (cookie) await revokeSession(deps.db, cookie, deps.clock.now());
     if (cookie) endSessionEventStreams(deps.events, cookie);

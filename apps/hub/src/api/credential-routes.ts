@@ -3,21 +3,19 @@
  * decided by the guard (auth/guard.ts: agents.rotate_own_token, agents.revoke, api_keys.manage, audit.read).
  */
 
-import type { RotatedAgentToken, AgentTokenHandedOver, CreatedApiKey, ApiKeyInfo, AuditPage } from '@private-connect/protocol';
-import { AuditQueryParams, CreateApiKeyRequest } from '@private-connect/api';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConnectError, TOKEN_EXPIRY_WARNING_MS, type AuditEntry } from '@private-connect/protocol';
-import type { Principal } from '../store/credentials.js';
+import { ROUTE_SCHEMAS, type AuditEntry } from '@private-connect/api';
+import type { FastifyInstance } from 'fastify';
+import { ConnectError, TOKEN_EXPIRY_WARNING_MS, isUuid } from '@private-connect/protocol';
 import { revokeAgent, rotateAgentToken } from '../store/agent-tokens.js';
 import { agentExists } from '../store/agents.js';
 import { createWorkspaceApiKey, listApiKeys, revokeApiKey } from '../store/api-keys.js';
 import { hasAuditEvent, listAudit, MAX_AUDIT_PAGE } from '../store/audit.js';
-import { authorize, notFound, type Action } from '../auth/guard.js';
-import type { ApiDeps } from './routes.js';
+import { notFound } from '../auth/guard.js';
+import { callerOf, requires } from '../auth/auth-plugin.js';
+import type { ApiDeps } from './deps.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { actorOf } from '../auth/actor.js';
 import { cutRevokedAgent } from '../relay/cuts.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Milliseconds until an agent principal's token stops working, by the hub's clock, and whether to warn. */
 export function tokenTiming(validUntil: Date, now: Date): { expiresInMs: number; expiring: boolean } {
@@ -25,28 +23,12 @@ export function tokenTiming(validUntil: Date, now: Date): { expiresInMs: number;
   return { expiresInMs, expiring: expiresInMs < TOKEN_EXPIRY_WARNING_MS };
 }
 
-export function registerCredentialRoutes(
-  app: FastifyInstance,
-  deps: ApiDeps,
-  principalOf: (request: FastifyRequest) => Promise<Principal>,
-): void {
-  // Who is asking, and whether they may, is settled in onRequest, before the body or query is validated.
-  const settled = new WeakMap<FastifyRequest, Principal>();
-  const guard = (action: Action) => ({
-    onRequest: async (request: FastifyRequest) => {
-      const principal = await principalOf(request);
-      authorize(principal, action);
-      settled.set(request, principal);
-    },
-  });
-  const caller = (request: FastifyRequest): Principal => {
-    const principal = settled.get(request);
-    if (!principal) throw new ConnectError('UNAUTHORIZED', 'missing credentials');
-    return principal;
-  };
+export function registerCredentialRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  // Who is asking, and whether they may, is settled in onRequest (requires), before the body or query is validated.
 
-  app.post('/v1/agents/me/rotate-token', guard('agents.rotate_own_token'), async (request, reply): Promise<RotatedAgentToken> => {
-    const principal = caller(request);
+  api.post('/v1/agents/me/rotate-token', { schema: ROUTE_SCHEMAS['POST /v1/agents/me/rotate-token'], onRequest: requires('agents.rotate_own_token') }, async (request, reply) => {
+    const principal = callerOf(request);
     if (principal.kind !== 'agent') throw new ConnectError('FORBIDDEN');
     const rotated = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
       rotateAgentToken(tx, principal.workspaceId, principal.agentId, principal.tokenId, {
@@ -60,26 +42,26 @@ export function registerCredentialRoutes(
     return { agentId: principal.agentId, token: rotated.token, expiresAt: rotated.expiresAt.toISOString(), previousTokenValidUntil: rotated.previousValidUntil.toISOString() };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/agents/:id', guard('agents.revoke'), async (request, reply) => {
-    const principal = caller(request);
+  api.delete('/v1/agents/:id', { schema: ROUTE_SCHEMAS['DELETE /v1/agents/:id'], onRequest: requires('agents.revoke') }, async (request, reply) => {
+    const principal = callerOf(request);
     const id = request.params.id;
     const now = deps.clock.now();
-    const revoked = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeAgent(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
+    const revoked = isUuid(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeAgent(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
     if (!revoked) throw notFound('agent', id);
     // Its live connections end now, on this hub and on the others.
     cutRevokedAgent(deps, principal.workspaceId, id);
     deps.cluster?.revokeAgent(principal.workspaceId, id);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 
   // An admin rotates a connected agent's token (dashboard, API): the hub issues it and hands it over the agent's own
   // connection, which is authenticated and encrypted like the HTTPS answer `connect up --rotate-token` gets.
-  app.post<{ Params: { id: string } }>('/v1/agents/:id/rotate-token', guard('agents.rotate'), async (request): Promise<AgentTokenHandedOver> => {
-    const principal = caller(request);
+  api.post('/v1/agents/:id/rotate-token', { schema: ROUTE_SCHEMAS['POST /v1/agents/:id/rotate-token'], onRequest: requires('agents.rotate') }, async (request) => {
+    const principal = callerOf(request);
     const id = request.params.id;
-    const live = UUID.test(id) ? [...deps.connections].filter((c) => c.workspaceId === principal.workspaceId && c.agentId === id) : [];
+    const live = isUuid(id) ? [...deps.connections].filter((c) => c.workspaceId === principal.workspaceId && c.agentId === id) : [];
     if (live.length === 0) {
-      const known = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => agentExists(tx, id)));
+      const known = isUuid(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => agentExists(tx, id)));
       if (!known) throw notFound('agent', id);
       throw new ConnectError('AGENT_OFFLINE', 'the agent is offline; rotate when it is connected, or run `connect up --rotate-token` on its machine');
     }
@@ -103,31 +85,31 @@ export function registerCredentialRoutes(
     return { agentId: id, expiresAt: rotated.expiresAt.toISOString(), previousTokenValidUntil: rotated.previousValidUntil.toISOString(), connections: live.length };
   });
 
-  app.post('/v1/api-keys', { schema: { body: CreateApiKeyRequest }, ...guard('api_keys.manage') }, async (request, reply): Promise<CreatedApiKey> => {
-    const principal = caller(request);
-    const { name } = request.body as { name: string };
+  api.post('/v1/api-keys', { schema: ROUTE_SCHEMAS['POST /v1/api-keys'], onRequest: requires('api_keys.manage') }, async (request, reply) => {
+    const principal = callerOf(request);
+    const { name } = request.body;
     const created = await deps.db.withWorkspace(principal.workspaceId, (tx) => createWorkspaceApiKey(tx, principal.workspaceId, name, actorOf(principal, request)));
     void reply.status(201);
     return { ...created.info, key: created.key };
   });
 
-  app.get('/v1/api-keys', guard('api_keys.manage'), async (request): Promise<{ apiKeys: ApiKeyInfo[] }> => {
-    const principal = caller(request);
+  api.get('/v1/api-keys', { schema: ROUTE_SCHEMAS['GET /v1/api-keys'], onRequest: requires('api_keys.manage') }, async (request) => {
+    const principal = callerOf(request);
     return { apiKeys: await deps.db.withWorkspace(principal.workspaceId, (tx) => listApiKeys(tx)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/api-keys/:id', guard('api_keys.manage'), async (request, reply) => {
-    const principal = caller(request);
+  api.delete('/v1/api-keys/:id', { schema: ROUTE_SCHEMAS['DELETE /v1/api-keys/:id'], onRequest: requires('api_keys.manage') }, async (request, reply) => {
+    const principal = callerOf(request);
     const id = request.params.id;
     const now = deps.clock.now();
-    const revoked = UUID.test(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeApiKey(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
+    const revoked = isUuid(id) && (await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeApiKey(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })));
     if (!revoked) throw notFound('api_key', id);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 
-  app.get('/v1/audit', { schema: { querystring: AuditQueryParams }, ...guard('audit.read') }, async (request): Promise<AuditPage> => {
-    const principal = caller(request);
-    const q = request.query as { action?: string; actor_type?: string; target_type?: string; agent?: string; since?: string; until?: string; before?: string; limit?: number };
+  api.get('/v1/audit', { schema: ROUTE_SCHEMAS['GET /v1/audit'], onRequest: requires('audit.read') }, async (request) => {
+    const principal = callerOf(request);
+    const q = request.query;
     const limit = q.limit ?? 100;
     const rows = await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
       // Another workspace's event id answers exactly like a made-up one: neither is an event of this log.

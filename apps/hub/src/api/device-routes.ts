@@ -3,18 +3,18 @@
  * POST /v1/device/approve (signed-in member, in the chosen workspace), POST /v1/device/token (agent polls).
  */
 
-import type { DeviceCodeAnswer, DeviceApproved, EnrolledAgent } from '@private-connect/protocol';
-import { DeviceApproveRequest, DeviceTokenRequest, EnrolRequest } from '@private-connect/api';
+import { ROUTE_SCHEMAS, type DeviceApproved } from '@private-connect/api';
 import type { FastifyInstance } from 'fastify';
 import { ConnectError } from '@private-connect/protocol';
 import { approveDeviceCode, createDeviceCode, DEVICE_POLL_INTERVAL_S, normalizeUserCode, redeemDeviceCode } from '../store/device-codes.js';
 import { requestMeta, type IdentityDeps } from './auth-routes.js';
 import { authorize } from '../auth/guard.js';
-import { principalOf } from '../auth/principal.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
-  app.post('/v1/device/code', { schema: { body: EnrolRequest } }, async (request): Promise<DeviceCodeAnswer> => {
-    const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.post('/v1/device/code', { schema: ROUTE_SCHEMAS['POST /v1/device/code'] }, async (request) => {
+    const body = request.body ?? {};
     const code = await createDeviceCode(deps.db, body, deps.clock.now());
     const base = deps.linkBase().replace(/\/+$/, '');
     return {
@@ -27,10 +27,10 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): 
     };
   });
 
-  app.post('/v1/device/approve', { schema: { body: DeviceApproveRequest } }, async (request): Promise<DeviceApproved> => {
-    const body = request.body as { user_code: string; workspaceId?: string };
+  api.post('/v1/device/approve', { schema: ROUTE_SCHEMAS['POST /v1/device/approve'] }, async (request): Promise<DeviceApproved> => {
+    const body = request.body;
     // The workspace is the session's (X-Workspace-Id, or workspaceId here): membership is checked like any route.
-    const principal = await principalOf(request, deps, body.workspaceId);
+    const principal = await request.authenticate(body.workspaceId);
     if (principal.kind !== 'user') throw new ConnectError('FORBIDDEN', 'approving a device needs a signed-in user; scripts enrol with --api-key');
     authorize(principal, 'agents.enrol');
     const userCode = normalizeUserCode(body.user_code);
@@ -39,8 +39,8 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: IdentityDeps): 
     return { approved: true, workspaceId: principal.workspaceId };
   });
 
-  app.post('/v1/device/token', { schema: { body: DeviceTokenRequest } }, async (request): Promise<EnrolledAgent> => {
-    const { device_code } = request.body as { device_code: string };
+  api.post('/v1/device/token', { schema: ROUTE_SCHEMAS['POST /v1/device/token'] }, async (request) => {
+    const { device_code } = request.body;
     const enrolled = await redeemDeviceCode(deps.db, device_code, deps.agentTokenTtlMs, deps.clock.now(), requestMeta(request));
     return { agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, token: enrolled.token, expiresAt: enrolled.expiresAt.toISOString() };
   });

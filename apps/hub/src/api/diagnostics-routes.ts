@@ -1,22 +1,24 @@
 /** GET /v1/services/:id/diagnostics: a service's health as its exposing agent reported it, newest first. */
 
 import type { FastifyInstance } from 'fastify';
-import { ConnectError, type ServiceDiagnostics } from '@private-connect/protocol';
+import { ROUTE_SCHEMAS } from '@private-connect/api';
+import { ConnectError, isUuid } from '@private-connect/protocol';
 import { findServiceById, serviceDiagnostics, DIAGNOSTICS_PER_SERVICE } from '../store/diagnostics.js';
 import { notFound } from '../auth/guard.js';
-import { principalFor } from '../auth/principal.js';
-import type { ApiDeps } from './routes.js';
+import { callerOf, requires } from '../auth/auth-plugin.js';
+import type { ApiDeps } from './deps.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Reports returned when `limit` is not given. */
 export const DEFAULT_DIAGNOSTICS_LIMIT = 20;
 
 export function registerDiagnosticsRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/v1/services/:id/diagnostics', async (request): Promise<ServiceDiagnostics> => {
-    const principal = await principalFor(request, deps, 'services.list');
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.get('/v1/services/:id/diagnostics', { schema: ROUTE_SCHEMAS['GET /v1/services/:id/diagnostics'], onRequest: requires('services.list') }, async (request) => {
+    const principal = callerOf(request);
     const limit = parseLimit(request.query.limit);
     const id = request.params.id;
-    const found = UUID.test(id)
+    const found = isUuid(id)
       ? await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
           const service = await findServiceById(tx, id);
           return service && { service, history: await serviceDiagnostics(tx, service.id, limit) };

@@ -21,8 +21,9 @@ import type { EventBus, HubEvent } from '../events.js';
 import { authenticateRequest, type Principal, type RequestCredentials } from '../store/credentials.js';
 import { SESSION_COOKIE } from '../store/sessions.js';
 import { authorize, isAllowed } from '../auth/guard.js';
-import { principalOf } from '../auth/principal.js';
-import type { ApiDeps } from './routes.js';
+import type { ApiDeps } from './deps.js';
+import { ROUTE_SCHEMAS } from '@private-connect/api';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 /** A `: ping` comment keeps proxies from cutting an idle stream. */
 export const EVENTS_PING_MS = 15_000;
@@ -84,10 +85,9 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDeps, bus: Ev
   /** Principal key → open streams; entries deleted when a principal's last stream ends. */
   const open = new Map<string, number>();
 
-  app.get('/v1/events', async (request: FastifyRequest, reply) => {
-    const query = request.query as { workspace?: unknown };
-    const workspace = typeof query.workspace === 'string' && query.workspace !== '' ? query.workspace : undefined;
-    const principal = await principalOf(request, deps, workspace);
+  app.withTypeProvider<TypeBoxTypeProvider>().get('/v1/events', { schema: ROUTE_SCHEMAS['GET /v1/events'] }, async (request, reply) => {
+    const workspace = request.query.workspace || undefined;
+    const principal = await request.authenticate(workspace);
     authorize(principal, 'events.read');
     const key = principalKey(principal);
     const count = open.get(key) ?? 0;
@@ -121,7 +121,7 @@ export function registerEventRoutes(app: FastifyInstance, deps: ApiDeps, bus: Ev
     };
     /** Rechecks run one after another, and events wait for the one before them: the order is kept. */
     let chain: Promise<unknown> = Promise.resolve();
-    const stillAllowed = async (): Promise<boolean> => {
+    const stillAllowed = async () => {
       try {
         const now = await authenticateRequest(deps.db, creds, deps.clock.now());
         return now.workspaceId === workspaceId && isAllowed(now, 'events.read');

@@ -1,56 +1,28 @@
 /** The REST API under /v1: enrolment, services, agents, identity. Every route authenticates in one place. */
 
-import type { EnrolledAgent, MeAnswer } from '@private-connect/protocol';
-import { EnrolRequest } from '@private-connect/api';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConnectError, MAX_LABEL, keyFingerprint, type AgentSummary } from '@private-connect/protocol';
+import { ROUTE_SCHEMAS, type AgentSummary, type MeAnswer } from '@private-connect/api';
+import type { FastifyInstance } from 'fastify';
+import { ConnectError, MAX_LABEL, keyFingerprint } from '@private-connect/protocol';
 import { maskIp } from '../logger.js';
-import type { Database } from '../db/index.js';
-import type { Clock } from '../clock.js';
-import type { ServiceRouter } from '../relay/router.js';
-import type { AgentConnection } from '../relay/agent-connection.js';
-import type { ServiceTraffic } from '../relay/service-traffic.js';
-import type { Principal } from '../store/credentials.js';
-import { principalFor, principalOf } from '../auth/principal.js';
+import { callerOf, requires } from '../auth/auth-plugin.js';
 import { enrolAgent, listAgents } from '../store/agents.js';
 import { listServices } from '../store/services.js';
 import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
 import { registerDiagnosticsRoutes } from './diagnostics-routes.js';
 import { latestDiagnostics } from '../store/diagnostics.js';
-import type { EventBus } from '../events.js';
-import type { Cluster } from '../cluster/cluster.js';
-
-export interface ApiDeps {
-  db: Database;
-  clock: Clock;
-  router: ServiceRouter;
-  connections: Set<AgentConnection>;
-  /** Per-service open streams and bytes (GET /v1/services). */
-  traffic: ServiceTraffic;
-  agentTokenTtlMs: number;
-  /** Live events of each workspace (GET /v1/events). */
-  events: EventBus;
-  /** Counts a refused credential (by the error's reason, for /metrics). */
-  onAuthFailure(err: unknown): void;
-  /** The other hubs, when this hub is one of several (NATS_URL). */
-  cluster?: Pick<Cluster, 'remoteAgents' | 'revokeAgent'>;
-}
+import type { ApiDeps } from './deps.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/healthz', async () => ({ ok: true }));
-  registerCredentialRoutes(app, deps, (request) => principalOf(request, deps));
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.get('/healthz', { schema: ROUTE_SCHEMAS['GET /healthz'] }, async () => ({ ok: true }));
+  registerCredentialRoutes(app, deps);
   registerDiagnosticsRoutes(app, deps);
 
-  // Who is asking is settled before the body is validated: a stranger learns nothing about the schema.
-  const enrolPrincipals = new WeakMap<FastifyRequest, Principal>();
-  const enrolAuth = async (request: FastifyRequest) => {
-    enrolPrincipals.set(request, await principalFor(request, deps, 'agents.enrol'));
-  };
-
-  app.post('/v1/agents/enroll', { schema: { body: EnrolRequest }, onRequest: enrolAuth }, async (request, reply): Promise<EnrolledAgent> => {
-    const principal = enrolPrincipals.get(request);
-    if (principal?.kind !== 'api_key') throw new ConnectError('UNAUTHORIZED', 'missing credentials');
-    const body = (request.body ?? {}) as { label?: string; hostname?: string; platform?: string };
+  api.post('/v1/agents/enroll', { schema: ROUTE_SCHEMAS['POST /v1/agents/enroll'], onRequest: requires('agents.enrol') }, async (request, reply) => {
+    const principal = callerOf(request);
+    if (principal.kind !== 'api_key') throw new ConnectError('UNAUTHORIZED', 'missing credentials');
+    const body = request.body ?? {};
     const label = body.label ?? body.hostname ?? 'agent';
     const enrolled = await deps.db.withWorkspace(principal.workspaceId, (tx) =>
       enrolAgent(tx, principal.workspaceId, {
@@ -68,8 +40,8 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { agentId: enrolled.agentId, workspaceId: enrolled.workspaceId, label: enrolled.label, token: enrolled.token, expiresAt: enrolled.expiresAt.toISOString() };
   });
 
-  app.get('/v1/me', async (request): Promise<MeAnswer> => {
-    const principal = await principalFor(request, deps, 'me.read');
+  api.get('/v1/me', { schema: ROUTE_SCHEMAS['GET /v1/me'], onRequest: requires('me.read') }, async (request): Promise<MeAnswer> => {
+    const principal = callerOf(request);
     if (principal.kind === 'agent') {
       // expiresAt: when this token stops working (expiry or end of a rotation grace period), by the hub's clock.
       const timing = tokenTiming(principal.validUntil, deps.clock.now());
@@ -81,8 +53,8 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { kind: 'api_key', workspaceId: principal.workspaceId, keyId: principal.keyId };
   });
 
-  app.get('/v1/services', async (request) => {
-    const principal = await principalFor(request, deps, 'services.list');
+  api.get('/v1/services', { schema: ROUTE_SCHEMAS['GET /v1/services'], onRequest: requires('services.list') }, async (request) => {
+    const principal = callerOf(request);
     const [rows, health] = await deps.db.withWorkspace(principal.workspaceId, async (tx) => [await listServices(tx), await latestDiagnostics(tx)] as const);
     // Open streams and bytes since the hub started, from the relay's counters (relay/service-traffic.ts).
     const traffic = deps.traffic;
@@ -95,8 +67,8 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
     };
   });
 
-  app.get('/v1/agents', async (request) => {
-    const principal = await principalFor(request, deps, 'agents.list');
+  api.get('/v1/agents', { schema: ROUTE_SCHEMAS['GET /v1/agents'], onRequest: requires('agents.list') }, async (request) => {
+    const principal = callerOf(request);
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listAgents(tx));
     const online = new Set<string>();
     for (const conn of deps.connections) if (conn.workspaceId === principal.workspaceId) online.add(conn.agentId);

@@ -5,27 +5,24 @@
  * that does not exist (guard.notFound).
  */
 
-import type { WorkspaceInfo, MemberInfo, InviteSent, InvitationInfo } from '@private-connect/protocol';
-import { CreateWorkspaceRequest, InvitationParams, InviteRequest } from '@private-connect/api';
+import { ROUTE_SCHEMAS } from '@private-connect/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, isUuid } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
 import { createInvitation, listPendingInvitations, revokeInvitation } from '../store/invitations.js';
 import { createWorkspace, findWorkspace, listMembers, listUserWorkspaces, MAX_WORKSPACE_NAME, removeMember } from '../store/members.js';
 import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
-import { principalOf } from '../auth/principal.js';
 import { endMemberEventStreams } from './event-routes.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 /** Authenticates for workspace `id` and authorizes `action` there; another workspace's id is notFound. */
-async function principalIn(request: FastifyRequest, deps: IdentityDeps, id: string, action: Action): Promise<Principal> {
-  const valid = UUID.test(id);
+async function principalIn(request: FastifyRequest, id: string, action: Action): Promise<Principal> {
+  const valid = isUuid(id);
   // A user's session resolves in workspace :id itself (membership checked per request); bearer credentials belong
   // to one workspace, which must be :id.
-  const principal = await principalOf(request, deps, valid ? id : undefined);
+  const principal = await request.authenticate(valid ? id : undefined);
   if (!valid || principal.workspaceId !== id) throw notFound('workspace', id);
   authorize(principal, action);
   return principal;
@@ -38,42 +35,43 @@ function actorOf(principal: Principal): { actorType: 'user' | 'api_key' | 'agent
 }
 
 export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
-  app.get('/v1/workspaces', async (request): Promise<{ workspaces: WorkspaceInfo[] }> => {
-    const principal = await principalOf(request, deps);
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.get('/v1/workspaces', { schema: ROUTE_SCHEMAS['GET /v1/workspaces'] }, async (request) => {
+    const principal = await request.authenticate();
     authorize(principal, 'workspace.read');
     if (principal.kind === 'user') return { workspaces: await listUserWorkspaces(deps.db, principal.userId) };
     const row = await findWorkspace(deps.db, principal.workspaceId);
     return { workspaces: row ? [{ id: row.id, name: row.name, role: null }] : [] };
   });
 
-  app.post('/v1/workspaces', { schema: { body: CreateWorkspaceRequest } }, async (request, reply): Promise<WorkspaceInfo> => {
-    const principal = await principalOf(request, deps);
+  api.post('/v1/workspaces', { schema: ROUTE_SCHEMAS['POST /v1/workspaces'] }, async (request, reply) => {
+    const principal = await request.authenticate();
     if (principal.kind !== 'user') throw new ConnectError('FORBIDDEN', 'creating a workspace needs a signed-in user, not an API key or agent token');
-    const name = (request.body as { name: string }).name.trim();
+    const name = request.body.name.trim();
     if (name === '') throw new ConnectError('BAD_REQUEST', `expected a workspace name of 1 to ${MAX_WORKSPACE_NAME} characters`);
     const workspace = await createWorkspace(deps.db, principal.userId, name, deps.clock.now(), requestMeta(request));
     void reply.status(201);
     return workspace;
   });
 
-  app.get('/v1/workspaces/:id', async (request): Promise<WorkspaceInfo> => {
-    const { id } = request.params as { id: string };
-    const principal = await principalIn(request, deps, id, 'workspace.read');
+  api.get('/v1/workspaces/:id', { schema: ROUTE_SCHEMAS['GET /v1/workspaces/:id'] }, async (request) => {
+    const { id } = request.params;
+    const principal = await principalIn(request, id, 'workspace.read');
     const row = await findWorkspace(deps.db, id);
     if (!row) throw notFound('workspace', id);
     return { id: row.id, name: row.name, role: principal.kind === 'user' ? principal.role : null };
   });
 
-  app.get('/v1/workspaces/:id/members', async (request): Promise<{ members: MemberInfo[] }> => {
-    const { id } = request.params as { id: string };
-    await principalIn(request, deps, id, 'members.read');
+  api.get('/v1/workspaces/:id/members', { schema: ROUTE_SCHEMAS['GET /v1/workspaces/:id/members'] }, async (request) => {
+    const { id } = request.params;
+    await principalIn(request, id, 'members.read');
     return { members: await listMembers(deps.db, id) };
   });
 
-  app.post('/v1/workspaces/:id/invites', { schema: { body: InviteRequest } }, async (request, reply): Promise<InviteSent> => {
-    const { id } = request.params as { id: string };
-    const principal = await principalIn(request, deps, id, 'members.manage');
-    const body = request.body as { email: string; role?: 'admin' | 'member' };
+  api.post('/v1/workspaces/:id/invites', { schema: ROUTE_SCHEMAS['POST /v1/workspaces/:id/invites'] }, async (request, reply) => {
+    const { id } = request.params;
+    const principal = await principalIn(request, id, 'members.manage');
+    const body = request.body;
     const email = normalizeEmail(body.email);
     const role = body.role ?? 'member';
     const invitedBy = principal.kind === 'user' ? principal.userId : undefined;
@@ -86,24 +84,24 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
 
   // Listing and revoking invitations: admins, and API keys (revoking only takes access away; members.read already
   // shows a key the members' addresses). Another workspace's invitation answers like a missing one (RLS).
-  app.get('/v1/workspaces/:id/invitations', async (request): Promise<{ invitations: InvitationInfo[] }> => {
-    const { id } = request.params as { id: string };
-    await principalIn(request, deps, id, 'invitations.manage');
+  api.get('/v1/workspaces/:id/invitations', { schema: ROUTE_SCHEMAS['GET /v1/workspaces/:id/invitations'] }, async (request) => {
+    const { id } = request.params;
+    await principalIn(request, id, 'invitations.manage');
     return { invitations: await listPendingInvitations(deps.db, id, deps.clock.now()) };
   });
 
-  app.delete('/v1/workspaces/:id/invitations/:invitationId', { schema: { params: InvitationParams } }, async (request, reply) => {
-    const { id, invitationId } = request.params as InvitationParams;
-    const principal = await principalIn(request, deps, id, 'invitations.manage');
-    if (!UUID.test(invitationId)) throw notFound('invite', invitationId);
+  api.delete('/v1/workspaces/:id/invitations/:invitationId', { schema: ROUTE_SCHEMAS['DELETE /v1/workspaces/:id/invitations/:invitationId'] }, async (request, reply) => {
+    const { id, invitationId } = request.params;
+    const principal = await principalIn(request, id, 'invitations.manage');
+    if (!isUuid(invitationId)) throw notFound('invite', invitationId);
     if (!(await revokeInvitation(deps.db, id, invitationId, actorOf(principal), deps.clock.now(), requestMeta(request)))) throw notFound('invite', invitationId);
     void reply.status(204);
   });
 
-  app.delete('/v1/workspaces/:id/members/:userId', async (request, reply) => {
-    const { id, userId } = request.params as { id: string; userId: string };
-    const principal = await principalIn(request, deps, id, 'members.manage');
-    if (!UUID.test(userId)) throw notFound('member', userId);
+  api.delete('/v1/workspaces/:id/members/:userId', { schema: ROUTE_SCHEMAS['DELETE /v1/workspaces/:id/members/:userId'] }, async (request, reply) => {
+    const { id, userId } = request.params;
+    const principal = await principalIn(request, id, 'members.manage');
+    if (!isUuid(userId)) throw notFound('member', userId);
     const { actorType, actorId } = actorOf(principal);
     const actor = { kind: actorType, id: actorId, role: principal.kind === 'user' ? principal.role : undefined };
     if (!(await removeMember(deps.db, id, actor, userId, deps.clock.now(), requestMeta(request)))) throw notFound('member', userId);

@@ -5,8 +5,9 @@
  *
  * How a route uses it (new routes MUST follow this; the cross-workspace battery fails for a route without a case):
  *
- *   const principal = await principalOf(request, deps);        // authenticate (401 / TOKEN_EXPIRED)
- *   authorize(principal, 'api_keys.manage');                    // permission (403 FORBIDDEN), before any lookup
+ *   { onRequest: requires('api_keys.manage') }                  // auth/auth-plugin.ts: authenticate (401 /
+ *                                                               // TOKEN_EXPIRED), then permission (403 FORBIDDEN)
+ *   const principal = callerOf(request);                        // in the handler, before any lookup
  *   const row = await deps.db.withWorkspace(principal.workspaceId, (tx) => findKey(tx, id));
  *   if (!row) throw notFound('api_key', id);                    // missing OR another workspace's: same answer
  *

@@ -7,7 +7,6 @@ import { authenticateRequest, type Principal } from '../store/credentials.js';
 import { SESSION_COOKIE } from '../store/sessions.js';
 import { recordAgentTokenUse } from '../store/agent-tokens.js';
 import { touchApiKey } from '../store/api-keys.js';
-import { authorize, type Action } from './guard.js';
 
 /** What authentication needs of the hub. */
 export interface AuthDeps {
@@ -18,7 +17,7 @@ export interface AuthDeps {
 }
 
 /**
- * Authenticates the request. A signed-in user acts in the workspace named by `workspace` (routes under
+ * Authenticates the request (routes use `request.authenticate` / `requires` of auth/auth-plugin.ts, which call this). A signed-in user acts in the workspace named by `workspace` (routes under
  * /v1/workspaces/:id) or the X-Workspace-Id header, else in their first workspace.
  */
 export async function principalOf(request: FastifyRequest, deps: AuthDeps, workspace?: string): Promise<Principal> {
@@ -43,11 +42,4 @@ async function recordCredentialUse(deps: AuthDeps, principal: Principal, request
   } else if (principal.kind === 'api_key') {
     await deps.db.withWorkspace(principal.workspaceId, (tx) => touchApiKey(tx, principal.keyId, now));
   }
-}
-
-/** Authenticates, then asks the guard (auth/guard.ts) whether the principal may perform `action`. */
-export async function principalFor(request: FastifyRequest, deps: AuthDeps, action: Action): Promise<Principal> {
-  const principal = await principalOf(request, deps);
-  authorize(principal, action);
-  return principal;
 }

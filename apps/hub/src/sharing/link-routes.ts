@@ -4,34 +4,27 @@
  * answers like a missing one. Revoking cuts the link's open streams on this hub at once.
  */
 
-import { CreateLinkRequest } from '@private-connect/api';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { MAX_SERVICE_NAME, parseMethods, parsePaths, type CreatedLink } from '@private-connect/protocol';
+import { ROUTE_SCHEMAS } from '@private-connect/api';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { MAX_SERVICE_NAME, isUuid, parseMethods, parsePaths } from '@private-connect/protocol';
 import { actorOf } from '../auth/actor.js';
 import { notFound } from '../auth/guard.js';
-import { principalFor } from '../auth/principal.js';
+import { callerOf, requires } from '../auth/auth-plugin.js';
 import type { AuthDeps } from '../auth/principal.js';
-import type { Principal } from '../store/credentials.js';
 import { findService } from '../store/services.js';
 import { cutLinkStreams } from '../relay/cuts.js';
 import type { SharingContext } from './context.js';
 import { createLink, linkCache, linkTtl, listLinks, MAX_LINK_RATE, revokeLink, toLinkInfo } from './links.js';
 import { linkUrls } from './link-http.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function registerLinkRoutes(app: FastifyInstance, deps: AuthDeps, sharing: SharingContext): void {
-  // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
-  const settled = new WeakMap<FastifyRequest, Principal>();
-  const guard = {
-    onRequest: async (request: FastifyRequest) => {
-      settled.set(request, await principalFor(request, deps, 'links.manage'));
-    },
-  };
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  // Who is asking, and whether they may, is settled in onRequest (requires), before the body is validated.
 
-  app.post('/v1/links', { schema: { body: CreateLinkRequest }, ...guard }, async (request, reply): Promise<CreatedLink> => {
-    const principal = settled.get(request)!;
-    const body = request.body as CreateLinkRequest;
+  api.post('/v1/links', { schema: ROUTE_SCHEMAS['POST /v1/links'], onRequest: requires('links.manage') }, async (request, reply) => {
+    const principal = callerOf(request);
+    const body = request.body;
     const input = { service: body.service, ttlMs: linkTtl(body.expiresIn), methods: parseMethods(body.methods), paths: parsePaths(body.paths), rate: body.rate };
     const now = deps.clock.now();
     const { row, token } = await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
@@ -42,23 +35,23 @@ export function registerLinkRoutes(app: FastifyInstance, deps: AuthDeps, sharing
     return { link: toLinkInfo(row, now), token, ...linkUrls(sharing.config, token, `${request.protocol}://${request.host}`) };
   });
 
-  app.get('/v1/links', guard, async (request) => {
-    const principal = settled.get(request)!;
+  api.get('/v1/links', { schema: ROUTE_SCHEMAS['GET /v1/links'], onRequest: requires('links.manage') }, async (request) => {
+    const principal = callerOf(request);
     const now = deps.clock.now();
     const rows = await deps.db.withWorkspace(principal.workspaceId, (tx) => listLinks(tx));
     return { links: rows.map((row) => toLinkInfo(row, now)) };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/links/:id', guard, async (request, reply) => {
-    const principal = settled.get(request)!;
+  api.delete('/v1/links/:id', { schema: ROUTE_SCHEMAS['DELETE /v1/links/:id'], onRequest: requires('links.manage') }, async (request, reply) => {
+    const principal = callerOf(request);
     const id = request.params.id;
     const now = deps.clock.now();
-    const row = UUID.test(id) ? await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeLink(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })) : undefined;
+    const row = isUuid(id) ? await deps.db.withWorkspace(principal.workspaceId, (tx) => revokeLink(tx, principal.workspaceId, id, { ...actorOf(principal, request), now })) : undefined;
     if (!row) throw notFound('link', id);
     // New requests are refused from now on and open ones end now, on this hub and (told over NATS) on the others.
     linkCache(sharing).forget(id);
     cutLinkStreams(sharing.local, id);
     sharing.cluster?.revoked('link', id);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 }

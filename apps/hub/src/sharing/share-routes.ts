@@ -4,26 +4,17 @@
  * workspace, by id, answers exactly like a missing one; a code is shown once and kept as its hash.
  */
 
-import { CreateShareRequest, JoinShareRequest, MAX_SHARE_SERVICES, MAX_SHARE_RATE } from '@private-connect/api';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  ConnectError,
-  parseDuration,
-  parseMethods,
-  parsePaths,
-  validateServiceName,
-  type CreatedShare,
-  type JoinedShareInfo,
-  type ShareList,
-} from '@private-connect/protocol';
+import { MAX_SHARE_SERVICES, MAX_SHARE_RATE, ROUTE_SCHEMAS, type JoinedShareInfo } from '@private-connect/api';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { ConnectError, isUuid, parseDuration, parseMethods, parsePaths, validateServiceName } from '@private-connect/protocol';
 import { actorOf } from '../auth/actor.js';
-import { authorize, notFound, type Action } from '../auth/guard.js';
-import { principalFor } from '../auth/principal.js';
+import { notFound } from '../auth/guard.js';
+import { callerOf, requires } from '../auth/auth-plugin.js';
 import type { AuthDeps } from '../auth/principal.js';
 import { generateShareCode, hashSecret, isShareCode } from '../secrets.js';
 import type { Queryable } from '../db/index.js';
 import type { Actor } from '../store/api-keys.js';
-import type { Principal } from '../store/credentials.js';
 import { recordAudit } from '../store/audit.js';
 import { findService } from '../store/services.js';
 import { withCrossWorkspace } from '../store/system.js';
@@ -52,33 +43,19 @@ export const MAX_SHARE_TTL_MS = 365 * 24 * 60 * 60 * 1000;
 /** Highest --rate (requests or new connections per minute). */
 export { MAX_SHARE_RATE };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const isUniqueViolation = (err: unknown) => (err as { code?: unknown }).code === '23505';
 
 export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharing: SharingContext): void {
-  // Who is asking, and whether they may, is settled in onRequest, before the body is validated.
-  const settled = new WeakMap<FastifyRequest, Principal>();
-  const guard = (...actions: Action[]) => ({
-    onRequest: async (request: FastifyRequest) => {
-      const principal = await principalFor(request, deps, actions[0]!);
-      for (const action of actions.slice(1)) authorize(principal, action);
-      settled.set(request, principal);
-    },
-  });
-  const caller = (request: FastifyRequest): Principal => {
-    const principal = settled.get(request);
-    if (!principal) throw new ConnectError('UNAUTHORIZED', 'missing credentials');
-    return principal;
-  };
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  // Who is asking, and whether they may, is settled in onRequest (requires), before the body is validated.
 
   // Streams of a share that expired (or was revoked on another hub) are cut within SHARE_SWEEP_MS (config).
   const sweep = startShareSweep(sharing, sharing.config.shareSweepMs);
   app.addHook('onClose', async () => sweep.stop());
 
-  app.post('/v1/shares', { schema: { body: CreateShareRequest }, ...guard('shares.manage') }, async (request, reply): Promise<CreatedShare> => {
-    const principal = caller(request);
-    const body = request.body as CreateShareRequest;
+  api.post('/v1/shares', { schema: ROUTE_SCHEMAS['POST /v1/shares'], onRequest: requires('shares.manage') }, async (request, reply) => {
+    const principal = callerOf(request);
+    const body = request.body;
     const name = validateServiceName(body.name);
     const services = [...new Set(body.services.map(validateServiceName))];
     const ttl = parseDuration(body.expiresIn);
@@ -130,8 +107,8 @@ export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharin
     }
   });
 
-  app.get('/v1/shares', guard('shares.manage', 'shares.join'), async (request): Promise<ShareList> => {
-    const principal = caller(request);
+  api.get('/v1/shares', { schema: ROUTE_SCHEMAS['GET /v1/shares'], onRequest: requires('shares.manage', 'shares.join') }, async (request) => {
+    const principal = callerOf(request);
     const now = deps.clock.now();
     const owned = await deps.db.withWorkspace(principal.workspaceId, (tx) => listOwnedShares(tx));
     // The joining side's rows belong to their owners: read across workspaces, keyed on this workspace.
@@ -145,11 +122,11 @@ export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharin
     };
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/shares/:id', guard('shares.manage'), async (request, reply) => {
-    const principal = caller(request);
+  api.delete('/v1/shares/:id', { schema: ROUTE_SCHEMAS['DELETE /v1/shares/:id'], onRequest: requires('shares.manage') }, async (request, reply) => {
+    const principal = callerOf(request);
     const id = request.params.id;
     const actor = actorOf(principal, request);
-    const revoked = UUID.test(id)
+    const revoked = isUuid(id)
       ? await deps.db.withWorkspace(principal.workspaceId, async (tx) => {
           const share = await findOwnedShare(tx, id);
           if (!share) return undefined;
@@ -173,12 +150,12 @@ export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharin
     // Open streams through it end now, on this hub and (told over NATS) on the others; each hub's sweep is the backstop.
     cutShareStreams(sharing.connections, id, 'SHARE_REVOKED', `the share "${revoked.grantee_alias ?? revoked.name}" was revoked by its owner`);
     sharing.cluster?.revoked('share', id);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 
-  app.post('/v1/shares/join', { schema: { body: JoinShareRequest }, ...guard('shares.join') }, async (request, reply): Promise<JoinedShareInfo> => {
-    const principal = caller(request);
-    const body = request.body as JoinShareRequest;
+  api.post('/v1/shares/join', { schema: ROUTE_SCHEMAS['POST /v1/shares/join'], onRequest: requires('shares.join') }, async (request, reply) => {
+    const principal = callerOf(request);
+    const body = request.body;
     const alias = body.alias === undefined ? undefined : validateServiceName(body.alias);
     if (!isShareCode(body.code)) throw unknownCode();
     const now = deps.clock.now();
