@@ -1,7 +1,8 @@
 /**
  * Service shares across workspaces, on the relay side: resolving `<alias>/<service>` for the workspace that joined
  * (stream opens, and the resolve/reach control ops), the hub's limits on TCP services, the exposing agent's
- * reports of HTTP requests, and cutting the streams of a share that was revoked or ran out.
+ * reports of HTTP requests, and finding the open streams of shares that were revoked or ran out (relay/cuts.ts cuts
+ * them). The relay asks its questions about `alias/service` through sharedServices (RelayContext.shared).
  *
  * Who enforces what: the hub decides whether a stream may open at all (joined, not revoked, not expired, the
  * service is in the share, and for TCP services the rate of new connections, each one audited). For HTTP services
