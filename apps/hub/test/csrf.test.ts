@@ -287,7 +287,7 @@ describe(`CSRF behind a trusted proxy: the origin the browser used comes from X-
 
   it("serves a cookie change from the proxy's public origin and still refuses another site's", async () => {
     const owner = await h.signIn('proxied@example.com');
-    // Over https the session cookie is named __Host-pc_session (api/session-cookie.ts); this sign-in was over http.
+    // Over https the session cookie is named __Host-pc_session (auth/session-cookie.ts); this sign-in was over http.
     const cookie = owner.cookie.replace(/^pc_session=/, '__Host-pc_session=');
     const proxied = { 'x-forwarded-host': 'hub.proxy.test', 'x-forwarded-proto': 'https', cookie, 'content-type': 'application/json' };
     const own = await raw(h.hub.url, 'POST', '/v1/api-keys', { ...proxied, origin: 'https://hub.proxy.test' }, JSON.stringify({ name: 'behind a proxy' }));

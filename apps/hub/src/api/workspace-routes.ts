@@ -14,6 +14,7 @@ import { createWorkspace, findWorkspace, listMembers, listUserWorkspaces, MAX_WO
 import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
+import { principalActor } from '../auth/actor.js';
 import { endMemberEventStreams } from './event-routes.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
@@ -26,12 +27,6 @@ async function principalIn(request: FastifyRequest, id: string, action: Action):
   if (!valid || principal.workspaceId !== id) throw notFound('workspace', id);
   authorize(principal, action);
   return principal;
-}
-
-function actorOf(principal: Principal): { actorType: 'user' | 'api_key' | 'agent'; actorId: string } {
-  if (principal.kind === 'user') return { actorType: 'user', actorId: principal.userId };
-  if (principal.kind === 'api_key') return { actorType: 'api_key', actorId: principal.keyId };
-  return { actorType: 'agent', actorId: principal.agentId };
 }
 
 export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps): void {
@@ -76,7 +71,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const role = body.role ?? 'member';
     const invitedBy = principal.kind === 'user' ? principal.userId : undefined;
     const invitation = { workspaceId: id, email, role, invitedBy };
-    const { id: invitationId, token, expiresAt } = await createInvitation(deps.db, invitation, actorOf(principal), deps.clock.now(), requestMeta(request));
+    const { id: invitationId, token, expiresAt } = await createInvitation(deps.db, invitation, principalActor(principal), deps.clock.now(), requestMeta(request));
     await deps.mailer.send({ to: email, subject: 'You are invited to a Private Connect workspace', intro: 'Open this link to join the workspace.', link: verifyLink(deps, token) });
     void reply.status(202);
     return { id: invitationId, email, role, expiresAt: expiresAt.toISOString() };
@@ -94,7 +89,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const { id, invitationId } = request.params;
     const principal = await principalIn(request, id, 'invitations.manage');
     if (!isUuid(invitationId)) throw notFound('invite', invitationId);
-    if (!(await revokeInvitation(deps.db, id, invitationId, actorOf(principal), deps.clock.now(), requestMeta(request)))) throw notFound('invite', invitationId);
+    if (!(await revokeInvitation(deps.db, id, invitationId, principalActor(principal), deps.clock.now(), requestMeta(request)))) throw notFound('invite', invitationId);
     void reply.status(204);
   });
 
@@ -102,7 +97,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const { id, userId } = request.params;
     const principal = await principalIn(request, id, 'members.manage');
     if (!isUuid(userId)) throw notFound('member', userId);
-    const { actorType, actorId } = actorOf(principal);
+    const { actorType, actorId } = principalActor(principal);
     const actor = { kind: actorType, id: actorId, role: principal.kind === 'user' ? principal.role : undefined };
     if (!(await removeMember(deps.db, id, actor, userId, deps.clock.now(), requestMeta(request)))) throw notFound('member', userId);
     // Their live view ends now, not at its next recheck.

@@ -10,3 +10,10 @@ export function actorOf(principal: Principal, request: FastifyRequest): Actor {
   const type = p.kind === 'agent' ? 'agent' : p.kind === 'api_key' ? 'api_key' : 'user';
   return { type, id: p.agentId ?? p.keyId ?? p.userId, ip: request.ip, userAgent: request.headers['user-agent'] };
 }
+
+/** The principal's kind and id alone, as the invitation and member records name who acted. */
+export function principalActor(principal: Principal): { actorType: 'user' | 'api_key' | 'agent'; actorId: string } {
+  if (principal.kind === 'user') return { actorType: 'user', actorId: principal.userId };
+  if (principal.kind === 'api_key') return { actorType: 'api_key', actorId: principal.keyId };
+  return { actorType: 'agent', actorId: principal.agentId };
+}
