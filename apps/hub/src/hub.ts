@@ -20,7 +20,7 @@ import { createMailer } from './mailer.js';
 import { installRateLimits } from './api/rate-limits.js';
 import { createFailureLimiter } from './auth/failure-limiter.js';
 import { attachAgentEndpoint } from './relay/agent-endpoint.js';
-import type { AgentConnection, RelayContext } from './relay/agent-connection.js';
+import type { AgentConnection } from './relay/agent-connection.js';
 import { controlHandler } from './relay/control-handler.js';
 import { cutLinkStreams, cutRevokedAgent, cutShareStreams } from './relay/cuts.js';
 import { drainAgents } from './relay/drain.js';
@@ -33,6 +33,7 @@ import { systemClock, type Clock } from './clock.js';
 import { LocalPeer } from './relay/local-peer.js';
 import { createAccessLog } from './sharing/access-log.js';
 import type { SharingContext } from './sharing/context.js';
+import type { HubServices } from './services.js';
 import { createHubPorts } from './sharing/hub-ports.js';
 import { installFastPath, type FastPath } from './sharing/link-fast.js';
 import { createLinkProxy } from './sharing/link-proxy.js';
@@ -142,7 +143,20 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     const connections = new Set<AgentConnection>();
     const stats = createRelayStats();
     const events = createEventBus(stats.services);
-    const sharing: SharingContext = {
+    let listenUrl = '';
+    /** The web port's URL, once it listens (one of the hub's own origins for the CSRF rules). */
+    let webUrl: string | undefined;
+    /** Where links point (public-urls.ts), once both ports listen; the listen URL until then. */
+    let dashboardUrl: string | undefined;
+    const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl, dashboardUrl], publicBaseDomain: config.publicBaseDomain };
+    /**
+     * What the hub's parts share, built once (services.ts): the relay, sharing, the API and pages, and the cluster each
+     * take it as their own deps type. Three members are made from the services and refer to each other (the relay
+     * uses hub ports and shared services, hub ports and revocations tell the cluster, the cluster follows both): they
+     * are getters, read when used, after they were made below.
+     */
+    const services: HubServices = {
+      hubId,
       db,
       clock,
       config,
@@ -150,65 +164,51 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       router,
       stats,
       connections,
+      events,
+      lifecycle,
+      clientIp,
       local: new LocalPeer(stats, log),
       access: createAccessLog(db, log),
       rates: new RateBuckets(),
-      clientIp,
-    };
-    // Listens once started (after the API), on ports from the database's allocations.
-    const hubPorts = createHubPorts(sharing);
-    const ctx: RelayContext = {
-      hubId,
-      db,
-      clock,
-      router,
-      log,
-      stats,
-      connections,
-      events,
-      lifecycle,
       control: controlHandler,
-      shared: sharedServices(sharing),
-      hubPorts,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       maxPendingControl: MAX_PENDING_CONTROL,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
+      traffic: stats.services,
+      agentTokenTtlMs: config.agentTokenTtlMs,
+      onAuthFailure: (err) => countAuthFailure(stats, err),
+      mailer: createMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, log, console: options.console ?? process.stderr }),
+      linkBase: () => dashboardUrl ?? config.publicUrl ?? listenUrl,
+      origins,
+      tlsPublicUrl: config.publicUrl?.startsWith('https://') ?? false,
+      cutAgent: (workspaceId, agentId) => cutRevokedAgent(services, workspaceId, agentId),
+      cutRevoked: (kind, id) => {
+        if (kind === 'share') return void cutShareStreams(connections, id, 'SHARE_REVOKED', 'the share was revoked by its owner');
+        // Refused by this hub's proxy from now on (not waiting for LINK_CACHE_MS), its open requests cut.
+        linkCache(services).forget(id);
+        cutLinkStreams(services.local, id);
+      },
+      followHubPort: (port, workspaceId, name, on) =>
+        void hubPorts.follow(port, workspaceId, name, on).catch((err: unknown) => log.error({ err, port }, 'following a hub port of another hub failed')),
+      get shared() {
+        return shared;
+      },
+      get hubPorts() {
+        return hubPorts;
+      },
+      get cluster() {
+        return cluster;
+      },
     };
-    cluster = config.natsUrl
-      ? await startCluster(
-          {
-            db,
-            router,
-            stats,
-            log,
-            connections,
-            lifecycle,
-            events,
-            cutAgent: (workspaceId, agentId) => cutRevokedAgent({ connections, router }, workspaceId, agentId),
-            cutRevoked: (kind, id) => {
-              if (kind === 'share') return void cutShareStreams(connections, id, 'SHARE_REVOKED', 'the share was revoked by its owner');
-              // Refused by this hub's proxy from now on (not waiting for LINK_CACHE_MS), its open requests cut.
-              linkCache(sharing).forget(id);
-              cutLinkStreams(sharing.local, id);
-            },
-            followHubPort: (port, workspaceId, name, on) =>
-              void hubPorts.follow(port, workspaceId, name, on).catch((err: unknown) => log.error({ err, port }, 'following a hub port of another hub failed')),
-          },
-          { natsUrl: config.natsUrl, hubId, ...options.cluster },
-        )
-      : undefined;
-    ctx.cluster = cluster;
-    sharing.cluster = cluster;
+    const shared = sharedServices(services);
+    // Listens once started (after the API), on ports from the database's allocations.
+    const hubPorts = createHubPorts(services);
+    cluster = config.natsUrl ? await startCluster(services, { natsUrl: config.natsUrl, hubId, ...options.cluster }) : undefined;
 
-    let listenUrl = '';
-    /** The web port's URL, once it listens (one of the hub's own origins for the CSRF rules). */
-    let webUrl: string | undefined;
-    /** Where links point (public-urls.ts), once both ports listen; the listen URL until then. */
-    let dashboardUrl: string | undefined;
     // Public links are answered before Fastify routing: their bodies stream through untouched (no body parsing).
-    const linkProxy = createLinkProxy(sharing);
+    const linkProxy = createLinkProxy(services);
     /** Who holds stream ends besides the agent connections: the hub's own opener, its links to other hubs. */
-    const streamHolders = () => [sharing.local, ...(cluster?.linkPeers() ?? [])];
+    const streamHolders = () => [services.local, ...(cluster?.linkPeers() ?? [])];
     // Connections that start with a plain link request skip Node's HTTP server objects (link-fast.ts).
     const fastPaths: FastPath[] = [];
     const fastOptions = { headersTimeoutMs: config.headersTimeoutMs, requestTimeoutMs: config.requestTimeoutMs };
@@ -239,35 +239,25 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
     // Before any route: limits are attached to each route as it is registered.
     await installRateLimits(app, config.rateLimits);
     await app.register(fastifyCookie);
-    const origins: OriginPolicy = { configured: () => [config.publicUrl, listenUrl, webUrl, dashboardUrl], publicBaseDomain: config.publicBaseDomain };
-    const onAuthFailure = (err: unknown) => countAuthFailure(stats, err);
     // After the cookie parser (it reads the session cookie) and before any plugin context copies the JSON parser:
     // the session cookie's https name, the CSRF rule and request.principal (auth/auth-plugin.ts).
-    installAuth(app, { db, clock, onAuthFailure, origins, httpsPublicUrl: config.publicUrl?.startsWith('https://') ?? false });
+    installAuth(app, { db, clock, onAuthFailure: services.onAuthFailure, origins, httpsPublicUrl: services.tlsPublicUrl });
     await registerOpenApi(app);
-    const apiDeps = { db, clock, router, connections, traffic: stats.services, agentTokenTtlMs: config.agentTokenTtlMs, events, cluster, onAuthFailure };
     // Requests refused by a rate limit count as auth failures too (reason rate_limited).
     app.addHook('onError', async (_request, _reply, err) => {
       if ((err as { code?: unknown }).code === 'RATE_LIMITED') countAuthFailure(stats, err);
     });
-    registerRoutes(app, apiDeps);
-    registerEventRoutes(app, apiDeps, events);
-    const identityDeps = {
-      ...apiDeps,
-      mailer: createMailer({ smtpUrl: config.smtpUrl, smtpFrom: config.smtpFrom, log, console: options.console ?? process.stderr }),
-      linkBase: () => dashboardUrl ?? config.publicUrl ?? listenUrl,
-      origins,
-      tlsPublicUrl: config.publicUrl?.startsWith('https://') ?? false,
-    };
-    registerAuthRoutes(app, identityDeps);
-    registerWorkspaceRoutes(app, identityDeps);
-    registerDeviceRoutes(app, identityDeps);
-    await registerPages(app, identityDeps, spa);
+    registerRoutes(app, services);
+    registerEventRoutes(app, services, events);
+    registerAuthRoutes(app, services);
+    registerWorkspaceRoutes(app, services);
+    registerDeviceRoutes(app, services);
+    await registerPages(app, services, spa);
     await registerSpaAssets(app, config.webDistDir);
-    registerShareRoutes(app, apiDeps, sharing);
-    registerLinkRoutes(app, apiDeps, sharing);
+    registerShareRoutes(app, services, services);
+    registerLinkRoutes(app, services, services);
     registerOpsRoutes(app, { db, lifecycle, metrics: createMetrics(stats, connections, streamHolders, () => linkProxy.idleStreams), metricsToken: config.metricsToken });
-    const endpoint = attachAgentEndpoint(app.server, ctx, {
+    const endpoint = attachAgentEndpoint(app.server, services, {
       pingIntervalMs: config.pingIntervalMs,
       idleTimeoutMs: config.idleTimeoutMs,
       maxSocketsPerToken: config.maxSocketsPerAgentToken,
@@ -326,7 +316,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       stats,
       cluster,
       connections,
-      sharing,
+      sharing: services,
       routes,
       bootstrap,
       lifecycle,
@@ -352,7 +342,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
           web?.finish();
           await webClosed;
           linkProxy.close();
-          await sharing.access.close();
+          await services.access.close();
           if (!options.db) await db.close();
         })();
         return closing;
