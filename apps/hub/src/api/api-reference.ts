@@ -1,6 +1,6 @@
 /**
- * docs/api.md, the REST API reference, rendered from the hub's OpenAPI document (openapi.ts): the routes and the
- * schemas the hub validates requests with, so the reference cannot drift from the code. `npm run docs:api` writes
+ * docs/api.md, the REST API reference, rendered from the hub's OpenAPI document (openapi.ts): the routes, the
+ * schemas the hub validates requests with and the answers it serialises, so the reference cannot drift from the code. `npm run docs:api` writes
  * it; a test fails when the committed file differs from what the hub generates.
  */
 
@@ -19,7 +19,12 @@ interface Schema {
   items?: Schema;
   properties?: Record<string, Schema>;
   required?: string[];
+  anyOf?: Schema[];
   description?: string;
+}
+interface Response {
+  description?: string;
+  content?: Record<string, { schema?: Schema }>;
 }
 interface Parameter {
   name: string;
@@ -34,6 +39,7 @@ interface Operation {
   description?: string;
   parameters?: Parameter[];
   requestBody?: { content?: Record<string, { schema?: Schema }> };
+  responses?: Record<string, Response>;
 }
 export interface OpenApiDocument {
   info: { title: string; version: string; description?: string };
@@ -61,6 +67,23 @@ function describeSchema(schema: Schema | undefined): string {
     if (schema[key] !== undefined) parts.push(`${label} ${schema[key]}`);
   }
   return parts.join(', ');
+}
+
+/** What an answer holds, in a few words: an object's fields, the objects it may be, a media type, or no body. */
+function describeAnswer(response: Response): string {
+  const json = response.content?.['application/json']?.schema;
+  const fields = (schema: Schema) => `{ ${Object.keys(schema.properties ?? {}).join(', ')} }`;
+  if (json?.anyOf) return json.anyOf.map(fields).join(' or ');
+  if (json) return fields(json);
+  const mediaType = Object.keys(response.content ?? {})[0];
+  return mediaType ?? response.description ?? 'no body';
+}
+
+/** The success answers of an operation, one line; the error answers are the same everywhere (see the top). */
+function answersLine(op: Operation): string | undefined {
+  const success = Object.entries(op.responses ?? {}).filter(([status]) => /^[23]\d\d$/.test(status));
+  if (success.length === 0) return undefined;
+  return `Answers: ${success.map(([status, response]) => `\`${status}\` ${describeAnswer(response)}`).join('; ')}.`;
 }
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -108,6 +131,8 @@ export function renderApiReference(doc: OpenApiDocument): string {
       const body = op.requestBody?.content?.['application/json']?.schema;
       for (const [name, schema] of Object.entries(body?.properties ?? {})) rows.push([name, 'body', body?.required?.includes(name) ?? false, describeSchema(schema)]);
       if (rows.length > 0) out.push('', ...fieldTable(rows));
+      const answers = answersLine(op);
+      if (answers) out.push('', answers);
     }
   }
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n')}\n`;

@@ -8,6 +8,8 @@ import type { Registry } from 'prom-client';
 import type { Database } from '../db/index.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { checkMetricsAccess } from '../metrics.js';
+import { ROUTE_SCHEMAS } from '@private-connect/api';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { pingDatabase } from '../store/system.js';
 
 /** Longest /readyz waits for the database before it calls it unreachable. */
@@ -27,7 +29,8 @@ const NOT_READY: Record<string, string> = {
 };
 
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
-  app.get('/readyz', { config: { limit: 'none' } }, async (_request, reply) => {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  api.get('/readyz', { schema: ROUTE_SCHEMAS['GET /readyz'], config: { limit: 'none' } }, async (_request, reply) => {
     const state = deps.lifecycle.state;
     void reply.header('cache-control', 'no-store');
     if (state !== 'ready') return reply.status(503).send({ ready: false, state, reason: NOT_READY[state] });
@@ -36,7 +39,7 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
     return { ready: true, state };
   });
 
-  app.get('/metrics', async (request, reply) => {
+  api.get('/metrics', { schema: ROUTE_SCHEMAS['GET /metrics'] }, async (request, reply) => {
     checkMetricsAccess(request, deps.metricsToken);
     void reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.metrics();

@@ -150,7 +150,8 @@ export class UpgradeRefused extends Error {
   }
 }
 
-function connectAgent(port: number, token: string, localAddress?: string): Promise<TestAgentSocket> {
+/** Connects a scripted agent with `token` to the hub on `port` and resolves after its welcome. */
+export function connectAgent(port: number, token: string, localAddress?: string): Promise<TestAgentSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/agent`, { headers: { authorization: `Bearer ${token}`, 'user-agent': 'credentials-test-agent/1' }, localAddress });
     const replies = new Map<number, (msg: HubMessage) => void>();
