@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readFileSync } from 'node:fs';
-import { ROUTE_REQUESTS } from '@private-connect/api';
+import { ROUTE_SCHEMAS } from '@private-connect/api';
 import { renderApiReference } from '../src/api/api-reference.js';
 import { ROUTE_SUMMARIES } from '../src/api/openapi.js';
 import { MAX_AUDIT_PAGE } from '../src/store/audit.js';
@@ -74,7 +74,7 @@ describe('OpenAPI document', () => {
   test('every request is described by its schema in @private-connect/api, the one the SDK client is typed with', () => {
     // The document is what the hub validates with (the test above): equal to the shared schema means one definition.
     const plain = (schema: unknown) => JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
-    for (const [route, parts] of Object.entries(ROUTE_REQUESTS)) {
+    for (const [route, parts] of Object.entries(ROUTE_SCHEMAS)) {
       const [method, url] = route.split(' ') as [string, string];
       const op = doc.paths[openApiPath(url)]?.[method.toLowerCase()];
       assert.ok(op, `${route} is documented`);

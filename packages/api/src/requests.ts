@@ -141,22 +141,3 @@ export const CreateLinkRequest = Type.Object(
   closed,
 );
 export type CreateLinkRequest = Static<typeof CreateLinkRequest>;
-
-/** Every request schema by route, for the test that the hub's routes validate with exactly these. */
-export const ROUTE_REQUESTS = {
-  'POST /v1/agents/enroll': { body: EnrolRequest },
-  'POST /v1/device/code': { body: EnrolRequest },
-  'POST /v1/auth/login': { body: LoginRequest },
-  'GET /v1/auth/verify': { querystring: VerifyQuery },
-  'POST /v1/auth/verify': { querystring: VerifyQuery },
-  'POST /v1/api-keys': { body: CreateApiKeyRequest },
-  'GET /v1/audit': { querystring: AuditQueryParams },
-  'POST /v1/device/approve': { body: DeviceApproveRequest },
-  'POST /v1/device/token': { body: DeviceTokenRequest },
-  'POST /v1/workspaces': { body: CreateWorkspaceRequest },
-  'POST /v1/workspaces/:id/invites': { body: InviteRequest },
-  'DELETE /v1/workspaces/:id/invitations/:invitationId': { params: InvitationParams },
-  'POST /v1/shares': { body: CreateShareRequest },
-  'POST /v1/shares/join': { body: JoinShareRequest },
-  'POST /v1/links': { body: CreateLinkRequest },
-} as const;
