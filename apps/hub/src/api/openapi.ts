@@ -1,7 +1,7 @@
 /**
  * The OpenAPI document of the REST API, served at GET /openapi.json. It is built by @fastify/swagger from the routes
- * as they are registered, from the same JSON schemas Fastify validates requests with: one description of each
- * route, not a second copy kept by hand. Pages, web assets and the public-link proxy are not part of it.
+ * as they are registered, from the same JSON schemas Fastify validates requests and serialises answers with
+ * (ROUTE_SCHEMAS in @private-connect/api): one description of each route, not a second copy kept by hand. Pages, web assets and the public-link proxy are not part of it.
  */
 
 import { readFileSync } from 'node:fs';
