@@ -5,7 +5,8 @@
 /** The hub's layers, lowest first; each may import only the layers before it (and the hub's top-level helpers). */
 const hub = 'apps/hub/src';
 const above = (...dirs) => `^${hub}/(${dirs.join('|')})/`;
-const hubEntry = `^${hub}/hub\\.ts$`;
+// The wiring on top: hub.ts, and services.ts (the type of the one services object it builds, every layer's deps).
+const hubEntry = `^${hub}/(hub|services)\\.ts$`;
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 export default {
@@ -87,6 +88,13 @@ export default {
       comment: 'api/ does not import pages/: what both need lives in a lower module.',
       from: { path: `^${hub}/api/` },
       to: { path: [above('pages'), hubEntry] },
+    },
+    {
+      name: 'hub-pages-not-wiring',
+      severity: 'error',
+      comment: 'pages/ are routes: they take what they need as deps, and import neither hub.ts nor services.ts.',
+      from: { path: `^${hub}/pages/` },
+      to: { path: hubEntry },
     },
   ],
   options: {
