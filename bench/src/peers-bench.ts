@@ -118,11 +118,22 @@ interface Targets {
   redisPort?: number;
 }
 
+/** iperf3's answer while its server still winds up the previous test; retried IPERF_BUSY_RETRIES times, waiting longer each time. */
+const IPERF_BUSY = /server is busy/;
+const IPERF_BUSY_RETRIES = 5;
+const IPERF_BUSY_WAIT_MS = 300;
+
 async function iperfRounds(config: BenchConfig, iperf: IperfServer, t: Turns, results: Map<PeerWay, PeerWayResult>): Promise<void> {
   const { peerRounds: rounds, peerIperfSeconds: secs, peerIperfOmitSeconds: omit } = config;
   progress(`peers: iperf3 single stream, -t ${secs}${omit ? ` -O ${omit}` : ''}, ${rounds} round(s) over ${t.open.length} ways`);
   await t.each(rounds, 'iperf3', async (way) => {
-    const result = await iperfClient(t.port(way, 0), secs, omit);
+    let result = await iperfClient(t.port(way, 0), secs, omit);
+    // iperf3 -s serves one test at a time and answers "busy" until it has wound up the previous one, which through a
+    // relay ends a little after that way's client returned: no test ran, so wait and ask again.
+    for (let attempt = 1; result.error && IPERF_BUSY.test(result.error) && attempt <= IPERF_BUSY_RETRIES; attempt++) {
+      await sleep(IPERF_BUSY_WAIT_MS * attempt);
+      result = await iperfClient(t.port(way, 0), secs, omit);
+    }
     results.get(way)!.iperf.runs.push(result);
     if (result.error) {
       await iperf.restart();
