@@ -3,7 +3,8 @@
  * user code, poll until a signed-in member approves it, and receive an agent token.
  */
 
-import { routeRequest, type DeviceCodeAnswer, type RouteAnswer, type RouteBody } from '@private-connect/api';
+import type { DeviceCodeAnswer, RouteAnswer, RouteBody } from '@private-connect/api';
+import { routeRequest } from '@private-connect/api/route-path';
 import { ConnectError, errorFromBody } from '@private-connect/protocol';
 import { apiBaseUrl } from './agent/hub-url.js';
 import { hubRequest } from './hub-request.js';
