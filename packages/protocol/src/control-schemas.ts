@@ -5,7 +5,7 @@
  */
 
 import { isErrorCode, type ErrorCode } from './errors.js';
-import { decodePublicKey, parseAnswer, parseOffer } from './e2e.js';
+import { decodePublicKey, decodeSignature, parseAnswer, parseOffer } from './e2e.js';
 import {
   DEFAULT_GOAWAY_RECONNECT_MS,
   MAX_ACCESS_REPORT_COUNT,
@@ -35,6 +35,8 @@ const OP_NAMES = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', '
 const id = s.string({ max: MAX_ID });
 const serviceRef = s.string({ max: MAX_SERVICE_REF });
 const neededServiceRef = s.string({ max: MAX_SERVICE_REF, min: 1 });
+const publicKey = s.custom((value, field) => (decodePublicKey(value, field), value as string));
+const signature = s.custom((value, field) => decodeSignature(value, field));
 const errorCode = s.custom((value, field, refuse): ErrorCode => {
   if (!isErrorCode(value)) throw refuse(`${field} must be an error code`);
   return value;
@@ -56,7 +58,10 @@ export const HelloSchema = s.object({
   // An array reads as an agent without fields (so the refusal names hello.agent.version), as hubs always did.
   agent: s.custom((value, field, refuse) => check(AgentInfoSchema, Array.isArray(value) ? {} : value, field, refuse)),
   /** The agent's Ed25519 identity public key, base64 (checked by e2e.ts). */
-  identityKey: s.optional(s.custom((value, field) => (decodePublicKey(value, field), value as string))),
+  identityKey: s.optional(publicKey),
+  /** Its X25519 static key and the identity's signature binding it (the hub verifies the signature). */
+  staticKey: s.optional(publicKey),
+  staticSig: s.optional(signature),
   plain: s.flag(),
   hubs: s.optional(s.integer(1, MAX_HELLO_HUBS)),
 });
@@ -138,6 +143,7 @@ export const ServiceInfoSchema = s.object({
   hubPort: s.optional(s.integer(1, 65535, 'a TCP port')),
   e2e: s.optional(s.enum(['required', 'optional'], '"required" or "optional"')),
   health: s.optional(ServiceHealthSchema),
+  keys: s.optional(s.object({ identityKey: publicKey, staticKey: publicKey, staticSig: signature })),
 });
 
 const empty = s.object({});
@@ -180,6 +186,12 @@ export const EventSchema = s.object({
   name: serviceRef,
 });
 
+export const EndSessionsSchema = s.object({
+  agentId: s.optional(id),
+  shareId: s.optional(id),
+  reason: s.default(s.string({ max: MAX_ERROR_MESSAGE }), ''),
+});
+
 /** The limits of a share that the exposing agent enforces on an HTTP service's requests. */
 export const SharePolicySchema = s.object({
   id,
@@ -197,6 +209,8 @@ export const OpenNoticeSchema = s.object({
       agentId: s.default(s.string({ max: MAX_ID }), ''),
       label: s.default(s.string({ max: MAX_LABEL }), ''),
       ip: s.optional(s.string({ max: MAX_ADDRESS })),
+      identityKey: s.optional(publicKey),
+      staticKey: s.optional(publicKey),
     }),
     { agentId: '', label: '' },
     { nullIsAbsent: true },

@@ -11,6 +11,7 @@ import { check, checkUnknown, s, type Schema, type Static } from './schema.js';
 import {
   ControlArgsSchemas,
   ControlResultSchemas,
+  EndSessionsSchema,
   EventSchema,
   GoAwaySchema,
   HelloSchema,
@@ -45,6 +46,18 @@ export interface ServiceInfo {
   e2e?: 'required' | 'optional';
   /** The latest health report of its exposing agent, in the answer to `resolve` and `reach` when there is one. */
   health?: ServiceHealth;
+  /**
+   * The exposing agent's keys as it registered them (resolve and reach, while online): its Ed25519 identity key, its
+   * X25519 static key for end-to-end sessions, and the identity's signature binding the two (e2e.ts signStaticKey).
+   */
+  keys?: AgentKeys;
+}
+
+/** An agent's public keys, as the hub lists them: what another agent pins and makes sessions with. */
+export interface AgentKeys {
+  identityKey: string;
+  staticKey: string;
+  staticSig: string;
 }
 
 export type ServiceProtocol = 'tcp' | 'http';
@@ -119,6 +132,10 @@ export interface HelloMessage {
   agent: AgentInfo;
   /** The agent's Ed25519 identity public key (base64, 32 bytes), registered with the hub and shown to people. */
   identityKey?: string;
+  /** The agent's X25519 static key for end-to-end sessions (base64, 32 bytes); needs identityKey. */
+  staticKey?: string;
+  /** identityKey's signature binding staticKey to it (base64, 64 bytes; e2e.ts signStaticKey). The hub checks it. */
+  staticSig?: string;
   /** The agent accepts plaintext streams (--no-e2e). */
   plain?: boolean;
   /**
@@ -168,7 +185,18 @@ export interface TokenMessage {
   /** Milliseconds until then, by the hub's clock. */
   expiresInMs: number;
 }
-export type HubMessage = WelcomeMessage | ReplyMessage | EventMessage | TokenMessage;
+/**
+ * End the end-to-end sessions made with an agent (`agentId`: it was revoked, or came back with another identity), or
+ * those the exposing agent made with openers that came through a share (`shareId`: it was revoked). Open streams of
+ * those sessions are cut by the hub itself; this drops the keys, so no later stream reuses them.
+ */
+export interface EndSessionsMessage {
+  t: 'end_sessions';
+  agentId?: string;
+  shareId?: string;
+  reason: string;
+}
+export type HubMessage = WelcomeMessage | ReplyMessage | EventMessage | TokenMessage | EndSessionsMessage;
 
 /** OPEN payload from an agent: which service to reach, and its end-to-end handshake offer. */
 export interface OpenRequest {
@@ -186,8 +214,12 @@ export interface OpenAccept {
 /** OPEN payload from the hub to the exposing agent: which service, and who asks. */
 export interface OpenNotice {
   service: string;
-  /** Who opens: an agent, or the hub itself for a public link or hub port (agentId 'hub'). `ip` is its address. */
-  from: { agentId: string; label: string; ip?: string };
+  /**
+   * Who opens: an agent, or the hub itself for a public link or hub port (agentId 'hub'). `ip` is its address;
+   * `identityKey` and `staticKey` are the keys the opening agent registered in its hello (the exposing agent
+   * checks that the session's Noise-proven static key is this one).
+   */
+  from: { agentId: string; label: string; ip?: string; identityKey?: string; staticKey?: string };
   /** Set when the stream comes through a share; the exposing agent enforces its HTTP limits on HTTP services. */
   share?: SharePolicy;
   /** The opener's handshake offer, as it sent it. Absent when the hub itself opens (public links, hub ports). */
@@ -253,6 +285,8 @@ export function parseHubMessage(payload: Buffer): HubMessage {
       return { t: 'token', ...check(TokenSchema, msg, 'token', bad) };
     case 'event':
       return { t: 'event', ...check(EventSchema, msg, 'event', bad) };
+    case 'end_sessions':
+      return { t: 'end_sessions', ...check(EndSessionsSchema, msg, 'end_sessions', bad) };
     default:
       throw bad(`unknown control message type ${JSON.stringify(msg.t)}`);
   }
@@ -357,6 +391,7 @@ export type SchemasMatchInterfaces = [
   Holds<Same<Static<typeof WelcomeSchema>, Without<WelcomeMessage, 't'>>>,
   Holds<Same<Static<typeof TokenSchema>, Without<TokenMessage, 't'>>>,
   Holds<Same<Static<typeof EventSchema>, Without<EventMessage, 't'>>>,
+  Holds<Same<Static<typeof EndSessionsSchema>, Without<EndSessionsMessage, 't'>>>,
   Holds<Same<Static<typeof OpenRequestSchema>, OpenRequest>>,
   Holds<Same<Static<typeof OpenNoticeSchema>, OpenNotice>>,
   Holds<Same<Static<typeof OpenAcceptSchema>, OpenAccept>>,

@@ -1,28 +1,28 @@
 /**
- * End-to-end encryption of streams between two agents: the hub relays the bytes and cannot read them.
+ * End-to-end encryption between two agents: the hub relays the bytes and cannot read them.
  *
- * Handshake: Noise NX (`Noise_NX_25519_AESGCM_SHA256`), with the responder's identity proved by an Ed25519
- * signature instead of Noise's static-key DH. It rides on the stream open, so it costs no extra round trip:
+ * Sessions: one per pair of agents (reaching agent, exposing agent), made by the Noise handshake
+ * Noise_IK_25519_ChaChaPoly_BLAKE2b (packages/sdk/src/e2e/, through the noise-handshake library). Both agents prove
+ * their X25519 static keys; each static key is bound to its agent's Ed25519 identity by a signature (signStaticKey),
+ * so the pin of the identity key (known_agents.json) covers it. The handshake rides on a stream's open:
  *
- *   OPEN     (reaching agent → hub → exposing agent)  e2e offer  { v, e }                 → e
- *   OPEN_OK  (exposing agent → hub → reaching agent)  e2e answer { v, e, id, agent, sig } ← e, ee, s (signed)
+ *   OPEN     (reaching agent → hub → exposing agent)  e2e { v: 2, hs: IK message 1 }   → e, es, s, ss
+ *   OPEN_OK  (exposing agent → hub → reaching agent)  e2e { v: 2, hs: IK message 2 }   ← e, ee, se
  *
- * Why NX: the hub already authenticates the reaching agent (its token, its workspace, the share it came through),
- * so the one question end-to-end encryption must answer is the reaching agent's: "am I talking to the agent that
- * exposes this service, and nobody else can read it?". NX answers exactly that in one round trip. The exposing
- * agent's static key is transmitted (the reaching agent cannot know it beforehand: it pins it on first use, like
- * ssh's known_hosts). The `es` DH of textbook NX is replaced by a signature over the handshake hash because
- * agent identities are Ed25519 signing keys (the hub lists them, they sign nothing else) and Node cannot turn an
- * Ed25519 key into an X25519 one; the signature binds the identity to both ephemeral keys, so a hub that swaps
- * either ephemeral key breaks the signature, and a hub that swaps the identity key fails the pin.
+ * Streams inside a session carry no handshake: OPEN has e2e { v: 2, sid, n } (the session's id and the stream's
+ * number in it, strictly increasing), OPEN_OK has e2e { v: 2 }. Each stream's keys are derived from the session's
+ * keys with the session id, the stream number and the service in the derivation (deriveStreamSession), so no
+ * asymmetric crypto runs per stream, and the opener sends its first records right behind OPEN without waiting.
  *
- * Forward secrecy: the stream keys come from the ephemeral-ephemeral DH only; both ephemeral private keys are
- * dropped once the keys are derived, so a stolen identity key later decrypts nothing recorded before.
+ * This module holds what needs only node:crypto (the hub checks static-key signatures, everyone parses messages):
+ * identities, the static-key binding, the wire shapes, per-stream key derivation and the record layer.
  *
  * Records: each DATA payload of an encrypted stream is AES-256-GCM(plaintext) || 16-byte tag, with one key per
  * direction and the nonce a per-direction counter that both sides keep (never sent). A frame replayed, dropped,
  * reordered or altered by the hub fails authentication, and the stream is reset (E2E_DECRYPT_FAILED). The last
  * record before CLOSE is an empty one: a CLOSE without it means the hub cut the stream short (E2E_TRUNCATED).
+ * After RECORDS_PER_KEY records a direction's key is replaced by one derived from it (a one-way ratchet), so a
+ * long stream never uses one key for more than that, and a key taken from memory does not read earlier records.
  */
 
 import {
@@ -31,7 +31,6 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
-  diffieHellman,
   generateKeyPairSync,
   hkdfSync,
   sign,
@@ -41,35 +40,32 @@ import {
 } from 'node:crypto';
 import { ConnectError, ProtocolError } from './errors.js';
 
-/** The protocol name, hashed into every handshake (a different name or version derives different keys). */
-export const E2E_PROTOCOL = 'Noise_NX_25519_AESGCM_SHA256+Ed25519/private-connect/1';
-export const E2E_VERSION = 1;
+export const E2E_VERSION = 2;
+/** The Noise protocol of a session's handshake. */
+export const E2E_NOISE_PROTOCOL = 'Noise_IK_25519_ChaChaPoly_BLAKE2b';
 /** Bytes the AEAD adds to every record. */
 export const E2E_TAG_BYTES = 16;
+/** Bytes of a session id. */
+export const E2E_SESSION_ID_BYTES = 16;
+/** Records sealed with one key before that direction moves to the next key of its ratchet (2^20: 16 GiB of full records). */
+export const RECORDS_PER_KEY = 1 << 20;
+/** The largest handshake message accepted (IK message 1 with a small payload is 96 bytes plus the payload). */
+export const MAX_HANDSHAKE_BYTES = 1024;
 const CIPHER = 'aes-256-gcm';
-const SIGN_CONTEXT = Buffer.from('private-connect e2e responder signature v1\0');
-const KEY_INFO = Buffer.from('private-connect e2e stream keys v1');
+const STATIC_KEY_CONTEXT = Buffer.from('private-connect static key v2\0');
+const STREAM_KEY_INFO = 'private-connect stream keys v2';
+const RATCHET_INFO = Buffer.from('private-connect record key ratchet v2');
 
-/** The reaching agent's part of the handshake, carried in its OPEN payload. */
-export interface E2EOffer {
-  v: number;
-  /** Ephemeral X25519 public key, base64. */
-  e: string;
-}
+/**
+ * The e2e field of an OPEN: a new session's handshake (`hs`, IK message 1, base64), or a stream of an existing
+ * session (`sid`, base64, and `n`, the stream's number in it).
+ */
+export type E2EOffer = { v: 2; hs: string } | { v: 2; sid: string; n: number };
 
-/** The exposing agent's part, carried in its OPEN_OK payload. */
+/** The e2e field of an OPEN_OK: IK message 2 (base64) for a new session, nothing more for a stream of one. */
 export interface E2EAnswer {
-  v: number;
-  /** Ephemeral X25519 public key, base64. */
-  e: string;
-  /** The exposing agent's Ed25519 identity public key, base64. */
-  id: string;
-  /** Who signs: the exposing agent's id and label, and the service it serves this stream (covered by `sig`). */
-  agentId: string;
-  label: string;
-  service: string;
-  /** Ed25519 signature over the handshake hash, base64. */
-  sig: string;
+  v: 2;
+  hs?: string;
 }
 
 /** An agent's long-term identity: the private key never leaves the agent; the public key is registered with the hub. */
@@ -77,6 +73,12 @@ export interface Identity {
   privateKey: KeyObject;
   /** Raw 32-byte Ed25519 public key. */
   publicKey: Buffer;
+}
+
+/** An agent's X25519 static key for sessions (kept beside the identity, mode 0600), with raw 32-byte halves. */
+export interface StaticKeyPair {
+  publicKey: Buffer;
+  secretKey: Buffer;
 }
 
 /** Makes a new identity; `privateKeyPem` is what the agent stores (mode 0600). */
@@ -90,6 +92,44 @@ export function identityFromPem(pem: string): Identity {
   const privateKey = createPrivateKey(pem);
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new ConnectError('BAD_REQUEST', 'the identity key is not an Ed25519 key');
   return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) };
+}
+
+/** Makes a new X25519 static key; `privateKeyPem` is what the agent stores (mode 0600). */
+export function generateStaticKey(): StaticKeyPair & { privateKeyPem: string } {
+  const pair = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } }) as unknown as {
+    publicKey: JsonWebKey;
+    privateKey: JsonWebKey;
+  };
+  const secretKey = Buffer.from(pair.privateKey.d!, 'base64url');
+  const publicKey = Buffer.from(pair.publicKey.x!, 'base64url');
+  const pem = createPrivateKey({ key: pair.privateKey, format: 'jwk' }).export({ format: 'pem', type: 'pkcs8' }).toString();
+  return { publicKey, secretKey, privateKeyPem: pem };
+}
+
+/** Loads a static key from the PEM written by generateStaticKey. */
+export function staticKeyFromPem(pem: string): StaticKeyPair {
+  const key = createPrivateKey(pem);
+  if (key.asymmetricKeyType !== 'x25519') throw new ConnectError('BAD_REQUEST', 'the static key is not an X25519 key');
+  const jwk = key.export({ format: 'jwk' });
+  return { publicKey: Buffer.from(jwk.x!, 'base64url'), secretKey: Buffer.from(jwk.d!, 'base64url') };
+}
+
+/** The identity's signature binding `staticKey` (raw X25519 public key) to it, base64: sent in hello, listed by the hub. */
+export function signStaticKey(identity: Identity, staticKey: Buffer): string {
+  return sign(null, Buffer.concat([STATIC_KEY_CONTEXT, staticKey]), identity.privateKey).toString('base64');
+}
+
+/** Whether `sig` (base64) is `identityKey`'s signature binding `staticKey` (both base64 raw keys); false on any malformed input. */
+export function verifyStaticKey(identityKey: string, staticKey: string, sig: string): boolean {
+  try {
+    const identity = publicKeyObject('Ed25519', decodePublicKey(identityKey, 'identityKey'));
+    const raw = decodePublicKey(staticKey, 'staticKey');
+    const signature = Buffer.from(sig, 'base64');
+    if (signature.length !== 64) return false;
+    return verify(null, Buffer.concat([STATIC_KEY_CONTEXT, raw]), identity, signature);
+  } catch {
+    return false;
+  }
 }
 
 /** "SHA256:<base64>" of a raw public key, as ssh prints host keys: what a person compares. */
@@ -106,81 +146,58 @@ export function decodePublicKey(value: unknown, field: string): Buffer {
   return raw;
 }
 
+/** Validates a base64 Ed25519 signature (64 bytes), as hello's staticSig. */
+export function decodeSignature(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length > 128) throw badHandshake(`${field} must be a base64 signature`);
+  const raw = Buffer.from(value, 'base64');
+  if (raw.length !== 64 || raw.toString('base64') !== value) throw badHandshake(`${field} must be a base64 64-byte signature`);
+  return value;
+}
+
 /** Parses the `e2e` field of an OPEN payload (either direction). */
 export function parseOffer(value: unknown): E2EOffer {
   const v = object(value, 'OPEN.e2e');
   version(v.v);
-  decodePublicKey(v.e, 'OPEN.e2e.e');
-  return { v: E2E_VERSION, e: v.e as string };
+  if (v.hs !== undefined) {
+    if (v.sid !== undefined || v.n !== undefined) throw badHandshake('OPEN.e2e has either hs or sid and n');
+    return { v: E2E_VERSION, hs: handshakeMessage(v.hs, 'OPEN.e2e.hs') };
+  }
+  if (typeof v.sid !== 'string' || v.sid.length > 32 || Buffer.from(v.sid, 'base64').length !== E2E_SESSION_ID_BYTES || Buffer.from(v.sid, 'base64').toString('base64') !== v.sid) {
+    throw badHandshake(`OPEN.e2e.sid must be a base64 ${E2E_SESSION_ID_BYTES}-byte session id`);
+  }
+  if (typeof v.n !== 'number' || !Number.isSafeInteger(v.n) || v.n < 1) throw badHandshake('OPEN.e2e.n must be a positive integer');
+  return { v: E2E_VERSION, sid: v.sid, n: v.n };
 }
 
-/** Parses the e2e answer in an OPEN_OK payload; shape only (the signature is checked by finish()). */
+/** Parses the e2e answer in an OPEN_OK payload (shape only: the handshake is checked by the session code). */
 export function parseAnswer(value: unknown): E2EAnswer {
   const v = object(value, 'OPEN_OK.e2e');
   version(v.v);
-  decodePublicKey(v.e, 'OPEN_OK.e2e.e');
-  decodePublicKey(v.id, 'OPEN_OK.e2e.id');
-  const text = (field: string, max: number): string => {
-    const s = v[field];
-    if (typeof s !== 'string' || s.length === 0 || s.length > max) throw badHandshake(`OPEN_OK.e2e.${field} must be a string of at most ${max} characters`);
-    return s;
-  };
-  const sig = text('sig', 128);
-  if (Buffer.from(sig, 'base64').length !== 64) throw badHandshake('OPEN_OK.e2e.sig must be a base64 64-byte signature');
-  return { v: E2E_VERSION, e: v.e as string, id: v.id as string, agentId: text('agentId', 64), label: text('label', 128), service: text('service', 255), sig };
+  return v.hs === undefined ? { v: E2E_VERSION } : { v: E2E_VERSION, hs: handshakeMessage(v.hs, 'OPEN_OK.e2e.hs') };
 }
 
-/** The reaching side: makes the offer, then checks the answer and derives the stream keys. */
-export class E2EInitiator {
-  readonly offer: E2EOffer;
-  private privateKey: KeyObject | undefined;
-
-  constructor() {
-    const pair = freshKeyPair('x25519');
-    this.privateKey = pair.privateKey;
-    this.offer = { v: E2E_VERSION, e: pair.publicKey.toString('base64') };
-  }
-
-  /**
-   * Checks the exposing agent's answer: its signature over both ephemeral keys and its identity. Throws
-   * E2E_HANDSHAKE_FAILED if anything does not verify. Whether the identity is the one expected (the pin) is the
-   * caller's decision, made on the returned `peer` before any byte is sent.
-   */
-  finish(answer: E2EAnswer): { session: E2ESession; peer: { identityKey: string; agentId: string; label: string; service: string } } {
-    const privateKey = this.privateKey;
-    if (!privateKey) throw new ConnectError('E2E_HANDSHAKE_FAILED', 'this handshake was already finished');
-    this.privateKey = undefined;
-    const transcript = handshakeHash(this.offer, answer);
-    const identity = publicKeyObject('Ed25519', decodePublicKey(answer.id, 'OPEN_OK.e2e.id'));
-    if (!verify(null, Buffer.concat([SIGN_CONTEXT, transcript]), identity, Buffer.from(answer.sig, 'base64'))) {
-      throw new ConnectError(
-        'E2E_HANDSHAKE_FAILED',
-        'the exposing agent\'s handshake signature does not verify: something between the agents (the hub?) altered the key exchange',
-      );
-    }
-    const keys = deriveKeys(agree(privateKey, answer.e), transcript);
-    return {
-      session: new E2ESession(keys.initiatorToResponder, keys.responderToInitiator),
-      peer: { identityKey: answer.id, agentId: answer.agentId, label: answer.label, service: answer.service },
-    };
-  }
+/**
+ * The record layer of one stream inside a session: its two directions' keys, derived from the session's keys
+ * (`sendRoot`, `receiveRoot`: the Noise handshake's split) with the session id, the stream's number and the service
+ * it reaches. A stream the hub moved to another service, another number or another session derives other keys, and
+ * its first record fails.
+ */
+export function deriveStreamSession(sendRoot: Uint8Array, receiveRoot: Uint8Array, sid: Buffer, n: number, service: string, recordsPerKey = RECORDS_PER_KEY): E2ESession {
+  const info = streamInfo(n, service);
+  const key = (root: Uint8Array) => Buffer.from(hkdfSync('sha256', root, sid, info, 32));
+  return new E2ESession(key(sendRoot), key(receiveRoot), recordsPerKey);
 }
 
-/** The exposing side: answers an offer with its identity and derives the stream keys. */
-export function respond(offer: E2EOffer, identity: Identity, self: { agentId: string; label: string; service: string }): { answer: E2EAnswer; session: E2ESession } {
-  const pair = freshKeyPair('x25519');
-  const unsigned = {
-    v: E2E_VERSION,
-    e: pair.publicKey.toString('base64'),
-    id: identity.publicKey.toString('base64'),
-    agentId: self.agentId,
-    label: self.label.slice(0, 128),
-    service: self.service,
-  };
-  const transcript = handshakeHash(offer, unsigned);
-  const sig = sign(null, Buffer.concat([SIGN_CONTEXT, transcript]), identity.privateKey).toString('base64');
-  const keys = deriveKeys(agree(pair.privateKey, offer.e), transcript);
-  return { answer: { ...unsigned, sig }, session: new E2ESession(keys.responderToInitiator, keys.initiatorToResponder) };
+function streamInfo(n: number, service: string): Buffer {
+  const name = Buffer.from(service, 'utf8');
+  const info = Buffer.alloc(STREAM_KEY_INFO.length + 1 + 8 + 2 + name.length);
+  let at = info.write(STREAM_KEY_INFO, 0, 'latin1');
+  info[at++] = 0;
+  info.writeUInt32BE(Math.floor(n / 0x1_0000_0000), at);
+  info.writeUInt32BE(n >>> 0, at + 4);
+  info.writeUInt16BE(name.length, at + 8);
+  name.copy(info, at + 10);
+  return info;
 }
 
 /**
@@ -192,10 +209,13 @@ export class E2ESession {
   private received = 0;
   private readonly sendNonce = Buffer.alloc(12);
   private readonly receiveNonce = Buffer.alloc(12);
+  /** The record count at which the receive key last moved on (a failed record must not move it twice). */
+  private receiveRatchetAt = 0;
 
   constructor(
-    private readonly sendKey: Buffer,
-    private readonly receiveKey: Buffer,
+    private sendKey: Buffer,
+    private receiveKey: Buffer,
+    private readonly recordsPerKey = RECORDS_PER_KEY,
   ) {}
 
   /**
@@ -204,6 +224,7 @@ export class E2ESession {
    * taking pieces lets the caller seal several socket reads as one record without joining them first.
    */
   sealInto(parts: readonly Buffer[], out: Buffer, offset: number): void {
+    if (this.sent > 0 && this.sent % this.recordsPerKey === 0) this.sendKey = ratchet(this.sendKey);
     nonce(this.sendNonce, this.sent++);
     const cipher = createCipheriv(CIPHER, this.sendKey, this.sendNonce, { authTagLength: E2E_TAG_BYTES });
     let at = offset;
@@ -215,6 +236,10 @@ export class E2ESession {
   /** Decrypts one record; throws E2E_DECRYPT_FAILED when it does not authenticate as the next record. */
   open(record: Buffer): Buffer {
     if (record.length < E2E_TAG_BYTES) throw new ConnectError('E2E_DECRYPT_FAILED', `an encrypted record needs at least ${E2E_TAG_BYTES} bytes`);
+    if (this.received > 0 && this.received % this.recordsPerKey === 0 && this.receiveRatchetAt !== this.received) {
+      this.receiveKey = ratchet(this.receiveKey);
+      this.receiveRatchetAt = this.received;
+    }
     nonce(this.receiveNonce, this.received);
     const body = record.subarray(0, record.length - E2E_TAG_BYTES);
     const decipher = createDecipheriv(CIPHER, this.receiveKey, this.receiveNonce, { authTagLength: E2E_TAG_BYTES });
@@ -233,33 +258,11 @@ export class E2ESession {
   }
 }
 
-/** SHA-256 over the protocol name and every handshake field, each length-prefixed (what the signature covers). */
-function handshakeHash(offer: E2EOffer, answer: Omit<E2EAnswer, 'sig'>): Buffer {
-  const hash = createHash('sha256');
-  for (const part of [E2E_PROTOCOL, offer.e, answer.e, answer.id, answer.agentId, answer.label, answer.service]) {
-    const bytes = Buffer.from(part, 'utf8');
-    const length = Buffer.allocUnsafe(4);
-    length.writeUInt32BE(bytes.length, 0);
-    hash.update(length).update(bytes);
-  }
-  return hash.digest();
-}
-
-/** X25519 with the peer's ephemeral key; a low-order key (all-zero result) is refused, by OpenSSL or by us. */
-function agree(privateKey: KeyObject, peerKey: string): Buffer {
-  let shared: Buffer;
-  try {
-    shared = diffieHellman({ privateKey, publicKey: x25519Key(peerKey) });
-  } catch {
-    throw new ConnectError('E2E_HANDSHAKE_FAILED', 'the peer sent a low-order X25519 key');
-  }
-  if (shared.every((b) => b === 0)) throw new ConnectError('E2E_HANDSHAKE_FAILED', 'the peer sent a low-order X25519 key');
-  return shared;
-}
-
-function deriveKeys(shared: Buffer, transcript: Buffer): { initiatorToResponder: Buffer; responderToInitiator: Buffer } {
-  const okm = Buffer.from(hkdfSync('sha256', shared, transcript, KEY_INFO, 64));
-  return { initiatorToResponder: okm.subarray(0, 32), responderToInitiator: okm.subarray(32, 64) };
+/** The next key of a direction's ratchet: one-way, so the key in use does not give the ones before it. */
+function ratchet(key: Buffer): Buffer {
+  const next = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), RATCHET_INFO, 32));
+  key.fill(0);
+  return next;
 }
 
 function nonce(buf: Buffer, counter: number): void {
@@ -292,10 +295,6 @@ function publicKeyObject(curve: 'X25519' | 'Ed25519', raw: Buffer): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: curve, x: raw.toString('base64url') }, format: 'jwk' });
 }
 
-function x25519Key(base64: string): KeyObject {
-  return publicKeyObject('X25519', Buffer.from(base64, 'base64'));
-}
-
 function object(value: unknown, field: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badHandshake(`${field} must be an object`);
   return value as Record<string, unknown>;
@@ -303,6 +302,15 @@ function object(value: unknown, field: string): Record<string, unknown> {
 
 function version(v: unknown): void {
   if (v !== E2E_VERSION) throw badHandshake(`end-to-end encryption version ${JSON.stringify(v)} is not supported (this agent speaks ${E2E_VERSION})`);
+}
+
+function handshakeMessage(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > Math.ceil(MAX_HANDSHAKE_BYTES / 3) * 4) {
+    throw badHandshake(`${field} must be a base64 handshake message of at most ${MAX_HANDSHAKE_BYTES} bytes`);
+  }
+  const raw = Buffer.from(value, 'base64');
+  if (raw.toString('base64') !== value) throw badHandshake(`${field} must be base64`);
+  return value;
 }
 
 function badHandshake(message: string): ProtocolError {

@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   E2E_KEY_CHANGED: { status: 502, close: 4502, summary: 'The exposing agent presented an identity key other than the one pinned in known_agents.json; if that change is expected, run `connect trust <agent>`.' },
   E2E_DECRYPT_FAILED: { status: 502, close: 4502, summary: 'An end-to-end encrypted record did not authenticate: it was altered, replayed or reordered on the way.' },
   E2E_TRUNCATED: { status: 502, close: 4502, summary: 'The stream ended without its authenticated end marker: it was cut short on the way.' },
+  E2E_SESSION_UNKNOWN: { status: 502, close: 4502, summary: 'The exposing agent holds no end-to-end session of that id with this agent (it restarted, or the session ended); the opening agent makes a new handshake.' },
   CSRF: { status: 403, close: 4403, summary: 'A signed-in browser request that changes something must be JSON sent from the hub\'s own pages; this one came from another site or as a form.' },
   AMBIGUOUS_PATH: { status: 400, close: 4400, summary: 'The request path holds an encoded / or \\, a .. segment, a NUL or a bad %-escape; the share or link refuses paths the service could read differently.' },
   TOO_MANY_CONNECTIONS: { status: 429, close: 4429, summary: 'This agent token already has as many connections open as the hub allows (HUB_MAX_SOCKETS_PER_AGENT_TOKEN); close one, or enrol another agent.' },
