@@ -182,10 +182,22 @@ export function parseAnswer(value: unknown): E2EAnswer {
  * it reaches. A stream the hub moved to another service, another number or another session derives other keys, and
  * its first record fails.
  */
-export function deriveStreamSession(sendRoot: Uint8Array, receiveRoot: Uint8Array, sid: Buffer, n: number, service: string, recordsPerKey = RECORDS_PER_KEY): E2ESession {
+export function deriveStreamSession(
+  sendRoot: Uint8Array,
+  receiveRoot: Uint8Array,
+  sid: Buffer,
+  n: number,
+  service: string,
+  options: { usage?: E2EUsage; recordsPerKey?: number } = {},
+): E2ESession {
   const info = streamInfo(n, service);
   const key = (root: Uint8Array) => Buffer.from(hkdfSync('sha256', root, sid, info, 32));
-  return new E2ESession(key(sendRoot), key(receiveRoot), recordsPerKey);
+  return new E2ESession(key(sendRoot), key(receiveRoot), options.recordsPerKey, options.usage);
+}
+
+/** Bytes sealed and opened under one session, summed over its streams (what its volume rekey counts). */
+export interface E2EUsage {
+  bytes: number;
 }
 
 function streamInfo(n: number, service: string): Buffer {
@@ -216,6 +228,7 @@ export class E2ESession {
     private sendKey: Buffer,
     private receiveKey: Buffer,
     private readonly recordsPerKey = RECORDS_PER_KEY,
+    private readonly usage?: E2EUsage,
   ) {}
 
   /**
@@ -231,6 +244,7 @@ export class E2ESession {
     for (const part of parts) if (part.length > 0) at += cipher.update(part).copy(out, at);
     at += cipher.final().copy(out, at);
     cipher.getAuthTag().copy(out, at);
+    if (this.usage) this.usage.bytes += at - offset;
   }
 
   /** Decrypts one record; throws E2E_DECRYPT_FAILED when it does not authenticate as the next record. */
@@ -248,6 +262,7 @@ export class E2ESession {
       const head = decipher.update(body);
       const tail = decipher.final();
       this.received++;
+      if (this.usage) this.usage.bytes += body.length;
       return tail.length === 0 ? head : Buffer.concat([head, tail]);
     } catch {
       throw new ConnectError(

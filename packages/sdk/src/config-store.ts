@@ -71,6 +71,11 @@ export function identityPath(home: string): string {
 }
 
 /** Identity keys of exposing agents, pinned on first use. */
+/** The X25519 static key of end-to-end sessions, beside the identity (mode 0600). */
+export function staticKeyPath(home: string): string {
+  return join(home, 'static_key.pem');
+}
+
 export function knownAgentsPath(home: string): string {
   return join(home, 'known_agents.json');
 }

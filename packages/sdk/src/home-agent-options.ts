@@ -5,7 +5,7 @@
 
 import type { AgentEvent, AgentOptions } from './agent/agent.js';
 import { DEFAULT_BACKOFF } from './agent/backoff.js';
-import { identityPath, knownAgentsPath, portsPath, requireConfig, writeConfig, type AgentConfig } from './config-store.js';
+import { identityPath, knownAgentsPath, staticKeyPath, portsPath, requireConfig, writeConfig, type AgentConfig } from './config-store.js';
 
 export interface HomeAgentSettings {
   /** Allow http:// / ws:// to a hub that is not on loopback. */
@@ -31,6 +31,7 @@ export function homeAgentOptions(
     label: config.label,
     portsFile: portsPath(home),
     identityFile: identityPath(home),
+    staticKeyFile: staticKeyPath(home),
     knownAgentsFile: knownAgentsPath(home),
     allowInsecure: settings.allowInsecure,
     backoff: { ...DEFAULT_BACKOFF, maxMs: settings.reconnectMaxMs ?? DEFAULT_BACKOFF.maxMs },

@@ -15,12 +15,15 @@ import {
   encodeFrame,
   encodeJsonFrame,
   generateIdentity,
+  generateStaticKey,
+  parseAgentMessage,
   parseOffer,
   readJsonPayload,
-  respond,
+  signStaticKey,
   type ServiceInfo,
 } from '@private-connect/protocol';
 import { Agent, HubConnection, type AgentEvent } from '../src/index.js';
+import { ExposerSessions } from '../src/e2e/sessions.js';
 import { startScriptedHub, type ScriptedConnection, type ScriptedHub } from './support/scripted-hub.js';
 
 const hubs: ScriptedHub[] = [];
@@ -99,28 +102,44 @@ describe('HubConnection reconnect backoff', () => {
 
 describe('a service that speaks first', () => {
   const exposer = generateIdentity();
+  const exposerStatic = generateStaticKey();
+  const keys = { identityKey: exposer.publicKey.toString('base64'), staticKey: exposerStatic.publicKey.toString('base64'), staticSig: signStaticKey(exposer, exposerStatic.publicKey) };
   test('DATA and CLOSE arriving in the same read as OPEN_OK reach the local client; the connection survives', async () => {
-    const service: ServiceInfo = { id: 'svc-1', name: 'greeter', target: '127.0.0.1:2222', agentId: 'agent-2', agentLabel: 'server', online: true };
+    const service: ServiceInfo = { id: 'svc-1', name: 'greeter', target: '127.0.0.1:2222', agentId: 'agent-2', agentLabel: 'server', online: true, keys };
     const greeting = 'SSH-2.0-greeter\r\n';
     let connections = 0;
     let scripted: ScriptedConnection | undefined;
+    // The scripted hub plays the exposing agent's part of end-to-end encryption with the SDK's own session code.
+    const sessions = new ExposerSessions(exposerStatic);
     const hub = await startScriptedHub({
       onConnection(conn) {
         connections++;
         scripted = conn;
         conn.welcome();
         void (async () => {
+          const hello = parseAgentMessage((await conn.waitFrame((f) => f.type === FrameType.CONTROL, 'hello')).payload);
+          assert.ok(hello.t === 'hello' && hello.staticKey && hello.identityKey);
+          const from = { agentId: 'agent-1', label: 'scripted', identityKey: hello.identityKey, staticKey: hello.staticKey };
           const resolve = await conn.waitRequest('resolve');
           conn.reply(resolve.id, { service });
           const reach = await conn.waitRequest('reach');
           conn.reply(reach.id, { service, tunnelId: 'tunnel-1' });
+          void (async () => {
+            // The agent asks for the exposing agent's keys before its first handshake.
+            for (;;) {
+              const again = await conn.waitRequest('resolve');
+              conn.reply(again.id, { service });
+            }
+          })().catch(() => undefined);
           for (;;) {
             const open = await conn.waitFrame((f) => f.type === FrameType.OPEN && !answered.has(f.streamId), 'OPEN');
             answered.add(open.streamId);
+            const offer = parseOffer(readJsonPayload(open).e2e);
+            const plan = sessions.take({ service: 'greeter', from, e2e: offer });
+            const { session, answer } = plan.kind === 'handshake' ? plan.accept() : plan;
             // What a hub relays when the exposed server writes its banner right after accepting:
             // OPEN_OK, the banner and (here) the server's half close, all in one TCP segment; end to end
             // encrypted as the exposing agent would send them (the handshake answer, a record, the end marker).
-            const { answer, session } = respond(parseOffer(readJsonPayload(open).e2e), exposer, { agentId: 'agent-2', label: 'server', service: 'greeter' });
             const record = (text: string) => {
               const plain = Buffer.from(text);
               const sealed = Buffer.alloc(plain.length + E2E_TAG_BYTES);

@@ -102,9 +102,17 @@ export class TunnelStream {
   bytesOut = 0;
   /** Registered with the connection window while this stream waits for connection credit. */
   private readonly wake = () => this.flush();
+  /**
+   * An opener that sends before OPEN_OK (first bytes with the open): what it sent, until the open is confirmed, so
+   * that an open refused for a reason a retry cures (E2E_SESSION_UNKNOWN) can send it again under new keys.
+   */
+  private unconfirmed: Buffer[] | undefined;
+  /** Sends nothing until release(): a retried open waits for its new handshake. */
+  private held = false;
 
   constructor(
-    readonly id: number,
+    /** The stream's id on its connection; a retried open moves the stream to a new id (retryAs). */
+    public id: number,
     private readonly transport: StreamTransport,
     readonly service: string,
   ) {}
@@ -135,6 +143,50 @@ export class TunnelStream {
     for (const [plain, wire] of early) socket.write(plain, () => this.consumed(wire));
     if (this.gotClose) socket.end();
     socket.resume();
+  }
+
+  /** Sends before the open is confirmed (its keys are ready): keeps what it sends until confirmOpen(). */
+  sendBeforeConfirmed(): void {
+    this.unconfirmed = [];
+  }
+
+  /** OPEN_OK arrived: what was sent early arrived with it. */
+  confirmOpen(): void {
+    this.unconfirmed = undefined;
+  }
+
+  /**
+   * The open was refused before anything came back, and is tried again as stream `id`: what was sent before goes
+   * again, first, once release() gives the new keys. The peer never saw any of it (the refused stream ended at the
+   * exposing agent before it took a byte).
+   */
+  retryAs(id: number): void {
+    const again = this.unconfirmed ?? [];
+    this.unconfirmed = undefined;
+    let bytes = 0;
+    for (const part of again) bytes += part.length;
+    this.id = id;
+    this.held = true;
+    this.session = undefined;
+    this.queue = [...again, ...this.queue];
+    this.queued += bytes;
+    this.bytesOut -= bytes;
+    this.sendCredit = INITIAL_STREAM_WINDOW;
+    this.sentClose = false;
+  }
+
+  /** The retried open was answered: send under `session` (undefined: plaintext). */
+  release(session: E2ESession | undefined): void {
+    this.session = session;
+    this.held = false;
+    this.flush();
+  }
+
+  /** The open of a stream that sent early was refused: its local socket gets a reset, nothing is sent. */
+  failOpen(error: ErrorBody): void {
+    if (this.ended) return;
+    this.end();
+    this.dropSocket(error.code);
   }
 
   /** A DATA payload from the peer, with the frame's flags. */
@@ -267,6 +319,10 @@ export class TunnelStream {
    */
   private flush(): void {
     if (this.ended) return;
+    if (this.held) {
+      this.socket?.pause();
+      return;
+    }
     const overhead = this.session ? E2E_TAG_BYTES : 0;
     while (this.queued > 0) {
       const n = Math.min(this.queued, this.sendCredit - overhead, RECORD_BYTES, this.connectionCredit() - overhead);
@@ -289,6 +345,7 @@ export class TunnelStream {
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
     writeHeader(frame, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, length);
     const parts = this.take(n);
+    this.unconfirmed?.push(...parts);
     if (session) session.sealInto(parts, frame, FRAME_HEADER_SIZE);
     else {
       let at = FRAME_HEADER_SIZE;
@@ -342,7 +399,7 @@ export class TunnelStream {
   }
 
   private maybeSendClose(): void {
-    if (!this.localEnded || this.queued > 0 || this.sentClose || this.ended) return;
+    if (!this.localEnded || this.queued > 0 || this.sentClose || this.ended || this.held) return;
     if (this.session) {
       // The end marker is an empty record, sent like any other: it waits for credit.
       if (this.sendCredit < E2E_TAG_BYTES) return;

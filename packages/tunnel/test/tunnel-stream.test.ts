@@ -4,18 +4,17 @@
  */
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  E2EInitiator,
   E2E_TAG_BYTES,
   FRAME_HEADER_SIZE,
   FrameFlag,
   FrameType,
   INITIAL_STREAM_WINDOW,
   decodeFrame,
-  generateIdentity,
-  respond,
+  deriveStreamSession,
   type E2ESession,
   type Frame,
 } from '@private-connect/protocol';
@@ -134,11 +133,10 @@ describe('TunnelStream', () => {
   });
 
   describe('encrypted', () => {
-    const identity = generateIdentity();
+    /** The two ends of stream 1 of a session (its roots as a Noise handshake's split would give them). */
     function sessions(): { ours: E2ESession; peer: E2ESession } {
-      const init = new E2EInitiator();
-      const { answer, session } = respond(init.offer, identity, { agentId: 'a', label: 'a', service: 'svc' });
-      return { ours: init.finish(answer).session, peer: session };
+      const [a, b, sid] = [randomBytes(32), randomBytes(32), randomBytes(16)];
+      return { ours: deriveStreamSession(a, b, sid, 1, 'svc'), peer: deriveStreamSession(b, a, sid, 1, 'svc') };
     }
     const seal = (session: E2ESession, text: string) => {
       const plain = Buffer.from(text);

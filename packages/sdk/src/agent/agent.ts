@@ -10,12 +10,14 @@ import {
   TOKEN_EXPIRY_WARNING_MS,
   formatTarget,
   generateIdentity,
+  generateStaticKey,
   keyFingerprint,
   parseReachName,
   parseTarget,
   validateServiceName,
   type HealthCheck,
   type Identity,
+  type StaticKeyPair,
   type ServiceInfo,
   type ServiceProtocol,
   type Target,
@@ -27,7 +29,7 @@ import { duplexPair } from '@private-connect/tunnel';
 import { createAccessReporter, createShareFilter, type ShareFilter } from './share-filter.js';
 import { monitorTarget } from '../diagnostics/target-monitor.js';
 import { KnownAgents } from './known-agents.js';
-import { loadOrCreateIdentity } from './identity-file.js';
+import { loadOrCreateIdentity, loadOrCreateStaticKey } from './identity-file.js';
 import type { HealthMonitor } from '../diagnostics/health-monitor.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -86,6 +88,12 @@ export interface AgentOptions {
    */
   identity?: Identity;
   identityFile?: string;
+  /**
+   * This agent's X25519 static key for end-to-end sessions, or the file it is kept in (made on first use), as the
+   * identity. Neither: a new key for the life of this Agent.
+   */
+  staticKey?: StaticKeyPair;
+  staticKeyFile?: string;
   /** Where the identity keys of exposing agents are pinned (known_agents.json); without it, in memory only. */
   knownAgentsFile?: string;
   /** Accept plaintext streams (--no-e2e); a stream is plaintext only when both its agents accept it. Default false. */
@@ -180,6 +188,7 @@ export class Agent {
   constructor(private readonly options: AgentOptions) {
     this.emit = options.onEvent ?? (() => undefined);
     const identity = options.identity ?? (options.identityFile ? loadOrCreateIdentity(options.identityFile) : generateIdentity());
+    const staticKey = options.staticKey ?? (options.staticKeyFile ? loadOrCreateStaticKey(options.staticKeyFile) : generateStaticKey());
     this.fingerprint = keyFingerprint(identity.publicKey);
     this.knownAgents = new KnownAgents(options.knownAgentsFile);
     this.connection = new HubConnection({
@@ -195,6 +204,7 @@ export class Agent {
       idleTimeoutMs: options.idleTimeoutMs,
       e2e: {
         identity,
+        staticKey,
         allowPlaintext: options.allowPlaintext ?? false,
         verifyPeer: (name, peer) => {
           if (this.knownAgents.check(options.hubUrl, name, peer) === 'new') {
@@ -204,6 +214,7 @@ export class Agent {
       },
     });
     this.connection.onOpen((open) => this.onIncomingOpen(open));
+    this.connection.on('openRefused', ({ stream, error }) => this.emit({ type: 'stream_refused', name: stream.service, code: error.code, message: error.message }));
     this.connection.on('connected', (welcome) => {
       this.emit({ type: 'connected', agentId: welcome.agentId, label: welcome.label, hubUrl: this.connection.hubUrl });
       if (welcome.tokenExpiresAt !== undefined && welcome.tokenExpiresInMs !== undefined && welcome.tokenExpiresInMs < TOKEN_EXPIRY_WARNING_MS) {

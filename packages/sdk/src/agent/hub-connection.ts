@@ -29,9 +29,10 @@ import {
   type AgentInfo,
   type ControlOp,
   type ControlOps,
-  type E2EInitiator,
+  type E2ESession,
   type Frame,
   type ErrorBody,
+  type ErrorCode,
   type OpenNotice,
   type TokenMessage,
   type WelcomeMessage,
@@ -41,6 +42,7 @@ import { TunnelStream, type StreamTransport } from '@private-connect/tunnel';
 import { hubCa, hubConnectError } from './hub-url.js';
 import { createReconnectPolicy, type ReconnectPolicy } from './reconnect-policy.js';
 import { streamHandshakes, type E2EOptions, type StreamHandshakes } from './stream-handshake.js';
+import type { OpenerPlan, ServiceKeys } from '../e2e/sessions.js';
 
 export interface HubConnectionOptions {
   hubUrl: string;
@@ -82,6 +84,13 @@ export interface HubConnectionEvents {
   token: [TokenMessage];
   /** An open stream was reset for a reason other than a local close (see StreamTransport.streamFailed). */
   streamFailed: [{ stream: TunnelStream; error: ErrorBody; by: 'local' | 'remote' }];
+  /**
+   * A stream handed out before its open was confirmed (it sent its first bytes with the open) was refused after all:
+   * its local connection was reset. The caller of openStream learns of it here, not from a rejection.
+   */
+  openRefused: [{ stream: TunnelStream; error: ConnectError }];
+  /** The hub ended end-to-end sessions (an agent revoked or back with a new identity, a share revoked). */
+  sessionsEnded: [{ agentId?: string; shareId?: string; reason: string; ended: number }];
 }
 
 /** An incoming stream request: accept() once the local target is connected, or refuse(). */
@@ -105,11 +114,22 @@ interface Waiter {
 
 interface PendingOpen {
   stream: TunnelStream;
-  /** The handshake this open started; undefined when it offered none. */
-  initiator: E2EInitiator | undefined;
+  /** The session plan of this open's offer; undefined when it offered none. */
+  plan: OpenerPlan | undefined;
+  /** The stream sends its first bytes before OPEN_OK (a stream of a session, this agent requiring encryption). */
+  early: boolean;
+  /** The caller already has the stream (it sent early, or this is the retry of such an open). */
+  handedOut: boolean;
+  /** This open is the one retry of a refused one. */
+  retried: boolean;
   resolve(stream: TunnelStream): void;
   reject(err: ConnectError): void;
   timer: NodeJS.Timeout;
+}
+
+/** Refusals that a new handshake cures: the session is gone at the other end, or the agent's keys moved on. */
+function retryable(code: ErrorCode, plan: OpenerPlan | undefined): boolean {
+  return plan !== undefined && (code === 'E2E_SESSION_UNKNOWN' || (code === 'E2E_HANDSHAKE_FAILED' && plan.kind === 'handshake'));
 }
 
 export class HubConnection extends EventEmitter<HubConnectionEvents> implements StreamTransport {
@@ -150,7 +170,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     super();
     this.token = options.token;
     this.reconnect = createReconnectPolicy(options);
-    this.handshakes = streamHandshakes(options.e2e);
+    this.handshakes = streamHandshakes(options.e2e, (service) => this.lookupKeys(service));
   }
 
   /** The hub this agent is connected to, or tries next. */
@@ -235,22 +255,55 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     });
   }
 
-  /** Opens a stream to a service of the workspace; waits up to `waitMs` for a connection to the hub first. */
-  async openStream(service: string, waitMs = 10_000): Promise<TunnelStream> {
+  /**
+   * Opens a stream to a service of the workspace; waits up to `waitMs` for a connection to the hub first. A stream
+   * of an end-to-end session this agent holds is handed out at once, before OPEN_OK, so that the client's first
+   * bytes leave with the open; if that open is refused, the stream's local connection is reset and 'openRefused'
+   * tells why. `confirmed`: wait for OPEN_OK anyway (a check that the service answers).
+   */
+  async openStream(service: string, waitMs = 10_000, options: { confirmed?: boolean } = {}): Promise<TunnelStream> {
+    return this.open(service, waitMs, options.confirmed === true, false);
+  }
+
+  private async open(service: string, waitMs: number, confirmed: boolean, retried: boolean): Promise<TunnelStream> {
+    await this.ready(waitMs);
+    const { payload, plan } = await this.handshakes.offer(service);
     await this.ready(waitMs);
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     const stream = new TunnelStream(id, this, service);
-    const { initiator, payload } = this.handshakes.offer(service);
+    const early = !confirmed && plan?.kind === 'stream' && !this.handshakes.acceptsPlaintext;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.opens.delete(id);
-        reject(new ConnectError('OPEN_TIMEOUT', `no answer from the hub for "${service}" within ${OPEN_TIMEOUT_MS} ms`));
-        this.closeIfDrained();
-      }, OPEN_TIMEOUT_MS + 1000);
-      this.opens.set(id, { stream, initiator, resolve, reject, timer });
+      this.register(id, { stream, plan, early, handedOut: early, retried, resolve, reject });
+      if (early) this.sendEarly(stream, plan.session);
       this.send(encodeJsonFrame(FrameType.OPEN, id, payload));
+      if (early) resolve(stream);
     });
+  }
+
+  /** Keeps an open waiting for its answer, with its timer. */
+  private register(id: number, open: Omit<PendingOpen, 'timer'>): void {
+    const timer = setTimeout(() => {
+      if (this.opens.get(id)?.stream !== open.stream) return;
+      this.opens.delete(id);
+      this.refuseOpen({ ...open, timer }, new ConnectError('OPEN_TIMEOUT', `no answer from the hub for "${open.stream.service}" within ${OPEN_TIMEOUT_MS} ms`));
+      this.closeIfDrained();
+    }, OPEN_TIMEOUT_MS + 1000);
+    this.opens.set(id, { ...open, timer });
+  }
+
+  /** A stream that sends before OPEN_OK: in the table at once (its bytes may be answered right after OPEN_OK). */
+  private sendEarly(stream: TunnelStream, session: E2ESession): void {
+    stream.session = session;
+    stream.sendBeforeConfirmed();
+    this.streams.set(stream.id, stream);
+  }
+
+  /** The exposing agent of `service` and its keys, as the hub describes it (resolve); undefined when it has none. */
+  private async lookupKeys(service: string): Promise<ServiceKeys | undefined> {
+    const { service: info } = await this.request('resolve', { name: service });
+    if (!info.online || !info.keys) return undefined;
+    return { agentId: info.agentId, label: info.agentLabel, keys: info.keys };
   }
 
   /** Sends a frame on the current socket (dropped when disconnected: streams are reset then anyway). */
@@ -328,9 +381,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     ws.on('open', () => {
       this.lastReceivedAt = Date.now();
       this.window.reset();
-      const { identityKey, acceptsPlaintext } = this.handshakes;
+      const { hello: keys, acceptsPlaintext } = this.handshakes;
       const hubs = this.reconnect.hubCount;
-      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...(identityKey ? { identityKey } : {}), ...(acceptsPlaintext ? { plain: true } : {}), hubs };
+      const hello = { t: 'hello', v: PROTOCOL_VERSION, agent: this.options.agent, ...keys, ...(acceptsPlaintext ? { plain: true } : {}), hubs };
       this.send(encodeJsonFrame(FrameType.CONTROL, 0, hello));
     });
     ws.on('message', (data: Buffer) => {
@@ -449,6 +502,9 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     } else if (msg.t === 'token') {
       this.token = msg.token;
       this.emit('token', msg);
+    } else if (msg.t === 'end_sessions') {
+      const ended = this.handshakes.endSessions(msg);
+      this.emit('sessionsEnded', { ...(msg.agentId ? { agentId: msg.agentId } : {}), ...(msg.shareId ? { shareId: msg.shareId } : {}), reason: msg.reason, ended });
     } else {
       this.emit('event', { event: msg.event, name: msg.name });
     }
@@ -477,7 +533,22 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
     if (!this.openHandler) return refuse('SERVICE_NOT_FOUND', `Service not found: ${notice.service}`);
     const decided = this.handshakes.decide(notice);
     if (decided instanceof ConnectError) return refuse(decided.code, decided.message);
-    const { encrypt } = decided;
+    let plan: ReturnType<StreamHandshakes['take']> | undefined;
+    if (decided.encrypt) {
+      try {
+        plan = this.handshakes.take(notice);
+      } catch (err) {
+        // An offer that does not verify (a forged handshake, a replayed stream number, a session ended here) fails
+        // this stream only: it is refused before the local target is even connected.
+        const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', String(err));
+        return refuse(error.code, error.message);
+      }
+    }
+    if (plan?.kind === 'stream') {
+      // A stream of a session: the opener may have sent records behind OPEN; they are opened and kept until attach.
+      stream.session = plan.session;
+      this.streams.set(id, stream);
+    }
     let answered = false;
     const socketAtOpen = this.ws;
     this.openHandler({
@@ -486,28 +557,20 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       accept: () => {
         if (answered || this.ws !== socketAtOpen) return;
         answered = true;
-        if (!encrypt) {
+        if (!plan) {
           this.streams.set(id, stream);
           return this.send(encodeFrame(FrameType.OPEN_OK, id));
         }
-        let handshake: ReturnType<StreamHandshakes['answer']>;
-        try {
-          handshake = this.handshakes.answer(notice, this.welcome!);
-        } catch (err) {
-          // A malformed offer (a low-order key) fails this stream only: it is refused, and the stream ends before
-          // the local socket is attached to it.
-          const error = err as ConnectError;
-          stream.abort();
-          refuse(error.code, error.message);
-          return;
-        }
-        stream.session = handshake.session;
+        if (plan.kind === 'stream') return this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: plan.answer }));
+        const { session, answer } = plan.accept();
+        stream.session = session;
         this.streams.set(id, stream);
-        this.send(encodeJsonFrame(FrameType.OPEN_OK, id, handshake.payload));
+        this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: answer }));
       },
       refuse: (code, message) => {
         if (answered || this.ws !== socketAtOpen) return;
         answered = true;
+        if (this.streams.get(id) === stream) stream.abort();
         refuse(code, message);
       },
     });
@@ -526,21 +589,70 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   }
 
   private settleOpen(open: PendingOpen, frame: Frame): void {
-    if (frame.type === FrameType.OPEN_OK) {
-      try {
-        const session = this.handshakes.finish(open.stream.service, open.initiator, frame.payload);
-        if (session) open.stream.session = session;
-        this.streams.set(frame.streamId, open.stream);
-      } catch (err) {
-        const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', err instanceof Error ? err.message : String(err));
-        open.stream.reset(error.code, error.message);
-        open.reject(error);
-        return;
-      }
-      open.resolve(open.stream);
-    } else {
-      open.reject(errorFromBody(parseErrorPayload(frame.payload)));
+    const stream = open.stream;
+    if (frame.type === FrameType.OPEN_ERROR) {
+      const error = errorFromBody(parseErrorPayload(frame.payload));
+      this.handshakes.failed(stream.service, open.plan, error.code);
+      if (!open.retried && retryable(error.code, open.plan)) return this.retry(open);
+      return this.refuseOpen(open, error);
     }
+    let session: E2ESession | undefined;
+    try {
+      session = this.handshakes.finish(stream.service, open.plan, frame.payload);
+    } catch (err) {
+      const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', err instanceof Error ? err.message : String(err));
+      // The stream is open at the other end: it gets a RESET. The local side learns of it as a refusal.
+      this.send(encodeJsonFrame(FrameType.RESET, stream.id, { code: error.code, message: error.message }));
+      return this.refuseOpen(open, error);
+    }
+    if (open.early) return stream.confirmOpen();
+    this.streams.set(stream.id, stream);
+    if (open.handedOut) return stream.release(session);
+    stream.session = session;
+    open.resolve(stream);
+  }
+
+  /** An open that failed: its caller's promise rejects, or (handed out already) its local connection is reset. */
+  private refuseOpen(open: PendingOpen, error: ConnectError): void {
+    open.plan?.kind === 'handshake' && open.plan.fail();
+    if (!open.handedOut) return open.reject(error);
+    const stream = open.stream;
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    stream.failOpen({ code: error.code, message: error.message });
+    this.emit('openRefused', { stream, error });
+  }
+
+  /**
+   * Tries a refused open once more with a new handshake (the other agent lost the session, or its keys changed). A
+   * stream not handed out yet is simply opened again; one that sent early moves to a new id and sends its bytes
+   * again under the new keys once the new open is answered.
+   */
+  private retry(open: PendingOpen): void {
+    const stream = open.stream;
+    if (!open.handedOut) {
+      this.open(stream.service, OPEN_TIMEOUT_MS, true, true).then(open.resolve, open.reject);
+      return;
+    }
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    const id = this.nextStreamId;
+    this.nextStreamId += 2;
+    stream.retryAs(id);
+    this.streams.set(id, stream);
+    const again = { ...open, retried: true, early: false };
+    this.handshakes.offer(stream.service).then(
+      ({ payload, plan }) => {
+        if (this.streams.get(id) !== stream) return; // aborted meanwhile (the hub connection went away)
+        const early = plan?.kind === 'stream' && !this.handshakes.acceptsPlaintext;
+        this.register(id, { ...again, plan, early });
+        if (early) stream.sendBeforeConfirmed();
+        this.send(encodeJsonFrame(FrameType.OPEN, id, payload));
+        if (early) stream.release(plan.session);
+      },
+      (err: unknown) => {
+        const error = err instanceof ConnectError ? err : new ConnectError('INTERNAL', String(err));
+        this.refuseOpen({ ...again, plan: undefined }, error);
+      },
+    );
   }
 
   private startKeepalive(): void {

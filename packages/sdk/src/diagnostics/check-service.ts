@@ -64,7 +64,7 @@ export async function checkService(agent: { connection: HubConnection }, name: s
 
 /** A fresh stream to the service, as a Duplex; resolves once the exposing agent connected to the target. */
 async function dialThroughTunnel(connection: HubConnection, name: string) {
-  const stream = await connection.openStream(name);
+  const stream = await connection.openStream(name, undefined, { confirmed: true });
   const [inside, outside] = duplexPair();
   stream.attach(inside);
   return outside;
