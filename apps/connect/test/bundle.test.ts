@@ -21,7 +21,10 @@ function bundledPackages(): Set<string> {
 test('the CLI bundle holds only the libraries an agent uses', () => {
   const packages = bundledPackages();
   assert.ok(packages.has('ws') && packages.has('commander'), `the module headings were read: ${[...packages].join(', ')}`);
-  assert.deepEqual([...packages].sort(), ['commander', 'fastest-levenshtein', 'nanospinner', 'picocolors', 'ws']);
+  // noise-handshake (with b4a and nanoassert) makes end-to-end sessions; its libsodium calls go to node:crypto
+  // through packages/noise-crypto, so no libsodium port (WebAssembly: +10 MiB per agent) is in the bundle.
+  assert.deepEqual([...packages].sort(), ['b4a', 'commander', 'fastest-levenshtein', 'nanoassert', 'nanospinner', 'noise-handshake', 'picocolors', 'ws']);
+  assert.doesNotMatch(BUNDLE, /sodium-javascript|sodium-native|blake2b-wasm/);
 });
 
 test('no TypeBox in the CLI: the SDK takes only types and routeRequest (route-path) from the API contract', () => {

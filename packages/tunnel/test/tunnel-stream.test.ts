@@ -206,6 +206,60 @@ describe('TunnelStream', () => {
       app.destroy();
     });
   });
+
+  describe('first bytes with the open', () => {
+    /** The two ends of stream `n` of one session. */
+    function pair(n: number): { ours: E2ESession; peer: E2ESession; roots: [Buffer, Buffer, Buffer] } {
+      const roots: [Buffer, Buffer, Buffer] = [randomBytes(32), randomBytes(32), randomBytes(16)];
+      return { ours: deriveStreamSession(roots[0], roots[1], roots[2], n, 'svc'), peer: deriveStreamSession(roots[1], roots[0], roots[2], n, 'svc'), roots };
+    }
+    const opened = (session: E2ESession, hub: Recorder, from = 0) =>
+      Buffer.concat(hub.frames.slice(from).filter((f) => f.type === FrameType.DATA).map((f) => session.open(f.payload)));
+
+    test('a refused open that is retried sends what went early again, first, under the new keys, then the rest', async () => {
+      const first = pair(1);
+      const { stream, hub, app } = await attached(first.ours);
+      stream.sendBeforeConfirmed();
+      app.write('early bytes ');
+      await waitUntil(() => hub.types().includes('DATA'));
+      assert.equal(opened(first.peer, hub).toString(), 'early bytes ');
+      // E2E_SESSION_UNKNOWN: the open moves to stream 3 and waits for its handshake; the client keeps writing.
+      stream.retryAs(3);
+      const sentBefore = hub.frames.length;
+      app.write('and more');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(hub.frames.length, sentBefore, 'nothing is sent while the new open waits for its answer');
+      const second = pair(0);
+      stream.release(second.ours);
+      await waitUntil(() => hub.frames.length > sentBefore);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const again = hub.frames.slice(sentBefore);
+      assert.ok(again.every((f) => f.streamId === 3), 'the retry goes out on the new stream id');
+      assert.equal(opened(second.peer, hub, sentBefore).toString(), 'early bytes and more');
+      assert.equal(stream.bytesOut, 'early bytes and more'.length, 'bytes sent twice are counted once');
+      app.destroy();
+    });
+
+    test('a confirmed open keeps nothing to send again; a refused one resets its client without sending anything', async () => {
+      const confirmed = pair(1);
+      const kept = await attached(confirmed.ours);
+      kept.stream.sendBeforeConfirmed();
+      kept.app.write('x');
+      await waitUntil(() => kept.hub.types().includes('DATA'));
+      kept.stream.confirmOpen();
+      kept.stream.retryAs(5); // nothing was kept: nothing goes again
+      kept.stream.release(pair(0).ours);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assert.equal(kept.hub.frames.filter((f) => f.streamId === 5).length, 0);
+      kept.app.destroy();
+
+      const refused = await attached(pair(1).ours);
+      refused.stream.sendBeforeConfirmed();
+      refused.stream.failOpen({ code: 'SERVICE_OFFLINE', message: 'the agent exposing this service is not connected' });
+      assert.deepEqual(await refused.view, { data: Buffer.alloc(0), ending: 'reset' });
+      assert.deepEqual(refused.hub.types(), [], 'a refused open sends nothing (the hub already dropped it)');
+    });
+  });
 });
 
 function resetBody(hub: Recorder): string {
