@@ -325,6 +325,8 @@ function handshakeMessage(value: unknown, field: string): string {
   }
   const raw = Buffer.from(value, 'base64');
   if (raw.toString('base64') !== value) throw badHandshake(`${field} must be base64`);
+  // The text-length check alone lets 1025 and 1026 bytes through: their base64 is as long as 1024 bytes'.
+  if (raw.length > MAX_HANDSHAKE_BYTES) throw badHandshake(`${field} must be a handshake message of at most ${MAX_HANDSHAKE_BYTES} bytes`);
   return value;
 }
 
