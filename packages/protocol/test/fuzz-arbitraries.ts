@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { FrameFlag, FrameType, MAX_STREAM_ID, PROTOCOL_VERSION, encodeFrame, type Frame } from '../src/frame.js';
 import { MAX_CONTROL_MESSAGE, MAX_FRAME_PAYLOAD, MAX_LABEL, MAX_SMALL_JSON } from '../src/limits.js';
 import type { ControlOp } from '../src/control.js';
+import { E2E_SESSION_ID_BYTES, MAX_HANDSHAKE_BYTES } from '../src/e2e.js';
 import { ConnectError, ERROR_CODES, type ErrorCode } from '../src/errors.js';
 
 const CONNECTION_LEVEL: ReadonlySet<number> = new Set([FrameType.CONTROL, FrameType.PING, FrameType.PONG, FrameType.GOAWAY]);
@@ -165,6 +166,7 @@ export const HOSTILE_KEYS = [
   'agentId', 'ip', 'share', 'name', 'methods', 'paths', 'ratePerMin', 'code', 'message', 'reconnectMs', 'ok', 'result',
   'error', 'event', 'token', 'expiresAt', 'expiresInMs', 'workspaceId', 'connectionId', 'tokenExpiresAt',
   'tokenExpiresInMs', 'checks', 'detail', 'hint', 'ms', 'e2e', 'e', 'sig', 'plain', 'target', 'localPort', 'tunnelId',
+  'hs', 'sid', 'n', 'staticKey', 'staticSig', 'keys', 'reason', 'shareId', 'end_sessions', 'hubs',
   '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'toJSON', 'hasOwnProperty', 'length', '',
 ];
 const keyArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...HOSTILE_KEYS) }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) });
@@ -180,7 +182,7 @@ const scalar: fc.Arbitrary<unknown> = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.string({ unit: 'binary', maxLength: 24 }),
   limitString,
-  fc.constantFrom(...Object.keys(ERROR_CODES), 'hello', 'req', 'welcome', 'reply', 'event', 'token', 'list', 'expose'),
+  fc.constantFrom(...Object.keys(ERROR_CODES), 'hello', 'req', 'welcome', 'reply', 'event', 'token', 'end_sessions', 'list', 'expose'),
   fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64')),
 );
 
@@ -254,7 +256,15 @@ export const text = (max: number, min = 0) =>
   fc.oneof({ weight: 3, arbitrary: fc.string({ minLength: min, maxLength: max }) }, { weight: 1, arbitrary: fc.string({ minLength: Math.max(min, max - 2), maxLength: max, size: 'max' }) });
 export const base64Of = (n: number) => fc.uint8Array({ minLength: n, maxLength: n }).map((b) => Buffer.from(b).toString('base64'));
 export const safeInt = fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER });
-export const offer = fc.record({ v: fc.constant(1), e: base64Of(32) });
+/** A base64 Noise handshake message: IK message 2 or 1 with an empty payload, or any length up to the limit. */
+const handshakeMessage = fc.oneof(base64Of(48), base64Of(96), fc.uint8Array({ minLength: 1, maxLength: MAX_HANDSHAKE_BYTES }).map((b) => Buffer.from(b).toString('base64')));
+/** The e2e field of an OPEN: a new session's IK message 1, or a stream of a session (its id and a number in it). */
+export const offer = fc.oneof(
+  fc.record({ v: fc.constant(2 as const), hs: handshakeMessage }),
+  fc.record({ v: fc.constant(2 as const), sid: base64Of(E2E_SESSION_ID_BYTES), n: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })) }),
+);
+/** The e2e field of an OPEN_OK: IK message 2 for a new session, nothing more for a stream of one. */
+export const answer = fc.oneof(fc.constant({ v: 2 as const }), fc.record({ v: fc.constant(2 as const), hs: handshakeMessage }));
 
 /** A valid hello, as an agent builds it. */
 export const helloMessage = fc.record(
@@ -263,6 +273,8 @@ export const helloMessage = fc.record(
     v: fc.oneof(fc.constant(PROTOCOL_VERSION), fc.integer()),
     agent: fc.record({ version: text(64), label: text(MAX_LABEL), hostname: text(MAX_LABEL), platform: text(64) }, { requiredKeys: ['version'] }),
     identityKey: base64Of(32),
+    staticKey: base64Of(32),
+    staticSig: base64Of(64),
   },
   { requiredKeys: ['t', 'v', 'agent'] },
 );

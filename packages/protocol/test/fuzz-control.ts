@@ -10,7 +10,9 @@ import {
   ConnectError,
   ERROR_CODES,
   FrameType,
+  E2E_SESSION_ID_BYTES,
   MAX_GOAWAY_RECONNECT_MS,
+  MAX_HANDSHAKE_BYTES,
   MAX_HEALTH_CHECKS,
   MAX_HEALTH_TEXT,
   MAX_LABEL,
@@ -29,7 +31,9 @@ import {
   parseGoAway,
   parseHealthReport,
   parseHubMessage,
+  parseAnswer,
   parseMethods,
+  parseOffer,
   parseOpenAccept,
   parseOpenNotice,
   parseOpenRequest,
@@ -44,10 +48,12 @@ import {
 import {
   HOSTILE_KEYS,
   OPS,
+  answer,
   base64Of,
   helloMessage as hello,
   hostileValue,
   jsonPayload,
+  nearValid,
   offer,
   openRequestMessage as openRequest,
   refusedOr,
@@ -77,6 +83,7 @@ const hubMessage = fc.oneof(
   fc.record({ t: fc.constant('reply'), id: safeInt, ok: fc.constant(false), error: fc.record({ code: CODES, message: text(1024) }) }),
   fc.record({ t: fc.constant('token'), token: text(256, 1), expiresAt: text(64), expiresInMs: safeInt }),
   fc.record({ t: fc.constant('event'), event: fc.constantFrom('service_online', 'service_offline'), name: text(255) }),
+  fc.record({ t: fc.constant('end_sessions'), agentId: text(64), shareId: text(64), reason: text(1024) }, { requiredKeys: ['t', 'reason'] }),
 );
 const sharePolicy = fc.record(
   { id: text(64), name: text(63), methods: fc.array(text(16), { maxLength: 64 }), paths: fc.array(text(512), { maxLength: 8 }), ratePerMin: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }) },
@@ -85,16 +92,31 @@ const sharePolicy = fc.record(
 const openNotice = fc.record(
   {
     service: text(255),
-    from: fc.record({ agentId: text(64), label: text(MAX_LABEL), ip: text(64) }, { requiredKeys: ['agentId', 'label'] }),
+    from: fc.record({ agentId: text(64), label: text(MAX_LABEL), ip: text(64), identityKey: base64Of(32), staticKey: base64Of(32) }, { requiredKeys: ['agentId', 'label'] }),
     share: sharePolicy,
     e2e: offer,
     plain: fc.constant(true),
   },
   { requiredKeys: ['service', 'from'] },
 );
-const openAccept = fc.record({
-  e2e: fc.record({ v: fc.constant(1), e: base64Of(32), id: base64Of(32), agentId: text(64, 1), label: text(MAX_LABEL, 1), service: text(255, 1), sig: base64Of(64) }),
-});
+const openAccept = fc.record({ e2e: answer });
+/** A resolve or reach result whose service lists its exposing agent's keys (ServiceInfo.keys). */
+const serviceWithKeys = fc.record(
+  {
+    id: text(64),
+    name: text(255),
+    target: text(64),
+    agentId: text(64),
+    agentLabel: text(MAX_LABEL),
+    online: fc.boolean(),
+    keys: fc.record({ identityKey: base64Of(32), staticKey: base64Of(32), staticSig: base64Of(64) }),
+  },
+  { requiredKeys: ['id', 'name', 'target', 'agentId', 'agentLabel', 'online'] },
+);
+const keyedResult = fc.oneof(
+  fc.record({ op: fc.constant('resolve' as const), result: fc.record({ service: serviceWithKeys }) }),
+  fc.record({ op: fc.constant('reach' as const), result: fc.record({ service: serviceWithKeys, tunnelId: text(64, 1) }) }),
+);
 const goAway = fc.record({ code: CODES, message: text(1024), reconnectMs: fc.integer({ min: 0, max: MAX_GOAWAY_RECONNECT_MS }) });
 const healthArgs = fc.record({
   service: text(255, 1),
@@ -123,14 +145,34 @@ function onlyKeys(obj: Record<string, unknown>, keys: readonly string[]): void {
 function isKey(v: unknown, bytes = 32): boolean {
   return typeof v === 'string' && Buffer.from(v, 'base64').length === bytes && Buffer.from(v, 'base64').toString('base64') === v;
 }
+/** Base64 of 1..MAX_HANDSHAKE_BYTES bytes, canonical. */
+function isHandshake(v: unknown): boolean {
+  if (typeof v !== 'string' || v.length === 0) return false;
+  const raw = Buffer.from(v, 'base64');
+  return raw.length <= MAX_HANDSHAKE_BYTES && raw.toString('base64') === v;
+}
 function checkOfferShape(e2e: unknown): void {
   if (e2e === undefined) return;
-  assert.ok(isObject(e2e) && e2e.v === 1 && isKey(e2e.e), 'e2e offer');
+  assert.ok(isObject(e2e) && e2e.v === 2, 'e2e offer version');
+  if ('hs' in e2e) {
+    onlyKeys(e2e, ['v', 'hs']);
+    assert.ok(isHandshake(e2e.hs), 'e2e offer hs');
+  } else {
+    onlyKeys(e2e, ['v', 'sid', 'n']);
+    assert.ok(isKey(e2e.sid, E2E_SESSION_ID_BYTES), 'e2e offer sid');
+    assert.ok(Number.isSafeInteger(e2e.n) && (e2e.n as number) >= 1, 'e2e offer n');
+  }
+}
+function checkAnswerShape(e2e: unknown): void {
+  if (e2e === undefined) return;
+  assert.ok(isObject(e2e) && e2e.v === 2, 'e2e answer version');
+  onlyKeys(e2e, ['v', 'hs']);
+  if ('hs' in e2e) assert.ok(isHandshake(e2e.hs), 'e2e answer hs');
 }
 
 function checkAgentMessage(msg: ReturnType<typeof parseAgentMessage>): void {
   if (msg.t === 'hello') {
-    onlyKeys(msg as unknown as Record<string, unknown>, ['t', 'v', 'agent', 'identityKey']);
+    onlyKeys(msg as unknown as Record<string, unknown>, ['t', 'v', 'agent', 'identityKey', 'staticKey', 'staticSig', 'plain', 'hubs']);
     assert.ok(Number.isInteger(msg.v), 'hello.v');
     onlyKeys(msg.agent as unknown as Record<string, unknown>, ['version', 'label', 'hostname', 'platform']);
     assert.ok(isStr(msg.agent.version, 64), 'hello.agent.version');
@@ -138,6 +180,8 @@ function checkAgentMessage(msg: ReturnType<typeof parseAgentMessage>): void {
       if (k in msg.agent) assert.ok(isStr(msg.agent[k], max), `hello.agent.${k}`);
     }
     if ('identityKey' in msg) assert.ok(isKey(msg.identityKey), 'hello.identityKey');
+    if ('staticKey' in msg) assert.ok(isKey(msg.staticKey), 'hello.staticKey');
+    if ('staticSig' in msg) assert.ok(isKey(msg.staticSig, 64), 'hello.staticSig');
     return;
   }
   assert.equal(msg.t, 'req');
@@ -165,6 +209,12 @@ function checkHubMessage(msg: ReturnType<typeof parseHubMessage>): void {
     case 'event':
       assert.ok(['service_online', 'service_offline'].includes(msg.event) && isStr(msg.name, 255));
       return;
+    case 'end_sessions':
+      onlyKeys(msg as unknown as Record<string, unknown>, ['t', 'agentId', 'shareId', 'reason']);
+      assert.ok(isStr(msg.reason, 1024), 'end_sessions.reason');
+      if ('agentId' in msg) assert.ok(isStr(msg.agentId, 64), 'end_sessions.agentId');
+      if ('shareId' in msg) assert.ok(isStr(msg.shareId, 64), 'end_sessions.shareId');
+      return;
     default:
       assert.fail(`unknown message type ${JSON.stringify((msg as { t: unknown }).t)}`);
   }
@@ -174,6 +224,8 @@ function checkOpenNotice(n: ReturnType<typeof parseOpenNotice>): void {
   assert.ok(isStr(n.service, 255), 'OPEN.service');
   assert.ok(typeof n.from.agentId === 'string' && typeof n.from.label === 'string', 'OPEN.from');
   if ('ip' in n.from) assert.ok(isStr(n.from.ip, 64), 'OPEN.from.ip');
+  if ('identityKey' in n.from) assert.ok(isKey(n.from.identityKey), 'OPEN.from.identityKey');
+  if ('staticKey' in n.from) assert.ok(isKey(n.from.staticKey), 'OPEN.from.staticKey');
   if (n.share) {
     const s = n.share;
     assert.ok(isStr(s.id, 64) && isStr(s.name, 63), 'OPEN.share');
@@ -210,7 +262,7 @@ export const controlProperties = (): FuzzProperty[] => [
     property: fc.property(fc.oneof(hello, request), (msg) => assert.deepEqual(parseAgentMessage(json(msg)), normal(msg))),
   },
   {
-    name: 'parseHubMessage gives a well-formed welcome, reply, token or event, or BAD_MESSAGE',
+    name: 'parseHubMessage gives a well-formed welcome, reply, token, event or end_sessions, or BAD_MESSAGE',
     property: fc.property(jsonPayload(hubMessage), parses(parseHubMessage, checkHubMessage)),
   },
   {
@@ -227,8 +279,17 @@ export const controlProperties = (): FuzzProperty[] => [
       parses(parseOpenNotice, checkOpenNotice)(payload);
       parses(parseOpenAccept, (a) => {
         onlyKeys(a as Record<string, unknown>, ['e2e']);
-        if (a.e2e) assert.ok(isKey(a.e2e.e) && isKey(a.e2e.id) && Buffer.from(a.e2e.sig, 'base64').length === 64 && isStr(a.e2e.agentId, 64, 1));
+        checkAnswerShape(a.e2e);
       })(payload);
+    }),
+  },
+  {
+    name: 'parseOffer and parseAnswer give a v2 offer or answer, or BAD_MESSAGE',
+    property: fc.property(fc.oneof(nearValid(offer), nearValid(answer), hostileValue), (value) => {
+      const parsedOffer = refusedOr(() => parseOffer(value), ['BAD_MESSAGE'], ProtocolError);
+      if (parsedOffer !== undefined) checkOfferShape(parsedOffer);
+      const parsedAnswer = refusedOr(() => parseAnswer(value), ['BAD_MESSAGE'], ProtocolError);
+      if (parsedAnswer !== undefined) checkAnswerShape(parsedAnswer);
     }),
   },
   {
@@ -284,6 +345,19 @@ export const controlProperties = (): FuzzProperty[] => [
       assert.ok(isObject(parsed));
       for (const value of Object.values(parsed)) if (typeof value === 'string') assert.ok(value.length >= 1 && value.length <= MAX_REPORTED_PATH);
       assert.deepEqual(parseControlArgs(op, parsed), parsed);
+    }),
+  },
+  {
+    name: 'resolve and reach results with the agent\'s keys parse unchanged, and near-valid ones give well-formed keys or BAD_MESSAGE',
+    property: fc.property(keyedResult, nearValid(keyedResult), (valid, broken) => {
+      assert.deepEqual(parseControlResult(valid.op, normal(valid.result)), normal(valid.result));
+      if (!isObject(broken) || (broken.op !== 'resolve' && broken.op !== 'reach')) return;
+      const parsed = refusedOr(() => parseControlResult(broken.op as 'resolve' | 'reach', broken.result), ['BAD_MESSAGE'], ProtocolError);
+      const keys = (parsed as { service?: { keys?: Record<string, unknown> } } | undefined)?.service?.keys;
+      if (keys) {
+        onlyKeys(keys, ['identityKey', 'staticKey', 'staticSig']);
+        assert.ok(isKey(keys.identityKey) && isKey(keys.staticKey) && isKey(keys.staticSig, 64), 'service.keys');
+      }
     }),
   },
   {
