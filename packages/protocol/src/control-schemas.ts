@@ -5,7 +5,7 @@
  */
 
 import { isErrorCode, type ErrorCode } from './errors.js';
-import { decodePublicKey, decodeSignature, parseAnswer, parseOffer } from './e2e.js';
+import { decodeIdentityKey, decodePublicKey, decodeSignature, parseAnswer, parseOffer } from './e2e.js';
 import {
   DEFAULT_GOAWAY_RECONNECT_MS,
   MAX_ACCESS_REPORT_COUNT,
@@ -36,6 +36,7 @@ const id = s.string({ max: MAX_ID });
 const serviceRef = s.string({ max: MAX_SERVICE_REF });
 const neededServiceRef = s.string({ max: MAX_SERVICE_REF, min: 1 });
 const publicKey = s.custom((value, field) => (decodePublicKey(value, field), value as string));
+const identityKey = s.custom((value, field) => (decodeIdentityKey(value, field), value as string));
 const signature = s.custom((value, field) => decodeSignature(value, field));
 const errorCode = s.custom((value, field, refuse): ErrorCode => {
   if (!isErrorCode(value)) throw refuse(`${field} must be an error code`);
@@ -58,7 +59,7 @@ export const HelloSchema = s.object({
   // An array reads as an agent without fields (so the refusal names hello.agent.version), as hubs always did.
   agent: s.custom((value, field, refuse) => check(AgentInfoSchema, Array.isArray(value) ? {} : value, field, refuse)),
   /** The agent's Ed25519 identity public key, base64 (checked by e2e.ts). */
-  identityKey: s.optional(publicKey),
+  identityKey: s.optional(identityKey),
   /** Its X25519 static key and the identity's signature binding it (the hub verifies the signature). */
   staticKey: s.optional(publicKey),
   staticSig: s.optional(signature),
@@ -143,7 +144,7 @@ export const ServiceInfoSchema = s.object({
   hubPort: s.optional(s.integer(1, 65535, 'a TCP port')),
   e2e: s.optional(s.enum(['required', 'optional'], '"required" or "optional"')),
   health: s.optional(ServiceHealthSchema),
-  keys: s.optional(s.object({ identityKey: publicKey, staticKey: publicKey, staticSig: signature })),
+  keys: s.optional(s.object({ identityKey, staticKey: publicKey, staticSig: signature })),
 });
 
 const empty = s.object({});
@@ -209,7 +210,7 @@ export const OpenNoticeSchema = s.object({
       agentId: s.default(s.string({ max: MAX_ID }), ''),
       label: s.default(s.string({ max: MAX_LABEL }), ''),
       ip: s.optional(s.string({ max: MAX_ADDRESS })),
-      identityKey: s.optional(publicKey),
+      identityKey: s.optional(identityKey),
       staticKey: s.optional(publicKey),
     }),
     { agentId: '', label: '' },

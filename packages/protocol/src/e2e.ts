@@ -119,10 +119,13 @@ export function signStaticKey(identity: Identity, staticKey: Buffer): string {
   return sign(null, Buffer.concat([STATIC_KEY_CONTEXT, staticKey]), identity.privateKey).toString('base64');
 }
 
-/** Whether `sig` (base64) is `identityKey`'s signature binding `staticKey` (both base64 raw keys); false on any malformed input. */
+/**
+ * Whether `sig` (base64) is `identityKey`'s signature binding `staticKey` (both base64 raw keys); false on any
+ * malformed input, and for a small-order identity key (one that "signs" anything: see decodeIdentityKey).
+ */
 export function verifyStaticKey(identityKey: string, staticKey: string, sig: string): boolean {
   try {
-    const identity = publicKeyObject('Ed25519', decodePublicKey(identityKey, 'identityKey'));
+    const identity = publicKeyObject('Ed25519', decodeIdentityKey(identityKey, 'identityKey'));
     const raw = decodePublicKey(staticKey, 'staticKey');
     const signature = Buffer.from(sig, 'base64');
     if (signature.length !== 64) return false;
@@ -143,6 +146,35 @@ export function decodePublicKey(value: unknown, field: string): Buffer {
   if (typeof value !== 'string' || value.length > 64) throw badHandshake(`${field} must be a base64 key`);
   const raw = Buffer.from(value, 'base64');
   if (raw.length !== 32 || raw.toString('base64') !== value) throw badHandshake(`${field} must be a base64 32-byte key`);
+  return raw;
+}
+
+/**
+ * The y coordinates (sign bit cleared) of the small-order points of edwards25519 (orders 1, 2, 4 and 8). OpenSSL
+ * verifies Ed25519 signatures under such a public key, and some signatures (an all-zero one, for the all-zero key)
+ * verify for any message; so is any y at or above the field prime (non-canonical encodings of small values).
+ */
+const SMALL_ORDER_Y = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+].map((hex) => Buffer.from(hex, 'hex'));
+
+/** Whether a raw Ed25519 public key is a small-order point or a non-canonical encoding: never a real agent's key. */
+export function isWeakIdentityKey(raw: Buffer): boolean {
+  const y = Buffer.from(raw);
+  y[31]! &= 0x7f;
+  if (SMALL_ORDER_Y.some((weak) => weak.equals(y))) return true;
+  // y >= p = 2^255 - 19: ed ff .. ff 7f and above.
+  return y[31] === 0x7f && y[0]! >= 0xed && y.subarray(1, 31).every((b) => b === 0xff);
+}
+
+/** Validates a base64 Ed25519 identity key: 32 bytes, and not a weak one (isWeakIdentityKey). */
+export function decodeIdentityKey(value: unknown, field: string): Buffer {
+  const raw = decodePublicKey(value, field);
+  if (isWeakIdentityKey(raw)) throw badHandshake(`${field} is a small-order or non-canonical Ed25519 key, which signs anything`);
   return raw;
 }
 

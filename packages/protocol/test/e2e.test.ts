@@ -10,8 +10,10 @@ import {
   E2E_SESSION_ID_BYTES,
   E2E_TAG_BYTES,
   MAX_HANDSHAKE_BYTES,
+  decodeIdentityKey,
   deriveStreamSession,
   generateIdentity,
+  isWeakIdentityKey,
   generateStaticKey,
   identityFromPem,
   keyFingerprint,
@@ -278,6 +280,33 @@ describe('the static key bound to the identity (signStaticKey, verifyStaticKey)'
       assert.equal(verifyStaticKey(identityKey, junk as unknown as string, sig), false);
       assert.equal(verifyStaticKey(identityKey, staticB64, junk as unknown as string), false);
     }
+  });
+
+  test('a small-order or non-canonical identity key binds nothing, though OpenSSL verifies signatures under it', () => {
+    // The all-zero key with an all-zero signature verifies in OpenSSL for about one static key in four: the forgery
+    // a weak key allows. Every small-order encoding (with either sign bit) and y >= p is refused before verifying.
+    const zero = Buffer.alloc(32).toString('base64');
+    const zeroSig = Buffer.alloc(64).toString('base64');
+    for (let i = 0; i < 40; i++) assert.equal(verifyStaticKey(zero, generateStaticKey().publicKey.toString('base64'), zeroSig), false);
+    const weak = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ];
+    for (const hex of weak) {
+      for (const sign of [0, 0x80]) {
+        const raw = Buffer.from(hex, 'hex');
+        raw[31]! |= sign;
+        assert.equal(isWeakIdentityKey(raw), true, raw.toString('hex'));
+        assert.throws(() => decodeIdentityKey(raw.toString('base64'), 'identityKey'), ProtocolError);
+      }
+    }
+    for (let i = 0; i < 20; i++) assert.equal(isWeakIdentityKey(generateIdentity().publicKey), false);
   });
 });
 
