@@ -9,7 +9,8 @@
  * connection, reaches the placeholder (the relay functions forward to it as to any peer) and ends the wait.
  */
 
-import { ConnectError, INITIAL_STREAM_WINDOW, type OpenNotice } from '@private-connect/protocol';
+import { ConnectError, FrameType, INITIAL_STREAM_WINDOW, type OpenNotice } from '@private-connect/protocol';
+import { EarlyFrames } from '../relay/early-frames.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { StreamTarget } from '../relay/router.js';
 import { refuseOpen, type RelayPeer, type StreamEnd, type StreamTag } from '../relay/streams.js';
@@ -26,12 +27,18 @@ export interface RemoteOpenInfo {
   tag?: StreamTag;
 }
 
-/** A peer that holds the other end of a waiting open: whatever the opener sends it (RESET) ends the wait. */
+/**
+ * A peer that holds the other end of a waiting open: the opener's early DATA and CLOSE wait here for the stream to
+ * open; anything else it sends (RESET) ends the wait.
+ */
 class WaitingPeer implements RelayPeer {
   readonly streams = new Map<number, StreamEnd>();
+  readonly early = new EarlyFrames();
   cancelled = false;
-  send(_frame: Buffer, written?: () => void): void {
+  send(frame: Buffer, written?: () => void): void {
+    if (!this.cancelled && (frame[0] === FrameType.DATA || frame[0] === FrameType.CLOSE)) return this.early.hold(0, frame, written ? { written } : {});
     this.cancelled = true;
+    this.early.drop();
     written?.();
   }
 }
@@ -53,6 +60,7 @@ export const hubGone = (service: string): ConnectError =>
 export function awaitNextRoute(deps: RerouteDeps, opener: RelayPeer, openerId: number, open: RemoteOpenInfo, goneHub: string, deadline: number): void {
   const waiting = new WaitingPeer();
   const end = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag: open.tag } as StreamEnd;
+  end.window = opener.windowFor?.(waiting);
   const placeholder = { conn: waiting, id: 0, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, peer: end } as StreamEnd;
   end.peer = placeholder;
   opener.streams.set(openerId, end);
@@ -65,7 +73,12 @@ export function awaitNextRoute(deps: RerouteDeps, opener: RelayPeer, openerId: n
     if (elsewhere || performance.now() >= deadline) {
       opener.streams.delete(openerId);
       const refused = elsewhere ? target.acceptStream(opener, openerId, open.notice, open.tag) : hubGone(service);
-      if (refused) refuseOpen({ conn: opener, id: openerId }, refused.code, refused.message, deps.stats);
+      if (refused) {
+        waiting.early.drop();
+        return refuseOpen({ conn: opener, id: openerId }, refused.code, refused.message, deps.stats);
+      }
+      const opened = opener.streams.get(openerId);
+      if (opened) waiting.early.replay(opened, deps.stats);
       return;
     }
     setTimeout(tick, REROUTE_POLL_MS).unref();
@@ -80,7 +93,8 @@ export function awaitNextRoute(deps: RerouteDeps, opener: RelayPeer, openerId: n
  */
 export function reopenElsewhere(deps: RerouteDeps, linkEnd: StreamEnd, open: RemoteOpenInfo | undefined, goneHub: string): boolean {
   const opener = linkEnd.peer;
-  if (!open || opener.state !== 'opening' || opener.conn.streams.get(opener.id) !== opener) return false;
+  // Early data already went to the gone hub: sent elsewhere, the stream would miss its first bytes.
+  if (!open || opener.early || opener.state !== 'opening' || opener.conn.streams.get(opener.id) !== opener) return false;
   clearTimeout(opener.openTimer);
   opener.conn.streams.delete(opener.id);
   awaitNextRoute(deps, opener.conn, opener.id, open, goneHub, (opener.openedAt ?? performance.now()) + REROUTE_WAIT_MS);

@@ -80,6 +80,8 @@ export interface StreamEnd {
   traffic?: ServiceCounter;
   /** The connection window this side's DATA counts against (its peer's, towards the other side's peer). */
   window?: ConnectionCredit | undefined;
+  /** The opener sent DATA or CLOSE before OPEN_OK (early data): the open cannot be sent to another target any more. */
+  early?: boolean;
 }
 
 /** Creates the two ends of a stream from `opener` (its id `openerId`) to `target` (its id `targetId`), sends the
@@ -120,14 +122,21 @@ export function refuseOpen(end: { conn: RelayPeer; id: number }, code: ErrorCode
   end.conn.send(encodeJsonFrame(FrameType.OPEN_ERROR, end.id, { code, message }));
 }
 
-export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: RelayStats): void {
-  if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} before OPEN_OK`);
+/**
+ * Relays one DATA frame. The opener may send DATA before OPEN_OK (early data, within the stream's credit): the
+ * target got the OPEN first on the same ordered path, and the bytes are dropped with the pair if the open fails.
+ * `charged`: the frame was held while its open was looked up (early-frames.ts) and already counted against its
+ * sender's window; the callback gives it back once written.
+ */
+export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: RelayStats, charged?: () => void): void {
+  if (end.state !== 'open' && end.role !== 'opener') throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} before OPEN_OK`);
   if (end.closedByAgent) throw new ProtocolError('PROTOCOL_ERROR', `DATA on stream ${end.id} after CLOSE`);
   const length = frame.payload.length;
   if (length > end.credit) {
     throw new ProtocolError('FLOW_CONTROL', `stream ${end.id} sent ${length} bytes with ${end.credit} bytes of credit`);
   }
-  const window = end.window;
+  if (end.state === 'opening') end.early = true;
+  const window = charged ? undefined : end.window;
   window?.receive(length);
   end.credit -= length;
   stats.bytesRelayed += length;
@@ -140,13 +149,13 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
     else traffic.bytesOut += length;
   }
   // Without a window the callback still tells the receiver (its write stall check) that its socket holds the bytes.
-  forward(end, raw, window ? writtenOnce(window, length) : noop);
+  forward(end, raw, charged ?? (window ? writtenOnce(window, length) : noop));
 }
 
 const noop = (): void => undefined;
 
 /** The `written` callback of one relayed DATA frame: gives its bytes back to the sender's window, once. */
-function writtenOnce(window: ConnectionCredit, length: number): () => void {
+export function writtenOnce(window: ConnectionCredit, length: number): () => void {
   let done = false;
   return () => {
     if (done) return;
@@ -191,9 +200,11 @@ export function relayOpenAnswer(end: StreamEnd, frame: Frame, raw: Buffer, stats
   }
 }
 
+/** Relays CLOSE; the opener may send it before OPEN_OK, behind its early data (see relayData). */
 export function relayClose(end: StreamEnd, raw: Buffer): void {
-  if (end.state !== 'open') throw new ProtocolError('PROTOCOL_ERROR', `CLOSE on stream ${end.id} before OPEN_OK`);
+  if (end.state !== 'open' && end.role !== 'opener') throw new ProtocolError('PROTOCOL_ERROR', `CLOSE on stream ${end.id} before OPEN_OK`);
   if (end.closedByAgent) return;
+  if (end.state === 'opening') end.early = true;
   end.closedByAgent = true;
   forward(end, raw);
   if (end.peer.closedByAgent) dropPair(end);
