@@ -48,6 +48,7 @@ export const AgentSummary = Type.Object({
   createdAt: time,
   identityKey: nullable(Type.String({ description: 'Its end-to-end identity key (base64 Ed25519), once it connected with one.' })),
   fingerprint: nullable(Type.String({ description: 'The identity key\'s fingerprint ("SHA256:…").' })),
+  staticKey: nullable(Type.String({ description: 'Its X25519 static key for end-to-end sessions (base64), signed by the identity key, once it connected with one.' })),
 });
 export type AgentSummary = Static<typeof AgentSummary>;
 

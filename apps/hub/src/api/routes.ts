@@ -88,6 +88,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       createdAt: iso(row.created_at)!,
       identityKey: row.identity_key,
       fingerprint: row.identity_key ? keyFingerprint(row.identity_key) : null,
+      staticKey: row.static_key,
     }));
     return { agents };
   });
