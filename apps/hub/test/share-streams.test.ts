@@ -66,8 +66,9 @@ describe(`streams through a share (${dbKind})`, () => {
     assert.equal(joined.status, 201, JSON.stringify(joined.body));
     return created.body as CreatedShare;
   };
+  // Confirmed opens: a stream that sends its first bytes with the open is handed out before the hub's answer.
   const refusal = (name: string) =>
-    reacher.connection.openStream(name).then(
+    reacher.connection.openStream(name, undefined, { confirmed: true }).then(
       (stream) => {
         stream.reset('STREAM_CLOSED', 'test');
         assert.fail(`${name} opened`);
@@ -143,7 +144,7 @@ describe(`streams through a share (${dbKind})`, () => {
   test('TCP: new connections over --rate are refused with RATE_LIMITED; every attempt is audited with the address', async () => {
     const { share } = await shareWithY('rated', { services: ['echo'], rate: 2 });
     const opened = [];
-    for (let i = 0; i < 2; i++) opened.push(await reacher.connection.openStream('rated/echo'));
+    for (let i = 0; i < 2; i++) opened.push(await reacher.connection.openStream('rated/echo', undefined, { confirmed: true }));
     const limited = await refusal('rated/echo');
     assert.equal(limited.code, 'RATE_LIMITED');
     assert.match(limited.message, /allows 2 new connections a minute; try again in \d+ s/);
