@@ -5,6 +5,7 @@
  */
 
 import type { EventBus, HubEvent } from '../events.js';
+import type { SessionsEnd } from '../relay/agent-connection.js';
 import type { ClusterBus } from './bus.js';
 import type { PresenceMessage, PresenceOf } from './messages.js';
 
@@ -15,8 +16,10 @@ export interface Broadcasts {
   revoked(kind: 'share' | 'link', id: string): void;
   /** A hub TCP port was allocated or released here: the other hubs listen on it too, or stop. */
   hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
-  /** Another hub's revocation or hub port. */
-  receive(m: PresenceOf<'revoke' | 'cut' | 'hubport'>): void;
+  /** End-to-end sessions ended here (an agent's new identity, a revoked share): the other hubs tell their agents too. */
+  endSessions(end: SessionsEnd): void;
+  /** Another hub's revocation, hub port or end of sessions. */
+  receive(m: PresenceOf<'revoke' | 'cut' | 'hubport' | 'endsessions'>): void;
   /** Stops forwarding this hub's events. */
   close(): void;
 }
@@ -31,6 +34,8 @@ export interface BroadcastsDeps {
   cutRevoked(kind: 'share' | 'link', id: string): void;
   /** Another hub allocated (`on`) or released a hub TCP port. */
   followHubPort(port: number, workspaceId: string, name: string, on: boolean): void;
+  /** Tells this hub's agents that sessions ended on another hub's word. */
+  endSessions(end: SessionsEnd): void;
 }
 
 export function createBroadcasts(deps: BroadcastsDeps): Broadcasts {
@@ -51,6 +56,7 @@ export function createBroadcasts(deps: BroadcastsDeps): Broadcasts {
     revokeAgent: (ws, agentId) => tell({ t: 'revoke', hub: hubId, ws, agentId }),
     revoked: (kind, id) => tell({ t: 'cut', hub: hubId, ws: '', kind, id }),
     hubPort: (port, ws, name, on) => tell({ t: 'hubport', hub: hubId, ws, name, port, on }),
+    endSessions: ({ workspaceId, ...end }) => tell({ t: 'endsessions', hub: hubId, ws: workspaceId, ...end }),
     receive(m) {
       switch (m.t) {
         case 'revoke':
@@ -59,6 +65,10 @@ export function createBroadcasts(deps: BroadcastsDeps): Broadcasts {
           return deps.cutRevoked(m.kind, m.id);
         case 'hubport':
           return deps.followHubPort(m.port, m.ws, m.name, m.on);
+        case 'endsessions': {
+          const { t: _t, hub: _hub, ws, ...end } = m;
+          return deps.endSessions({ workspaceId: ws, ...end });
+        }
       }
     },
     close: () => deps.events.onPublish(undefined),

@@ -22,9 +22,10 @@ import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { EventBus } from '../events.js';
 import { isAccepting, type Lifecycle } from '../lifecycle.js';
-import type { AgentConnection } from '../relay/agent-connection.js';
+import type { AgentConnection, SessionsEnd } from '../relay/agent-connection.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { ServiceRouter } from '../relay/router.js';
+import { endSessions } from '../relay/cuts.js';
 import type { RelayPeer } from '../relay/streams.js';
 import { deploymentId } from '../store/deployment.js';
 import { closeHubTunnels } from '../store/tunnels.js';
@@ -81,6 +82,8 @@ export interface Cluster {
   revoked(kind: 'share' | 'link', id: string): void;
   /** A hub TCP port was allocated or released here: the other hubs listen on it too, or stop. */
   hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
+  /** End-to-end sessions ended here: the other hubs send end_sessions to their agents too. */
+  endSessions(end: SessionsEnd): void;
   /** Streams crossing to other hubs now, and frames sent and received over links so far. */
   linkStats(): { streams: number; framesOut: number; framesIn: number };
   /** The links to other hubs, as holders of stream ends. */
@@ -128,7 +131,14 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
   );
   const streams = createRemoteStreams({ bus, router, stats: deps.stats, liveness, reroute, log });
   const presence = createPresence({ bus, router, stats: deps.stats, connections: deps.connections, lifecycle: deps.lifecycle, liveness, streams, reroute, log, trafficReportMs: options.trafficReportMs });
-  const broadcasts = createBroadcasts({ bus, events: deps.events, cutAgent: deps.cutAgent, cutRevoked: deps.cutRevoked, followHubPort: deps.followHubPort });
+  const broadcasts = createBroadcasts({
+    bus,
+    events: deps.events,
+    cutAgent: deps.cutAgent,
+    cutRevoked: deps.cutRevoked,
+    followHubPort: deps.followHubPort,
+    endSessions: (end) => void endSessions(deps.connections, end),
+  });
 
   // One subject for what hubs tell each other, each message to the part it is for.
   bus.listen('presence', (m, msg) => {
@@ -143,6 +153,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
         return presence.receive(m);
       case 'revoke':
       case 'cut':
+      case 'endsessions':
       case 'hubport':
         return broadcasts.receive(m);
       case 'linkreset':
@@ -200,6 +211,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     revokeAgent: broadcasts.revokeAgent,
     hubPort: broadcasts.hubPort,
     revoked: broadcasts.revoked,
+    endSessions: broadcasts.endSessions,
     linkStats: streams.stats,
     linkPeers: streams.peers,
     close() {

@@ -12,6 +12,8 @@ export type PresenceMessage =
   | { t: 'agents'; hub: string; ws: string; agentId: string; connections: number }
   | { t: 'revoke'; hub: string; ws: string; agentId: string }
   | { t: 'cut'; hub: string; ws: string; kind: 'share' | 'link'; id: string }
+  /** End-to-end sessions end (SessionsEnd, relay/agent-connection.ts): an agent came back with another identity, a share was revoked. */
+  | { t: 'endsessions'; hub: string; ws: string; agentId?: string; shareId?: string; services?: string[]; reason: string }
   | { t: 'hubport'; hub: string; ws: string; name: string; port: number; on: boolean }
   | { t: 'traffic'; hub: string; ws: string; services: ServiceTrafficInfo[] }
   /** `hub` lost frames from `peer` (or its own NATS connection): `peer` ends its streams with `hub` and starts a new link. */
@@ -22,6 +24,8 @@ export type PresenceOf<T extends PresenceMessage['t']> = Extract<PresenceMessage
 
 /** The most services one traffic message may carry. */
 const MAX_TRAFFIC_SERVICES = 10_000;
+/** The most service names an endsessions message may carry (a share's services). */
+const MAX_SHARE_SERVICES = 10_000;
 
 /** The shape of a presence message; anything else on the subject is dropped. */
 export function isPresence(value: unknown): value is PresenceMessage {
@@ -38,6 +42,13 @@ export function isPresence(value: unknown): value is PresenceMessage {
       return typeof m.agentId === 'string';
     case 'cut':
       return (m.kind === 'share' || m.kind === 'link') && typeof m.id === 'string';
+    case 'endsessions':
+      return (
+        typeof m.reason === 'string' &&
+        (m.agentId === undefined || typeof m.agentId === 'string') &&
+        (m.shareId === undefined || typeof m.shareId === 'string') &&
+        (m.services === undefined || (Array.isArray(m.services) && m.services.length <= MAX_SHARE_SERVICES && m.services.every((s) => typeof s === 'string')))
+      );
     case 'linkreset':
       return typeof m.peer === 'string';
     case 'traffic':

@@ -27,6 +27,7 @@ import {
   frameTypeName,
   parseAgentMessage,
   parseOpenRequest,
+  verifyStaticKey,
   type AccessReport,
   type ErrorCode,
   type Frame,
@@ -41,6 +42,7 @@ import type { EventBus } from '../events.js';
 import { isAccepting, type Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Principal } from '../store/credentials.js';
+import { EarlyFrames } from './early-frames.js';
 import type { RelayStats } from './relay-stats.js';
 import type { LocalRoute, ServiceRouter, StreamTarget } from './router.js';
 import { openPair, peerGone, refuseOpen, relayStreamFrame, type RelayPeer, type StreamEnd, type StreamTag } from './streams.js';
@@ -66,11 +68,23 @@ export interface RelayContext {
   /** TCP ports on the hub for services (sharing/hub-ports.ts). */
   hubPorts: HubPortControl;
   /** The other hubs, when this hub is one of several (NATS_URL): told when an agent connects or leaves. */
-  cluster?: { agentChanged(workspaceId: string, agentId: string): void };
+  cluster?: { agentChanged(workspaceId: string, agentId: string): void; endSessions(end: SessionsEnd): void };
   handshakeTimeoutMs: number;
   maxPendingControl: number;
   /** The error for a stream open to a name that has no live route (missing-service.ts). */
   lookupMissingService(workspaceId: string, name: string): Promise<ConnectError>;
+}
+
+/**
+ * Sessions that end: those made with agent `agentId` (told to every other agent of its workspace), or those made
+ * through share `shareId` (told to the agents of the owner's workspace `workspaceId` that expose one of `services`).
+ */
+export interface SessionsEnd {
+  workspaceId: string;
+  agentId?: string;
+  shareId?: string;
+  services?: string[];
+  reason: string;
 }
 
 /** What a connection hands to the control plane: its requests, its start (after hello) and its end. */
@@ -116,6 +130,11 @@ export class AgentConnection implements RelayPeer, LocalRoute {
   readonly tunnels = new Set<string>();
   /** Streams by id on this socket; entries removed by dropPair (close, reset, open failure) and teardown. */
   readonly streams = new Map<number, StreamEnd>();
+  /**
+   * Early frames of this agent's opens whose target is still being looked up (shares), by stream id. Added by
+   * onOpen, deleted by openTo and refuseOpen (the lookup's end either way) and teardown.
+   */
+  private readonly early = new Map<number, EarlyFrames>();
   private nextHubStreamId = 2;
   private lastAgentStreamId = 0;
   private readonly handshakeTimer: NodeJS.Timeout;
@@ -270,6 +289,7 @@ export class AgentConnection implements RelayPeer, LocalRoute {
         `this hub speaks protocol ${PROTOCOL_VERSION}, the agent ${msg.v}; install the matching connect version`,
       );
     }
+    checkStaticKey(msg);
     clearTimeout(this.handshakeTimer);
     this.hello = msg;
     this.state = 'open';
@@ -323,6 +343,16 @@ export class AgentConnection implements RelayPeer, LocalRoute {
     }
     const end = this.endFor(frame);
     if (end) return relayStreamFrame(end, frame, raw, this.ctx.stats);
+    const early = this.early.get(frame.streamId);
+    if (early && !early.cancelled) {
+      if (frame.type === FrameType.DATA || frame.type === FrameType.CLOSE) return early.hold(frame.streamId, raw, { window: this.credit });
+      if (frame.type === FrameType.RESET) {
+        // The opener gave up before its open was looked up: it is not opened at all.
+        early.drop();
+        early.cancelled = true;
+        return;
+      }
+    }
     if (frame.type === FrameType.DATA) {
       // A late frame of a stream that ended: dropped, its bytes count against the window and come back at once.
       this.credit.receive(frame.payload.length);
@@ -359,7 +389,9 @@ export class AgentConnection implements RelayPeer, LocalRoute {
       this.refuseOpen(id, 'INTERNAL', 'internal error while looking up the service');
     };
     if (service.includes('/')) {
-      // `share/service`: a service of another workspace, through a share this workspace joined.
+      // `share/service`: a service of another workspace, through a share this workspace joined. Its early frames
+      // wait for the share's checks.
+      this.early.set(id, new EarlyFrames());
       this.ctx.shared.open(this, id, service, handshake).catch(failed);
       return;
     }
@@ -368,14 +400,33 @@ export class AgentConnection implements RelayPeer, LocalRoute {
       this.ctx.lookupMissingService(this.workspaceId, service).then((err) => this.refuseOpen(id, err.code, err.message), failed);
       return;
     }
-    this.openTo(id, target, { service, from: { agentId: this.agentId, label: this.label }, ...handshake });
+    this.openTo(id, target, { service, from: this.openerInfo(), ...handshake });
+  }
+
+  /** Who this agent is in the OPEN notices of its streams: its keys from hello, which the exposing agent checks. */
+  openerInfo(ip?: string): OpenNotice['from'] {
+    const { identityKey, staticKey } = this.hello ?? {};
+    return {
+      agentId: this.agentId,
+      label: this.label,
+      ...(ip ? { ip } : {}),
+      ...(identityKey ? { identityKey } : {}),
+      ...(staticKey ? { staticKey } : {}),
+    };
   }
 
   /** Opens this connection's stream `id` to `target`, which exposes `notice.service`. */
   openTo(id: number, target: StreamTarget, notice: OpenNotice, tag?: StreamTag): void {
-    if (this.state === 'closed') return;
+    const early = this.early.get(id);
+    this.early.delete(id);
+    if (this.state === 'closed' || early?.cancelled) return;
     const refused = target.acceptStream(this, id, notice, tag);
-    if (refused) this.refuseOpen(id, refused.code, refused.message);
+    if (refused) {
+      early?.drop();
+      return this.refuseOpen(id, refused.code, refused.message);
+    }
+    const end = this.streams.get(id);
+    if (early && end) early.replay(end, this.ctx.stats);
   }
 
   /**
@@ -392,6 +443,8 @@ export class AgentConnection implements RelayPeer, LocalRoute {
   }
 
   refuseOpen(id: number, code: ErrorCode, message: string): void {
+    this.early.get(id)?.drop();
+    this.early.delete(id);
     refuseOpen({ conn: this, id }, code, message, this.ctx.stats);
   }
 
@@ -439,9 +492,25 @@ export class AgentConnection implements RelayPeer, LocalRoute {
     this.ctx.connections.delete(this);
     for (const end of this.streams.values()) peerGone(end);
     this.streams.clear();
+    this.early.clear();
     if (wasOpen && this.hello) {
       this.ctx.control.closed(this);
       this.ctx.cluster?.agentChanged(this.workspaceId, this.agentId);
     }
+  }
+}
+
+/**
+ * A hello's static key must come with the identity key and that identity's signature of it: an agent may not
+ * register a static key that another identity holds. Refused BAD_MESSAGE, which closes the connection.
+ */
+function checkStaticKey(hello: HelloMessage): void {
+  const { identityKey, staticKey, staticSig } = hello;
+  if (staticKey === undefined && staticSig === undefined) return;
+  if (!identityKey || !staticKey || !staticSig) {
+    throw new ProtocolError('BAD_MESSAGE', 'hello.staticKey needs hello.identityKey and hello.staticSig, the identity\'s signature of it');
+  }
+  if (!verifyStaticKey(identityKey, staticKey, staticSig)) {
+    throw new ProtocolError('BAD_MESSAGE', 'hello.staticSig is not hello.identityKey\'s signature of hello.staticKey');
   }
 }

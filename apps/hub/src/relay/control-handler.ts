@@ -10,11 +10,12 @@ import {
   type RequestMessage,
 } from '@private-connect/protocol';
 import { recordAudit } from '../store/audit.js';
-import { updateAgentDetails } from '../store/agents.js';
+import { agentKeys, updateAgentDetails } from '../store/agents.js';
 import { recordAgentTokenUse } from '../store/agent-tokens.js';
 import { deleteService, findService, listServices, markServicesOffline, upsertService } from '../store/services.js';
 import { closeConnectionTunnels, closeTunnel, openTunnel } from '../store/tunnels.js';
 import type { AgentConnection, ControlHandler } from './agent-connection.js';
+import { endSessions } from './cuts.js';
 import { serviceNotFound } from './missing-service.js';
 import { authorize } from '../auth/guard.js';
 import { reportHealth } from './health-report.js';
@@ -122,12 +123,16 @@ async function resolve(conn: AgentConnection, name: string) {
   if (name.includes('/')) return (await conn.ctx.shared.resolve(conn, name)).info;
   const found = await conn.ctx.db.withWorkspace(conn.workspaceId, async (tx) => {
     const row = await findService(tx, name);
+    if (!row) return undefined;
+    // The exposing agent's keys while it is online (here or on another hub): the opener makes its session with them.
+    const live = conn.ctx.router.get(conn.workspaceId, name);
+    const keys = live ? await agentKeys(tx, live.agentId) : undefined;
     // The latest report of its exposing agent: `connect reach` warns when the target fails its checks.
-    return row ? { row, health: (await serviceDiagnostics(tx, String(row.id), 1))[0] } : undefined;
+    return { row, keys, health: (await serviceDiagnostics(tx, String(row.id), 1))[0] };
   });
   if (!found) throw serviceNotFound(name);
   const info = conn.ctx.router.describe(conn.workspaceId, found.row);
-  return found.health ? { ...info, health: found.health } : info;
+  return { ...info, ...(found.health ? { health: found.health } : {}), ...(info.online && found.keys ? { keys: found.keys } : {}) };
 }
 
 async function reach(conn: AgentConnection, { name, localPort }: Args<'reach'>): Promise<ControlOps['reach']['result']> {
@@ -194,10 +199,11 @@ export function onConnectionOpen(conn: AgentConnection): void {
   const agent = conn.hello!.agent;
   const now = conn.ctx.clock.now();
   conn.ctx.events.publish(conn.workspaceId, { event: 'agent', data: { id: conn.agentId, label: conn.label, online: true, at: now.toISOString() } });
+  const { identityKey, staticKey, staticSig } = conn.hello!;
   conn.ctx.db
     .withWorkspace(conn.workspaceId, async (tx) => {
       await recordAgentTokenUse(tx, conn.workspaceId, conn.agentId, conn.principal.tokenId, { ip, userAgent, via: 'websocket', now });
-      await updateAgentDetails(tx, conn.agentId, { version: agent.version, hostname: agent.hostname, platform: agent.platform, identityKey: conn.hello!.identityKey });
+      const before = await updateAgentDetails(tx, conn.agentId, { version: agent.version, hostname: agent.hostname, platform: agent.platform, identityKey, staticKey, staticSig });
       await recordAudit(tx, conn.workspaceId, {
         actorType: 'agent',
         actorId: conn.agentId,
@@ -208,6 +214,16 @@ export function onConnectionOpen(conn: AgentConnection): void {
         userAgent,
         metadata: { connectionId: conn.id, version: agent.version },
       });
+      return before;
+    })
+    .then((before) => {
+      const changed = (stored: string | null, sent: string | undefined) => stored !== null && sent !== undefined && stored !== sent;
+      if (!changed(before.identityKey, identityKey) && !changed(before.staticKey, staticKey)) return;
+      // It came back with another identity: sessions made with the old keys must not carry new streams.
+      const end = { workspaceId: conn.workspaceId, agentId: conn.agentId, reason: 'the agent came back with a new identity' };
+      conn.log.info('the agent connected with keys other than those stored: its end-to-end sessions end');
+      endSessions(conn.ctx.connections, end, conn);
+      conn.ctx.cluster?.endSessions(end);
     })
     .catch((err) => conn.log.error({ err }, 'recording the agent connect failed'));
 }

@@ -1,10 +1,11 @@
 /**
  * Revocation cuts: what ends at once on this hub when an agent, a share or a public link is revoked (by a route
  * here, or told by another hub). The decisions are made above (api/, sharing/); these end the live connections and
- * streams.
+ * streams, and tell the agents to drop the end-to-end sessions that no later stream may reuse (end_sessions).
  */
 
-import type { AgentConnection } from './agent-connection.js';
+import type { EndSessionsMessage } from '@private-connect/protocol';
+import type { AgentConnection, SessionsEnd } from './agent-connection.js';
 import type { LocalPeer } from './local-peer.js';
 import type { ServiceRouter } from './router.js';
 import { abortPair, type RelayPeer } from './streams.js';
@@ -16,6 +17,25 @@ export function cutRevokedAgent(relay: { connections: Iterable<AgentConnection>;
     for (const name of conn.exposed) relay.router.delete(conn.workspaceId, name, conn);
     conn.close('UNAUTHORIZED', 'this agent was revoked; enrol again with `connect up --api-key ...`');
   }
+  endSessions(relay.connections, { workspaceId, agentId, reason: 'the agent was revoked' });
+}
+
+/** Sends end_sessions to this hub's agents that hold such sessions (but `except`); returns how many were told. */
+export function endSessions(connections: Iterable<AgentConnection>, end: SessionsEnd, except?: AgentConnection): number {
+  const message: EndSessionsMessage = {
+    t: 'end_sessions',
+    ...(end.agentId !== undefined ? { agentId: end.agentId } : {}),
+    ...(end.shareId !== undefined ? { shareId: end.shareId } : {}),
+    reason: end.reason,
+  };
+  let told = 0;
+  for (const conn of connections) {
+    if (conn === except || conn.state !== 'open' || conn.workspaceId !== end.workspaceId) continue;
+    if (end.shareId !== undefined && !end.services?.some((name) => conn.exposed.has(name))) continue;
+    conn.sendControl(message);
+    told++;
+  }
+  return told;
 }
 
 /** Ends every open stream through the share at once (both agents get RESET, or OPEN_ERROR while opening). */

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { HubConfig } from '../config.js';
 import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
-import type { AgentConnection } from '../relay/agent-connection.js';
+import type { AgentConnection, SessionsEnd } from '../relay/agent-connection.js';
 import type { LocalPeer } from '../relay/local-peer.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { ServiceRouter } from '../relay/router.js';
@@ -31,6 +31,8 @@ export interface SharingContext {
   /** The other hubs, when this hub is one of several: a revocation here cuts their streams too. */
   cluster?: {
     revoked(kind: 'share' | 'link', id: string): void;
+    /** End-to-end sessions through a share revoked here end: the other hubs tell their agents too. */
+    endSessions(end: SessionsEnd): void;
     /** This hub allocated (`on`) or released a hub TCP port: the other hubs listen on it too, or stop. */
     hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
   };

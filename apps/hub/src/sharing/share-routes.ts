@@ -33,7 +33,7 @@ import {
   workspaceNames,
 } from '../store/shares.js';
 import type { SharingContext } from './context.js';
-import { cutShareStreams } from '../relay/cuts.js';
+import { cutShareStreams, endSessions } from '../relay/cuts.js';
 import { startShareSweep } from './shares.js';
 
 /** Services one share may hold (the column's check says the same). */
@@ -150,6 +150,10 @@ export function registerShareRoutes(app: FastifyInstance, deps: AuthDeps, sharin
     // Open streams through it end now, on this hub and (told over NATS) on the others; each hub's sweep is the backstop.
     cutShareStreams(sharing.connections, id, 'SHARE_REVOKED', `the share "${revoked.grantee_alias ?? revoked.name}" was revoked by its owner`);
     sharing.cluster?.revoked('share', id);
+    // The exposing agents drop the sessions openers made through it.
+    const sessions = { workspaceId: principal.workspaceId, shareId: id, services: revoked.services, reason: 'the share was revoked by its owner' };
+    endSessions(sharing.connections, sessions);
+    sharing.cluster?.endSessions(sessions);
     return reply.status(204).send(null);
   });
 

@@ -14,6 +14,7 @@ import { ConnectError, isUuid, parseReachName, type AccessReport, type OpenNotic
 import { notFound } from '../auth/guard.js';
 import type { AgentConnection, SharedServices } from '../relay/agent-connection.js';
 import { cutShareStreams } from '../relay/cuts.js';
+import { agentKeys } from '../store/agents.js';
 import { findJoinedService, findOwnedShare, isExpired, shareEndsOf, type ShareRow } from '../store/shares.js';
 import type { SharingContext } from './context.js';
 
@@ -77,14 +78,18 @@ export async function resolveSharedService(sharing: SharingContext, conn: AgentC
   const ended = shareEnded(found.share, found.alias, sharing.clock.now());
   if (ended) throw ended;
   if (found.protocol === undefined || found.port === undefined) throw notExposed(name);
+  // The exposing agent's keys, for the opener's end-to-end session; the owner's agent stays unnamed otherwise.
+  const live = sharing.router.get(found.share.workspace_id, found.service);
+  const keys = live && (await sharing.db.withWorkspace(found.share.workspace_id, (tx) => agentKeys(tx, live.agentId)));
   const info: ServiceInfo = {
     id: found.share.id,
     name,
     target: `shared:${found.port}`,
     agentId: 'share',
     agentLabel: `share "${found.share.name}"`,
-    online: sharing.router.isOnline(found.share.workspace_id, found.service),
+    online: live !== undefined,
     protocol: found.protocol,
+    ...(keys ? { keys } : {}),
   };
   return { info, shareId: found.share.id };
 }
@@ -137,7 +142,7 @@ export async function openShared(
   if (!http) audit('open');
   const notice: OpenNotice = {
     service,
-    from: { agentId: conn.agentId, label: conn.label, ...(conn.meta.ip ? { ip: conn.meta.ip } : {}) },
+    from: conn.openerInfo(conn.meta.ip),
     share: {
       id: share.id,
       name: share.name,
