@@ -16,6 +16,7 @@ import {
   type E2ESession,
   type OpenNotice,
 } from '@private-connect/protocol';
+import { streamHandshakes } from '../src/agent/stream-handshake.js';
 import { ExposerSessions, OpenerSessions, type OpenerPlan, type ServiceKeys, type SessionLimits } from '../src/e2e/sessions.js';
 
 /** One agent's keys, as its hello registers them with the hub. */
@@ -247,6 +248,31 @@ describe('end-to-end sessions', () => {
     const next = await shared.openerSessions.plan('partner/db');
     assert.equal(shared.exposerSessions.endWith({ shareId: 'share-9' }), 1);
     assertCode(() => shared.exposerSessions.take(shared.notice(next.offer, { share: { id: 'share-9', name: 'partner' } })), 'E2E_SESSION_UNKNOWN');
+  });
+
+  test('when the handshake they waited for fails, waiting opens make theirs at once, not one after another', async () => {
+    const agents = pairOfAgents();
+    const opens = [agents.openerSessions.plan('db'), agents.openerSessions.plan('db'), agents.openerSessions.plan('db')];
+    const first = await opens[0]!;
+    assert.equal(first.kind, 'handshake');
+    first.fail();
+    // Neither waits for the other's handshake (which nobody answers here): both are handed out now.
+    const [second, third] = await Promise.all([opens[1]!, opens[2]!]);
+    assert.deepEqual([second.kind, third.kind], ['handshake', 'handshake']);
+  });
+
+  test('an opener that takes plaintext offers no handshake to an exposing agent that takes plaintext too', async () => {
+    const opener = agentKeys();
+    const exposer = agentKeys();
+    const lookup = async () => ({ agentId: 'exposer-1', label: 'db-server', keys: exposer.keys, plaintext: true });
+    const options = { identity: opener.identity, staticKey: opener.staticKey, verifyPeer: () => undefined };
+    const both = streamHandshakes({ ...options, allowPlaintext: true }, lookup);
+    assert.deepEqual(await both.offer('db'), { payload: { service: 'db', plain: true }, plan: undefined });
+    // Without --no-e2e here, the offer carries a handshake whatever the other side takes.
+    const strict = streamHandshakes({ ...options, allowPlaintext: false }, lookup);
+    const offer = await strict.offer('db');
+    assert.equal(offer.plan?.kind, 'handshake');
+    assert.equal((offer.payload as { plain?: boolean }).plain, undefined);
   });
 
   test('E2E_SESSION_UNKNOWN drops the session on the opener\'s side too', async () => {

@@ -89,6 +89,12 @@ export interface HubConnectionEvents {
    * its local connection was reset. The caller of openStream learns of it here, not from a rejection.
    */
   openRefused: [{ stream: TunnelStream; error: ConnectError }];
+  /**
+   * This (exposing) agent refused a stream offered to it because its end-to-end offer did not hold (an altered or
+   * misdirected handshake, a replayed open, a session it does not hold, no encryption offered): the one trace of an
+   * attempt a hub could make, so the agent logs it.
+   */
+  openRejected: [{ service: string; from: OpenNotice['from']; error: ConnectError }];
   /** The hub ended end-to-end sessions (an agent revoked or back with a new identity, a share revoked). */
   sessionsEnded: [{ agentId?: string; shareId?: string; reason: string; ended: number }];
 }
@@ -303,7 +309,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private async lookupKeys(service: string): Promise<ServiceKeys | undefined> {
     const { service: info } = await this.request('resolve', { name: service });
     if (!info.online || !info.keys) return undefined;
-    return { agentId: info.agentId, label: info.agentLabel, keys: info.keys };
+    return { agentId: info.agentId, label: info.agentLabel, keys: info.keys, plaintext: info.e2e === 'optional' };
   }
 
   /** Sends a frame on the current socket (dropped when disconnected: streams are reset then anyway). */
@@ -532,7 +538,10 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
     if (!this.openHandler) return refuse('SERVICE_NOT_FOUND', `Service not found: ${notice.service}`);
     const decided = this.handshakes.decide(notice);
-    if (decided instanceof ConnectError) return refuse(decided.code, decided.message);
+    if (decided instanceof ConnectError) {
+      this.emit('openRejected', { service: notice.service, from: notice.from, error: decided });
+      return refuse(decided.code, decided.message);
+    }
     let plan: ReturnType<StreamHandshakes['take']> | undefined;
     if (decided.encrypt) {
       try {
@@ -541,6 +550,7 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
         // An offer that does not verify (a forged handshake, a replayed stream number, a session ended here) fails
         // this stream only: it is refused before the local target is even connected.
         const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', String(err));
+        this.emit('openRejected', { service: notice.service, from: notice.from, error });
         return refuse(error.code, error.message);
       }
     }

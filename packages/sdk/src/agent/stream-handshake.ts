@@ -96,6 +96,9 @@ export function streamHandshakes(e2e: E2EOptions | undefined, lookup: (service: 
       if (!opener) return { payload: base, plan: undefined };
       let plan: OpenerPlan;
       try {
+        // Both agents take plaintext (--no-e2e on both): the stream will be plaintext, so no handshake is started
+        // (one that the answer would then discard, for every stream).
+        if (acceptsPlaintext && (await opener.keysOf(service)).plaintext) return { payload: base, plan: undefined };
         plan = await opener.plan(service);
       } catch (err) {
         // A refused pin or key signature ends here. A service the hub could not describe (offline, unknown, not
@@ -126,7 +129,8 @@ export function streamHandshakes(e2e: E2EOptions | undefined, lookup: (service: 
     failed(service, plan, code) {
       if (plan?.kind === 'handshake') plan.fail();
       if (code === 'E2E_SESSION_UNKNOWN' && plan?.kind === 'stream') opener?.forgetSession(plan.sid);
-      if (code === 'E2E_HANDSHAKE_FAILED') opener?.forgetService(service);
+      // A failed handshake: the keys may have moved on. E2E_REQUIRED: the exposing agent no longer takes plaintext.
+      if (code === 'E2E_HANDSHAKE_FAILED' || code === 'E2E_REQUIRED') opener?.forgetService(service);
     },
     decide(notice) {
       // Plaintext only when the opener accepts it and so does this agent; the hub's own streams (public links and hub

@@ -112,6 +112,8 @@ export interface ServiceKeys {
   agentId: string;
   label: string;
   keys: AgentKeys;
+  /** The exposing agent also takes plaintext streams (--no-e2e): an opener that does too offers no encryption. */
+  plaintext?: boolean;
 }
 
 /** An OPEN's e2e offer, and what follows from it on the opening side. */
@@ -159,14 +161,16 @@ export class OpenerSessions {
     const name = parseReachName(service);
     const known = await this.keysOf(service);
     const slot = `${known.agentId}\0${name.alias ?? ''}`;
-    for (;;) {
+    // An open waits for a handshake on its way once: if that one failed (the open was refused), the opens that waited
+    // make theirs at the same time rather than one after another.
+    for (let waited = false; ; waited = true) {
       const session = this.sessions.get(slot);
       if (session && this.usable(session, known)) {
         const n = ++session.streams;
         return { kind: 'stream', offer: { v: E2E_VERSION, sid: session.sidText, n }, session: session.stream(n, name.service), sid: session.sidText };
       }
       const making = this.making.get(slot);
-      if (!making) break;
+      if (!making || waited) break;
       await making;
     }
     return this.handshake(slot, name.service, known);
@@ -210,7 +214,8 @@ export class OpenerSessions {
     return fresh && session.peer.staticKey === known.keys.staticKey;
   }
 
-  private async keysOf(service: string): Promise<ServiceKeys> {
+  /** What the hub says of `service`'s exposing agent (asked once, then kept), its keys checked against signature and pin. */
+  async keysOf(service: string): Promise<ServiceKeys> {
     const cached = this.services.get(service);
     if (cached) return cached;
     const known = await this.lookup(service);
