@@ -431,8 +431,10 @@ describe('a malicious hub cannot read or steer an encrypted stream', () => {
 
   test('one bit flipped in IK message 1 fails the handshake at the exposing agent; no connection to the target', async () => {
     await newSession();
+    const fromExposer = exposer.lines.length;
     const seen = await tampered('flip-hs1', (payload) => refusedRoundTrip(reachPort, payload));
     await refusal('E2E_HANDSHAKE_FAILED', seen.lines);
+    await exposer.waitFor((l) => exposer.lines.indexOf(l) >= fromExposer && l.type === 'open_rejected' && l.code === 'E2E_HANDSHAKE_FAILED', 10_000, 'open_rejected at the exposing agent');
     const refused = codesSentBy(evil, 'db-server', FrameType.OPEN_ERROR, seen.captured);
     assert.ok(refused.length >= 1 && refused.every((r) => r.code === 'E2E_HANDSHAKE_FAILED'), JSON.stringify(refused));
     assert.ok(opensSince(seen.opens).every((o) => o.e2e?.hs), 'every open was a handshake');
@@ -514,6 +516,8 @@ describe('a malicious hub cannot read or steer an encrypted stream', () => {
     const error = JSON.parse(answer.payload.toString('utf8')) as { code: string; message: string };
     assert.equal(error.code, 'E2E_HANDSHAKE_FAILED');
     assert.match(error.message, /replayed open/);
+    // The exposing agent logs what it refused (with --json as a line a log shipper reads).
+    await exposer.waitFor((l) => l.type === 'open_rejected' && l.code === 'E2E_HANDSHAKE_FAILED' && /replayed open/.test(String(l.message)), 10_000, 'open_rejected at the exposing agent');
     assert.equal(target.connections, connections, 'no second connection to the target');
     assert.equal(target.all().toString('latin1').split(marker).length - 1, 1, 'the bytes reached the target once');
   });

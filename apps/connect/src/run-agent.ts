@@ -142,6 +142,12 @@ export function printEvent(out: Output, event: AgentEvent): void {
     case 'stream_refused':
       if (event.code === 'E2E_KEY_CHANGED') return out.event(event, `${color.red('✗')} ${color.red(color.bold(event.message))}`);
       return out.event(event, `${color.red('✗')} connection to ${event.name} refused: ${event.message}`);
+    case 'open_rejected': {
+      // An agent restarted since the session was made: the opener makes a new one at once, nothing to tell a person.
+      if (event.code === 'E2E_SESSION_UNKNOWN') return out.json ? out.event(event) : undefined;
+      const message = event.message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
+      return out.event(event, `${color.red('✗')} refused a connection to ${event.name} from ${event.from}: ${event.code}: ${message}`);
+    }
     case 'stream_reset': {
       // The message may come from the other end through the hub: no control characters on the terminal.
       const message = event.message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');

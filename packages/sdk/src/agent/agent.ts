@@ -47,6 +47,12 @@ export type AgentEvent =
   | { type: 'reach_registered'; name: string; tunnelId: string }
   | { type: 'stream_refused'; name: string; code: string; message: string }
   /**
+   * This agent refused a stream to its service `name` opened by agent `from` (its label) because the stream's
+   * end-to-end offer did not hold: an altered or misdirected handshake, a replayed open, a session it does not hold,
+   * or no encryption offered (E2E_* codes). Stale sessions (E2E_SESSION_UNKNOWN) are retried by the opener at once.
+   */
+  | { type: 'open_rejected'; name: string; from: string; code: string; message: string }
+  /**
    * A stream that had opened was reset: a record failed its end-to-end check (E2E_DECRYPT_FAILED, E2E_TRUNCATED),
    * the share was revoked, the other agent went away... `stream` is its id on this agent's connection; `by` is
    * 'local' when this agent found the fault and reset it, 'remote' when the reset came from the other end (the other
@@ -214,6 +220,9 @@ export class Agent {
       },
     });
     this.connection.onOpen((open) => this.onIncomingOpen(open));
+    this.connection.on('openRejected', ({ service, from, error }) =>
+      this.emit({ type: 'open_rejected', name: service, from: from.label || from.agentId, code: error.code, message: error.message }),
+    );
     this.connection.on('openRefused', ({ stream, error }) => this.emit({ type: 'stream_refused', name: stream.service, code: error.code, message: error.message }));
     this.connection.on('connected', (welcome) => {
       this.emit({ type: 'connected', agentId: welcome.agentId, label: welcome.label, hubUrl: this.connection.hubUrl });
