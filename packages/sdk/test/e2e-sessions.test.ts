@@ -17,7 +17,7 @@ import {
   type OpenNotice,
 } from '@private-connect/protocol';
 import { streamHandshakes } from '../src/agent/stream-handshake.js';
-import { ExposerSessions, OpenerSessions, type OpenerPlan, type ServiceKeys, type SessionLimits } from '../src/e2e/sessions.js';
+import { ExposerSessions, OpenerSessions, REPLAY_WINDOW, type OpenerPlan, type ServiceKeys, type SessionLimits } from '../src/e2e/sessions.js';
 
 /** One agent's keys, as its hello registers them with the hub. */
 function agentKeys() {
@@ -111,6 +111,20 @@ describe('end-to-end sessions', () => {
     const later = await agents.openerSessions.plan('db');
     agents.exposerSessions.take(agents.notice(later.offer));
     assertCode(() => agents.exposerSessions.take(agents.notice({ ...later.offer, n: 1 } as E2EOffer)), 'E2E_HANDSHAKE_FAILED');
+  });
+
+  test('opens of a session may arrive out of order within REPLAY_WINDOW, each number once; older ones are refused', async () => {
+    const agents = pairOfAgents();
+    await openStream(agents);
+    const plans = [];
+    for (let i = 0; i < 5; i++) plans.push(await agents.openerSessions.plan('db'));
+    // Sent in another order than numbered (as 200 opens made at once can be): all are taken, each once.
+    for (const i of [4, 0, 2, 1, 3]) assert.equal(agents.exposerSessions.take(agents.notice(plans[i]!.offer)).kind, 'stream');
+    for (const plan of plans) assertCode(() => agents.exposerSessions.take(agents.notice(plan.offer)), 'E2E_HANDSHAKE_FAILED', /replayed open/);
+    const sid = (plans[0]!.offer as { sid: string }).sid;
+    assert.equal(agents.exposerSessions.take(agents.notice({ v: 2, sid, n: REPLAY_WINDOW + 10 })).kind, 'stream');
+    assertCode(() => agents.exposerSessions.take(agents.notice({ v: 2, sid, n: 9 })), 'E2E_HANDSHAKE_FAILED', /older than the newest/);
+    assert.equal(agents.exposerSessions.take(agents.notice({ v: 2, sid, n: 20 })).kind, 'stream', 'within the window: taken');
   });
 
   test('a session is bound to its opener, its share and the service in each stream\'s keys', async () => {

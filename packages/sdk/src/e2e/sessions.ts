@@ -41,6 +41,8 @@ export const REJECT_AFTER_MS = 180_000;
 export const REKEY_AFTER_BYTES = 2 ** 36;
 /** Streams in a session after which the opener makes a new one. */
 export const REKEY_AFTER_STREAMS = 2 ** 24;
+/** How far below the newest stream number of a session an open may arrive and still be taken (once). */
+export const REPLAY_WINDOW = 4096;
 
 export interface SessionLimits {
   rekeyAfterMs: number;
@@ -73,8 +75,24 @@ class Session {
   readonly sidText: string;
   readonly createdAt = performance.now();
   readonly usage: E2EUsage = { bytes: 0 };
-  /** Opener: the next stream's number. Exposing agent: the highest number taken (a number is taken once). */
+  /** Opener: the last stream number given out. Exposing agent: the highest number taken. */
   streams = 0;
+  /** Exposing agent: numbers taken within REPLAY_WINDOW below the highest (each is taken once). */
+  private readonly taken = new Set<number>();
+
+  /**
+   * Exposing agent: takes stream number `n` once. Opens may arrive a little out of order (an opener numbers them
+   * as it makes them, and sends each once its own awaits are done), so, as WireGuard's counters, a number below the
+   * highest is taken if it is within REPLAY_WINDOW and was not taken before; older ones are refused.
+   */
+  take(n: number): 'taken' | 'replayed' | 'too old' {
+    if (n <= this.streams - REPLAY_WINDOW) return 'too old';
+    if (this.taken.has(n)) return 'replayed';
+    this.taken.add(n);
+    if (n > this.streams) this.streams = n;
+    if (this.taken.size > 2 * REPLAY_WINDOW) for (const old of this.taken) if (old <= this.streams - REPLAY_WINDOW) this.taken.delete(old);
+    return 'taken';
+  }
 
   constructor(
     readonly sid: Buffer,
@@ -303,10 +321,15 @@ export class ExposerSessions {
     if (session.peer.agentId !== opener.agentId || session.peer.staticKey !== opener.staticKey || session.shareId !== notice.share?.id) {
       throw new ConnectError('E2E_HANDSHAKE_FAILED', `session ${offer.sid} was made with another agent or through another share than this stream's`);
     }
-    if (offer.n <= session.streams) {
-      throw new ConnectError('E2E_HANDSHAKE_FAILED', `stream ${offer.n} of session ${offer.sid} was opened before: a replayed open`);
+    const taken = session.take(offer.n);
+    if (taken !== 'taken') {
+      throw new ConnectError(
+        'E2E_HANDSHAKE_FAILED',
+        taken === 'replayed'
+          ? `stream ${offer.n} of session ${offer.sid} was opened before: a replayed open`
+          : `stream ${offer.n} of session ${offer.sid} is more than ${REPLAY_WINDOW} streams older than the newest: a replayed open`,
+      );
     }
-    session.streams = offer.n;
     return { kind: 'stream', session: session.stream(offer.n, notice.service), answer: { v: E2E_VERSION } };
   }
 
