@@ -264,6 +264,19 @@ describe('end-to-end sessions', () => {
     assertCode(() => shared.exposerSessions.take(shared.notice(next.offer, { share: { id: 'share-9', name: 'partner' } })), 'E2E_SESSION_UNKNOWN');
   });
 
+  test('opens made together ask the hub for the keys once (it ends a connection with more than 64 unanswered requests)', async () => {
+    const agents = pairOfAgents();
+    const opens = Array.from({ length: 200 }, () => agents.openerSessions.plan('db'));
+    const first = await Promise.race(opens);
+    assert.equal(first.kind, 'handshake');
+    const taken = agents.exposerSessions.take(agents.notice(first.offer));
+    assert.equal(taken.kind, 'handshake');
+    first.finish(taken.accept().answer.hs);
+    const plans = await Promise.all(opens);
+    assert.equal(agents.lookups.length, 1);
+    assert.equal(plans.filter((p) => p.kind === 'handshake').length, 1, 'one handshake; the others waited for it and use its session');
+  });
+
   test('when the handshake they waited for fails, waiting opens make theirs at once, not one after another', async () => {
     const agents = pairOfAgents();
     const opens = [agents.openerSessions.plan('db'), agents.openerSessions.plan('db'), agents.openerSessions.plan('db')];

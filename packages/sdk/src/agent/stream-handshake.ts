@@ -65,6 +65,12 @@ export interface StreamHandshakes {
   readonly sessions: { opened: number; served: number };
 }
 
+/**
+ * Answers to the question for a service's keys after which the stream is still asked for, without an offer: the hub
+ * (or the exposing agent) then refuses it with its own reason, or a plaintext stream both agents take goes ahead.
+ */
+const ASKED_ANYWAY: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E2E_REQUIRED', 'SERVICE_NOT_FOUND', 'SERVICE_OFFLINE', 'FORBIDDEN', 'NOT_FOUND', 'SHARE_REVOKED', 'SHARE_EXPIRED', 'INVALID_NAME']);
+
 /** `lookup` asks the hub for the exposing agent of a service and its keys (undefined: it has none). */
 export function streamHandshakes(e2e: E2EOptions | undefined, lookup: (service: string) => Promise<ServiceKeys | undefined>): StreamHandshakes {
   const acceptsPlaintext = !e2e || e2e.allowPlaintext;
@@ -104,8 +110,8 @@ export function streamHandshakes(e2e: E2EOptions | undefined, lookup: (service: 
         // A refused pin or key signature ends here. A service the hub could not describe (offline, unknown, not
         // shared, an agent without session keys) is asked for without an offer: the hub's refusal, or the exposing
         // agent's, is then the one reported, as for any open.
-        if (err instanceof ConnectError && (err.code === 'E2E_KEY_CHANGED' || err.code === 'E2E_HANDSHAKE_FAILED')) throw err;
-        if (!(err instanceof ConnectError)) throw err;
+        // Losing the hub is the open's failure too, not a reason to ask without encryption.
+        if (!(err instanceof ConnectError) || ASKED_ANYWAY.has(err.code) === false) throw err;
         return { payload: base, plan: undefined };
       }
       return { payload: { ...base, e2e: plan.offer }, plan };

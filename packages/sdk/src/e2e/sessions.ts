@@ -163,6 +163,8 @@ export class OpenerSessions {
   private readonly making = new Map<string, Promise<void>>();
   /** What the hub said of each service name, until a handshake fails or the agent's sessions end. */
   private readonly services = new Map<string, ServiceKeys>();
+  /** Questions to the hub on their way, by service name. */
+  private readonly asking = new Map<string, Promise<ServiceKeys>>();
   private readonly limits: SessionLimits;
 
   constructor(
@@ -236,6 +238,17 @@ export class OpenerSessions {
   async keysOf(service: string): Promise<ServiceKeys> {
     const cached = this.services.get(service);
     if (cached) return cached;
+    // Opens made together (200 clients at once on a new reach port) share one question to the hub: the hub ends a
+    // connection with more than 64 unanswered requests.
+    let asking = this.asking.get(service);
+    if (!asking) {
+      asking = this.ask(service).finally(() => this.asking.delete(service));
+      this.asking.set(service, asking);
+    }
+    return asking;
+  }
+
+  private async ask(service: string): Promise<ServiceKeys> {
     const known = await this.lookup(service);
     const { identityKey, staticKey, staticSig } = known.keys;
     if (!verifyStaticKey(identityKey, staticKey, staticSig)) {
