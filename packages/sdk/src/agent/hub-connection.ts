@@ -643,15 +643,18 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
       this.open(stream.service, OPEN_TIMEOUT_MS, true, true).then(open.resolve, open.reject);
       return;
     }
-    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
-    const id = this.nextStreamId;
-    this.nextStreamId += 2;
-    stream.retryAs(id);
-    this.streams.set(id, stream);
+    // The stream keeps its refused id in the table while the new offer is made (a lost hub connection aborts it
+    // there); it takes its new id only when the OPEN leaves, because the hub wants an agent's ids increasing.
+    const refusedId = stream.id;
     const again = { ...open, retried: true, early: false };
     this.handshakes.offer(stream.service).then(
       ({ payload, plan }) => {
-        if (this.streams.get(id) !== stream) return; // aborted meanwhile (the hub connection went away)
+        if (this.streams.get(refusedId) !== stream) return; // aborted meanwhile (the hub connection went away)
+        this.streams.delete(refusedId);
+        const id = this.nextStreamId;
+        this.nextStreamId += 2;
+        stream.retryAs(id);
+        this.streams.set(id, stream);
         const early = plan?.kind === 'stream' && !this.handshakes.acceptsPlaintext;
         this.register(id, { ...again, plan, early });
         if (early) stream.sendBeforeConfirmed();
