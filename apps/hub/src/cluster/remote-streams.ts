@@ -126,7 +126,10 @@ export function createRemoteStreams(deps: RemoteStreamsDeps): RemoteStreams {
     open(hub, workspaceId, opener, openerId, notice, tag) {
       const link = linkTo(hub);
       // The exposing hub counts the stream and its bytes for the service; this one only relays.
-      const end = openPair(opener, openerId, link, link.allocate(workspaceId, tag), notice, deps.stats, tag).peer;
+      const first = openPair(opener, openerId, link, link.allocate(workspaceId, tag), notice, deps.stats, tag);
+      // Early frames are kept until the answer: that hub may go away first, and the open then goes elsewhere.
+      first.earlyCopies = [];
+      const end = first.peer;
       opensSent.set(end, tag ? { workspaceId, notice, tag } : { workspaceId, notice });
       watchOpen(link, end);
     },

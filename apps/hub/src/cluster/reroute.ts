@@ -57,8 +57,18 @@ export const hubGone = (service: string): ConnectError =>
  * Holds `opener`'s open `openerId` until `open.notice.service` has a route that is not on `goneHub`, then opens it
  * there; refuses it HUB_GONE at `deadline` (performance.now() ms).
  */
-export function awaitNextRoute(deps: RerouteDeps, opener: RelayPeer, openerId: number, open: RemoteOpenInfo, goneHub: string, deadline: number): void {
+export function awaitNextRoute(
+  deps: RerouteDeps,
+  opener: RelayPeer,
+  openerId: number,
+  open: RemoteOpenInfo,
+  goneHub: string,
+  deadline: number,
+  /** Early frames the opener sent to the gone hub (already counted and given back to its window): sent again first. */
+  sentBefore: Buffer[] = [],
+): void {
   const waiting = new WaitingPeer();
+  for (const raw of sentBefore) waiting.early.hold(openerId, raw);
   const end = { conn: opener, id: openerId, role: 'opener', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, tag: open.tag } as StreamEnd;
   end.window = opener.windowFor?.(waiting);
   const placeholder = { conn: waiting, id: 0, role: 'target', state: 'opening', credit: INITIAL_STREAM_WINDOW, closedByAgent: false, peer: end } as StreamEnd;
@@ -93,10 +103,11 @@ export function awaitNextRoute(deps: RerouteDeps, opener: RelayPeer, openerId: n
  */
 export function reopenElsewhere(deps: RerouteDeps, linkEnd: StreamEnd, open: RemoteOpenInfo | undefined, goneHub: string): boolean {
   const opener = linkEnd.peer;
-  // Early data already went to the gone hub: sent elsewhere, the stream would miss its first bytes.
-  if (!open || opener.early || opener.state !== 'opening' || opener.conn.streams.get(opener.id) !== opener) return false;
+  if (!open || opener.state !== 'opening' || opener.conn.streams.get(opener.id) !== opener) return false;
+  // Early data went to the gone hub: it goes again, from the copies, to the next route (none kept: it cannot).
+  if (opener.early && !opener.earlyCopies) return false;
   clearTimeout(opener.openTimer);
   opener.conn.streams.delete(opener.id);
-  awaitNextRoute(deps, opener.conn, opener.id, open, goneHub, (opener.openedAt ?? performance.now()) + REROUTE_WAIT_MS);
+  awaitNextRoute(deps, opener.conn, opener.id, open, goneHub, (opener.openedAt ?? performance.now()) + REROUTE_WAIT_MS, opener.earlyCopies);
   return true;
 }

@@ -82,6 +82,12 @@ export interface StreamEnd {
   window?: ConnectionCredit | undefined;
   /** The opener sent DATA or CLOSE before OPEN_OK (early data): the open cannot be sent to another target any more. */
   early?: boolean;
+  /**
+   * Copies of the opener's early frames, kept until OPEN_OK on an open sent to another hub (cluster/remote-streams):
+   * if that hub goes away before it answers, the open goes to the service's next route with them (cluster/reroute).
+   * At most the stream's initial credit.
+   */
+  earlyCopies?: Buffer[];
 }
 
 /** Creates the two ends of a stream from `opener` (its id `openerId`) to `target` (its id `targetId`), sends the
@@ -135,7 +141,10 @@ export function relayData(end: StreamEnd, frame: Frame, raw: Buffer, stats: Rela
   if (length > end.credit) {
     throw new ProtocolError('FLOW_CONTROL', `stream ${end.id} sent ${length} bytes with ${end.credit} bytes of credit`);
   }
-  if (end.state === 'opening') end.early = true;
+  if (end.state === 'opening') {
+    end.early = true;
+    end.earlyCopies?.push(Buffer.from(raw));
+  }
   const window = charged ? undefined : end.window;
   window?.receive(length);
   end.credit -= length;
@@ -183,6 +192,7 @@ export function relayOpenAnswer(end: StreamEnd, frame: Frame, raw: Buffer, stats
   if (frame.type === FrameType.OPEN_OK) {
     end.state = 'open';
     opener.state = 'open';
+    opener.earlyCopies = undefined;
     stats.streamsOpened++;
     if (frame.payload.length > 0) {
       // The payload is the handshake answer: opaque to the hub, it only tells the stream is encrypted.
@@ -204,7 +214,10 @@ export function relayOpenAnswer(end: StreamEnd, frame: Frame, raw: Buffer, stats
 export function relayClose(end: StreamEnd, raw: Buffer): void {
   if (end.state !== 'open' && end.role !== 'opener') throw new ProtocolError('PROTOCOL_ERROR', `CLOSE on stream ${end.id} before OPEN_OK`);
   if (end.closedByAgent) return;
-  if (end.state === 'opening') end.early = true;
+  if (end.state === 'opening') {
+    end.early = true;
+    end.earlyCopies?.push(Buffer.from(raw));
+  }
   end.closedByAgent = true;
   forward(end, raw);
   if (end.peer.closedByAgent) dropPair(end);
