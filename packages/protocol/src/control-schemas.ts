@@ -30,14 +30,19 @@ import {
   MAX_TOKEN,
 } from './limits.js';
 import { check, s } from './schema.js';
+import { MAX_DIRECT_CANDIDATES, MAX_DIRECT_TICKET } from './direct.js';
 
-const OP_NAMES = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health'] as const;
+/** At most this many streams in one direct_report. */
+export const MAX_DIRECT_REPORT_STREAMS = 256;
+
+const OP_NAMES = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health', 'advertise', 'direct', 'direct_report', 'path'] as const;
 const id = s.string({ max: MAX_ID });
 const serviceRef = s.string({ max: MAX_SERVICE_REF });
 const neededServiceRef = s.string({ max: MAX_SERVICE_REF, min: 1 });
 const publicKey = s.custom((value, field) => (decodePublicKey(value, field), value as string));
 const identityKey = s.custom((value, field) => (decodeIdentityKey(value, field), value as string));
 const signature = s.custom((value, field) => decodeSignature(value, field));
+const address = s.string({ max: MAX_ADDRESS, min: 1, expect: `an address of at most ${MAX_ADDRESS} characters` });
 const errorCode = s.custom((value, field, refuse): ErrorCode => {
   if (!isErrorCode(value)) throw refuse(`${field} must be an error code`);
   return value;
@@ -113,6 +118,33 @@ export const ControlArgsSchemas = {
     service: neededServiceRef,
     checks: s.array(HealthCheckSchema, 1, MAX_HEALTH_CHECKS, `an array of 1 to ${MAX_HEALTH_CHECKS} checks`),
   }),
+  advertise: s.object({
+    port: s.integer(0, 65535, 'an integer from 0 to 65535'),
+    addrs: s.array(address, 0, MAX_DIRECT_CANDIDATES, `an array of at most ${MAX_DIRECT_CANDIDATES} addresses`),
+  }),
+  direct: s.object({ name: neededServiceRef }),
+  direct_report: s.object({
+    streams: s.array(
+      s.object({
+        from: id,
+        service: neededServiceRef,
+        shareId: s.optional(id),
+        openedAt: s.integer(0, Number.MAX_SAFE_INTEGER, 'a time in ms since the epoch'),
+        ms: s.integer(0, Number.MAX_SAFE_INTEGER, 'a whole number of milliseconds'),
+        bytesIn: s.integer(0, Number.MAX_SAFE_INTEGER, 'a whole number of bytes'),
+        bytesOut: s.integer(0, Number.MAX_SAFE_INTEGER, 'a whole number of bytes'),
+      }),
+      1,
+      MAX_DIRECT_REPORT_STREAMS,
+      `an array of 1 to ${MAX_DIRECT_REPORT_STREAMS} streams`,
+    ),
+  }),
+  path: s.object({
+    name: neededServiceRef,
+    mode: s.enum(['direct', 'relay'], '"direct" or "relay"'),
+    via: s.optional(s.string({ max: MAX_ADDRESS + 8 })),
+    reason: s.optional(s.string({ max: MAX_ERROR_MESSAGE })),
+  }),
 };
 
 /** OPEN payload from an agent. */
@@ -158,6 +190,26 @@ export const ControlResultSchemas = {
   list: s.object({ services: s.array(ServiceInfoSchema, 0, Number.MAX_SAFE_INTEGER, 'an array of services') }),
   access: empty,
   health: empty,
+  advertise: empty,
+  direct: s.object({
+    direct: s.optional(
+      s.object({
+        agentId: id,
+        identityKey,
+        candidates: s.array(
+          s.object({ host: address, port: s.integer(1, 65535, 'a TCP port'), source: s.enum(['local', 'hub'], '"local" or "hub"') }),
+          0,
+          MAX_DIRECT_CANDIDATES * 2,
+          'an array of candidates',
+        ),
+        ticket: s.string({ max: MAX_DIRECT_TICKET, min: 1 }),
+        expiresAt: s.integer(0, Number.MAX_SAFE_INTEGER, 'a time in ms since the epoch'),
+      }),
+    ),
+    unavailable: s.optional(s.object({ code: errorCode, reason: s.string({ max: MAX_ERROR_MESSAGE }) })),
+  }),
+  direct_report: empty,
+  path: empty,
 };
 
 export const WelcomeSchema = s.object({
@@ -168,6 +220,7 @@ export const WelcomeSchema = s.object({
   label: s.string({ max: MAX_LABEL }),
   tokenExpiresAt: s.optional(s.string({ max: MAX_TIME_TEXT })),
   tokenExpiresInMs: s.optional(s.integer(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'an integer')),
+  ticketKey: s.optional(identityKey),
 });
 
 /** The envelope of a reply: its `result` is the op's result, its `error` an error body (errorBody in control.ts). */

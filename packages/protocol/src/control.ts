@@ -101,6 +101,57 @@ export interface ControlOps {
   access: { args: AccessReport; result: Record<string, never> };
   /** The exposing agent reports the result of checking one of its targets (stored in the hub's diagnostics). */
   health: { args: HealthReport; result: Record<string, never> };
+  /**
+   * The exposing agent's direct port and its interfaces' addresses (direct.ts), after every welcome; port 0: it takes
+   * no direct connections (--no-direct). The hub adds the address it sees the agent at.
+   */
+  advertise: { args: { port: number; addrs: string[] }; result: Record<string, never> };
+  /**
+   * A reaching agent asks how to reach `name` directly: the exposing agent's candidates and identity key, and a
+   * ticket (direct.ts) good for DIRECT_TICKET_TTL_MS; or why there is no direct path (`unavailable`).
+   */
+  direct: { args: { name: string }; result: DirectAnswer };
+  /** The exposing agent reports streams that ended on its direct port (the audit log and the dashboard's traffic). */
+  direct_report: { args: { streams: DirectStreamReport[] }; result: Record<string, never> };
+  /** A reaching agent tells which path new streams to `name` take now, and why not direct (status, dashboard). */
+  path: { args: ReachPath; result: Record<string, never> };
+}
+
+/** The answer to `direct`: a way to the exposing agent's direct port, or why there is none. */
+export interface DirectAnswer {
+  direct?: {
+    agentId: string;
+    identityKey: string;
+    candidates: { host: string; port: number; source: 'local' | 'hub' }[];
+    ticket: string;
+    /** When the ticket expires, ms since the epoch by the hub's clock. */
+    expiresAt: number;
+  };
+  unavailable?: { code: ErrorCode; reason: string };
+}
+
+/** One stream that went over a direct port, as its exposing agent saw it. */
+export interface DirectStreamReport {
+  /** The reaching agent's id (from its ticket). */
+  from: string;
+  service: string;
+  shareId?: string;
+  /** When it opened, ms since the epoch (the exposing agent's clock), and how long it lasted. */
+  openedAt: number;
+  ms: number;
+  /** Bytes to the service, and back from it (plaintext, as the exposing agent's target socket counted them). */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Which path a reach's new streams take. */
+export interface ReachPath {
+  name: string;
+  mode: 'direct' | 'relay';
+  /** The exposing agent's address the direct connection went to. */
+  via?: string;
+  /** Why not direct (mode 'relay'), in words a person reads. */
+  reason?: string;
 }
 
 /** What an exposing agent found when it checked the target of one of its services (see parseHealthReport). */
@@ -163,6 +214,8 @@ export interface WelcomeMessage {
   tokenExpiresAt?: string;
   /** Milliseconds until then, by the hub's clock (so an agent with a wrong clock still warns in time). */
   tokenExpiresInMs?: number;
+  /** The hub's Ed25519 public key for direct tickets (base64, raw 32 bytes), when it hands out direct paths. */
+  ticketKey?: string;
 }
 export type ReplyMessage =
   | { t: 'reply'; id: number; ok: true; result: unknown }
@@ -408,4 +461,9 @@ export type SchemasMatchInterfaces = [
   Holds<Same<Static<typeof ServiceInfoSchema>, ServiceInfo>>,
   Holds<Same<Static<typeof ControlResultSchemas.reach>, ControlOps['reach']['result']>>,
   Holds<Same<Static<typeof ControlResultSchemas.list>, ControlOps['list']['result']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.advertise>, ControlOps['advertise']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.direct>, ControlOps['direct']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.direct_report>, ControlOps['direct_report']['args']>>,
+  Holds<Same<Static<typeof ControlArgsSchemas.path>, ControlOps['path']['args']>>,
+  Holds<Same<Static<typeof ControlResultSchemas.direct>, ControlOps['direct']['result']>>,
 ];

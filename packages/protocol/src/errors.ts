@@ -76,6 +76,8 @@ export const ERROR_CODES = {
   TOO_MANY_CONNECTIONS: { status: 429, close: 4429, summary: 'This agent token already has as many connections open as the hub allows (HUB_MAX_SOCKETS_PER_AGENT_TOKEN); close one, or enrol another agent.' },
   HUB_PORT_QUOTA: { status: 429, close: 4429, summary: 'This workspace already holds as many hub TCP ports as the hub allows (HUB_TCP_PORTS_PER_WORKSPACE); release one first.' },
   INVITATION_REVOKED: { status: 410, close: 4410, summary: 'This invitation was revoked, or its member was removed; ask an admin for a new one.' },
+  DIRECT_REFUSED: { status: 403, close: 4403, summary: 'The direct connection was refused: its ticket was missing, expired, revoked, for another agent or service, or not proven by its holder.' },
+  DIRECT_UNAVAILABLE: { status: 409, close: 4409, summary: 'No direct path to this service: direct connections are off (agent or workspace), or the exposing agent gave no address.' },
   INTERNAL: { status: 500, close: 1011, summary: 'Internal error.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -9,3 +9,4 @@ export * from './http-rules.js';
 export * from './e2e.js';
 export * from './http-proxy.js';
 export * from './http1.js';
+export * from './direct.js';

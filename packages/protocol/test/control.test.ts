@@ -15,7 +15,7 @@ import { ConnectError, ProtocolError, type ErrorCode } from '../src/errors.js';
 import { FrameType, decodeFrame, encodeJsonFrame } from '../src/frame.js';
 import { MAX_HELLO_HUBS, MAX_LABEL } from '../src/limits.js';
 
-const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health'];
+const ALL_OPS: ControlOp[] = ['expose', 'unexpose', 'resolve', 'reach', 'unreach', 'list', 'access', 'health', 'advertise', 'direct', 'direct_report', 'path'];
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
@@ -134,6 +134,10 @@ describe('parseAgentMessage', () => {
       list: {},
       access: { shareId: 's1', service: 'api', method: 'GET', path: '/v1', status: 200 },
       health: { service: 'api', ok: true, checks: [{ name: 'tcp', ok: true, detail: 'accepts connections', ms: 1.5 }] },
+      advertise: { port: 41641, addrs: ['10.0.0.2', '127.0.0.1'] },
+      direct: { name: 'prod-db' },
+      direct_report: { streams: [{ from: 'a1', service: 'prod-db', openedAt: 1, ms: 2, bytesIn: 3, bytesOut: 4 }] },
+      path: { name: 'prod-db', mode: 'relay', reason: 'no candidate answered' },
     };
     let id = 0;
     for (const op of ALL_OPS) {
