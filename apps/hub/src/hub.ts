@@ -29,6 +29,8 @@ import { createRelayStats, type RelayStats } from './relay/relay-stats.js';
 import { ServiceRouter } from './relay/router.js';
 import { bootstrapIfEmpty, type Bootstrap } from './store/bootstrap.js';
 import { closeAllTunnels } from './store/tunnels.js';
+import { loadTicketKey } from './store/ticket-key.js';
+import { clearAllAdvertised } from './store/direct.js';
 import { systemClock, type Clock } from './clock.js';
 import { LocalPeer } from './relay/local-peer.js';
 import { createAccessLog } from './sharing/access-log.js';
@@ -137,8 +139,13 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
   try {
     // Tunnels left open by a previous run of this hub cannot be live any more (with several hubs on the database,
     // the others' are: their rows stay).
-    if (!config.natsUrl) await closeAllTunnels(db);
+    if (!config.natsUrl) {
+      await closeAllTunnels(db);
+      await clearAllAdvertised(db);
+    }
     const bootstrap = await bootstrapIfEmpty(db, config.bootstrapApiKey, clock.now());
+    // Direct tickets: one key for every hub of the database (made by the first hub that starts).
+    const ticketKey = await loadTicketKey(db);
     const router = new ServiceRouter();
     const connections = new Set<AgentConnection>();
     const stats = createRelayStats();
@@ -173,6 +180,7 @@ export async function startHub(config: HubConfig, options: StartOptions = {}): P
       control: controlHandler,
       handshakeTimeoutMs: config.handshakeTimeoutMs,
       maxPendingControl: MAX_PENDING_CONTROL,
+      ticketKey,
       lookupMissingService: (workspaceId, name) => lookupMissingService(db, workspaceId, name),
       traffic: stats.services,
       agentTokenTtlMs: config.agentTokenTtlMs,

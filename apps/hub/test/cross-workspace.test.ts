@@ -516,6 +516,36 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       const report = (service: string) => ({ service, ok: true, checks: [{ name: 'tcp', ok: true, detail: 'accepts connections' }] });
       await sameReply(agent, 'health', report(Y_SERVICE), report('no-such-db'), [Y_SERVICE, 'no-such-db']);
     },
+    advertise: async (agent) => {
+      // X's agent's own direct port: accepted, and the answer says nothing of Y; withdrawn again (port 0).
+      for (const args of [{ port: 7000, addrs: ['10.1.2.3'] }, { port: 0, addrs: [] }]) {
+        const reply = await agent.request('advertise', args);
+        assert.equal(reply.ok, true, JSON.stringify(reply));
+        for (const mark of yMarks()) assert.ok(!JSON.stringify(reply).includes(mark), `advertise revealed ${mark}`);
+      }
+    },
+    direct: async (agent) => {
+      // A ticket for Y's service, by its name or through a share X never joined: refused like a missing service.
+      await sameReply(agent, 'direct', { name: Y_SERVICE }, { name: 'no-such-db' }, [Y_SERVICE, 'no-such-db']);
+      await sameReply(agent, 'direct', { name: `y-alias/${Y_SERVICE}` }, { name: `y-alias/no-such-db` }, [Y_SERVICE, 'no-such-db']);
+    },
+    direct_report: async (agent) => {
+      const report = (service: string, shareId?: string) => ({ streams: [{ from: y.agentId, service, ...(shareId ? { shareId } : {}), openedAt: Date.now(), ms: 5, bytesIn: 1, bytesOut: 2 }] });
+      // Streams of Y's service: refused like those of a service that does not exist; no traffic, no audit row in Y.
+      await sameReply(agent, 'direct_report', report(Y_SERVICE), report('no-such-db'), [Y_SERVICE, 'no-such-db']);
+      // Streams of X's own service through Y's share: refused like a missing share.
+      assert.equal((await agent.request('expose', { name: 'x-own-db', target: '127.0.0.1:9' })).ok, true);
+      const m = uuid();
+      await sameReply(agent, 'direct_report', report('x-own-db', y.shareId), report('x-own-db', m), [y.shareId, m]);
+      await agent.request('unexpose', { name: 'x-own-db' });
+    },
+    path: async (agent) => {
+      // What X's agent says of its own paths: taken alike for any name, and the answer says nothing of Y.
+      const a = await agent.request('path', { name: Y_SERVICE, mode: 'relay', reason: 'testing' });
+      const b = await agent.request('path', { name: 'no-such-db', mode: 'relay', reason: 'testing' });
+      assert.equal(JSON.stringify({ ...a, id: 0 }), JSON.stringify({ ...b, id: 0 }));
+      for (const mark of yMarks()) assert.ok(!JSON.stringify(a).includes(mark), `path revealed ${mark}`);
+    },
     expose: async (agent) => {
       // Y's name is free in X: exposing it succeeds like any unused name and takes nothing from Y.
       const hidden = await agent.request('expose', { name: Y_SERVICE, target: '127.0.0.1:9' });

@@ -5,7 +5,7 @@
  */
 
 import type { EventBus, HubEvent } from '../events.js';
-import type { SessionsEnd } from '../relay/agent-connection.js';
+import type { DirectGrant, SessionsEnd } from '../relay/agent-connection.js';
 import type { ClusterBus } from './bus.js';
 import type { PresenceMessage, PresenceOf } from './messages.js';
 
@@ -18,8 +18,10 @@ export interface Broadcasts {
   hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
   /** End-to-end sessions ended here (an agent's new identity, a revoked share): the other hubs tell their agents too. */
   endSessions(end: SessionsEnd): void;
-  /** Another hub's revocation, hub port or end of sessions. */
-  receive(m: PresenceOf<'revoke' | 'cut' | 'hubport' | 'endsessions'>): void;
+  /** A direct ticket was handed out here for an exposing agent connected to another hub: its hub notes whom to tell. */
+  directGrant(grant: DirectGrant): void;
+  /** Another hub's revocation, hub port, end of sessions or direct grant. */
+  receive(m: PresenceOf<'revoke' | 'cut' | 'hubport' | 'endsessions' | 'directgrant'>): void;
   /** Stops forwarding this hub's events. */
   close(): void;
 }
@@ -36,6 +38,8 @@ export interface BroadcastsDeps {
   followHubPort(port: number, workspaceId: string, name: string, on: boolean): void;
   /** Tells this hub's agents that sessions ended on another hub's word. */
   endSessions(end: SessionsEnd): void;
+  /** Notes a direct ticket another hub handed out on this hub's connections of its exposing agent. */
+  directGrant(grant: DirectGrant): void;
 }
 
 export function createBroadcasts(deps: BroadcastsDeps): Broadcasts {
@@ -57,6 +61,7 @@ export function createBroadcasts(deps: BroadcastsDeps): Broadcasts {
     revoked: (kind, id) => tell({ t: 'cut', hub: hubId, ws: '', kind, id }),
     hubPort: (port, ws, name, on) => tell({ t: 'hubport', hub: hubId, ws, name, port, on }),
     endSessions: ({ workspaceId, ...end }) => tell({ t: 'endsessions', hub: hubId, ws: workspaceId, ...end }),
+    directGrant: ({ workspaceId, ...grant }) => tell({ t: 'directgrant', hub: hubId, ws: workspaceId, ...grant }),
     receive(m) {
       switch (m.t) {
         case 'revoke':
@@ -68,6 +73,10 @@ export function createBroadcasts(deps: BroadcastsDeps): Broadcasts {
         case 'endsessions': {
           const { t: _t, hub: _hub, ws, ...end } = m;
           return deps.endSessions({ workspaceId: ws, ...end });
+        }
+        case 'directgrant': {
+          const { t: _t, hub: _hub, ws, ...grant } = m;
+          return deps.directGrant({ workspaceId: ws, ...grant });
         }
       }
     },

@@ -22,10 +22,11 @@ import type { Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { EventBus } from '../events.js';
 import { isAccepting, type Lifecycle } from '../lifecycle.js';
-import type { AgentConnection, SessionsEnd } from '../relay/agent-connection.js';
+import type { AgentConnection, DirectGrant, SessionsEnd } from '../relay/agent-connection.js';
 import type { RelayStats } from '../relay/relay-stats.js';
 import type { ServiceRouter } from '../relay/router.js';
 import { endSessions } from '../relay/cuts.js';
+import { applyDirectGrant } from '../relay/direct.js';
 import type { RelayPeer } from '../relay/streams.js';
 import { deploymentId } from '../store/deployment.js';
 import { closeHubTunnels } from '../store/tunnels.js';
@@ -84,6 +85,8 @@ export interface Cluster {
   hubPort(port: number, workspaceId: string, name: string, on: boolean): void;
   /** End-to-end sessions ended here: the other hubs send end_sessions to their agents too. */
   endSessions(end: SessionsEnd): void;
+  /** A direct ticket was handed out here for an exposing agent on another hub (relay/direct.ts). */
+  directGrant(grant: DirectGrant): void;
   /** Streams crossing to other hubs now, and frames sent and received over links so far. */
   linkStats(): { streams: number; framesOut: number; framesIn: number };
   /** The links to other hubs, as holders of stream ends. */
@@ -138,6 +141,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     cutRevoked: deps.cutRevoked,
     followHubPort: deps.followHubPort,
     endSessions: (end) => void endSessions(deps.connections, end),
+    directGrant: (grant) => void applyDirectGrant(deps.connections, grant),
   });
 
   // One subject for what hubs tell each other, each message to the part it is for.
@@ -154,6 +158,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
       case 'revoke':
       case 'cut':
       case 'endsessions':
+      case 'directgrant':
       case 'hubport':
         return broadcasts.receive(m);
       case 'linkreset':
@@ -212,6 +217,7 @@ export async function startCluster(deps: ClusterDeps, options: ClusterOptions): 
     hubPort: broadcasts.hubPort,
     revoked: broadcasts.revoked,
     endSessions: broadcasts.endSessions,
+    directGrant: broadcasts.directGrant,
     linkStats: streams.stats,
     linkPeers: streams.peers,
     close() {

@@ -15,6 +15,8 @@ export type PresenceMessage =
   /** End-to-end sessions end (SessionsEnd, relay/agent-connection.ts): an agent came back with another identity, a share was revoked. */
   | { t: 'endsessions'; hub: string; ws: string; agentId?: string; shareId?: string; services?: string[]; reason: string }
   | { t: 'hubport'; hub: string; ws: string; name: string; port: number; on: boolean }
+  /** A direct ticket for exposing agent `agentId` of `ws` was handed to agent `from` (relay/direct.ts): its hub notes it. */
+  | { t: 'directgrant'; hub: string; ws: string; agentId: string; from: string; shareId?: string }
   | { t: 'traffic'; hub: string; ws: string; services: ServiceTrafficInfo[] }
   /** `hub` lost frames from `peer` (or its own NATS connection): `peer` ends its streams with `hub` and starts a new link. */
   | { t: 'linkreset'; hub: string; ws: string; peer: string };
@@ -49,6 +51,8 @@ export function isPresence(value: unknown): value is PresenceMessage {
         (m.shareId === undefined || typeof m.shareId === 'string') &&
         (m.services === undefined || (Array.isArray(m.services) && m.services.length <= MAX_SHARE_SERVICES && m.services.every((s) => typeof s === 'string')))
       );
+    case 'directgrant':
+      return typeof m.agentId === 'string' && typeof m.from === 'string' && (m.shareId === undefined || typeof m.shareId === 'string');
     case 'linkreset':
       return typeof m.peer === 'string';
     case 'traffic':
@@ -62,5 +66,8 @@ export function isPresence(value: unknown): value is PresenceMessage {
 
 function isTrafficInfo(value: unknown): value is ServiceTrafficInfo {
   const s = value as Record<string, unknown> | null;
-  return !!s && typeof s.name === 'string' && [s.streams, s.encryptedStreams, s.bytesIn, s.bytesOut].every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  // The direct counters are absent in the reports of hubs older than direct paths.
+  const direct = [s?.directStreams, s?.directBytesIn, s?.directBytesOut].every((n) => n === undefined || count(n));
+  return !!s && typeof s.name === 'string' && [s.streams, s.encryptedStreams, s.bytesIn, s.bytesOut].every(count) && direct;
 }

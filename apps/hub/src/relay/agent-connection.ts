@@ -33,8 +33,10 @@ import {
   type Frame,
   type HelloMessage,
   type OpenNotice,
+  type ReachPath,
   type RequestMessage,
   type ServiceInfo,
+  type SharePolicy,
 } from '@private-connect/protocol';
 import type { Clock } from '../clock.js';
 import type { Database } from '../db/index.js';
@@ -42,6 +44,8 @@ import type { EventBus } from '../events.js';
 import { isAccepting, type Lifecycle } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Principal } from '../store/credentials.js';
+import type { Advertised } from '../store/direct.js';
+import type { TicketKey } from '../store/ticket-key.js';
 import { EarlyFrames } from './early-frames.js';
 import type { RelayStats } from './relay-stats.js';
 import type { LocalRoute, ServiceRouter, StreamTarget } from './router.js';
@@ -67,8 +71,17 @@ export interface RelayContext {
   shared: SharedServices;
   /** TCP ports on the hub for services (sharing/hub-ports.ts). */
   hubPorts: HubPortControl;
-  /** The other hubs, when this hub is one of several (NATS_URL): told when an agent connects or leaves. */
-  cluster?: { agentChanged(workspaceId: string, agentId: string): void; endSessions(end: SessionsEnd): void };
+  /** The deployment's key for direct tickets (store/ticket-key.ts): its public half goes in every welcome. */
+  ticketKey: TicketKey;
+  /**
+   * The other hubs, when this hub is one of several (NATS_URL): told when an agent connects or leaves, when sessions
+   * end, and when a direct ticket was handed out for an exposing agent connected to another hub (relay/direct.ts).
+   */
+  cluster?: {
+    agentChanged(workspaceId: string, agentId: string): void;
+    endSessions(end: SessionsEnd): void;
+    directGrant(grant: DirectGrant): void;
+  };
   handshakeTimeoutMs: number;
   maxPendingControl: number;
   /** The error for a stream open to a name that has no live route (missing-service.ts). */
@@ -87,6 +100,36 @@ export interface SessionsEnd {
   reason: string;
 }
 
+/**
+ * A direct ticket handed out: exposing agent `agentId` of `workspaceId` may now hold direct streams of agent `from`
+ * (through share `shareId`), so it must hear when that agent or share is revoked (relay/cuts.ts endSessions).
+ */
+export interface DirectGrant {
+  workspaceId: string;
+  agentId: string;
+  from: string;
+  shareId?: string;
+}
+
+/** A service of another workspace through a share, as `direct` sees it (sharing/shares.ts directShared). */
+export interface SharedDirect {
+  /** The owner's workspace, and the service's name there. */
+  workspaceId: string;
+  service: string;
+  /** The exposing agent's route while it is online. */
+  target: StreamTarget | undefined;
+  share: SharePolicy;
+  expiresAt: Date;
+}
+
+/** The path a reaching agent said its new streams to a service take (op `path`), and when it said so. */
+export interface KnownPath extends ReachPath {
+  at: Date;
+}
+
+/** At most this many services' paths are kept per connection (op `path`); the oldest goes first. */
+export const MAX_PATHS_PER_CONNECTION = 256;
+
 /** What a connection hands to the control plane: its requests, its start (after hello) and its end. */
 export interface ControlHandler {
   /** Runs one control request; its result is the reply. Throws ConnectError for refusals. */
@@ -101,6 +144,8 @@ export interface SharedServices {
   resolve(conn: AgentConnection, name: string): Promise<{ info: ServiceInfo; shareId: string }>;
   /** Opens `conn`'s stream `id` to the shared service, or refuses it: the agent gets the answer either way. */
   open(conn: AgentConnection, id: number, name: string, handshake: Pick<OpenNotice, 'e2e' | 'plain'>): Promise<void>;
+  /** The checks of an OPEN of `alias/service`, for a direct ticket (op `direct`); throws the refusal. */
+  direct(conn: AgentConnection, name: string): Promise<SharedDirect>;
   /** The exposing agent reports HTTP requests through a share (control op `access`). */
   reportAccess(conn: AgentConnection, report: AccessReport): Promise<Record<string, never>>;
 }
@@ -128,6 +173,18 @@ export class AgentConnection implements RelayPeer, LocalRoute {
   readonly exposed = new Set<string>();
   /** Tunnel ids (reach sessions) opened on this connection; removed by unreach and teardown. */
   readonly tunnels = new Set<string>();
+  /** What this (exposing) agent advertised for direct paths (op `advertise`); replaced by the next one. */
+  advertised: Advertised | undefined;
+  /**
+   * Agents (of any workspace) given direct tickets to this agent's services, or whose direct streams it reported:
+   * they are told of end_sessions naming them (relay/cuts.ts). Added by `direct`, `direct_report` and the cluster's
+   * direct grants; kept for the connection's life (bounded by the agents that may reach it).
+   */
+  readonly directReachers = new Set<string>();
+  /** Shares such tickets or streams came through: the share sweep tells this agent when one ends, then deletes it. */
+  readonly directShares = new Set<string>();
+  /** The paths this (reaching) agent's new streams take, by service name (op `path`); at most MAX_PATHS_PER_CONNECTION. */
+  readonly paths = new Map<string, KnownPath>();
   /** Streams by id on this socket; entries removed by dropPair (close, reset, open failure) and teardown. */
   readonly streams = new Map<number, StreamEnd>();
   /**
@@ -306,6 +363,8 @@ export class AgentConnection implements RelayPeer, LocalRoute {
       // When this token stops working, by the hub's clock: the agent warns within TOKEN_EXPIRY_WARNING_MS.
       tokenExpiresAt: this.principal.validUntil.toISOString(),
       tokenExpiresInMs: this.principal.validUntil.getTime() - this.ctx.clock.now().getTime(),
+      // The key of direct tickets (docs/direct.md): the exposing agent checks the tickets reaching agents show it.
+      ticketKey: this.ctx.ticketKey.publicKey,
     });
     this.log.info({ version: msg.agent.version, label: this.label, hostname: msg.agent.hostname, ip: this.meta.ip }, 'agent connected');
     this.ctx.control.opened(this);

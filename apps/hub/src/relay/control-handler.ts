@@ -1,4 +1,7 @@
-/** Control requests of an agent connection (expose, resolve, reach, list, ...), and its open/close bookkeeping. */
+/**
+ * Control requests of an agent connection (expose, resolve, reach, list, ...; the direct paths' ops are in
+ * direct.ts), and its open/close bookkeeping.
+ */
 
 import { randomUUID } from 'node:crypto';
 import {
@@ -20,6 +23,8 @@ import { serviceNotFound } from './missing-service.js';
 import { authorize } from '../auth/guard.js';
 import { reportHealth } from './health-report.js';
 import { serviceDiagnostics } from '../store/diagnostics.js';
+import { clearAdvertised } from '../store/direct.js';
+import { advertise, direct, directReport, reportPath } from './direct.js';
 
 type Args<Op extends keyof ControlOps> = ControlOps[Op]['args'];
 
@@ -49,6 +54,14 @@ export async function handleControlRequest(conn: AgentConnection, msg: RequestMe
       return conn.ctx.shared.reportAccess(conn, parseControlArgs('access', msg.args));
     case 'health':
       return reportHealth(conn, parseControlArgs('health', msg.args));
+    case 'advertise':
+      return advertise(conn, parseControlArgs('advertise', msg.args));
+    case 'direct':
+      return direct(conn, parseControlArgs('direct', msg.args));
+    case 'direct_report':
+      return directReport(conn, parseControlArgs('direct_report', msg.args));
+    case 'path':
+      return reportPath(conn, parseControlArgs('path', msg.args));
   }
 }
 
@@ -228,7 +241,7 @@ export function onConnectionOpen(conn: AgentConnection): void {
     .catch((err) => conn.log.error({ err }, 'recording the agent connect failed'));
 }
 
-/** After the socket closed: drop its routes, close its tunnels, record the disconnect. */
+/** After the socket closed: drop its routes, close its tunnels, forget what it advertised, record the disconnect. */
 export function onConnectionClosed(conn: AgentConnection): void {
   const { router } = conn.ctx;
   for (const name of conn.exposed) router.delete(conn.workspaceId, name, conn);
@@ -242,6 +255,7 @@ export function onConnectionClosed(conn: AgentConnection): void {
   conn.ctx.db
     .withWorkspace(conn.workspaceId, async (tx) => {
       await closeConnectionTunnels(tx, conn.id);
+      if (conn.advertised) await clearAdvertised(tx, conn.agentId, conn.id);
       if (offline.length > 0) {
         await markServicesOffline(tx, conn.agentId, offline);
       }

@@ -20,7 +20,11 @@ export function cutRevokedAgent(relay: { connections: Iterable<AgentConnection>;
   endSessions(relay.connections, { workspaceId, agentId, reason: 'the agent was revoked' });
 }
 
-/** Sends end_sessions to this hub's agents that hold such sessions (but `except`); returns how many were told. */
+/**
+ * Sends end_sessions to this hub's agents that hold such sessions (but `except`); returns how many were told. Sessions
+ * made with an agent are also held by the exposing agents it was given direct tickets for (or reported direct streams
+ * of), whatever their workspace (a share): they are told too, and cut its direct connections.
+ */
 export function endSessions(connections: Iterable<AgentConnection>, end: SessionsEnd, except?: AgentConnection): number {
   const message: EndSessionsMessage = {
     t: 'end_sessions',
@@ -30,8 +34,12 @@ export function endSessions(connections: Iterable<AgentConnection>, end: Session
   };
   let told = 0;
   for (const conn of connections) {
-    if (conn === except || conn.state !== 'open' || conn.workspaceId !== end.workspaceId) continue;
-    if (end.shareId !== undefined && !end.services?.some((name) => conn.exposed.has(name))) continue;
+    if (conn === except || conn.state !== 'open') continue;
+    const direct = end.agentId !== undefined && end.shareId === undefined && conn.directReachers.has(end.agentId);
+    if (!direct) {
+      if (conn.workspaceId !== end.workspaceId) continue;
+      if (end.shareId !== undefined && !end.services?.some((name) => conn.exposed.has(name))) continue;
+    }
     conn.sendControl(message);
     told++;
   }

@@ -1,6 +1,7 @@
 /**
  * Per-service traffic for the dashboard: open streams and bytes relayed, counted on the relay's hot path with
- * plain number increments on an object both ends of a stream share (see streams.ts `relayData`).
+ * plain number increments on an object both ends of a stream share (see streams.ts `relayData`); and the streams that
+ * went direct between two agents, as their exposing agent reported them when they ended (relay/direct.ts).
  */
 
 /** One service's counters. `bytesIn` went to the service (from whoever reached it), `bytesOut` came from it. */
@@ -10,7 +11,15 @@ export interface ServiceCounter {
   encryptedStreams: number;
   bytesIn: number;
   bytesOut: number;
+  /** Streams that ended on the exposing agent's direct port (op direct_report), and their bytes: never relayed. */
+  directStreams: number;
+  directBytesIn: number;
+  directBytesOut: number;
 }
+
+const zero = (): ServiceCounter => ({ streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0, directStreams: 0, directBytesIn: 0, directBytesOut: 0 });
+/** The counters' fields, for sums and snapshots. */
+const FIELDS = Object.keys(zero()) as Array<keyof ServiceCounter>;
 
 /** What `stats` events and GET /v1/services report per service. */
 export interface ServiceTrafficInfo extends ServiceCounter {
@@ -32,20 +41,18 @@ export class ServiceTraffic {
     let names = this.byWorkspace.get(workspaceId);
     if (!names) this.byWorkspace.set(workspaceId, (names = new Map()));
     let counter = names.get(name);
-    if (!counter) names.set(name, (counter = { streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0 }));
+    if (!counter) names.set(name, (counter = zero()));
     return counter;
   }
 
   /** The counters of `name` (this hub's and the other hubs' together), or zeros when nothing was relayed to it yet. */
   get(workspaceId: string, name: string): ServiceCounter {
-    const sum = { streams: 0, encryptedStreams: 0, bytesIn: 0, bytesOut: 0 };
+    const sum = zero();
     const local = this.byWorkspace.get(workspaceId)?.get(name);
     for (const c of [local, ...[...(this.remote.get(workspaceId)?.values() ?? [])].map((list) => list.find((s) => s.name === name))]) {
       if (!c) continue;
-      sum.streams += c.streams;
-      sum.encryptedStreams += c.encryptedStreams;
-      sum.bytesIn += c.bytesIn;
-      sum.bytesOut += c.bytesOut;
+      // Another hub of an older version reports no direct counters.
+      for (const field of FIELDS) sum[field] += c[field] ?? 0;
     }
     return sum;
   }
@@ -74,7 +81,7 @@ export class ServiceTraffic {
   localSnapshot(workspaceId: string): ServiceTrafficInfo[] {
     const names = this.byWorkspace.get(workspaceId);
     if (!names) return [];
-    return [...names].map(([name, c]) => ({ name, streams: c.streams, encryptedStreams: c.encryptedStreams, bytesIn: c.bytesIn, bytesOut: c.bytesOut })).sort((a, b) => a.name.localeCompare(b.name));
+    return [...names].map(([name, c]) => ({ name, ...pick(c) })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Drops a service's counters (it was unexposed). */
@@ -90,4 +97,11 @@ export class ServiceTraffic {
     for (const list of this.remote.get(workspaceId)?.values() ?? []) for (const s of list) names.add(s.name);
     return [...names].sort((a, b) => a.localeCompare(b)).map((name) => ({ name, ...this.get(workspaceId, name) }));
   }
+}
+
+/** The counter fields of `c` only. */
+function pick(c: ServiceCounter): ServiceCounter {
+  const out = zero();
+  for (const field of FIELDS) out[field] = c[field];
+  return out;
 }

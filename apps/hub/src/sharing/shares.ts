@@ -10,10 +10,10 @@
  * `access`), because the hub relays bytes it does not read (packages/sdk/src/agent/share-filter.ts).
  */
 
-import { ConnectError, isUuid, parseReachName, type AccessReport, type OpenNotice, type ServiceInfo, type ServiceProtocol } from '@private-connect/protocol';
+import { ConnectError, isUuid, parseReachName, type AccessReport, type OpenNotice, type ServiceInfo, type ServiceProtocol, type SharePolicy } from '@private-connect/protocol';
 import { notFound } from '../auth/guard.js';
-import type { AgentConnection, SharedServices } from '../relay/agent-connection.js';
-import { cutShareStreams } from '../relay/cuts.js';
+import type { AgentConnection, SharedDirect, SharedServices } from '../relay/agent-connection.js';
+import { cutShareStreams, endSessions } from '../relay/cuts.js';
 import { agentKeys } from '../store/agents.js';
 import { findJoinedService, findOwnedShare, isExpired, shareEndsOf, type ShareRow } from '../store/shares.js';
 import type { SharingContext } from './context.js';
@@ -58,11 +58,29 @@ function notExposed(name: string): ConnectError {
   return new ConnectError('SERVICE_OFFLINE', `"${name}" is not available right now: the workspace that shares it is not exposing it`);
 }
 
+/** A share that limits methods or paths passes no raw TCP: only an HTTP service's agent applies those limits. */
+function httpOnlyLimit(found: SharedService, name: string): ConnectError | undefined {
+  if (found.protocol === 'http' || !(found.share.methods || found.share.paths)) return undefined;
+  return new ConnectError('HTTP_ONLY_LIMIT', `"${name}" is exposed as TCP now, and the share limits HTTP methods or paths; its owner must expose it with --http`);
+}
+
+/** The share's limits as the exposing agent gets them: in the OPEN notice of each stream, and in direct tickets. */
+function sharePolicy(share: ShareRow): SharePolicy {
+  return {
+    id: share.id,
+    name: share.name,
+    ...(share.methods ? { methods: share.methods } : {}),
+    ...(share.paths ? { paths: share.paths } : {}),
+    ...(share.rate_per_min !== null ? { ratePerMin: share.rate_per_min } : {}),
+  };
+}
+
 /** The relay's questions about `alias/service` names (RelayContext.shared), answered by this module. */
 export function sharedServices(sharing: SharingContext): SharedServices {
   return {
     resolve: (conn, name) => resolveSharedService(sharing, conn, name),
     open: (conn, id, name, handshake) => openShared(sharing, conn, id, name, handshake),
+    direct: (conn, name) => directShared(sharing, conn, name),
     reportAccess: (conn, args) => reportAccess(sharing, conn, args),
   };
 }
@@ -129,10 +147,8 @@ export async function openShared(
   if (ended) return refuse(ended);
   const target = sharing.router.get(share.workspace_id, service);
   if (found.protocol === undefined || !target || target.state !== 'open') return refuse(notExposed(name));
-  if (!http && (share.methods || share.paths)) {
-    // The share limits methods or paths, and only an HTTP service's agent applies them: never pass it through raw.
-    return refuse(new ConnectError('HTTP_ONLY_LIMIT', `"${name}" is exposed as TCP now, and the share limits HTTP methods or paths; its owner must expose it with --http`));
-  }
+  const limited = httpOnlyLimit(found, name);
+  if (limited) return refuse(limited);
   if (!http && share.rate_per_min !== null) {
     const wait = sharing.rates.take(share.id, share.rate_per_min, Date.now());
     if (wait > 0) {
@@ -143,16 +159,33 @@ export async function openShared(
   const notice: OpenNotice = {
     service,
     from: conn.openerInfo(conn.meta.ip),
-    share: {
-      id: share.id,
-      name: share.name,
-      ...(share.methods ? { methods: share.methods } : {}),
-      ...(share.paths ? { paths: share.paths } : {}),
-      ...(share.rate_per_min !== null ? { ratePerMin: share.rate_per_min } : {}),
-    },
+    share: sharePolicy(share),
     ...handshake,
   };
   conn.openTo(id, target, notice, { shareId: share.id });
+}
+
+/**
+ * The checks an OPEN of `alias/service` gets, for a direct ticket (relay/direct.ts): the same refusals, in the same
+ * order, but for the rate of new connections (the exposing agent applies it to direct streams, from the ticket's
+ * share policy) and for an offline exposing agent (`target` undefined: the caller says why there is no direct path).
+ */
+export async function directShared(sharing: SharingContext, conn: AgentConnection, name: string): Promise<SharedDirect> {
+  const found = await findShared(sharing, conn.workspaceId, name);
+  if (!found) throw notFound('service', name);
+  const ended = shareEnded(found.share, found.alias, sharing.clock.now());
+  if (ended) throw ended;
+  if (found.protocol === undefined) throw notExposed(name);
+  const limited = httpOnlyLimit(found, name);
+  if (limited) throw limited;
+  const target = sharing.router.get(found.share.workspace_id, found.service);
+  return {
+    workspaceId: found.share.workspace_id,
+    service: found.service,
+    target: target?.state === 'open' ? target : undefined,
+    share: sharePolicy(found.share),
+    expiresAt: new Date(found.share.expires_at),
+  };
 }
 
 /**
@@ -179,7 +212,8 @@ export async function reportAccess(sharing: SharingContext, conn: AgentConnectio
 
 /** Cuts the streams of shares that expired or were revoked (by another hub) since they opened. */
 export async function sweepShareStreams(sharing: SharingContext): Promise<number> {
-  const ids = new Set<string>();
+  // Shares of relayed streams, and of direct tickets handed out (or direct streams reported) on this hub.
+  const ids = directShareIds(sharing);
   for (const conn of sharing.connections) for (const end of conn.streams.values()) if (end.tag?.shareId) ids.add(end.tag.shareId);
   if (ids.size === 0) return 0;
   const rows = await shareEndsOf(sharing.db, [...ids]);
@@ -187,12 +221,35 @@ export async function sweepShareStreams(sharing: SharingContext): Promise<number
   let cut = 0;
   for (const row of rows) {
     ids.delete(row.id);
-    if (row.revoked_at) cut += cutShareStreams(sharing.connections, row.id, 'SHARE_REVOKED', 'the share was revoked by its owner');
-    else if (isExpired(row, now)) cut += cutShareStreams(sharing.connections, row.id, 'SHARE_EXPIRED', `the share expired at ${new Date(row.expires_at).toISOString()}`);
+    let why: string | undefined;
+    if (row.revoked_at) cut += cutShareStreams(sharing.connections, row.id, 'SHARE_REVOKED', (why = 'the share was revoked by its owner'));
+    else if (isExpired(row, now)) cut += cutShareStreams(sharing.connections, row.id, 'SHARE_EXPIRED', (why = `the share expired at ${new Date(row.expires_at).toISOString()}`));
+    if (why) endDirectShare(sharing, { workspaceId: row.workspace_id, shareId: row.id, services: row.services, reason: why });
   }
   // A share that is gone altogether (its workspace was deleted).
-  for (const id of ids) cut += cutShareStreams(sharing.connections, id, 'SHARE_REVOKED', 'the share no longer exists');
+  for (const id of ids) {
+    cut += cutShareStreams(sharing.connections, id, 'SHARE_REVOKED', 'the share no longer exists');
+    for (const conn of sharing.connections) conn.directShares.delete(id);
+  }
   return cut;
+}
+
+/**
+ * The exposing agents of a share that ended (the sweep found it expired, or revoked on another hub) drop its
+ * end-to-end sessions and cut its direct streams: told once, as the share leaves the connections' directShares.
+ */
+function endDirectShare(sharing: SharingContext, end: { workspaceId: string; shareId: string; services: string[]; reason: string }): void {
+  const holders = [...sharing.connections].filter((conn) => conn.directShares.has(end.shareId));
+  if (holders.length === 0) return;
+  endSessions(holders, end);
+  for (const conn of holders) conn.directShares.delete(end.shareId);
+}
+
+/** The shares of this hub's direct tickets and reports (AgentConnection.directShares), for the sweep. */
+function directShareIds(sharing: SharingContext): Set<string> {
+  const ids = new Set<string>();
+  for (const conn of sharing.connections) for (const id of conn.directShares) ids.add(id);
+  return ids;
 }
 
 /** Runs sweepShareStreams every `intervalMs` until stopped. */

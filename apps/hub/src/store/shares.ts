@@ -136,8 +136,8 @@ export async function workspaceNames(tx: Queryable, ids: string[]): Promise<Map<
 }
 
 /** SYSTEM ROLE: expiry and revocation of shares by id (the sweep that cuts streams of ended shares). */
-export async function shareEnds(tx: Queryable, ids: string[]): Promise<Array<Pick<ShareRow, 'id' | 'expires_at' | 'revoked_at'>>> {
-  return tx.query('select id, expires_at, revoked_at from shares where id = any($1::uuid[])', [ids]);
+export async function shareEnds(tx: Queryable, ids: string[]): Promise<Array<Pick<ShareRow, 'id' | 'workspace_id' | 'services' | 'expires_at' | 'revoked_at'>>> {
+  return tx.query('select id, workspace_id, services, expires_at, revoked_at from shares where id = any($1::uuid[])', [ids]);
 }
 
 export function isExpired(row: Pick<ShareRow, 'expires_at'>, now: Date): boolean {
@@ -218,6 +218,6 @@ export async function findJoinedService(
 }
 
 /** Expiry and revocation of the shares `ids`, whatever their workspaces (the sweep of streams through ended shares). */
-export async function shareEndsOf(db: Database, ids: string[]): Promise<Array<Pick<ShareRow, 'id' | 'expires_at' | 'revoked_at'>>> {
+export async function shareEndsOf(db: Database, ids: string[]): Promise<Array<Pick<ShareRow, 'id' | 'workspace_id' | 'services' | 'expires_at' | 'revoked_at'>>> {
   return withCrossWorkspace(db, (tx) => shareEnds(tx, ids));
 }
