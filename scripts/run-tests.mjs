@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const workspaces = ['packages/protocol', 'packages/tunnel', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e', 'examples/staging-db-tests', 'examples/webhook-link'];
+const workspaces = ['packages/protocol', 'packages/tunnel', 'packages/sdk', 'apps/hub', 'apps/connect', 'e2e', 'bench', 'examples/staging-db-tests', 'examples/webhook-link'];
 const only = [];
 let browser = false;
 for (let i = 2; i < process.argv.length; i++) {
@@ -56,7 +56,9 @@ const result = spawnSync(
     `--test-reporter-destination=${specFile}`,
     ...files,
   ],
-  { stdio: 'inherit', cwd: root },
+  // Agents take no direct paths in tests (they would bypass the hub these tests look at) unless a test turns them
+  // on: AgentOptions.direct, or CONNECT_DIRECT=on for the agent processes it spawns (docs/direct.md).
+  { stdio: 'inherit', cwd: root, env: { ...process.env, CONNECT_DIRECT: process.env.CONNECT_DIRECT ?? 'off' } },
 );
 if (result.status !== 0 && existsSync(specFile)) {
   const spec = readFileSync(specFile, 'utf8');

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, type ReachPath } from '@private-connect/protocol';
 
 export interface AgentConfig {
   hubUrl: string;
@@ -18,6 +18,10 @@ export interface AgentConfig {
   label: string;
   token: string;
   tokenExpiresAt: string;
+  /** Direct paths for the agents of this folder (connect up --no-direct): false turns them off; flags and CONNECT_DIRECT win. */
+  direct?: boolean;
+  /** The direct port exposing agents of this folder listen on (connect up --direct-port), e.g. one opened in a firewall. */
+  directPort?: number;
 }
 
 /** Bytes and connections through one service since its process started. */
@@ -48,6 +52,10 @@ export interface RunRecord {
   /** The hub the process is connected to, or was last (one of config.json's hubs). */
   hubUrl?: string;
   traffic?: Traffic;
+  /** A reach: the path its new streams take now, direct to the exposing agent or relayed by the hub (and why). */
+  path?: ReachPath;
+  /** An expose: the agent's direct port, or why it takes no direct connections (--no-direct, CONNECT_DIRECT=off, ...). */
+  direct?: { host: string; port: number } | { off: string };
   /** When state and traffic were last written. */
   updatedAt?: string;
 }
@@ -85,6 +93,8 @@ export async function readConfig(home: string): Promise<AgentConfig | undefined>
     const value = JSON.parse(await readFile(configPath(home), 'utf8')) as Partial<AgentConfig>;
     if (typeof value.hubUrl !== 'string' || typeof value.token !== 'string') return undefined;
     if (value.hubUrls !== undefined && !(Array.isArray(value.hubUrls) && value.hubUrls.every((u) => typeof u === 'string'))) delete value.hubUrls;
+    if (value.direct !== undefined && typeof value.direct !== 'boolean') delete value.direct;
+    if (value.directPort !== undefined && !(Number.isInteger(value.directPort) && value.directPort > 0 && value.directPort < 65536)) delete value.directPort;
     return value as AgentConfig;
   } catch {
     return undefined;

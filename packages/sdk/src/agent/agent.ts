@@ -4,7 +4,7 @@
  */
 
 import { connect as netConnect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { hostname as osHostname } from 'node:os';
+import { hostname as osHostname, networkInterfaces } from 'node:os';
 import {
   ConnectError,
   TOKEN_EXPIRY_WARNING_MS,
@@ -15,8 +15,10 @@ import {
   parseReachName,
   parseTarget,
   validateServiceName,
+  MAX_DIRECT_CANDIDATES,
   type HealthCheck,
   type Identity,
+  type ReachPath,
   type StaticKeyPair,
   type ServiceInfo,
   type ServiceProtocol,
@@ -31,6 +33,8 @@ import { monitorTarget } from '../diagnostics/target-monitor.js';
 import { KnownAgents } from './known-agents.js';
 import { loadOrCreateIdentity, loadOrCreateStaticKey } from './identity-file.js';
 import type { HealthMonitor } from '../diagnostics/health-monitor.js';
+import { DirectServer, createDirectReporter } from '../direct/direct-server.js';
+import { DirectPaths } from '../direct/direct-paths.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -68,7 +72,16 @@ export type AgentEvent =
   /** First stream to `name`: the exposing agent's identity key is now pinned (trust on first use). */
   | { type: 'agent_pinned'; name: string; agentId: string; label: string; fingerprint: string }
   /** A workspace admin rotated this agent's token; the new one is in use and handed to `onToken` (never in an event). */
-  | { type: 'token_rotated'; expiresAt: string; saved: boolean; message?: string };
+  | { type: 'token_rotated'; expiresAt: string; saved: boolean; message?: string }
+  /**
+   * The path new streams to reached service `name` take now: 'direct' (to the exposing agent's direct port at `via`)
+   * or 'relay' (through the hub, `reason` says why not direct). Sent on every change.
+   */
+  | { type: 'path'; name: string; mode: 'direct' | 'relay'; via?: string; reason?: string }
+  /** This agent takes direct connections on `port` (docs/direct.md); sent once, when it first exposes a service. */
+  | { type: 'direct_listening'; host: string; port: number }
+  /** A connection to the direct port was refused (a stranger, another workspace, an expired or replayed ticket). */
+  | { type: 'direct_refused'; remote: string; reason: string };
 
 export interface AgentOptions {
   hubUrl: string;
@@ -104,6 +117,12 @@ export interface AgentOptions {
   knownAgentsFile?: string;
   /** Accept plaintext streams (--no-e2e); a stream is plaintext only when both its agents accept it. Default false. */
   allowPlaintext?: boolean;
+  /**
+   * Direct paths (docs/direct.md): an exposing agent also listens on a direct port (`port`, default any free one, on
+   * `host`, default all IPv4 addresses) and a reaching agent carries streams over it when it can reach it. `false`:
+   * neither (--no-direct). Default: on, unless the environment says CONNECT_DIRECT=off.
+   */
+  direct?: boolean | { port?: number; host?: string };
 }
 
 export interface ReachOptions {
@@ -186,6 +205,15 @@ export class Agent {
    */
   private readonly counters = new Map<string, { connections: number; bytesIn: number; bytesOut: number; live: Set<Socket> }>();
 
+  /** The direct port of an exposing agent, listening once the first service is exposed. */
+  private directServer: DirectServer | undefined;
+  private directListening: Promise<DirectServer> | undefined;
+  private readonly directReports = createDirectReporter((streams) => this.connection.request('direct_report', { streams }));
+  /** Direct paths to the services this agent reaches; undefined with direct paths off. */
+  private readonly directPaths: DirectPaths | undefined;
+  private readonly direct: { port: number; host: string } | undefined;
+  private readonly identity: Identity;
+
   /** Pinned identity keys of the agents this one reached. */
   readonly knownAgents: KnownAgents;
   /** This agent's identity key fingerprint ("SHA256:..."), as the hub and other agents see it. */
@@ -196,6 +224,8 @@ export class Agent {
     const identity = options.identity ?? (options.identityFile ? loadOrCreateIdentity(options.identityFile) : generateIdentity());
     const staticKey = options.staticKey ?? (options.staticKeyFile ? loadOrCreateStaticKey(options.staticKeyFile) : generateStaticKey());
     this.fingerprint = keyFingerprint(identity.publicKey);
+    this.identity = identity;
+    this.direct = directSetting(options.direct);
     this.knownAgents = new KnownAgents(options.knownAgentsFile);
     this.connection = new HubConnection({
       hubUrl: options.hubUrl,
@@ -220,6 +250,22 @@ export class Agent {
       },
     });
     this.connection.onOpen((open) => this.onIncomingOpen(open));
+    this.directPaths = this.direct
+      ? new DirectPaths({
+          identity,
+          handshakes: this.connection.handshakes,
+          ask: (name) => this.connection.request('direct', { name }),
+          changed: (path) => {
+            this.emit({ type: 'path', ...path });
+            if (this.connection.connected) this.connection.request('path', path).catch(() => undefined);
+          },
+          streamFailed: (stream, code, message, by) => this.emit({ type: 'stream_reset', name: stream.service, stream: stream.id, code, message, by }),
+        })
+      : undefined;
+    this.connection.on('sessionsEnded', ({ agentId, shareId, reason }) => {
+      this.directServer?.cut({ ...(agentId !== undefined ? { agentId } : {}), ...(shareId !== undefined ? { shareId } : {}) }, reason);
+      if (agentId !== undefined) this.directPaths?.endWith(agentId);
+    });
     this.connection.on('openRejected', ({ service, from, error }) =>
       this.emit({ type: 'open_rejected', name: service, from: from.label || from.agentId, code: error.code, message: error.message }),
     );
@@ -257,6 +303,7 @@ export class Agent {
     validateServiceName(name);
     const parsed = parseTarget(target);
     const entry: ExposedService = { name, target: parsed, replace: options.replace ?? false, protocol: options.protocol ?? 'tcp', hubPort: options.hubPort ?? false };
+    if (this.direct) await this.listenDirect(this.direct);
     const { service } = await this.connection.request('expose', exposeArgs(entry));
     this.exposed.set(name, entry);
     this.emit({ type: 'exposed', service });
@@ -283,6 +330,7 @@ export class Agent {
   /** Stops exposing `name` and removes it from the workspace. */
   async unexpose(name: string): Promise<void> {
     this.exposed.delete(name);
+    this.directServer?.cutService(name);
     this.monitors.get(name)?.stop();
     this.monitors.delete(name);
     await this.connection.request('unexpose', { name });
@@ -317,12 +365,14 @@ export class Agent {
     this.reaches.set(name, state);
     this.emit({ type: 'listening', name, host, port: state.port, ...(choice.wanted !== undefined ? { wanted: choice.wanted } : {}), service });
     await this.registerReach(state);
+    this.directPaths?.watch(name);
     return {
       name,
       host,
       port: state.port,
       close: async () => {
         this.reaches.delete(name);
+        this.directPaths?.unwatch(name);
         for (const socket of state.sockets) socket.destroy();
         await new Promise<void>((resolve) => server.close(() => resolve()));
       },
@@ -365,7 +415,54 @@ export class Agent {
     for (const monitor of this.monitors.values()) monitor.stop();
     this.monitors.clear();
     this.shareFilter?.close();
+    this.directPaths?.close();
+    this.directReports.stop();
+    await this.directServer?.close();
     await this.connection.close();
+  }
+
+  /** The path new streams to each reached service take now (direct or through the hub, and why). */
+  paths(): ReachPath[] {
+    if (this.directPaths) return this.directPaths.paths();
+    return [...this.reaches.keys()].map((name) => ({ name, mode: 'relay', reason: 'direct paths are off on this agent (--no-direct)' }));
+  }
+
+  /** The port this agent takes direct connections on; undefined before its first expose, or with them off. */
+  get directPort(): number | undefined {
+    return this.directServer?.port;
+  }
+
+  /** Starts the direct port (once) and tells the hub where it is. */
+  private listenDirect(direct: { port: number; host: string }): Promise<DirectServer> {
+    this.directListening ??= (async () => {
+      const server = new DirectServer({
+        identity: this.identity,
+        handshakes: this.connection.handshakes,
+        self: () => this.connection.identity,
+        onOpen: (open) => this.onIncomingOpen(open),
+        report: (stream) => this.directReports.report(stream),
+        refused: (remote, reason) => this.emit({ type: 'direct_refused', remote, reason }),
+        rejected: (notice, error) =>
+          this.emit({ type: 'open_rejected', name: notice.service, from: notice.from.label || notice.from.agentId, code: error.code, message: error.message }),
+      });
+      const port = await server.listen(direct.port, direct.host);
+      this.directServer = server;
+      this.emit({ type: 'direct_listening', host: direct.host, port });
+      await this.advertise(server);
+      return server;
+    })();
+    this.directListening.catch(() => (this.directListening = undefined));
+    return this.directListening;
+  }
+
+  private async advertise(server: DirectServer): Promise<void> {
+    const port = server.port;
+    if (port === undefined || !this.direct) return;
+    try {
+      await this.connection.request('advertise', { port, addrs: localAddresses(this.direct.host) });
+    } catch {
+      // An older hub, or the connection went: the next welcome advertises again.
+    }
   }
 
   private onLocalConnection(state: ReachState, socket: Socket): void {
@@ -374,7 +471,8 @@ export class Agent {
     socket.on('close', () => state.sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
-    this.connection.openStream(state.name).then(
+    const direct = this.directPaths?.open(state.name) ?? Promise.resolve(undefined);
+    direct.then((stream) => stream ?? this.connection.openStream(state.name)).then(
       (stream) => {
         if (socket.destroyed) return stream.reset('STREAM_CLOSED', 'the local client went away before the stream opened');
         stream.attach(socket);
@@ -436,6 +534,9 @@ export class Agent {
 
   /** After a reconnect: expose every service and register every reach again. */
   private async reannounce(): Promise<void> {
+    if (this.directServer) await this.advertise(this.directServer);
+    this.directPaths?.retryAll();
+    for (const path of this.directPaths?.paths() ?? []) this.connection.request('path', path).catch(() => undefined);
     for (const entry of this.exposed.values()) {
       try {
         const { service } = await this.connection.request('expose', exposeArgs(entry));
@@ -448,4 +549,29 @@ export class Agent {
     }
     for (const state of this.reaches.values()) await this.registerReach(state);
   }
+}
+
+/** The direct setting of AgentOptions.direct, or undefined when direct paths are off. */
+function directSetting(option: AgentOptions['direct']): { port: number; host: string } | undefined {
+  const on = option ?? process.env.CONNECT_DIRECT !== 'off';
+  if (on === false) return undefined;
+  const chosen = typeof on === 'object' ? on : {};
+  return { port: chosen.port ?? 0, host: chosen.host ?? '0.0.0.0' };
+}
+
+/**
+ * The addresses to advertise for a direct port on `host`: that address alone, or for all addresses every IPv4
+ * address of this machine (loopback last, for agents on the same machine), at most MAX_DIRECT_CANDIDATES.
+ */
+function localAddresses(host: string): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return [host];
+  const outside: string[] = [];
+  const loopback: string[] = [];
+  for (const entries of Object.values(networkInterfaces())) {
+    for (const entry of entries ?? []) {
+      if (entry.family !== 'IPv4') continue;
+      (entry.internal ? loopback : outside).push(entry.address);
+    }
+  }
+  return [...new Set([...outside, ...loopback])].slice(0, MAX_DIRECT_CANDIDATES);
 }

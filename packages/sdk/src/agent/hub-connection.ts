@@ -42,6 +42,7 @@ import { TunnelStream, type StreamTransport } from '@private-connect/tunnel';
 import { hubCa, hubConnectError } from './hub-url.js';
 import { createReconnectPolicy, type ReconnectPolicy } from './reconnect-policy.js';
 import { streamHandshakes, type E2EOptions, type StreamHandshakes } from './stream-handshake.js';
+import { serveOpen, type IncomingOpen, type OpenConnection } from './serve-open.js';
 import type { OpenerPlan, ServiceKeys } from '../e2e/sessions.js';
 
 export interface HubConnectionOptions {
@@ -99,13 +100,7 @@ export interface HubConnectionEvents {
   sessionsEnded: [{ agentId?: string; shareId?: string; reason: string; ended: number }];
 }
 
-/** An incoming stream request: accept() once the local target is connected, or refuse(). */
-export interface IncomingOpen {
-  notice: OpenNotice;
-  stream: TunnelStream;
-  accept(): void;
-  refuse(code: ConnectError['code'], message: string): void;
-}
+export type { IncomingOpen } from './serve-open.js';
 
 interface PendingRequest {
   resolve(value: unknown): void;
@@ -162,8 +157,8 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
   private openHandler: ((open: IncomingOpen) => void) | undefined;
   /** Which hub is tried next, and when. */
   private readonly reconnect: ReconnectPolicy;
-  /** The end-to-end handshakes of the streams this agent opens and serves. */
-  private readonly handshakes: StreamHandshakes;
+  /** The end-to-end handshakes of the streams this agent opens and serves (its direct connections use them too). */
+  readonly handshakes: StreamHandshakes;
   /** Round-trip time of the last ping, in ms. */
   rttMs: number | undefined;
   /** The connection window of the current socket, shared by all its streams (full again on each new socket). */
@@ -532,58 +527,16 @@ export class HubConnection extends EventEmitter<HubConnectionEvents> implements 
 
   private onIncomingOpen(frame: Frame): void {
     const notice = parseOpenNotice(frame.payload);
-    const id = frame.streamId;
-    const stream = new TunnelStream(id, this, notice.service);
-    const refuse = (code: ConnectError['code'], message: string) =>
-      this.send(encodeJsonFrame(FrameType.OPEN_ERROR, id, { code, message }));
-    if (!this.openHandler) return refuse('SERVICE_NOT_FOUND', `Service not found: ${notice.service}`);
-    const decided = this.handshakes.decide(notice);
-    if (decided instanceof ConnectError) {
-      this.emit('openRejected', { service: notice.service, from: notice.from, error: decided });
-      return refuse(decided.code, decided.message);
-    }
-    let plan: ReturnType<StreamHandshakes['take']> | undefined;
-    if (decided.encrypt) {
-      try {
-        plan = this.handshakes.take(notice);
-      } catch (err) {
-        // An offer that does not verify (a forged handshake, a replayed stream number, a session ended here) fails
-        // this stream only: it is refused before the local target is even connected.
-        const error = err instanceof ConnectError ? err : new ConnectError('E2E_HANDSHAKE_FAILED', String(err));
-        this.emit('openRejected', { service: notice.service, from: notice.from, error });
-        return refuse(error.code, error.message);
-      }
-    }
-    if (plan?.kind === 'stream') {
-      // A stream of a session: the opener may have sent records behind OPEN; they are opened and kept until attach.
-      stream.session = plan.session;
-      this.streams.set(id, stream);
-    }
-    let answered = false;
+    const stream = new TunnelStream(frame.streamId, this, notice.service);
     const socketAtOpen = this.ws;
-    this.openHandler({
-      notice,
-      stream,
-      accept: () => {
-        if (answered || this.ws !== socketAtOpen) return;
-        answered = true;
-        if (!plan) {
-          this.streams.set(id, stream);
-          return this.send(encodeFrame(FrameType.OPEN_OK, id));
-        }
-        if (plan.kind === 'stream') return this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: plan.answer }));
-        const { session, answer } = plan.accept();
-        stream.session = session;
-        this.streams.set(id, stream);
-        this.send(encodeJsonFrame(FrameType.OPEN_OK, id, { e2e: answer }));
-      },
-      refuse: (code, message) => {
-        if (answered || this.ws !== socketAtOpen) return;
-        answered = true;
-        if (this.streams.get(id) === stream) stream.abort();
-        refuse(code, message);
-      },
-    });
+    const conn: OpenConnection = {
+      handshakes: this.handshakes,
+      streams: this.streams,
+      send: (f) => this.send(f),
+      alive: () => this.ws === socketAtOpen,
+      rejected: (n, error) => this.emit('openRejected', { service: n.service, from: n.from, error }),
+    };
+    serveOpen(conn, stream, notice, 'hub', this.openHandler);
   }
 
   private onOpenAnswer(frame: Frame): void {
