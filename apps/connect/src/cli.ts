@@ -23,6 +23,7 @@ import { join, type JoinOptions } from './commands/join.js';
 import { createLinkCommand, listLinksCommand, revokeLinkCommand, type LinkOptions } from './commands/link.js';
 import { listInvitations, revokeInvitationCommand } from './commands/invitations.js';
 import type { HubApiOptions } from './hub-api.js';
+import type { DirectFlags } from './direct-setting.js';
 
 export const VERSION = '0.1.0';
 const COMMANDS = new Set(['audit', 'invitations', 'link', 'share', 'join', 'up', 'expose', 'reach', 'ls', 'list', 'status', 'down', 'help', 'daemon', 'doctor', 'completion']);
@@ -75,6 +76,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--label <label>', 'name of this machine in the workspace (default: hostname)')
     .option('--rotate-token', 'replace this agent\'s token now; the old one keeps working for 24 hours')
     .option('--device', 'enrol by device code even without a terminal: print the code, wait for a member to approve it in a browser')
+    .option('--direct', 'direct paths between agents on again for this config folder (the default)')
+    .option('--no-direct', 'remember in config.json: the agents of this config folder take no direct paths, everything goes through the hub')
+    .option('--direct-port <port>', 'remember in config.json: the TCP port exposing agents here take direct connections on (e.g. one opened in a firewall)')
     .action(action((ctx, options: UpOptions) => up(ctx, options)));
 
   program
@@ -119,6 +123,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .option('--hub-port', 'also give it a TCP port on the hub, for clients that run no agent')
     .option('--check-interval <seconds>', 'how often to check the target and report its health to the hub (default 30; 0: never)')
     .option('--no-e2e', 'also serve plaintext streams to agents that reach it with --no-e2e (end-to-end encryption is on by default)')
+    .option('--direct', 'take direct connections from reaching agents even when CONNECT_DIRECT=off or connect up --no-direct says otherwise')
+    .option('--no-direct', 'take no direct connections: every stream comes through the hub (default: on, unless CONNECT_DIRECT=off)')
+    .option('--direct-port <port>', 'the TCP port reaching agents connect to directly, e.g. one opened in a firewall (docs/direct.md)')
     .addHelpText('after', '\nShorthand: connect localhost:5432  is  connect expose localhost:5432 --name postgres')
     .action(action((ctx, target: string, options: ExposeOptions) => expose(ctx, target, options)));
 
@@ -130,6 +137,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     .addOption(new Option('--host <address>', 'local address to listen on').default('127.0.0.1'))
     .option('--check', 'check the service end to end (DNS, TCP, TLS, HTTP, latency) and exit: 0 when all checks pass')
     .option('--no-e2e', 'accept plaintext streams when the exposing agent also runs with --no-e2e (end-to-end encryption is on by default)')
+    .option('--direct', 'connect to the exposing agent directly when it can be reached, even when CONNECT_DIRECT=off or connect up --no-direct says otherwise')
+    .option('--no-direct', 'send every stream through the hub, never directly to the exposing agent (default: direct when possible, unless CONNECT_DIRECT=off)')
     .action(action((ctx, name: string, options: ReachOptions) => reach(ctx, name, options)));
 
   program
@@ -241,7 +250,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   daemon
     .command('run')
     .description('run the daemon in the foreground (what systemd and launchd start)')
-    .action(action((ctx) => runDaemon(ctx)));
+    .option('--direct', 'take direct paths even when CONNECT_DIRECT=off or connect up --no-direct says otherwise')
+    .option('--no-direct', 'no direct port, and reaches send every stream through the hub (default: config.json, see connect up --no-direct)')
+    .option('--direct-port <port>', 'the TCP port the daemon takes direct connections on (default: config.json\'s, see connect up --direct-port)')
+    .action(action((ctx, options: DirectFlags) => runDaemon(ctx, options)));
 
   try {
     await program.parseAsync(rewriteShorthand(argv), { from: 'user' });

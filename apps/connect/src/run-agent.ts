@@ -3,7 +3,7 @@
  * reaches is remembered in state.json (for `connect daemon run`); its run record carries state and traffic.
  */
 
-import { ConnectError } from '@private-connect/protocol';
+import { ConnectError, type ReachPath } from '@private-connect/protocol';
 import {
   Agent,
   homeAgentOptions,
@@ -20,6 +20,7 @@ import { requireConfig, type Context } from './context.js';
 import { tokenExpiryWarning } from './token-warning.js';
 import { color, progress, type Output } from './output.js';
 import { serviceStatus } from './service-status.js';
+import { clean, describePath, resolveDirect, type DirectChoice, type DirectSetting } from './direct-setting.js';
 
 /** How often a running agent rewrites its run record with its state and traffic (what `connect status` shows). */
 export const RUN_UPDATE_MS = 2000;
@@ -34,9 +35,38 @@ export function stateEntryOf(event: AgentEvent): StateEntry | undefined {
   return undefined;
 }
 
-/** What every agent process of this config folder runs with (the SDK's homeAgentOptions, with the CLI's environment). */
-export function agentOptions(ctx: Context, config: AgentConfig, onEvent: (event: AgentEvent) => void): AgentOptions {
-  return homeAgentOptions(ctx.home, config, { allowInsecure: ctx.env.allowInsecure, reconnectMaxMs: ctx.env.reconnectMaxMs, onEvent });
+/**
+ * What every agent process of this config folder runs with (the SDK's homeAgentOptions, with the CLI's environment),
+ * direct paths as the flags (`direct`), CONNECT_DIRECT and config.json say.
+ */
+export function agentOptions(ctx: Context, config: AgentConfig, onEvent: (event: AgentEvent) => void, direct: DirectSetting = resolveDirect({}, ctx.env, config)): AgentOptions {
+  return { ...homeAgentOptions(ctx.home, config, { allowInsecure: ctx.env.allowInsecure, reconnectMaxMs: ctx.env.reconnectMaxMs, onEvent }), direct: direct.direct };
+}
+
+/** What a run record says of direct paths: a reach's current path, an expose's direct port or why there is none. */
+export function directOfRecord(agent: Pick<Agent, 'paths'>, record: Pick<RunRecord, 'command' | 'name'>, listening: { host: string; port: number } | undefined, setting: DirectSetting): Pick<RunRecord, 'path' | 'direct'> {
+  if (record.command === 'reach') {
+    if (setting.off) return { path: offPath(record.name, setting.off) };
+    const path = agent.paths().find((p) => p.name === record.name);
+    return path ? { path } : {};
+  }
+  if (setting.off) return { direct: { off: setting.off } };
+  return listening ? { direct: listening } : {};
+}
+
+/** A reach's path when this agent takes no direct paths, saying which setting turned them off. */
+function offPath(name: string, off: string): ReachPath {
+  return { name, mode: 'relay', reason: `direct paths are off on this agent (${off})` };
+}
+
+/**
+ * With direct paths off the SDK sends no path event: `connect expose` says once that it takes no direct connections,
+ * `connect reach` that its streams go through the hub, each with the setting that turned them off.
+ */
+export function printDirectOff(out: Output, setting: DirectSetting, record: Pick<RunRecord, 'command' | 'name'>): void {
+  if (!setting.off) return;
+  if (record.command === 'reach') return printEvent(out, { type: 'path', ...offPath(record.name, setting.off) });
+  out.event({ type: 'direct_off', reason: setting.off }, color.dim(`direct connections off (${setting.off})`));
 }
 
 /** Starts the agent, runs `setup` (expose or reach), then waits for a signal or a fatal error. Returns the exit code. */
@@ -44,9 +74,15 @@ export async function runAgent(
   ctx: Context,
   record: Omit<RunRecord, 'pid' | 'startedAt'>,
   setup: (agent: Agent) => Promise<Partial<RunRecord>>,
-  tuning: Pick<AgentOptions, 'allowPlaintext'> = {},
+  tuning: Pick<AgentOptions, 'allowPlaintext'> & { direct?: DirectChoice } = {},
 ): Promise<number> {
   const config = await requireConfig(ctx);
+  const { direct: choice, ...agentTuning } = tuning;
+  const setting = resolveDirect(choice ?? {}, ctx.env, config, record.command);
+  /** The exposing agent's direct port (direct_listening), printed once and kept in the run record. */
+  let listening: { host: string; port: number } | undefined;
+  /** Rewrites the run record now (a reach's path changed); set once the record exists. */
+  let refresh: () => void = () => undefined;
   let fail: (err: ConnectError) => void = () => undefined;
   const fatal = new Promise<ConnectError>((resolve) => (fail = resolve));
   /** printEvent already printed the fatal error; what setup rejects with afterwards is the same error. */
@@ -56,7 +92,13 @@ export async function runAgent(
   const spin = progress(ctx.out, `connecting to ${config.hubUrl}`);
   const agent = new Agent({
     ...agentOptions(ctx, config, (event) => {
+      if (event.type === 'direct_listening') {
+        const seen = listening?.port === event.port && listening.host === event.host;
+        listening = { host: event.host, port: event.port };
+        if (seen) return;
+      }
       printEvent(ctx.out, event);
+      if (event.type === 'path') refresh();
       if (event.type === 'connected') [hubState, hubUrl] = ['connected', event.hubUrl];
       if (event.type === 'disconnected') hubState = 'reconnecting';
       const entry = stateEntryOf(event);
@@ -65,8 +107,8 @@ export async function runAgent(
         fatalPrinted = true;
         fail(new ConnectError(event.code as ConnectError['code'], event.message));
       }
-    }),
-    ...tuning,
+    }, setting),
+    ...agentTuning,
   });
   let removeRecord: (() => Promise<void>) | undefined;
   let ticker: NodeJS.Timeout | undefined;
@@ -79,12 +121,21 @@ export async function runAgent(
   process.once('SIGTERM', onSignal);
   try {
     const extra = await Promise.race([setup(agent), fatal.then((err) => Promise.reject(err))]).finally(() => spin.stop());
+    printDirectOff(ctx.out, setting, record);
     const base: RunRecord = { ...record, ...extra, pid: process.pid, startedAt: new Date().toISOString() };
-    const snapshot = (): RunRecord => ({ ...base, state: hubState, ...(hubUrl ? { hubUrl } : {}), traffic: agent.traffic(record.name), updatedAt: new Date().toISOString() });
+    const snapshot = (): RunRecord => ({
+      ...base,
+      state: hubState,
+      ...(hubUrl ? { hubUrl } : {}),
+      traffic: agent.traffic(record.name),
+      ...directOfRecord(agent, record, listening, setting),
+      updatedAt: new Date().toISOString(),
+    });
     removeRecord = await recordRun(ctx.home, snapshot());
-    ticker = setInterval(() => {
-      writing = updateRun(ctx.home, snapshot()).catch(() => undefined);
-    }, RUN_UPDATE_MS);
+    // One write after another: a path change and the ticker never race to rename the same temp file.
+    const update = () => void (writing = writing.then(() => updateRun(ctx.home, snapshot())).catch(() => undefined));
+    refresh = update;
+    ticker = setInterval(update, RUN_UPDATE_MS);
     ticker.unref();
     const outcome = await Promise.race([stopped.then(() => undefined), fatal]);
     if (outcome) return 1; // already printed by printEvent
@@ -96,6 +147,7 @@ export async function runAgent(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    refresh = () => undefined;
     spin.stop();
     clearInterval(ticker);
     await writing;
@@ -154,6 +206,13 @@ export function printEvent(out: Output, event: AgentEvent): void {
       const who = event.by === 'local' ? 'found here' : 'reset by the other end';
       return out.event(event, `${color.red('✗')} stream ${event.stream} of ${event.name} reset (${who}): ${event.code}: ${message}`);
     }
+    case 'path':
+      return out.event(event, event.mode === 'direct' ? `${color.green('✓')} ${describePath(event)}` : `${color.dim('·')} ${describePath(event)}`);
+    case 'direct_listening':
+      return out.event(event, `${color.green('✓')} direct connections on port ${color.bold(String(event.port))}`);
+    case 'direct_refused':
+      // Whoever connected to the direct port learnt nothing; the exposing side says who and why.
+      return out.event(event, `${color.yellow('!')} refused a direct connection from ${clean(event.remote)}: ${clean(event.reason)}`);
     case 'agent_pinned':
       return out.event(event, `${color.green('✓')} ${event.name}: end-to-end encrypted to agent ${color.bold(event.label)}, key ${event.fingerprint} (pinned on first use in known_agents.json)`);
     case 'target_unreachable':

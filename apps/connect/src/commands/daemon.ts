@@ -93,6 +93,8 @@ export async function daemonInstall(ctx: Context, options: DaemonOptions): Promi
   const home = resolve(ctx.home);
   const env: Record<string, string> = { CONNECT_HOME: home, CONNECT_HUB_URL: config.hubUrl };
   if (ctx.env.allowInsecure) env.CONNECT_ALLOW_INSECURE = 'true';
+  // CONNECT_DIRECT at install time holds for the daemon too (config.json's setting, connect up --no-direct, needs nothing).
+  if (ctx.env.direct !== undefined) env.CONNECT_DIRECT = ctx.env.direct ? 'on' : 'off';
   if (options.ca) env.CONNECT_CA_FILE = resolve(options.ca);
   const spec = { node: process.execPath, entry: cliEntry(), env, home, ...(scope === 'system' && userInfo().uid !== 0 ? { user: userInfo().username } : {}) };
   const file = serviceFilePath(platform, scope, options.root ?? '/');

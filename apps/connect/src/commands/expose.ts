@@ -3,6 +3,7 @@
 import { ConnectError, autoName, formatTarget, parseTarget, validateServiceName } from '@private-connect/protocol';
 import type { Context } from '../context.js';
 import { runAgent } from '../run-agent.js';
+import { parseDirectFlags } from '../direct-setting.js';
 
 export interface ExposeOptions {
   name?: string;
@@ -15,6 +16,10 @@ export interface ExposeOptions {
   checkInterval?: string;
   /** false with --no-e2e: also serve plaintext streams to agents that ask for them with --no-e2e. */
   e2e?: boolean;
+  /** false with --no-direct: no direct port; true with --direct: one even when CONNECT_DIRECT=off. */
+  direct?: boolean;
+  /** --direct-port: the port direct connections come to (e.g. one opened in a firewall). */
+  directPort?: string;
 }
 
 /** `--check-interval` in milliseconds; undefined keeps the agent's default. */
@@ -32,8 +37,9 @@ export async function expose(ctx: Context, targetText: string, options: ExposeOp
   const name = validateServiceName(options.name ?? autoName(target));
   const targetString = formatTarget(target);
   const interval = checkIntervalMs(options.checkInterval);
+  const direct = parseDirectFlags(options);
   return runAgent(ctx, { command: 'expose', name, target: targetString }, async (agent) => {
     await agent.expose(name, targetString, { replace: options.replace ?? false, protocol: options.http ? 'http' : 'tcp', hubPort: options.hubPort ?? false, ...(interval !== undefined ? { checkIntervalMs: interval } : {}) });
     return {};
-  }, { allowPlaintext: options.e2e === false });
+  }, { allowPlaintext: options.e2e === false, direct });
 }

@@ -10,6 +10,7 @@ import { Agent, ApiClient, checkService, listRuns, type RunRecord, type ServiceC
 import { requireConfig, type Context } from '../context.js';
 import { color, withProgress } from '../output.js';
 import { agentOptions, runAgent } from '../run-agent.js';
+import { parseDirectFlags, resolveDirect, type DirectChoice } from '../direct-setting.js';
 
 export interface ReachOptions {
   port?: string;
@@ -18,11 +19,14 @@ export interface ReachOptions {
   check?: boolean;
   /** false with --no-e2e: plaintext when the exposing agent also runs with --no-e2e. */
   e2e?: boolean;
+  /** false with --no-direct: every stream through the hub; true with --direct: try direct even when CONNECT_DIRECT=off. */
+  direct?: boolean;
 }
 
 export async function reach(ctx: Context, name: string, options: ReachOptions): Promise<number> {
   parseReachName(name);
-  if (options.check) return reachCheck(ctx, name);
+  const direct = parseDirectFlags({ direct: options.direct });
+  if (options.check) return reachCheck(ctx, name, direct);
   let port: number | undefined;
   if (options.port !== undefined) {
     port = Number(options.port);
@@ -41,7 +45,7 @@ export async function reach(ctx: Context, name: string, options: ReachOptions): 
     } catch (err) {
       throw err instanceof ConnectError && err.code === 'SERVICE_NOT_FOUND' ? await notFoundWithHint(ctx, name, err) : err;
     }
-  }, { allowPlaintext: options.e2e === false });
+  }, { allowPlaintext: options.e2e === false, direct });
 }
 
 /**
@@ -84,10 +88,10 @@ async function notFoundWithHint(ctx: Context, name: string, err: ConnectError): 
 }
 
 /** `--check`: one line per check, ✓ or ✗, with what to do when it failed; `--json` prints the report. */
-async function reachCheck(ctx: Context, name: string): Promise<number> {
+async function reachCheck(ctx: Context, name: string, direct: DirectChoice): Promise<number> {
   const config = await requireConfig(ctx);
   // The same identity, pins and credentials as `connect reach`, with a short reconnect backoff: a check does not wait.
-  const agent = new Agent({ ...agentOptions(ctx, config, () => undefined), backoff: { initialMs: 250, maxMs: 2000 } });
+  const agent = new Agent({ ...agentOptions(ctx, config, () => undefined, resolveDirect(direct, ctx.env, config, 'reach')), backoff: { initialMs: 250, maxMs: 2000 } });
   const api = new ApiClient({ hubUrl: config.hubUrl, credential: config.token, allowInsecure: ctx.env.allowInsecure });
   try {
     const report = await withProgress(ctx.out, `checking ${name}`, () => checkService(agent, name, { hubUrl: config.hubUrl, api }));

@@ -8,6 +8,7 @@ import { ApiClient, listRuns, readConfig, readState, type AgentConfig, type RunR
 import type { Context } from '../context.js';
 import { color, table, withProgress } from '../output.js';
 import { tokenExpiryWarning } from '../token-warning.js';
+import { pathColumn, resolveDirect, type DirectSetting } from '../direct-setting.js';
 
 /** One line of `connect status`: a service this machine exposes or reaches. */
 export interface LocalService {
@@ -20,6 +21,10 @@ export interface LocalService {
   pid?: number;
   daemon?: boolean;
   traffic?: Traffic;
+  /** A running reach: the path its new streams take (direct, or relayed by the hub and why). */
+  path?: RunRecord['path'];
+  /** A running expose: its agent's direct port, or why it takes no direct connections. */
+  direct?: RunRecord['direct'];
 }
 
 /** 1536 → "1.5 kB"; decimal units like `ls -h --si`. */
@@ -52,6 +57,8 @@ export function localServices(runs: RunRecord[], remembered: StateEntry[]): Loca
       pid: r.pid,
       ...(r.daemon ? { daemon: true } : {}),
       ...(r.traffic ? { traffic: r.traffic } : {}),
+      ...(r.command === 'reach' && r.path ? { path: r.path } : {}),
+      ...(r.command === 'expose' && r.direct ? { direct: r.direct } : {}),
     });
   }
   for (const e of remembered) {
@@ -59,6 +66,28 @@ export function localServices(runs: RunRecord[], remembered: StateEntry[]): Loca
     out.set(`${e.kind}:${e.name}`, { kind: e.kind, name: e.name, detail: e.kind === 'reach' ? `${e.host}:${e.port}` : e.target, state: 'stopped' });
   }
   return [...out.values()];
+}
+
+/** The PATH column: "direct via 10.0.0.2:41641", "relayed: <why>" for a reach; "direct on port 41641" or "direct off (why)" for an expose. */
+export function pathText(service: Pick<LocalService, 'kind' | 'path' | 'direct'>): string {
+  const text = pathColumn({ command: service.kind, path: service.path, direct: service.direct });
+  return service.kind === 'reach' && service.path?.mode === 'direct' ? color.green(text) : text;
+}
+
+/** The services of `connect status` as a table, or the hint when there are none. */
+export function servicesTable(services: LocalService[]): string {
+  if (services.length === 0) return 'nothing exposed or reached here; start with connect expose ... or connect reach ...';
+  return table(
+    ['KIND', 'SERVICE', 'DETAIL', 'STATE', 'PATH', 'TRAFFIC', 'PID'],
+    services.map((s) => [s.kind, s.name, s.detail, stateColor(s.state), pathText(s), formatTraffic(s.traffic), s.pid === undefined ? '' : `${s.pid}${s.daemon ? ' (daemon)' : ''}`]),
+  );
+}
+
+/** What agents started here now would do: flags aside, CONNECT_DIRECT and config.json decide. */
+function directLine(setting: DirectSetting): string {
+  if (setting.off) return color.dim(`off for agents started here (${setting.off}); every stream goes through the hub`);
+  const port = typeof setting.direct === 'object' ? setting.direct.port : undefined;
+  return `on${port ? `, exposing agents listen on port ${port}` : ''}; streams go direct when the agents can reach each other, through the hub otherwise`;
 }
 
 const stateColor = (state: LocalService['state']) =>
@@ -142,13 +171,9 @@ export async function status(ctx: Context): Promise<number> {
     `hub     ${hub.url}  ${hubState(hub, config)}`,
     `token   expires ${(hub.tokenExpiresAt ?? config.tokenExpiresAt).slice(0, 10)}${hub.tokenExpiring && hub.tokenExpiresInMs !== undefined ? `  ${color.yellow(`warning: ${tokenExpiryWarning(hub.tokenExpiresAt!, hub.tokenExpiresInMs)}`)}` : ''}`,
     `config  ${ctx.home}`,
+    `direct  ${directLine(resolveDirect({}, ctx.env, config))}`,
     '',
-    services.length === 0
-      ? 'nothing exposed or reached here; start with connect expose ... or connect reach ...'
-      : table(
-          ['KIND', 'SERVICE', 'DETAIL', 'STATE', 'TRAFFIC', 'PID'],
-          services.map((s) => [s.kind, s.name, s.detail, stateColor(s.state), formatTraffic(s.traffic), s.pid === undefined ? '' : `${s.pid}${s.daemon ? ' (daemon)' : ''}`]),
-        ),
+    servicesTable(services),
   ];
   ctx.out.result(
     { enrolled: true, agentId: config.agentId, label: config.label, hubUrl: config.hubUrl, hub, configDir: ctx.home, running: runs, services },

@@ -5,12 +5,13 @@
 
 import { hostname, platform } from 'node:os';
 import { ConnectError } from '@private-connect/protocol';
-import { ApiClient, readConfig, writeConfig } from '@private-connect/sdk';
+import { ApiClient, readConfig, writeConfig, type AgentConfig } from '@private-connect/sdk';
 import type { Context } from '../context.js';
 import { color } from '../output.js';
 import { requireConfig } from '../context.js';
 import { tokenExpiryWarning } from '../token-warning.js';
 import { enrolByDevice } from './device-enrol.js';
+import { parseDirectFlags, type DirectChoice } from '../direct-setting.js';
 
 export interface UpOptions {
   hub?: string;
@@ -20,6 +21,25 @@ export interface UpOptions {
   rotateToken?: boolean;
   /** Enrol by device code even when neither stdin nor stdout is a terminal (someone approves it in a browser). */
   device?: boolean;
+  /** --no-direct / --direct: remember in config.json that the agents here take direct paths or not. */
+  direct?: boolean;
+  /** --direct-port: remember in config.json the port exposing agents here take direct connections on. */
+  directPort?: string;
+}
+
+/** config.json's direct settings after `connect up --direct | --no-direct | --direct-port N` (a port is kept when turned off). */
+export function withDirect<T extends Pick<AgentConfig, 'direct' | 'directPort'>>(config: T, choice: DirectChoice): T {
+  const next = { ...config };
+  if (choice.port !== undefined) next.directPort = choice.port;
+  if (choice.direct === false) next.direct = false;
+  else if (choice.direct === true || choice.port !== undefined) delete next.direct;
+  return next;
+}
+
+/** "direct paths on (port 41641)" / "direct paths off": what config.json now says, for people. */
+function describeDirect(config: Pick<AgentConfig, 'direct' | 'directPort'>): string {
+  if (config.direct === false) return 'direct paths off: every stream of the agents here goes through the hub';
+  return `direct paths on${config.directPort ? `; exposing agents here take direct connections on port ${config.directPort}` : ''}`;
 }
 
 /** A person may be there to read a device code: stdin or stdout is a terminal. */
@@ -35,7 +55,17 @@ export function parseHubList(value: string | undefined): string[] | undefined {
 }
 
 export async function up(ctx: Context, options: UpOptions): Promise<number> {
-  const existing = await readConfig(ctx.home);
+  const direct = parseDirectFlags(options);
+  const changesDirect = direct.direct !== undefined || direct.port !== undefined;
+  let existing = await readConfig(ctx.home);
+  if (existing && changesDirect) {
+    existing = withDirect(existing, direct);
+    await writeConfig(ctx.home, existing);
+    ctx.out.event(
+      { type: 'direct_setting', direct: existing.direct !== false, ...(existing.directPort ? { directPort: existing.directPort } : {}), configDir: ctx.home },
+      `${color.green('✓')} ${describeDirect(existing)} (saved in ${ctx.home}/config.json; running agents take it when they restart)`,
+    );
+  }
   const listed = parseHubList(options.hub ?? ctx.env.hubUrl);
   const hubUrl = listed?.[0] ?? existing?.hubUrl;
   const otherHubs = listed ? listed.slice(1) : existing?.hubUrls;
@@ -51,7 +81,7 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
             `or by device code: connect up --hub ${hubUrl} --device (prints a code to approve in a browser, and waits for it)`,
         );
       }
-      return saveEnrolment(ctx, hubUrl, await enrolByDevice(ctx, hubUrl, options.label ?? hostname()), otherHubs);
+      return saveEnrolment(ctx, hubUrl, await enrolByDevice(ctx, hubUrl, options.label ?? hostname()), otherHubs, withDirect({}, direct));
     }
     const me = await new ApiClient({ hubUrl: existing.hubUrl, credential: existing.token, allowInsecure: ctx.env.allowInsecure }).me();
     ctx.out.result(
@@ -64,7 +94,7 @@ export async function up(ctx: Context, options: UpOptions): Promise<number> {
   const client = new ApiClient({ hubUrl, credential: options.apiKey, allowInsecure: ctx.env.allowInsecure });
   const label = options.label ?? existing?.label ?? hostname();
   const enrolled = await client.enrol({ label, hostname: hostname(), platform: platform() });
-  return saveEnrolment(ctx, hubUrl, enrolled, otherHubs);
+  return saveEnrolment(ctx, hubUrl, enrolled, otherHubs, withDirect({ direct: existing?.direct, directPort: existing?.directPort }, direct));
 }
 
 /** Saves a new agent token in config.json and tells the person what to do next (API key and device flows). */
@@ -73,10 +103,13 @@ async function saveEnrolment(
   hubUrl: string,
   enrolled: { agentId: string; workspaceId: string; label: string; token: string; expiresAt: string },
   otherHubs: string[] = [],
+  direct: Pick<AgentConfig, 'direct' | 'directPort'> = {},
 ): Promise<number> {
   await writeConfig(ctx.home, {
     hubUrl,
     ...(otherHubs.length > 0 ? { hubUrls: otherHubs } : {}),
+    ...(direct.direct === false ? { direct: false } : {}),
+    ...(direct.directPort !== undefined ? { directPort: direct.directPort } : {}),
     agentId: enrolled.agentId,
     workspaceId: enrolled.workspaceId,
     label: enrolled.label,

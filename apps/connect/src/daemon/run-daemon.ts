@@ -21,7 +21,8 @@ import {
 } from '@private-connect/sdk';
 import { requireConfig, type Context } from '../context.js';
 import { color } from '../output.js';
-import { agentOptions, printEvent, RUN_UPDATE_MS } from '../run-agent.js';
+import { agentOptions, directOfRecord, printEvent, RUN_UPDATE_MS } from '../run-agent.js';
+import { parseDirectFlags, resolveDirect, type DirectFlags } from '../direct-setting.js';
 import { daemonLogPath, removeDaemonPid, rotateLog, runningDaemon, writeDaemonPid } from './daemon-files.js';
 
 /** Retries of a service the hub refused (name taken, service unknown yet, ...) back off up to this. */
@@ -44,8 +45,12 @@ interface Restored {
 const keyOf = (entry: StateEntry) => `${entry.kind}:${entry.name}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-export async function runDaemon(ctx: Context): Promise<number> {
+export async function runDaemon(ctx: Context, flags: DirectFlags = {}): Promise<number> {
+  const choice = parseDirectFlags(flags);
   const config = await requireConfig(ctx);
+  const direct = resolveDirect(choice, ctx.env, config, 'daemon');
+  /** The agent's direct port (direct_listening), kept in the expose records. */
+  let listening: { host: string; port: number } | undefined;
   const other = await runningDaemon(ctx.home);
   if (other && other.pid !== process.pid) {
     throw new ConnectError('BAD_REQUEST', `a daemon already runs for ${ctx.home} (pid ${other.pid}); see it with: connect daemon status`);
@@ -66,6 +71,8 @@ export async function runDaemon(ctx: Context): Promise<number> {
   const fatal = new Promise<ConnectError>((resolve) => (fail = resolve));
   let hubState: RunRecord['state'] = 'reconnecting';
   let hubUrl: string | undefined;
+  /** The services being run, by kind:name; entries are added by start() and deleted by drop(). */
+  const restored = new Map<string, Restored>();
   const agent = new Agent(
     agentOptions(ctx, config, (event: AgentEvent) => {
       logFile.write({ time: new Date().toISOString(), ...event });
@@ -73,16 +80,20 @@ export async function runDaemon(ctx: Context): Promise<number> {
       if (event.type === 'connected') [hubState, hubUrl] = ['connected', event.hubUrl];
       if (event.type === 'disconnected') hubState = 'reconnecting';
       if (event.type === 'fatal') fail(new ConnectError(event.code as ConnectError['code'], event.message));
-    }),
+      if (event.type === 'direct_listening') listening = { host: event.host, port: event.port };
+      if (event.type === 'path') {
+        const item = restored.get(`reach:${event.name}`);
+        if (item) void writeRecord(item);
+      }
+    }, direct),
   );
 
-  /** The services being run, by kind:name; entries are added by start() and deleted by drop(). */
-  const restored = new Map<string, Restored>();
   const snapshot = (item: Restored): RunRecord => ({
     ...item.record,
     state: item.up ? hubState : 'retrying',
     ...(hubUrl ? { hubUrl } : {}),
     traffic: agent.traffic(item.entry.name),
+    ...directOfRecord(agent, item.record, listening, direct),
     updatedAt: new Date().toISOString(),
   });
   const writeRecord = (item: Restored) => {
@@ -169,6 +180,7 @@ export async function runDaemon(ctx: Context): Promise<number> {
   const rotator = setInterval(() => void logFile.rotate(), ROTATE_CHECK_MS);
   try {
     await apply();
+    if (direct.off) log({ type: 'direct_off', reason: direct.off }, color.dim(`direct connections off (${direct.off})`));
     log({ type: 'daemon_started', pid: process.pid, home: ctx.home, services: restored.size }, `${color.green('✓')} daemon started (pid ${process.pid}); restoring ${restored.size} service(s) from ${ctx.home}/state.json`);
     const outcome = await Promise.race([stopped.then(() => undefined), fatal]);
     if (outcome) {
