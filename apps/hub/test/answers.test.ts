@@ -212,6 +212,7 @@ describe('REST answers and their schemas', () => {
     ok(await call('POST /v1/workspaces', '/v1/workspaces', { cookie: alice.cookie, body: { name: 'second' } }), 201);
     const ws = alice.workspaceId;
     ok(await call('GET /v1/workspaces/:id', `/v1/workspaces/${ws}`, { cookie: alice.cookie }), 200);
+    ok(await call('PATCH /v1/workspaces/:id', `/v1/workspaces/${ws}`, { cookie: alice.cookie, body: { directPaths: true } }), 200);
     ok(await call('POST /v1/workspaces/:id/invites', `/v1/workspaces/${ws}/invites`, { cookie: alice.cookie, body: { email: 'carol-answers@example.com', role: 'member' } }), 202);
     const carol = await call('POST /v1/auth/verify', `/v1/auth/verify?token=${encodeURIComponent(h.lastLinkToken('carol-answers@example.com'))}`);
     ok(carol, 200);

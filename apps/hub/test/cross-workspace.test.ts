@@ -332,6 +332,11 @@ describe(`cross-workspace battery (${dbKind})`, () => {
       const m = uuid();
       await same(who, { method: 'GET', path: `/v1/workspaces/${y.workspaceId}` }, { method: 'GET', path: `/v1/workspaces/${m}` }, [[y.workspaceId, m]], 'workspace');
     },
+    'PATCH /v1/workspaces/:id': async (who) => {
+      // Turning Y's direct paths off: answered like a missing workspace, and Y's setting stays (the snapshot).
+      const m = uuid();
+      await same(who, { method: 'PATCH', path: `/v1/workspaces/${y.workspaceId}`, body: { directPaths: false } }, { method: 'PATCH', path: `/v1/workspaces/${m}`, body: { directPaths: false } }, [[y.workspaceId, m]], 'workspace settings');
+    },
     'GET /v1/workspaces/:id/members': async (who) => {
       const m = uuid();
       await same(who, { method: 'GET', path: `/v1/workspaces/${y.workspaceId}/members` }, { method: 'GET', path: `/v1/workspaces/${m}/members` }, [[y.workspaceId, m]], 'members');

@@ -25,7 +25,7 @@ describe('guard', () => {
   it('refuses an agent token everything but reading its own workspace, using the relay and sharing its services', () => {
     const allowed = ACTIONS.filter((a) => isAllowed(agent, a)).sort();
     assert.deepEqual(allowed, ['agents.connect', 'agents.list', 'agents.rotate_own_token', 'links.manage', 'me.read', 'relay.use', 'services.list', 'shares.join', 'shares.manage', 'workspace.read']);
-    for (const action of ['agents.enrol', 'agents.revoke', 'agents.rotate', 'api_keys.manage', 'audit.read', 'members.manage', 'members.read', 'invitations.manage', 'workspace.manage', 'workspace.create', 'devices.approve', 'events.read'] as const) {
+    for (const action of ['agents.enrol', 'agents.revoke', 'agents.rotate', 'api_keys.manage', 'audit.read', 'members.manage', 'members.read', 'invitations.manage', 'workspace.manage', 'workspace.settings', 'workspace.create', 'devices.approve', 'events.read'] as const) {
       refuses(agent, action);
     }
   });
@@ -34,13 +34,13 @@ describe('guard', () => {
     for (const action of ['agents.connect', 'relay.use', 'agents.rotate_own_token', 'members.manage', 'workspace.manage', 'workspace.create', 'devices.approve'] as const) {
       refuses(apiKey, action);
     }
-    for (const action of ['services.list', 'agents.list', 'agents.enrol', 'agents.revoke', 'agents.rotate', 'api_keys.manage', 'audit.read', 'invitations.manage'] as const) {
+    for (const action of ['services.list', 'agents.list', 'agents.enrol', 'agents.revoke', 'agents.rotate', 'api_keys.manage', 'audit.read', 'invitations.manage', 'workspace.settings'] as const) {
       assert.ok(isAllowed(apiKey, action), action);
     }
   });
 
   it('refuses a member key management, member management, revocation and the audit log', () => {
-    for (const action of ['api_keys.manage', 'members.manage', 'invitations.manage', 'agents.revoke', 'agents.rotate', 'audit.read', 'workspace.manage', 'agents.connect', 'relay.use', 'shares.manage', 'shares.join', 'links.manage'] as const) {
+    for (const action of ['api_keys.manage', 'members.manage', 'invitations.manage', 'agents.revoke', 'agents.rotate', 'audit.read', 'workspace.manage', 'workspace.settings', 'agents.connect', 'relay.use', 'shares.manage', 'shares.join', 'links.manage'] as const) {
       refuses(member, action);
     }
     for (const action of ['services.list', 'agents.list', 'agents.enrol', 'members.read', 'me.read'] as const) assert.ok(isAllowed(member, action), action);
@@ -52,7 +52,7 @@ describe('guard', () => {
   });
 
   it('lets an admin manage keys and members but not the workspace itself; only the owner may', () => {
-    for (const action of ['api_keys.manage', 'members.manage', 'invitations.manage', 'agents.revoke', 'agents.rotate', 'audit.read', 'shares.manage', 'shares.join', 'links.manage'] as const) assert.ok(isAllowed(admin, action), action);
+    for (const action of ['api_keys.manage', 'members.manage', 'invitations.manage', 'agents.revoke', 'agents.rotate', 'audit.read', 'shares.manage', 'shares.join', 'links.manage', 'workspace.settings'] as const) assert.ok(isAllowed(admin, action), action);
     refuses(admin, 'workspace.manage');
     assert.ok(isAllowed(owner, 'workspace.manage'));
     refuses(owner, 'agents.connect');

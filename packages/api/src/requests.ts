@@ -29,6 +29,15 @@ const closed = { additionalProperties: false } as const;
 const serviceName = Type.String({ minLength: 1, maxLength: MAX_SERVICE_NAME });
 const duration = Type.String({ minLength: 1, maxLength: 16, description: 'A duration: 30m, 12h, 7d, 2w.' });
 
+/** PATCH /v1/workspaces/:id: the workspace's settings to change (owners and admins, or an API key). */
+export const UpdateWorkspaceRequest = Type.Object(
+  {
+    directPaths: Type.Optional(Type.Boolean({ description: 'Hand out direct paths between agents (on by default).' })),
+  },
+  { ...closed, minProperties: 1 },
+);
+export type UpdateWorkspaceRequest = Static<typeof UpdateWorkspaceRequest>;
+
 /** POST /v1/agents/enroll and POST /v1/device/code: what an agent says about itself. */
 export const EnrolRequest = Type.Object(
   {

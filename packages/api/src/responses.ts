@@ -49,15 +49,31 @@ export const AgentSummary = Type.Object({
   identityKey: nullable(Type.String({ description: 'Its end-to-end identity key (base64 Ed25519), once it connected with one.' })),
   fingerprint: nullable(Type.String({ description: 'The identity key\'s fingerprint ("SHA256:…").' })),
   staticKey: nullable(Type.String({ description: 'Its X25519 static key for end-to-end sessions (base64), signed by the identity key, once it connected with one.' })),
+  paths: Type.Array(
+    Type.Object({
+      name: Type.String({ description: 'The service as this agent reaches it (`alias/service` through a share).' }),
+      mode: stringEnum(['direct', 'relay'], "'direct': new streams go straight to the exposing agent; 'relay': through the hub."),
+      via: Type.Optional(Type.String({ description: "The exposing agent's address the direct connection went to (host:port), when direct." })),
+      reason: Type.Optional(Type.String({ description: 'Why not direct, in words a person reads, when relayed.' })),
+      at: time,
+    }),
+    { description: 'Per reached service, the path its new streams take now, as the agent last said (connections to the hub answering only).' },
+  ),
 });
 export type AgentSummary = Static<typeof AgentSummary>;
 
-/** Open streams and bytes relayed for one service since the hub started; `bytesIn` went to the service. */
+/**
+ * Open streams and bytes relayed for one service since the hub started; `bytesIn` went to the service. Streams that
+ * went direct between two agents never cross the hub: their exposing agent reports each one when it ends.
+ */
 export const ServiceTrafficSummary = Type.Object({
   streams: Type.Integer({ minimum: 0 }),
   encryptedStreams: Type.Integer({ minimum: 0, description: 'Of the open streams, those end-to-end encrypted between two agents (the hub cannot read them).' }),
   bytesIn: Type.Integer({ minimum: 0 }),
   bytesOut: Type.Integer({ minimum: 0 }),
+  directStreams: Type.Integer({ minimum: 0, description: 'Streams that ended on a direct path between two agents (reported by the exposing agent).' }),
+  directBytesIn: Type.Integer({ minimum: 0, description: 'Bytes to the service over direct paths.' }),
+  directBytesOut: Type.Integer({ minimum: 0, description: 'Bytes from the service over direct paths.' }),
 });
 export type ServiceTrafficSummary = Static<typeof ServiceTrafficSummary>;
 
@@ -275,7 +291,17 @@ export const CreatedApiKey = Type.Composite([ApiKeyInfo, Type.Object({ key: Type
 export type CreatedApiKey = Static<typeof CreatedApiKey>;
 
 /** A workspace as a user sees it (GET /v1/workspaces, POST /v1/workspaces, GET /v1/workspaces/:id); `role` null for an API key. */
-export const WorkspaceInfo = Type.Object({ id: uuid, name: Type.String(), role: nullable(MemberRole) });
+export const WorkspaceInfo = Type.Object({
+  id: uuid,
+  name: Type.String(),
+  role: nullable(MemberRole),
+  directPaths: Type.Optional(
+    Type.Boolean({
+      description:
+        'Direct paths between agents (GET and PATCH /v1/workspaces/:id): on by default; off, the hub hands out no new direct tickets, and streams go through the hub once the tickets out lapse (within 5 minutes).',
+    }),
+  ),
+});
 export type WorkspaceInfo = Static<typeof WorkspaceInfo>;
 
 /** A member of a workspace (GET /v1/workspaces/:id/members). */

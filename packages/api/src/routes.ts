@@ -20,6 +20,7 @@ import {
   InviteRequest,
   JoinShareRequest,
   LoginRequest,
+  UpdateWorkspaceRequest,
   VerifyQuery,
 } from './requests.js';
 import * as A from './responses.js';
@@ -67,6 +68,7 @@ export const ROUTE_SCHEMAS = {
   'GET /v1/workspaces': { response: ok(A.WorkspaceList) },
   'POST /v1/workspaces': { body: CreateWorkspaceRequest, response: created(A.WorkspaceInfo) },
   'GET /v1/workspaces/:id': { params: IdParams, response: ok(A.WorkspaceInfo) },
+  'PATCH /v1/workspaces/:id': { params: IdParams, body: UpdateWorkspaceRequest, response: ok(A.WorkspaceInfo) },
   'GET /v1/workspaces/:id/members': { params: IdParams, response: ok(A.MemberList) },
   'POST /v1/workspaces/:id/invites': { params: IdParams, body: InviteRequest, response: accepted(A.InviteSent) },
   'GET /v1/workspaces/:id/invitations': { params: IdParams, response: ok(A.InvitationList) },

@@ -46,6 +46,8 @@ export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
   'GET /v1/workspaces': 'Workspaces the signed-in user belongs to.',
   'POST /v1/workspaces': 'Creates a workspace; the signed-in user becomes its admin.',
   'GET /v1/workspaces/:id': 'One workspace the user belongs to.',
+  'PATCH /v1/workspaces/:id': "Changes the workspace's settings: direct paths between agents on or off (owners and admins, or an API key).",
+
   'POST /v1/workspaces/:id/invites': 'Invites a person by email (a magic link that joins them to the workspace).',
   'GET /v1/workspaces/:id/invitations': 'Pending invitations of a workspace (admins and API keys).',
   'DELETE /v1/workspaces/:id/invitations/:invitationId': 'Revokes a pending invitation: its link answers INVITATION_REVOKED (410).',

@@ -11,6 +11,7 @@ import { registerCredentialRoutes, tokenTiming } from './credential-routes.js';
 import { registerDiagnosticsRoutes } from './diagnostics-routes.js';
 import { latestDiagnostics } from '../store/diagnostics.js';
 import type { ApiDeps } from './deps.js';
+import type { AgentConnection, KnownPath } from '../relay/agent-connection.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
@@ -89,7 +90,26 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       identityKey: row.identity_key,
       fingerprint: row.identity_key ? keyFingerprint(row.identity_key) : null,
       staticKey: row.static_key,
+      paths: pathsOf(deps.connections, principal.workspaceId, row.id),
     }));
     return { agents };
   });
+}
+
+/**
+ * The paths agent `agentId`'s connections to this hub said their reached services take (op `path`), newest per
+ * service. An agent connected to another hub of a cluster shows none here.
+ */
+function pathsOf(connections: Iterable<AgentConnection>, workspaceId: string, agentId: string): AgentSummary['paths'] {
+  const byName = new Map<string, KnownPath>();
+  for (const conn of connections) {
+    if (conn.workspaceId !== workspaceId || conn.agentId !== agentId) continue;
+    for (const path of conn.paths.values()) {
+      const known = byName.get(path.name);
+      if (!known || known.at < path.at) byName.set(path.name, path);
+    }
+  }
+  return [...byName.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map(({ at, ...path }) => ({ ...path, at: at.toISOString() }));
 }

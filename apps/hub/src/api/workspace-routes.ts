@@ -1,5 +1,5 @@
 /**
- * Workspaces and members: list and create workspaces, invite by email (magic link), list and revoke pending
+ * Workspaces and members: list and create workspaces, read and change a workspace's settings, invite by email (magic link), list and revoke pending
  * invitations, list and remove members (which revokes the member's pending invitations).
  * Routes under /v1/workspaces/:id act in workspace :id; a workspace the caller is not in answers exactly like one
  * that does not exist (guard.notFound).
@@ -11,6 +11,8 @@ import { ConnectError, isUuid } from '@private-connect/protocol';
 import type { Principal } from '../store/credentials.js';
 import { createInvitation, listPendingInvitations, revokeInvitation } from '../store/invitations.js';
 import { createWorkspace, findWorkspace, listMembers, listUserWorkspaces, MAX_WORKSPACE_NAME, removeMember } from '../store/members.js';
+import { recordAudit } from '../store/audit.js';
+import { directPathsOn, setDirectPaths } from '../store/direct.js';
 import { MAX_EMAIL, normalizeEmail } from '../store/users.js';
 import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
@@ -54,7 +56,27 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     const principal = await principalIn(request, id, 'workspace.read');
     const row = await findWorkspace(deps.db, id);
     if (!row) throw notFound('workspace', id);
-    return { id: row.id, name: row.name, role: principal.kind === 'user' ? principal.role : null };
+    const directPaths = await deps.db.withWorkspace(id, directPathsOn);
+    return { id: row.id, name: row.name, role: principal.kind === 'user' ? principal.role : null, directPaths };
+  });
+
+  // The workspace's settings. Direct paths off: no new direct tickets; those handed out lapse within
+  // DIRECT_TICKET_TTL_MS (docs/direct.md), after which every stream goes through the hub.
+  api.patch('/v1/workspaces/:id', { schema: ROUTE_SCHEMAS['PATCH /v1/workspaces/:id'] }, async (request) => {
+    const { id } = request.params;
+    const principal = await principalIn(request, id, 'workspace.settings');
+    const { directPaths } = request.body;
+    const row = await findWorkspace(deps.db, id);
+    if (!row) throw notFound('workspace', id);
+    const now = await deps.db.withWorkspace(id, async (tx) => {
+      if (directPaths === undefined) return directPathsOn(tx);
+      const before = await setDirectPaths(tx, directPaths);
+      if (before !== directPaths) {
+        await recordAudit(tx, id, { ...principalActor(principal), action: 'workspace.update', targetType: 'workspace', targetId: id, ...requestMeta(request), metadata: { directPaths } });
+      }
+      return directPaths;
+    });
+    return { id: row.id, name: row.name, role: principal.kind === 'user' ? principal.role : null, directPaths: now };
   });
 
   api.get('/v1/workspaces/:id/members', { schema: ROUTE_SCHEMAS['GET /v1/workspaces/:id/members'] }, async (request) => {

@@ -46,6 +46,8 @@ export const POLICY = {
   'me.read': { agent: true, api_key: true, roles: ALL_ROLES },
   'workspace.read': { agent: true, api_key: true, roles: ALL_ROLES },
   'workspace.manage': { agent: false, api_key: false, roles: ['owner'] },
+  /** Change the workspace's settings (PATCH /v1/workspaces/:id: direct paths on or off). */
+  'workspace.settings': { agent: false, api_key: true, roles: ADMINS },
   /** Create another workspace (the creator becomes its owner): signed-in users only. */
   'workspace.create': { agent: false, api_key: false, roles: ALL_ROLES },
   'services.list': { agent: true, api_key: true, roles: ALL_ROLES },
