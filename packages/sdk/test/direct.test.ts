@@ -307,6 +307,29 @@ describe('direct paths between two agents', () => {
       });
     }
 
+    test('connections that say nothing hold at most 256 places; the next is dropped, and the port serves again once they go', async () => {
+      const silent: Socket[] = [];
+      for (let i = 0; i < 256; i++) {
+        const s = netConnect({ host: '127.0.0.1', port });
+        s.on('error', () => undefined);
+        silent.push(s);
+        await new Promise((r) => s.once('connect', r));
+      }
+      await until('all pending', () => ((server as unknown as { pending: Set<Socket> }).pending.size >= 256 ? true : undefined));
+      const extra = netConnect({ host: '127.0.0.1', port });
+      const got = collect(extra);
+      extra.write(hello(signDirectTicket(claims(), hub.privateKey)));
+      assert.equal((await got).length, 0, 'the 257th is dropped');
+      assert.match(refusals.at(-1)!, /more than 256 connections/);
+      for (const s of silent) s.destroy();
+      await until('freed', () => ((server as unknown as { pending: Set<Socket> }).pending.size === 0 ? true : undefined));
+      const ok = netConnect({ host: '127.0.0.1', port });
+      const welcome = new Promise<Buffer>((resolve) => ok.once('data', resolve));
+      ok.write(hello(signDirectTicket(claims(), hub.privateKey)));
+      assert.ok((await welcome).length > 0);
+      ok.destroy();
+    });
+
     test('a replayed hello (the same bytes again): cut off, zero bytes back', async () => {
       const bytes = hello(signDirectTicket(claims(), hub.privateKey));
       const first = netConnect({ host: '127.0.0.1', port });

@@ -50,6 +50,9 @@ export interface DirectServerOptions {
   rejected?(notice: OpenNotice, error: ConnectError): void;
 }
 
+/** At most this many connections may be waiting for their hello (each for DIRECT_HELLO_TIMEOUT_MS at most). */
+const MAX_PENDING_HELLOS = 256;
+
 interface Accepted {
   link: DirectLink;
   claims: DirectTicketClaims;
@@ -130,6 +133,11 @@ export class DirectServer {
 
   private onConnection(socket: Socket): void {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    if (this.pending.size >= MAX_PENDING_HELLOS) {
+      // A flood of connections that say nothing: the newest wait their turn by being dropped.
+      socket.destroy();
+      return void this.options.refused?.(remote, `more than ${MAX_PENDING_HELLOS} connections are waiting for their hello`);
+    }
     this.pending.add(socket);
     let chunks: Buffer[] = [];
     let size = 0;
