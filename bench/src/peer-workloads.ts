@@ -59,6 +59,8 @@ export interface IperfResult {
    */
   machineCores?: number;
   cpuSecondsPerGB?: number;
+  /** Cores each role of the way kept busy during the test (hub, expose agent, reach agent; sshd, ssh; socat). */
+  cpuByRole?: Record<string, number>;
   error?: string;
 }
 

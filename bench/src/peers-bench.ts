@@ -1,10 +1,11 @@
 /**
  * This project beside what users would pick instead, on one machine in one run with the same workloads: direct
- * loopback, a socat relay, an OpenSSH `ssh -R` reverse forward, and hub + agents with and without end-to-end
- * encryption (peer-ways.ts). Workloads: iperf3 single stream, wrk HTTP, new connections per second, pgbench -S
- * against the machine's PostgreSQL (with and without -C) and redis-benchmark against its Redis (plain and -P 16)
- * (peer-clients.ts), many streams held open at once with the memory of every process of the way. The ways take turns in rounds (rotating who goes
- * first) so that load from elsewhere on the machine hits each alike.
+ * loopback, a socat relay, an OpenSSH `ssh -R` reverse forward, and hub + agents through the hub's relay with and
+ * without end-to-end encryption and on their direct path (peer-ways.ts). Workloads: iperf3 single stream (with the
+ * CPU of each process role of the way), wrk HTTP, new connections per second, pgbench -S against the machine's
+ * PostgreSQL (with and without -C) and redis-benchmark against its Redis (plain and -P 16) (peer-clients.ts), many
+ * streams held open at once with the memory of every process of the way. The ways take turns in rounds (rotating
+ * who goes first) so that load from elsewhere on the machine hits each alike.
  */
 
 import type { Server } from 'node:http';
@@ -24,7 +25,7 @@ import {
   type RedisSettings,
 } from './peer-clients.js';
 import { holdStreams, iperfClient, startIperfServer, type IperfResult, type IperfServer, type StreamsResult } from './peer-workloads.js';
-import { treeMemory, type TreeMemory } from './procstat.js';
+import { treeMemory, withRoleCpu, type TreeMemory } from './procstat.js';
 import { poolConnRuns, type ConnRateSummary } from './relay-bench.js';
 import { echoServer, type BenchServer } from './servers.js';
 import { connectionRate, type ConnRateRun } from './workloads.js';
@@ -36,7 +37,8 @@ export interface PeerWayResult {
   skipped?: string;
   /** Set when the way failed to start or a workload threw; its figures are then missing. */
   errors: string[];
-  iperf: { runs: IperfResult[]; megabytesPerSec: number; cpuSecondsPerGB: number };
+  /** cpuByRole: cores each role of the way kept busy during iperf3 (medians of the healthy runs; the hub's is issue 25's "near zero"). */
+  iperf: { runs: IperfResult[]; megabytesPerSec: number; cpuSecondsPerGB: number; cpuByRole: Record<string, number> };
   http: { runs: WrkResult[]; requestsPerSec: number; p50Us: number; p99Us: number };
   connRate?: ConnRateSummary;
   /** pgbench -S TPS (medians), without and with -C; absent when pgbench did not run (PeersResults.clientsNotRun says why). */
@@ -101,7 +103,7 @@ function emptyResult(spec: WaySpec): PeerWayResult {
     label: spec.label,
     ...(spec.skip ? { skipped: spec.skip } : {}),
     errors: [],
-    iperf: { runs: [], megabytesPerSec: NaN, cpuSecondsPerGB: NaN },
+    iperf: { runs: [], megabytesPerSec: NaN, cpuSecondsPerGB: NaN, cpuByRole: {} },
     http: { runs: [], requestsPerSec: NaN, p50Us: NaN, p99Us: NaN },
   };
 }
@@ -127,12 +129,17 @@ async function iperfRounds(config: BenchConfig, iperf: IperfServer, t: Turns, re
   const { peerRounds: rounds, peerIperfSeconds: secs, peerIperfOmitSeconds: omit } = config;
   progress(`peers: iperf3 single stream, -t ${secs}${omit ? ` -O ${omit}` : ''}, ${rounds} round(s) over ${t.open.length} ways`);
   await t.each(rounds, 'iperf3', async (way) => {
-    let result = await iperfClient(t.port(way, 0), secs, omit);
+    const processes = t.processes(way);
+    const test = async (): Promise<IperfResult> => {
+      const { result, cores } = await withRoleCpu(processes, () => iperfClient(t.port(way, 0), secs, omit));
+      return processes.length > 0 ? { ...result, cpuByRole: cores } : result;
+    };
+    let result = await test();
     // iperf3 -s serves one test at a time and answers "busy" until it has wound up the previous one, which through a
     // relay ends a little after that way's client returned: no test ran, so wait and ask again.
     for (let attempt = 1; result.error && IPERF_BUSY.test(result.error) && attempt <= IPERF_BUSY_RETRIES; attempt++) {
       await sleep(IPERF_BUSY_WAIT_MS * attempt);
-      result = await iperfClient(t.port(way, 0), secs, omit);
+      result = await test();
     }
     results.get(way)!.iperf.runs.push(result);
     if (result.error) {
@@ -163,6 +170,9 @@ async function connRounds(config: BenchConfig, t: Turns): Promise<Map<PeerWay, C
 function summarizeSpeed(res: PeerWayResult, connRuns: ConnRateRun[], concurrency: number): void {
   res.iperf.megabytesPerSec = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.megabytesPerSec));
   res.iperf.cpuSecondsPerGB = median(res.iperf.runs.filter((x) => !x.error).map((x) => x.cpuSecondsPerGB ?? NaN));
+  const cpuRuns = res.iperf.runs.filter((x) => !x.error && x.cpuByRole);
+  const roles = [...new Set(cpuRuns.flatMap((x) => Object.keys(x.cpuByRole!)))];
+  res.iperf.cpuByRole = Object.fromEntries(roles.map((role) => [role, median(cpuRuns.map((x) => x.cpuByRole![role] ?? NaN))]));
   const http = res.http.runs.filter(healthyWrk);
   res.http.requestsPerSec = median(http.map((x) => x.requestsPerSec));
   res.http.p50Us = median(http.map((x) => x.p50Us));
@@ -190,6 +200,7 @@ async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Ma
     const t: Turns = {
       open,
       port: (way, target) => relays.get(way)!.ports[target]!,
+      processes: (way) => relays.get(way)!.processes(),
       async each(rounds, what, work) {
         for (let r = 0; r < rounds; r++) {
           for (const way of rotate(open, r)) {
@@ -217,7 +228,10 @@ async function speedWorkloads(config: BenchConfig, specs: WaySpec[], results: Ma
     if (targets.pg) for (const [way, f] of await pgbenchRounds(config, targets.pg, pgTarget, t)) results.get(way)!.pgbench = f;
     if (targets.redisPort !== undefined) for (const [way, f] of await redisRounds(config, redisTarget, t)) results.get(way)!.redis = f;
   } finally {
-    for (const relay of relays.values()) await relay.stop();
+    for (const [way, relay] of relays) {
+      results.get(way)!.errors.push(...(relay.problems?.() ?? []).map((p) => `path: ${p}`));
+      await relay.stop();
+    }
   }
 }
 
@@ -234,6 +248,7 @@ async function streamWorkload(config: BenchConfig, spec: WaySpec, result: PeerWa
     const { streams, sample } = await holdStreams(port, config.peerStreams, 30_000, () => settledMemory(relay!, processes));
     result.streams = streams;
     if (processes.length > 0) result.memory = { idle, loaded: sample };
+    result.errors.push(...(relay.problems?.() ?? []).map((p) => `concurrent streams: path: ${p}`));
   } catch (err) {
     result.errors.push(`concurrent streams: ${message(err)}`);
   } finally {

@@ -5,6 +5,7 @@
  */
 
 import { MiB } from './config.js';
+import { directGoals, directRatioLines, hubCpu, type TargetCheck } from './direct-goals.js';
 import { runHeading } from './docs-block.js';
 import type { PeersResults, PeerWayResult } from './peers-bench.js';
 import type { PeerWay } from './peer-ways.js';
@@ -36,6 +37,7 @@ function rows(p: PeersResults): { header: string[]; body: Row[] } {
   const body: Row[] = [
     ...line(`iperf3 single stream (MB/s, median of ${p.rounds})`, (w) => w.iperf.megabytesPerSec, int),
     ...line('  machine CPU per GB moved (core-seconds), lower is better', (w) => w.iperf.cpuSecondsPerGB, (v) => fixed(v, 2)),
+    plain('  hub CPU meanwhile (1.00 = one core)', hubCpu, (v) => fixed(v, 2)),
     ...line(`HTTP wrk requests/s (median of ${p.rounds})`, (w) => w.http.requestsPerSec, int),
     ...line('HTTP latency p50 (µs), lower is better', (w) => w.http.p50Us, int),
     ...line('HTTP latency p99 (µs), lower is better', (w) => w.http.p99Us, int),
@@ -103,14 +105,12 @@ export function peersMarkdownTable(p: PeersResults): string {
   return markdownTable(header, body);
 }
 
-export interface TargetCheck {
-  way: PeerWay;
-  what: string;
-  met: boolean;
-  detail: string;
-}
+export type { TargetCheck } from './direct-goals.js';
 
-/** The issue's targets: faster than ssh -R on every workload (each connect variant), and E2E single stream ≥ 500 MB/s. */
+/**
+ * The issues' targets: the relay faster than ssh -R on every workload (each relay variant) and E2E single stream
+ * ≥ 500 MB/s; and issue 25's goals for the direct path (direct-goals.ts).
+ */
 export function peersTargets(p: PeersResults): { checks: TargetCheck[]; notes: string[] } {
   const ssh = p.ways.find((w) => w.way === 'ssh');
   const checks: TargetCheck[] = [];
@@ -147,7 +147,8 @@ export function peersTargets(p: PeersResults): { checks: TargetCheck[]; notes: s
       }
     }
   }
-  return { checks, notes };
+  const direct = directGoals(p);
+  return { checks: [...checks, ...direct.checks], notes: [...notes, ...direct.notes] };
 }
 
 export function targetLines(p: PeersResults): string[] {
@@ -197,6 +198,13 @@ function memoryByRole(w: PeerWayResult, streams: number): string {
   return `${parts.join('; ')}; idle -> ${streams} streams open`;
 }
 
+/** "hub 0.01, expose agent 0.62, reach agent 0.71": cores each role kept busy during iperf3 (empty without processes). */
+function cpuByRole(w: PeerWayResult): string {
+  return Object.entries(w.iperf.cpuByRole)
+    .map(([role, cores]) => `${role} ${fixed(cores, 2)}`)
+    .join(', ');
+}
+
 /** Lines under the terminal table: how each way was run, and what went wrong. */
 export function peersNotes(p: PeersResults): string[] {
   const out = [
@@ -213,8 +221,10 @@ export function peersNotes(p: PeersResults): string[] {
   if (p.redis) out.push(`  peers: redis-benchmark -t get,set -c ${p.redis.clients}, -n ${p.redis.requests} plain and -n ${p.redis.pipelinedRequests} with -P ${p.redis.pipeline}, on the machine's Redis`);
   for (const why of p.clientsNotRun) out.push(`  peers: ${why}`);
   for (const l of e2eRatioLines(p)) out.push(`  peers: connect ${l}`);
+  for (const l of directRatioLines(p)) out.push(`  peers: direct path ${l}`);
   for (const w of p.ways) {
     if (w.skipped) out.push(`  peers: ${w.label} skipped: ${w.skipped}`);
+    if (cpuByRole(w)) out.push(`  peers: ${w.label}, CPU during iperf3 (1.00 = one core): ${cpuByRole(w)}`);
     for (const e of w.errors) out.push(`  peers: ${w.label}: ${e}`);
     if (w.streams?.firstError) out.push(`  peers: ${w.label} streams, first error: ${w.streams.firstError}`);
     if (w.memory) out.push(`  peers: ${w.label}, memory by process: ${memoryByRole(w, p.streams)}`);
@@ -246,6 +256,7 @@ export function peersSummary(p: PeersResults): Record<string, unknown> {
               label: w.label,
               iperfMBps: metric(w, (v) => v.iperf.megabytesPerSec),
               iperfCpuSecondsPerGB: metric(w, (v) => v.iperf.cpuSecondsPerGB),
+              iperfCpuCoresByRole: w.iperf.cpuByRole,
               httpRequestsPerSec: metric(w, (v) => v.http.requestsPerSec),
               httpP50Us: metric(w, (v) => v.http.p50Us),
               httpP99Us: metric(w, (v) => v.http.p99Us),
@@ -272,6 +283,7 @@ export function peersSummary(p: PeersResults): Record<string, unknown> {
     targetNotes: notes,
     clientsNotRun: p.clientsNotRun,
     e2eRatios: e2eRatioLines(p),
+    directRatios: directRatioLines(p),
   };
 }
 
@@ -298,6 +310,8 @@ export function peersDocsBlock(p: PeersResults, quick: boolean, started: Date, m
     ...checks.map((c) => `- ${c.met ? 'met' : '**MISSED**'}: ${label(c.way)}, ${c.what}: ${c.detail}`),
     ...notes.map((n) => `- ${n}`),
     ...e2eRatioLines(p).map((l) => `- connect ${l}`),
+    ...directRatioLines(p).map((l) => `- direct path ${l}`),
+    ...p.ways.filter((w) => cpuByRole(w)).map((w) => `- ${w.label}, CPU during iperf3 (1.00 = one core): ${cpuByRole(w)}`),
     ...p.clientsNotRun.map((why) => `- ${why}`),
     ...p.ways.filter((w) => w.memory).map((w) => `- ${w.label}, memory by process: ${memoryByRole(w, p.streams)}`),
     ...p.ways.filter((w) => w.skipped).map((w) => `- ${w.label} did not run: ${w.skipped}`),

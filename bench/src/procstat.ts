@@ -47,6 +47,39 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** CPU seconds of a process and of its children it has reaped (utime, stime, cutime, cstime), or undefined. */
+function cpuWithReapedSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK; // utime, stime, cutime, cstime (14-17)
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds so far of some processes and all their descendants. A fork that exited and was reaped counts through
+ * its parent's cutime/cstime (socat's per-connection children, sshd's session processes), so a difference of two
+ * samples holds the forks that came and went between them.
+ */
+export function treeCpuSeconds(roots: number[]): number {
+  const pids = [...new Set(roots.flatMap(processTree))];
+  return pids.reduce((a, pid) => a + (cpuWithReapedSeconds(pid) ?? 0), 0);
+}
+
+/** Cores each role's processes (and their descendants) kept busy while `work` ran: CPU seconds / wall seconds, 1 = one core. */
+export async function withRoleCpu<T>(processes: Array<{ role: string; pid: number }>, work: () => Promise<T>): Promise<{ result: T; cores: Record<string, number> }> {
+  const roles = [...new Set(processes.map((p) => p.role))];
+  const sample = () => Object.fromEntries(roles.map((role) => [role, treeCpuSeconds(processes.filter((p) => p.role === role).map((p) => p.pid))]));
+  const before = sample();
+  const t0 = process.hrtime.bigint();
+  const result = await work();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const after = sample();
+  return { result, cores: Object.fromEntries(roles.map((role) => [role, (after[role]! - before[role]!) / wall])) };
+}
+
 /** CPU seconds of the whole machine (all cores) so far, from /proc/stat: busy in processes, in softirq, stolen. */
 export function machineSeconds(): { busy: number; softirq: number; steal: number } {
   try {

@@ -9,7 +9,8 @@
  *                the goals (pass/miss); hub RSS idle, then with N authenticated idle agent sockets: KiB per agent
  *   http         wrk requests/s and latency: direct, via reach, via a hub port, via a public link in path and in
  *                subdomain mode, via ssh -R; issue 21's link targets (vs the hub port, vs ssh -R) judged
- *   peers        direct, socat, ssh -R, connect with and without E2E: iperf3, wrk, conn/s, pgbench (-S, -C -S),
+ *   peers        direct, socat, ssh -R, connect through the relay with and without E2E and on its direct path
+ *                between the agents (E2E): iperf3 (with each process role's CPU), wrk, conn/s, pgbench (-S, -C -S),
  *                redis-benchmark (plain, -P 16), many streams + memory
  *   cluster      2 hubs on one PostgreSQL over NATS: throughput, round trips, conn/s with both agents on one hub vs
  *                on different hubs (skipped, saying why, without PostgreSQL or NATS; BENCH_POSTGRES_URL, BENCH_NATS_URL)
@@ -93,6 +94,9 @@ function codeVersion(): string | undefined {
 async function main(): Promise<number> {
   // Ctrl-C or a CI timeout: exit normally so the harness's exit hook kills every child (hub, agents, sshd, socat, iperf3).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+  // Every part measures the hub's relay, so the agents it starts (which inherit this environment) take no direct
+  // paths; only the peer comparison's direct way turns them on, for its own agents (peer-ways.ts).
+  process.env.CONNECT_DIRECT = 'off';
   const config = loadConfig();
   const cores = cpus().length;
   const started = new Date();
