@@ -71,7 +71,18 @@ export function useServices(): LiveServices {
     const map = new Map<string, ServiceTraffic>();
     if (services.state.status === 'ready') {
       for (const s of services.state.data) {
-        if (s.streams !== undefined) map.set(s.name, { name: s.name, streams: s.streams, encryptedStreams: s.encryptedStreams ?? 0, bytesIn: s.bytesIn ?? 0, bytesOut: s.bytesOut ?? 0 });
+        if (s.streams === undefined) continue;
+        map.set(s.name, {
+          name: s.name,
+          streams: s.streams,
+          encryptedStreams: s.encryptedStreams ?? 0,
+          bytesIn: s.bytesIn ?? 0,
+          bytesOut: s.bytesOut ?? 0,
+          // Streams that went direct between two agents, reported by the exposing agent as each one ended.
+          directStreams: s.directStreams ?? 0,
+          directBytesIn: s.directBytesIn ?? 0,
+          directBytesOut: s.directBytesOut ?? 0,
+        });
       }
     }
     for (const [name, s] of stats) map.set(name, s);

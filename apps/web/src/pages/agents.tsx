@@ -1,6 +1,7 @@
 /**
  * Agents of the workspace, searchable and filtered by status: online state live from /v1/events, version, last seen, masked address, token expiry (in
- * the warning colour within 7 days), and for admins: rotate the token of a connected agent, revoke an agent.
+ * the warning colour within 7 days), the path each reached service takes (direct, or relayed and why), and for admins: rotate the token of a
+ * connected agent, revoke an agent.
  */
 
 import { useState } from 'react';
@@ -63,6 +64,12 @@ export function AgentsPage() {
   );
 }
 
+/** "direct via host:port", or "relayed: why not direct" (GET /v1/agents `paths`, as the agent last said). */
+export function pathText(path: Agent['paths'][number]): string {
+  if (path.mode === 'direct') return path.via ? `direct via ${path.via}` : 'direct';
+  return path.reason ? `relayed: ${path.reason}` : 'relayed';
+}
+
 const AGENT_STATUSES: Array<['online' | 'offline', string]> = [['online', 'Online'], ['offline', 'Offline']];
 
 function AgentCards({ list, admin, rotate, revoke }: { list: Agent[]; admin: boolean; rotate: (a: Agent) => void; revoke: (a: Agent) => void }) {
@@ -96,6 +103,20 @@ function AgentCards({ list, admin, rotate, revoke }: { list: Agent[]; admin: boo
                 <dd data-testid="fingerprint">
                   <code>{agent.fingerprint ?? '—'}</code>
                 </dd>
+                {agent.paths?.length ? (
+                  <>
+                    <dt>Reaches</dt>
+                    <dd>
+                      <ul className="paths" aria-label={`Paths of ${agent.label}`}>
+                        {agent.paths.map((path) => (
+                          <li key={path.name} data-testid="path" data-service={path.name} data-mode={path.mode}>
+                            <code>{path.name}</code>: {pathText(path)}
+                          </li>
+                        ))}
+                      </ul>
+                    </dd>
+                  </>
+                ) : null}
                 <dt>Token expires</dt>
                 <dd className={expiring ? 'warn' : undefined} data-testid="token-expiry" data-expiring={expiring}>
                   {agent.tokenExpiresAt ? `${formatTime(agent.tokenExpiresAt)} (${relative(agent.tokenExpiresAt)})` : '—'}

@@ -92,8 +92,11 @@ function ServiceCards({ list, live }: { list: Service[]; live: LiveServices }) {
                   <>
                     <dt>Traffic</dt>
                     <dd>
-                      {traffic.streams} open{traffic.streams > 0 ? ` (${traffic.encryptedStreams} end-to-end encrypted)` : ''}, {formatBytes(traffic.bytesIn)} in,{' '}
+                      Relayed: {traffic.streams} open{traffic.streams > 0 ? ` (${traffic.encryptedStreams} end-to-end encrypted)` : ''}, {formatBytes(traffic.bytesIn)} in,{' '}
                       {formatBytes(traffic.bytesOut)} out
+                    </dd>
+                    <dd data-testid="direct-traffic" data-direct-streams={traffic.directStreams ?? 0}>
+                      Direct: {traffic.directStreams ?? 0} ended, {formatBytes(traffic.directBytesIn ?? 0)} in, {formatBytes(traffic.directBytesOut ?? 0)} out
                     </dd>
                   </>
                 ) : null}
