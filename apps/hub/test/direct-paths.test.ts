@@ -398,18 +398,19 @@ describe(`direct paths on the hub (${dbKind})`, () => {
     assert.equal(after.body.events.length, 2, 'refused reports write nothing');
   });
 
-  test("a reaching agent's paths show in GET /v1/agents, newest per service", async () => {
+  test("a reaching agent's paths show in GET /v1/agents, newest per service, addresses masked", async () => {
     const r = await connect('path-teller');
     ok(await r.agent.request('path', { name: 'db', mode: 'relay', reason: 'probing' }));
     ok(await r.agent.request('path', { name: 'db', mode: 'direct', via: '10.9.8.7:40001' }));
-    ok(await r.agent.request('path', { name: 'a/pg', mode: 'relay', reason: 'no candidate answered within 1.5 s' }));
+    ok(await r.agent.request('path', { name: 'a/pg', mode: 'relay', reason: 'no candidate answered within 1.5 s (10.9.8.7:40001)' }));
     const listed = await t.http('GET', '/v1/agents', { token: t.apiKey });
     const me = (listed.body.agents as Array<{ id: string; paths: Array<Record<string, unknown>> }>).find((x) => x.id === r.agentId)!;
     assert.deepEqual(
       me.paths.map(({ at, ...p }) => (assert.equal(typeof at, 'string'), p)),
       [
-        { name: 'a/pg', mode: 'relay', reason: 'no candidate answered within 1.5 s' },
-        { name: 'db', mode: 'direct', via: '10.9.8.7:40001' },
+        // Addresses are masked, as everywhere in the API.
+        { name: 'a/pg', mode: 'relay', reason: 'no candidate answered within 1.5 s (10.9.x.x:40001)' },
+        { name: 'db', mode: 'direct', via: '10.9.x.x:40001' },
       ],
     );
     const bad = refusal(await r.agent.request('path', { name: 'db', mode: 'teleport' }));

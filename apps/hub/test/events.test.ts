@@ -177,7 +177,7 @@ describe(`live events (${dbKind})`, () => {
       const stats = await stream.next((e) => e.event === 'stats' && e.data.services.some((s: any) => s.name === 'echo' && s.bytesIn >= 5000 && s.bytesOut >= 5000));
       const echoStats = stats.data.services.find((s: any) => s.name === 'echo');
       assert.equal(echoStats.streams, 1);
-      assert.deepEqual(Object.keys(echoStats).sort(), ['bytesIn', 'bytesOut', 'encryptedStreams', 'name', 'streams']);
+      assert.deepEqual(Object.keys(echoStats).sort(), ['bytesIn', 'bytesOut', 'directBytesIn', 'directBytesOut', 'directStreams', 'encryptedStreams', 'name', 'streams']);
       const listed = await h.request('GET', '/v1/services', { headers: { authorization: `Bearer ${x.apiKey}` } });
       const row = listed.body.services.find((s: any) => s.name === 'echo');
       assert.equal(row.streams, 1);
@@ -197,7 +197,7 @@ describe(`live events (${dbKind})`, () => {
     assert.match(seen.lastIp, /x\.x|:x:x/);
     assert.ok(!JSON.stringify(answer.body).includes('127.0.0.1'), 'no whole address');
     for (const a of answer.body.agents) {
-      assert.deepEqual(Object.keys(a).sort(), ['createdAt', 'fingerprint', 'hostname', 'id', 'identityKey', 'label', 'lastIp', 'lastSeenAt', 'online', 'platform', 'staticKey', 'tokenExpiresAt', 'version']);
+      assert.deepEqual(Object.keys(a).sort(), ['createdAt', 'fingerprint', 'hostname', 'id', 'identityKey', 'label', 'lastIp', 'lastSeenAt', 'online', 'paths', 'platform', 'staticKey', 'tokenExpiresAt', 'version']);
       assert.ok(Date.parse(a.tokenExpiresAt) > Date.parse(a.createdAt));
     }
     // Agents that connected registered their end-to-end identity key; the API shows it with its fingerprint.

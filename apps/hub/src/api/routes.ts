@@ -3,7 +3,7 @@
 import { ROUTE_SCHEMAS, type AgentSummary, type MeAnswer } from '@private-connect/api';
 import type { FastifyInstance } from 'fastify';
 import { ConnectError, MAX_LABEL, keyFingerprint } from '@private-connect/protocol';
-import { maskIp } from '../logger.js';
+import { maskIp, redactSecrets } from '../logger.js';
 import { callerOf, requires } from '../auth/auth-plugin.js';
 import { enrolAgent, listAgents } from '../store/agents.js';
 import { listServices } from '../store/services.js';
@@ -98,7 +98,8 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
 /**
  * The paths agent `agentId`'s connections to this hub said their reached services take (op `path`), newest per
- * service. An agent connected to another hub of a cluster shows none here.
+ * service. An agent connected to another hub of a cluster shows none here. Addresses in `via` and `reason` are
+ * masked as in the logs and `lastIp` (`10.0.x.x:7000`): the API never shows an agent's whole address.
  */
 function pathsOf(connections: Iterable<AgentConnection>, workspaceId: string, agentId: string): AgentSummary['paths'] {
   const byName = new Map<string, KnownPath>();
@@ -111,5 +112,10 @@ function pathsOf(connections: Iterable<AgentConnection>, workspaceId: string, ag
   }
   return [...byName.values()]
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map(({ at, ...path }) => ({ ...path, at: at.toISOString() }));
+    .map(({ at, via, reason, ...path }) => ({
+      ...path,
+      ...(via !== undefined ? { via: redactSecrets(via) } : {}),
+      ...(reason !== undefined ? { reason: redactSecrets(reason) } : {}),
+      at: at.toISOString(),
+    }));
 }
