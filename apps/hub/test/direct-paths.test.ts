@@ -27,9 +27,15 @@ import {
   type HubMessage,
   type WelcomeMessage,
 } from '@private-connect/protocol';
+import { Writable } from 'node:stream';
+import { ManualClock } from '../src/clock.js';
+import { loadConfig } from '../src/config.js';
+import { startHub, type Hub } from '../src/hub.js';
+import { createLogger } from '../src/logger.js';
 import { sweepShareStreams } from '../src/sharing/shares.js';
+import { createApiKey } from '../src/store/bootstrap.js';
 import { loadTicketKey } from '../src/store/ticket-key.js';
-import { dbKind } from './support/test-database.js';
+import { createTestDatabase, dbKind, type TestDatabase } from './support/test-database.js';
 import { eventually, startTestHub, type TestHub } from './support/test-hub.js';
 
 type Reply = Extract<HubMessage, { t: 'reply' }>;
@@ -53,8 +59,8 @@ interface RawAgent {
   closed: Promise<unknown>;
 }
 
-/** A raw agent: hello with `hello`'s fields (keys, plain), resolved after the welcome. */
-function agentOf(t: TestHub, token: string, hello: object = {}): Promise<RawAgent> {
+/** A raw agent of the hub of `t`: hello with `hello`'s fields (keys, plain), resolved after the welcome. */
+function agentOf(t: { hub: Hub }, token: string, hello: object = {}): Promise<RawAgent> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${t.hub.port}/v1/agent`, { headers: { authorization: `Bearer ${token}` } });
     const queue: HubMessage[] = [];
@@ -194,6 +200,8 @@ describe(`direct paths on the hub (${dbKind})`, () => {
         iat: now,
         exp: now + DIRECT_TICKET_TTL_MS,
         jti: 'string',
+        // The connection whose direct port the candidates are: only that process of the agent takes the ticket.
+        conn: e.agent.welcome.connectionId,
       },
     );
     assert.equal(answer.direct!.expiresAt, claims.exp);
@@ -415,5 +423,74 @@ describe(`direct paths on the hub (${dbKind})`, () => {
     );
     const bad = refusal(await r.agent.request('path', { name: 'db', mode: 'teleport' }));
     assert.equal(bad.code, 'BAD_REQUEST');
+  });
+});
+
+const NATS_URL = process.env.TEST_NATS_URL || 'nats://127.0.0.1:4222';
+
+describe(`direct paths across two hubs of a cluster (${dbKind}, NATS at ${NATS_URL})`, () => {
+  let database: TestDatabase;
+  const hubs: Hub[] = [];
+  const agents: RawAgent[] = [];
+  let apiKey = '';
+  const api = async (index: number, method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${hubs[index]!.port}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const connect = async (index: number, label: string, key: string) => {
+    const enrolled = await api(index, 'POST', '/v1/agents/enroll', key, { label });
+    assert.equal(enrolled.status, 201, JSON.stringify(enrolled.body));
+    const agent = await agentOf({ hub: hubs[index]! }, enrolled.body.token, newKeys());
+    agents.push(agent);
+    return { agentId: enrolled.body.agentId as string, agent };
+  };
+
+  before(async () => {
+    database = await createTestDatabase();
+    const config = loadConfig({ HUB_PORT: '0', WEB_PORT: 'off', HUB_HOST: '127.0.0.1', LOG_LEVEL: 'warn', NATS_URL, DATABASE_URL: 'postgres://unused@127.0.0.1:1/unused' });
+    const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
+    for (let i = 0; i < 2; i++) hubs.push(await startHub(config, { db: database.db, clock: new ManualClock(new Date()), logger: createLogger('warn', sink) }));
+    apiKey = hubs[0]!.bootstrap!.apiKey;
+  });
+
+  after(async () => {
+    for (const a of agents) a.ws.close();
+    for (const hub of hubs) await hub.close();
+    await database?.dispose();
+  });
+
+  test("a reaching agent on one hub gets the candidates of an exposing agent on the other, and revoking it reaches that agent", async () => {
+    const [guest] = await hubs[0]!.db.withSystem((tx) => tx.query<{ id: string }>(`insert into workspaces (name) values ('cluster-direct-guests') returning id`));
+    const guestKey = await createApiKey(hubs[0]!.db, guest!.id, 'guests key');
+    const exposer = await connect(1, 'far-exposer', apiKey);
+    ok(await exposer.agent.request('expose', { name: 'far-db', target: '127.0.0.1:9' }));
+    ok(await exposer.agent.request('advertise', { port: 40100, addrs: ['10.2.3.4'] }));
+    const created = await api(0, 'POST', '/v1/shares', apiKey, { name: 'far-share', services: ['far-db'], expiresIn: '1d' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal((await api(0, 'POST', '/v1/shares/join', guestKey, { code: created.body.code, alias: 'f' })).status, 201);
+    const reacher = await connect(0, 'near-reacher', guestKey);
+    // The route reaches hub 0 over NATS; the candidates come from the database.
+    const answer = await eventually(async () => {
+      const reply = await reacher.agent.request('direct', { name: 'f/far-db' });
+      return reply.ok && directOf(reply).direct ? directOf(reply) : undefined;
+    });
+    assert.deepEqual(answer.direct!.candidates, [
+      { host: '10.2.3.4', port: 40100, source: 'local' },
+      { host: '127.0.0.1', port: 40100, source: 'hub' },
+    ]);
+    // One ticket key for the deployment: the exposing agent, welcomed by hub 1, verifies hub 0's ticket.
+    assert.equal(exposer.agent.welcome.ticketKey, reacher.agent.welcome.ticketKey);
+    const claims = verifyDirectTicket(answer.direct!.ticket, ed25519Key(exposer.agent.welcome.ticketKey!)!, Date.now());
+    assert.equal(claims.to, exposer.agentId);
+    assert.equal(claims.from, reacher.agentId);
+
+    assert.equal((await api(0, 'DELETE', `/v1/agents/${reacher.agentId}`, guestKey)).status, 204);
+    const end = (await exposer.agent.next((m) => isEnd(m) && m.agentId === reacher.agentId)) as Extract<HubMessage, { t: 'end_sessions' }>;
+    assert.match(end.reason, /revoked/);
   });
 });

@@ -11,6 +11,8 @@ import {
   MAX_ACCESS_REPORT_COUNT,
   MAX_ADDRESS,
   MAX_AGENT_VERSION,
+  MAX_DIRECT_CANDIDATES,
+  MAX_DIRECT_TICKET,
   MAX_ERROR_MESSAGE,
   MAX_GOAWAY_RECONNECT_MS,
   MAX_HEALTH_CHECK_MS,
@@ -30,7 +32,6 @@ import {
   MAX_TOKEN,
 } from './limits.js';
 import { check, s } from './schema.js';
-import { MAX_DIRECT_CANDIDATES, MAX_DIRECT_TICKET } from './direct.js';
 
 /** At most this many streams in one direct_report. */
 export const MAX_DIRECT_REPORT_STREAMS = 256;

@@ -24,6 +24,7 @@
 
 import { createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { ConnectError } from './errors.js';
+import { MAX_DIRECT_TICKET } from './limits.js';
 import type { SharePolicy } from './control.js';
 import type { Identity } from './e2e.js';
 
@@ -45,10 +46,6 @@ export const DIRECT_IDLE_MS = 15_000;
 export const DIRECT_HELLO_TIMEOUT_MS = 5_000;
 /** How long the reaching agent waits for one candidate (TCP connect and welcome). */
 export const DIRECT_PROBE_TIMEOUT_MS = 1_500;
-/** At most this many candidates are advertised and handed out. */
-export const MAX_DIRECT_CANDIDATES = 16;
-/** The longest ticket accepted (claims with a share's limits stay far below). */
-export const MAX_DIRECT_TICKET = 8192;
 /** The largest direct_hello accepted (the first frame on a direct port). */
 export const MAX_DIRECT_HELLO = MAX_DIRECT_TICKET + 512;
 export const DIRECT_VERSION = 1;
@@ -81,6 +78,12 @@ export interface DirectTicketClaims {
   exp: number;
   /** Unique per ticket. */
   jti: string;
+  /**
+   * The exposing agent's hub connection whose direct port the candidates are (welcome.connectionId): several
+   * processes of one agent (two `connect expose` in one config folder) each have a port of their own, and only the
+   * one that serves the service takes its tickets.
+   */
+  conn?: string;
 }
 
 /** A candidate address of an exposing agent: `local` as the agent listed it, `hub` as the hub saw it connect. */

@@ -88,3 +88,8 @@ export const MAX_ADDRESS = 64;
 export const MAX_ACCESS_REPORT_COUNT = 1_000_000;
 /** Longest time one health check may report, in milliseconds (an hour). */
 export const MAX_HEALTH_CHECK_MS = 3_600_000;
+
+/** At most this many direct-path candidates are advertised by an agent and handed out by the hub (direct.ts). */
+export const MAX_DIRECT_CANDIDATES = 16;
+/** The longest direct ticket accepted (claims with a share's limits stay far below). */
+export const MAX_DIRECT_TICKET = 8192;

@@ -31,6 +31,7 @@ import { DirectPaths } from '../src/direct/direct-paths.js';
 const WS = randomUUID();
 const EXPOSER_ID = randomUUID();
 const OPENER_ID = randomUUID();
+const CONN_ID = randomUUID();
 
 function keysOf() {
   const identity = generateIdentity();
@@ -67,6 +68,7 @@ function claims(overrides: Partial<DirectTicketClaims> = {}): DirectTicketClaims
     iat: now,
     exp: now + 5 * 60_000,
     jti: randomUUID(),
+    conn: CONN_ID,
     ...overrides,
   };
 }
@@ -106,7 +108,7 @@ describe('direct paths between two agents', () => {
     server = new DirectServer({
       identity: exposer.identity,
       handshakes: exposerHandshakes,
-      self: () => ({ agentId: EXPOSER_ID, workspaceId: WS, ticketKey: hub.publicKey }),
+      self: () => ({ agentId: EXPOSER_ID, workspaceId: WS, connectionId: CONN_ID, ticketKey: hub.publicKey }),
       onOpen: (open) => {
         if (!exposed.has(open.notice.service)) return open.refuse('SERVICE_NOT_FOUND', 'no such service');
         assert.equal(open.path, 'direct');
@@ -284,6 +286,7 @@ describe('direct paths between two agents', () => {
       ['a ticket signed by another key', () => hello(signDirectTicket(claims(), ed25519().privateKey))],
       ['an expired ticket', () => hello(signDirectTicket(claims({ iat: Date.now() - 20 * 60_000, exp: Date.now() - 10 * 60_000 }), hub.privateKey))],
       ['a ticket for another agent', () => hello(signDirectTicket(claims({ to: randomUUID() }), hub.privateKey))],
+      ['a ticket for another process of the same agent (another hub connection)', () => hello(signDirectTicket(claims({ conn: randomUUID() }), hub.privateKey))],
       ['a valid ticket of another workspace', () => hello(signDirectTicket(claims({ ws: randomUUID(), fromWs: randomUUID() }), hub.privateKey))],
       ['a ticket held by someone without its identity key', () => hello(signDirectTicket(claims(), hub.privateKey), generateIdentity())],
       ['a hello from an hour ago', () => hello(signDirectTicket(claims(), hub.privateKey), opener.identity, Date.now() - 3600_000)],

@@ -100,7 +100,13 @@ export async function direct(conn: AgentConnection, { name }: Args<'direct'>): P
   if (!found.on) return unavailable(own ? 'this workspace turned direct paths off' : 'the workspace that shares this service turned direct paths off');
   if (!own && !(await db.withWorkspace(conn.workspaceId, directPathsOn))) return unavailable('this workspace turned direct paths off');
   if (!exposer || !found.exposer) return unavailable('the exposing agent is offline');
-  const { advertised, identityKey } = found.exposer;
+  // Several processes of one agent (two `connect expose` in one config folder) each advertise a port of their own:
+  // the candidates are those of the connection the service is routed to when it is on this hub (the agent's row
+  // holds the latest advertisement of any of them), and the ticket names that connection.
+  const local = conn.ctx.connections.has(exposer as AgentConnection) ? (exposer as AgentConnection) : undefined;
+  const advertised = local ? local.advertised : found.exposer.advertised;
+  const advertisedBy = local ? local.id : found.exposer.conn;
+  const { identityKey } = found.exposer;
   if (!advertised) return unavailable('the exposing agent advertised no direct port (an older version, or it is still starting)');
   if (advertised.port === 0) return unavailable('the exposing agent runs with --no-direct');
   if (advertised.candidates.length === 0) return unavailable('the exposing agent gave no address to reach it at');
@@ -126,6 +132,7 @@ export async function direct(conn: AgentConnection, { name }: Args<'direct'>): P
       iat: now,
       exp,
       jti: randomBytes(16).toString('base64url'),
+      ...(advertisedBy ? { conn: advertisedBy } : {}),
     },
     conn.ctx.ticketKey.privateKey,
   );

@@ -33,16 +33,16 @@ export async function clearAllAdvertised(db: Database): Promise<void> {
   await withBootstrap(db, (tx) => tx.query('update agents set direct_port = null, direct_addrs = null, direct_conn = null where direct_conn is not null'));
 }
 
-/** What agent `agentId` of the current workspace advertised, with its identity key. */
-export async function findAdvertised(tx: Queryable, agentId: string): Promise<{ advertised?: Advertised; identityKey: string | null } | undefined> {
-  const [row] = await tx.query<{ direct_port: number | null; direct_addrs: unknown; identity_key: string | null }>(
-    `select direct_port, direct_addrs, identity_key from agents where id = $1 and revoked_at is null`,
+/** What agent `agentId` of the current workspace advertised (and on which connection), with its identity key. */
+export async function findAdvertised(tx: Queryable, agentId: string): Promise<{ advertised?: Advertised; conn?: string; identityKey: string | null } | undefined> {
+  const [row] = await tx.query<{ direct_port: number | null; direct_addrs: unknown; direct_conn: string | null; identity_key: string | null }>(
+    `select direct_port, direct_addrs, direct_conn, identity_key from agents where id = $1 and revoked_at is null`,
     [agentId],
   );
   if (!row) return undefined;
   const addrs = typeof row.direct_addrs === 'string' ? (JSON.parse(row.direct_addrs) as unknown) : row.direct_addrs;
   const advertised = row.direct_port === null ? undefined : { port: row.direct_port, candidates: Array.isArray(addrs) ? (addrs as DirectCandidate[]) : [] };
-  return { ...(advertised ? { advertised } : {}), identityKey: row.identity_key };
+  return { ...(advertised ? { advertised } : {}), ...(row.direct_conn ? { conn: row.direct_conn } : {}), identityKey: row.identity_key };
 }
 
 /** Whether the current workspace hands out direct paths (on unless an admin turned them off). */

@@ -160,8 +160,9 @@ export class DirectPaths {
     if (answer.type === FrameType.OPEN_ERROR) {
       const error = errorFromBody(parseErrorPayload(answer.payload));
       this.options.handshakes.failed(state.name, plan, error.code);
-      if (error.code === 'DIRECT_REFUSED') {
-        // The ticket ran out or was revoked: the hub decides again.
+      if (error.code === 'DIRECT_REFUSED' || error.code === 'SERVICE_NOT_FOUND') {
+        // The ticket ran out or was revoked, or that process no longer serves the service (it moved to another
+        // process of the agent): this stream goes through the hub, which decides again.
         state.renewAt = 0;
         this.schedule(state, 0);
         return undefined;

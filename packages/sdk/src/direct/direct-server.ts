@@ -39,7 +39,7 @@ export interface DirectServerOptions {
   identity: Identity;
   handshakes: StreamHandshakes;
   /** Who this agent is and the hub's ticket key, from the last welcome; undefined before the first one. */
-  self(): { agentId: string; workspaceId: string; ticketKey?: string } | undefined;
+  self(): { agentId: string; workspaceId: string; connectionId: string; ticketKey?: string } | undefined;
   /** Serves an open as one from the hub would be (the agent's own handler). */
   onOpen(open: IncomingOpen): void;
   /** A direct stream ended (for the hub's audit log and traffic). */
@@ -202,6 +202,7 @@ export class DirectServer {
     const claims = verifyDirectTicket(hello.ticket, this.hubKey.key, now);
     if (claims.to !== self.agentId) throw refused('the ticket is for another agent');
     if (claims.ws !== self.workspaceId) throw refused('the ticket is for another workspace');
+    if (claims.conn !== undefined && claims.conn !== self.connectionId) throw refused("the ticket is for another process of this agent (another hub connection's direct port)");
     if (Math.abs(hello.ts - now) > DIRECT_HELLO_SKEW_MS) throw refused('the hello is too old or from the future');
     this.sweep(now);
     if (this.nonces.has(hello.nonce)) throw refused('a replayed hello');
