@@ -25,7 +25,7 @@ import {
 import { notFound } from '../auth/guard.js';
 import { recordAudit } from '../store/audit.js';
 import { agentExists } from '../store/agents.js';
-import { directPathsOn, findAdvertised, storeAdvertised } from '../store/direct.js';
+import { clearAdvertised, directPathsOn, findAdvertised, storeAdvertised } from '../store/direct.js';
 import { findService } from '../store/services.js';
 import { findOwnedShare, type ShareRow } from '../store/shares.js';
 import { MAX_PATHS_PER_CONNECTION, type AgentConnection, type DirectGrant, type SharedDirect } from './agent-connection.js';
@@ -65,6 +65,11 @@ export async function advertise(conn: AgentConnection, { port, addrs }: Args<'ad
   }
   const advertised = { port, candidates: candidates.slice(0, MAX_DIRECT_CANDIDATES * 2) };
   await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => storeAdvertised(tx, conn.agentId, conn.id, advertised));
+  // A connection that closed while this was written: its teardown found nothing to clear, so it is cleared here.
+  if (conn.state === 'closed') {
+    await conn.ctx.db.withWorkspace(conn.workspaceId, (tx) => clearAdvertised(tx, conn.agentId, conn.id));
+    return {};
+  }
   conn.advertised = advertised;
   conn.log.info({ port, candidates: advertised.candidates.length }, port > 0 ? 'direct port advertised' : 'direct paths off on this agent');
   return {};
