@@ -90,9 +90,25 @@ export class DirectLink extends EventEmitter<DirectLinkEvents> implements Stream
     return id;
   }
 
+  /**
+   * Frames sent in one turn of the event loop (the DATA and WINDOW frames of every stream that moved) leave in one
+   * write: corked here, uncorked when the turn's callbacks are done.
+   */
   send(frame: Buffer): void {
-    if (!this.closed) this.socket.write(frame);
+    if (this.closed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.socket.write(frame);
   }
+
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   streamFailed(stream: TunnelStream, error: ErrorBody, by: 'local' | 'remote'): void {
     if (this.streams.get(stream.id) === stream) this.emit('streamFailed', { stream, error, by });
