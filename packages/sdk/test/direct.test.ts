@@ -347,6 +347,20 @@ describe('direct paths between two agents', () => {
       assert.match(refusals.at(-1)!, /replayed/);
     });
 
+    test('through a share, the reaching agent names the service alias/service and the ticket the service: served', async () => {
+      const share = { id: randomUUID(), name: 'pg-share' };
+      const { direct, events } = paths(async () => answer([{ host: '127.0.0.1', port }], claims({ share, fromWs: randomUUID() })));
+      direct.watch('acme/echo');
+      await until('direct', () => events.find((e) => e.mode === 'direct'));
+      const stream = await direct.open('acme/echo');
+      assert.ok(stream, 'opened on the direct path');
+      stream.reset('STREAM_CLOSED', 'done');
+      // The share's streams are cut with the share.
+      assert.equal(server.cut({ shareId: share.id }, 'the share was revoked'), 1);
+      direct.close();
+      (server as unknown as { revokedShares: Map<string, number> }).revokedShares.clear();
+    });
+
     test('a ticket for another service opens nothing of this one, and says no more', async () => {
       exposed = new Set(['echo', 'other']);
       const socket = netConnect({ host: '127.0.0.1', port });

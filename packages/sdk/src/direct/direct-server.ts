@@ -22,6 +22,7 @@ import {
   makeDirectWelcome,
   parseDirectHello,
   parseOpenRequest,
+  parseReachName,
   verifyDirectHello,
   verifyDirectTicket,
   type DirectStreamReport,
@@ -261,7 +262,15 @@ export class DirectServer {
     if (frame.streamId === 0 || frame.streamId % 2 === 0 || link.streams.has(frame.streamId)) {
       return link.close(new ConnectError('PROTOCOL_ERROR', `stream id ${frame.streamId} is not a new odd id`));
     }
-    if (request.service !== claims.svc) return refuse('this ticket does not open that service');
+    // The reaching agent names the service as it reaches it (alias/service through a share); the ticket names the
+    // service as this agent exposes it, and so does the end-to-end handshake.
+    let wanted: string | undefined;
+    try {
+      wanted = parseReachName(request.service).service;
+    } catch {
+      wanted = undefined;
+    }
+    if (wanted !== claims.svc || (claims.share === undefined && request.service !== claims.svc)) return refuse('this ticket does not open that service');
     const now = Date.now();
     if (now > claims.exp + DIRECT_CLOCK_SKEW_MS) return refuse('the ticket expired; ask the hub for a new one');
     try {
