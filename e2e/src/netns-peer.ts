@@ -15,6 +15,8 @@
  *                                                                      {type:'probe', i, start, end, ok, error?}
  *   hold <port>                        one connection, echoed once, then held open
  *                                                                      {type:'open', at}  {type:'closed', at, error?}
+ *   pipe-out <path> <port>             (run outside the namespaces) each connection to unix socket `path` is piped
+ *                                      to 127.0.0.1:port; exits when its parent is gone  {type:'listening'}
  */
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -198,6 +200,20 @@ function hold(port: number): void {
   socket.write('held\n');
 }
 
+function pipeOut(path: string, port: number): void {
+  const parent = process.ppid;
+  const server = net.createServer((client) => {
+    const target = net.connect({ port, host: '127.0.0.1' });
+    for (const [a, b] of [[client, target], [target, client]] as const) {
+      a.on('error', () => b.destroy());
+      a.pipe(b);
+    }
+  });
+  server.listen(path, () => print({ type: 'listening', path }));
+  // Its test process was killed: nothing else would stop this one.
+  setInterval(() => process.ppid !== parent && process.exit(0), 1000);
+}
+
 const [command, ...args] = process.argv.slice(2);
 process.on('SIGTERM', () => process.exit(0));
 switch (command) {
@@ -215,6 +231,9 @@ switch (command) {
     break;
   case 'probe':
     probe(Number(args[0]), Number(args[1]));
+    break;
+  case 'pipe-out':
+    pipeOut(args[0]!, Number(args[1]));
     break;
   case 'hold':
     hold(Number(args[0]));

@@ -56,13 +56,16 @@ export interface NetLab {
   peer(role: string, args: string[], label?: string): Proc;
   /** A port on 127.0.0.1 of the test process that leads to host:port inside the namespace. */
   bridgeIn(role: string, host: string, port: number): Promise<{ port: number; close(): Promise<void> }>;
-  /** 127.0.0.1:port inside the namespace leads to 127.0.0.1:hostPort of the test's own namespace. */
+  /** 127.0.0.1:port inside the namespace leads to 127.0.0.1:hostPort of the test's own namespace (both ends are processes of their own). */
   bridgeOut(role: string, port: number, hostPort: number): Promise<void>;
   /** Stops every process started here, then removes the namespaces (their veths and rules go with them). */
   dispose(): Promise<void>;
 }
 
-/** Removes namespaces of earlier runs whose process is gone (a run killed before its `after`). */
+/**
+ * Removes namespaces of earlier runs whose test process is gone (a run killed before its `after`), with what that run
+ * left running inside them.
+ */
 function removeStale(): void {
   let names: string[] = [];
   try {
@@ -73,8 +76,21 @@ function removeStale(): void {
   for (const name of names) {
     const m = new RegExp(`^${NETNS_PREFIX}-(\\d+)-`).exec(name);
     if (!m || Number(m[1]) === process.pid || existsSync(`/proc/${m[1]}`)) continue;
-    spawnSync('ip', ['netns', 'del', name]);
+    removeNamespace(name);
   }
+}
+
+/** Deletes a namespace of this module; whatever still runs inside (started there by a run of these tests) goes too. */
+function removeNamespace(name: string): void {
+  const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  spawnSync('ip', ['netns', 'del', name]);
 }
 
 /** A new lab: namespaces `pc25-<pid>-<role>`. */
@@ -82,7 +98,8 @@ export function netLab(): NetLab {
   removeStale();
   const made: string[] = [];
   const procs: Proc[] = [];
-  const servers: net.Server[] = [];
+  /** Closes the bridges' servers of this process and their connections. */
+  const closers: Array<() => Promise<void>> = [];
   const sockDir = mkdtempSync(join(tmpdir(), `${NETNS_PREFIX}-sock-`));
   let bridges = 0;
   const ns = (role: string) => `${NETNS_PREFIX}-${process.pid}-${role}`;
@@ -123,52 +140,58 @@ export function netLab(): NetLab {
       const path = join(sockDir, `in-${++bridges}.sock`);
       lab.start(role, 'socat', [`UNIX-LISTEN:${path},fork,unlink-early`, `TCP:${host}:${port}`]);
       await until(() => existsSync(path), `the bridge into ${role} (${path})`);
-      const sockets = new Set<net.Socket>();
-      const server = net.createServer((client) => {
-        const inner = net.connect({ path });
-        for (const s of [client, inner]) {
-          sockets.add(s);
-          s.once('close', () => sockets.delete(s));
-          s.on('error', () => {
-            client.destroy();
-            inner.destroy();
-          });
-        }
-        client.pipe(inner);
-        inner.pipe(client);
-      });
-      servers.push(server);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return {
-        port: (server.address() as net.AddressInfo).port,
-        close: () =>
-          new Promise<void>((resolve) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => resolve());
-          }),
-      };
+      return pipeServer(closers, (server) => server.listen(0, '127.0.0.1'), () => net.connect({ path }));
     },
     async bridgeOut(role, port, hostPort) {
       const path = join(sockDir, `out-${++bridges}.sock`);
-      // Both ends are socat processes, so that no byte crosses the test process's event loop.
-      procs.push(startProcess('socat', [`UNIX-LISTEN:${path},fork,unlink-early`, `TCP:127.0.0.1:${hostPort}`], {}, `bridge out of ${role}`));
-      await until(() => existsSync(path), `the host end of the bridge out of ${role}`);
+      // The host's end is a child process, not this one: a test blocked in spawnSync (connect up) must not stall it.
+      // It exits when this process is gone, however that happened.
+      const hostEnd = startProcess(process.execPath, [PEER_MAIN, 'pipe-out', path, String(hostPort)], {}, `bridge out of ${role}`);
+      procs.push(hostEnd);
+      await hostEnd.waitFor((l) => l.type === 'listening', 10_000, 'the host end of the bridge listening');
       lab.start(role, 'socat', [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${path}`]);
       await until(() => lab.exec(role, ['ss', '-Hltn', `sport = :${port}`]).trim() !== '', `the bridge out of ${role} listening on ${port}`);
     },
     async dispose() {
-      for (const server of servers) server.close();
       await Promise.all(procs.map((p) => p.stop(2000)));
-      for (const name of made.reverse()) {
-        // Whatever still runs inside (a process a test started by other means) goes with its namespace.
-        const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-        for (const pid of pids) spawnSync('kill', ['-9', pid]);
-        spawnSync('ip', ['netns', 'del', name]);
-      }
+      await Promise.all(closers.map((close) => close()));
+      for (const name of made.reverse()) removeNamespace(name);
       rmSync(sockDir, { recursive: true, force: true });
     },
   };
   return lab;
+}
+
+/** A server of this process that pipes each connection to a new one from `dial`; `listen` starts it. */
+async function pipeServer(closers: Array<() => Promise<void>>, listen: (server: net.Server) => void, dial: () => net.Socket): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const inner = dial();
+    for (const s of [client, inner]) {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        inner.destroy();
+      });
+    }
+    client.pipe(inner);
+    inner.pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => resolve());
+    listen(server);
+  });
+  const address = server.address();
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }));
+  closers.push(close);
+  return { port: typeof address === 'object' && address ? address.port : 0, close };
 }
 
 async function until(ok: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
