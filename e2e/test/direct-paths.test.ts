@@ -271,6 +271,8 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
   });
 
   after(async () => {
+    const errors = hub?.proc.lines.filter((l) => typeof l === 'object' && Number(l.level) >= 50) ?? [];
+    if (errors.length > 0) console.log(`# the hub logged ${errors.length} errors: ${JSON.stringify(errors.slice(0, 5))}`);
     await lab?.dispose();
     await hub?.stop().catch(() => undefined);
     await db?.drop().catch(() => undefined);
@@ -377,7 +379,8 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
     assert.ok(firstOk, `a new connection worked after the drop: ${JSON.stringify(during.slice(0, 5))}`);
     const failover = Number(firstOk.end) - dropAt;
     const slowest = Math.max(...during.map((p) => Number(p.end) - Number(p.start)));
-    console.log(`# failover: ${failover} ms from the rule to the first new connection's echo (relay event: ${String(relay.reason)}); slowest probe ${slowest} ms; ${during.length} probes`);
+    const relayAfter = Date.parse(String(relay.time)) - dropAt;
+    console.log(`# failover: ${failover} ms from the rule to the first new connection's echo; the path said relay after ${relayAfter} ms (${String(relay.reason)}); slowest probe ${slowest} ms; ${during.length} probes`);
     assert.deepEqual(failed, [], 'no new connection failed');
     assert.ok(failover < 1500, `new connections worked again through the hub ${failover} ms after the drop`);
     assert.ok((await relayed()) > relayedBefore, 'they went through the hub');
