@@ -45,6 +45,7 @@ import {
   query,
   removeDirs,
   scratchDatabase,
+  startReach,
   type AgentHome,
   type Proc,
   type RawAgent,
@@ -541,6 +542,41 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
     console.log(`# share revoked: the direct stream closed ${shareCut} ms after DELETE /v1/shares/:id was sent`);
     assert.ok(shareCut < 1000, `cut ${shareCut} ms after the revocation`);
     console.log(`# revocation: ${Date.now() - t} ms`);
+  });
+
+  test("a share's connection rate holds on the direct path: new connections over --rate are refused with RATE_LIMITED", async () => {
+    const t = Date.now();
+    const owner = exposers.get(ECHO.name)!.home;
+    const shared = owner.run(['share', ECHO.name, '--name', 'partner-limited', '--rate', '3']);
+    assert.equal(shared.code, 0, shared.stdout + shared.stderr);
+    const u = await agent('w', 'w-partner-limited', partner.apiKey);
+    const joined = u.run(['join', (shared.json() as CreatedShare).code]);
+    assert.equal(joined.code, 0, joined.stdout + joined.stderr);
+    const name = `partner-limited/${ECHO.name}`;
+    /** Eight new connections in a row through `reach`: how many echoed, and what the reach process said of the others. */
+    const eight = async (reach: { proc: Proc; port: number }) => {
+      let passed = 0;
+      for (let i = 0; i < 8; i++) if ((await lab.peer('w', ['once', String(reach.port), '64']).waitFor((l) => l.type === 'once')).ok === true) passed++;
+      return { passed, refused: events(reach.proc, 'stream_refused').map((e) => String(e.code)) };
+    };
+    // The control: the same share through the hub (this reach takes no direct path) lets 3 through.
+    const relayedReach = await startReach((args) => u.start(args, { CONNECT_DIRECT: 'off' }), name);
+    const viaHub = await eight(relayedReach).finally(() => relayedReach.proc.stop());
+    assert.equal(viaHub.passed, 3, JSON.stringify(viaHub));
+    assert.ok(viaHub.refused.includes('RATE_LIMITED'), JSON.stringify(viaHub));
+
+    const reach = await u.reach(name);
+    try {
+      await waitPath(reach.proc, name, 'direct');
+      const before = await relayed();
+      const direct = await eight(reach);
+      console.log(`# share --rate 3: ${viaHub.passed} of 8 new connections through the hub, ${direct.passed} of 8 direct (refused: ${JSON.stringify(direct.refused)}; relayed ${(await relayed()) - before} bytes)`);
+      assert.ok(direct.passed <= 3, `${direct.passed} new connections within a minute went through a share allowing 3`);
+      assert.ok(direct.refused.includes('RATE_LIMITED'), 'the reach process reports RATE_LIMITED');
+    } finally {
+      await reach.proc.stop();
+    }
+    console.log(`# share rate: ${Date.now() - t} ms`);
   });
 
   test('two expose processes of one config folder, each with its own --direct-port (docs/direct.md), both carry their streams direct', async () => {
