@@ -49,6 +49,12 @@ export const AgentSummary = Type.Object({
   identityKey: nullable(Type.String({ description: 'Its end-to-end identity key (base64 Ed25519), once it connected with one.' })),
   fingerprint: nullable(Type.String({ description: 'The identity key\'s fingerprint ("SHA256:…").' })),
   staticKey: nullable(Type.String({ description: 'Its X25519 static key for end-to-end sessions (base64), signed by the identity key, once it connected with one.' })),
+  enrolledBy: nullable(
+    Type.String({
+      pattern: UUID_PATTERN,
+      description: "The member it belongs to: the user who approved its device login (`connect up` without an API key). Removing them from the workspace revokes it. null: enrolled with an API key, the workspace's.",
+    }),
+  ),
   paths: Type.Array(
     Type.Object({
       name: Type.String({ description: 'The service as this agent reaches it (`alias/service` through a share).' }),

@@ -24,7 +24,7 @@ export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
   'GET /readyz': 'Readiness: 200 when the database answers and the hub takes agents, 503 while starting or draining.',
   'GET /metrics': 'Prometheus metrics (METRICS_TOKEN bearer, or loopback only).',
   'GET /v1/me': 'Who the credential is: an agent (with its token expiry), an API key or a user session.',
-  'GET /v1/agents': 'Agents of the workspace: online or not, services, identity fingerprint, token expiry.',
+  'GET /v1/agents': 'Agents of the workspace: online or not, services, identity fingerprint, token expiry, the member each belongs to (`enrolledBy`).',
   'POST /v1/agents/enroll': 'Enrols an agent with an API key: returns its agent id and token (shown once).',
   'POST /v1/agents/me/rotate-token': 'An agent replaces its own token; the old one keeps working for 24 hours.',
   'POST /v1/agents/:id/rotate-token': 'An admin rotates a connected agent\'s token; the new token goes to the agent over its connection.',
@@ -52,7 +52,8 @@ export const ROUTE_SUMMARIES: Readonly<Record<string, string>> = {
   'GET /v1/workspaces/:id/invitations': 'Pending invitations of a workspace (admins and API keys).',
   'DELETE /v1/workspaces/:id/invitations/:invitationId': 'Revokes a pending invitation: its link answers INVITATION_REVOKED (410).',
   'GET /v1/workspaces/:id/members': 'Members of a workspace and their roles.',
-  'DELETE /v1/workspaces/:id/members/:userId': 'An admin removes a member.',
+  'DELETE /v1/workspaces/:id/members/:userId':
+    'An admin removes a member: their pending invitations are revoked, and so are the agents they enrolled by device login (`enrolledBy`), whose connections and direct streams end at once. Agents enrolled with an API key are the workspace\'s and stay.',
   'GET /v1/shares': 'Shares this workspace gave and joined.',
   'POST /v1/shares': 'Shares services with another workspace: a share code, with an expiry and limits.',
   'POST /v1/shares/join': 'Joins a share by its code: its services become reachable from this workspace.',

@@ -90,6 +90,7 @@ export function registerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       identityKey: row.identity_key,
       fingerprint: row.identity_key ? keyFingerprint(row.identity_key) : null,
       staticKey: row.static_key,
+      enrolledBy: row.enrolled_by,
       paths: pathsOf(deps.connections, principal.workspaceId, row.id),
     }));
     return { agents };

@@ -1,6 +1,7 @@
 /**
  * Workspaces and members: list and create workspaces, read and change a workspace's settings, invite by email (magic link), list and revoke pending
- * invitations, list and remove members (which revokes the member's pending invitations).
+ * invitations, list and remove members (which revokes the member's pending invitations and the agents they enrolled by
+ * device login, cutting those agents' connections as DELETE /v1/agents/:id does).
  * Routes under /v1/workspaces/:id act in workspace :id; a workspace the caller is not in answers exactly like one
  * that does not exist (guard.notFound).
  */
@@ -18,6 +19,7 @@ import { requestMeta, verifyLink, type IdentityDeps } from './auth-routes.js';
 import { authorize, notFound, type Action } from '../auth/guard.js';
 import { principalActor } from '../auth/actor.js';
 import { endMemberEventStreams } from './event-routes.js';
+import { cutRevokedAgent } from '../relay/cuts.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 
 /** Authenticates for workspace `id` and authorizes `action` there; another workspace's id is notFound. */
@@ -121,9 +123,16 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     if (!isUuid(userId)) throw notFound('member', userId);
     const { actorType, actorId } = principalActor(principal);
     const actor = { kind: actorType, id: actorId, role: principal.kind === 'user' ? principal.role : undefined };
-    if (!(await removeMember(deps.db, id, actor, userId, deps.clock.now(), requestMeta(request)))) throw notFound('member', userId);
+    const removed = await removeMember(deps.db, id, actor, userId, deps.clock.now(), requestMeta(request));
+    if (!removed) throw notFound('member', userId);
     // Their live view ends now, not at its next recheck.
     endMemberEventStreams(deps.events, id, userId);
+    // The agents they enrolled by device login were revoked with them: their connections end now, here and on the
+    // other hubs, and exposing agents drop their direct sessions (end_sessions), as after DELETE /v1/agents/:id.
+    for (const agentId of removed.revokedAgents) {
+      cutRevokedAgent(deps, id, agentId);
+      deps.cluster?.revokeAgent(id, agentId);
+    }
     void reply.status(204);
   });
 }

@@ -108,6 +108,8 @@ export async function revokeAgent(
   workspaceId: string,
   agentId: string,
   actor: { type: ActorType; id?: string; ip?: string; userAgent?: string; now: Date },
+  /** Why, when not by a direct request (the audit row's metadata): e.g. the member who enrolled it was removed. */
+  why?: Record<string, unknown>,
 ): Promise<boolean> {
   const [row] = await tx.query<{ id: string; label: string }>(
     'update agents set revoked_at = $2 where id = $1 and revoked_at is null returning id, label',
@@ -123,7 +125,7 @@ export async function revokeAgent(
     targetId: agentId,
     ip: actor.ip,
     userAgent: actor.userAgent,
-    metadata: { label: row.label },
+    metadata: { label: row.label, ...why },
   });
   return true;
 }

@@ -20,7 +20,10 @@ export interface EnrolInput {
   ttlMs: number;
   /** Enrolment time, from the hub's clock. */
   now: Date;
-  /** The API key that enrolled the agent, or (device-code approval) the user who approved it. */
+  /**
+   * The API key that enrolled the agent, or (device-code approval) the user who approved it: the agent is then that
+   * member's (agents.enrolled_by) and is revoked when they leave the workspace; with an API key it is the workspace's.
+   */
   keyId?: string;
   userId?: string;
   ip?: string;
@@ -30,8 +33,8 @@ export interface EnrolInput {
 /** Creates an agent and its first token (shown once) in the current workspace. */
 export async function enrolAgent(tx: Queryable, workspaceId: string, input: EnrolInput): Promise<EnrolledAgent> {
   const [agent] = await tx.query<{ id: string }>(
-    `insert into agents (workspace_id, label, hostname, platform) values ($1, $2, $3, $4) returning id`,
-    [workspaceId, input.label, input.hostname ?? null, input.platform ?? null],
+    `insert into agents (workspace_id, label, hostname, platform, enrolled_by) values ($1, $2, $3, $4, $5) returning id`,
+    [workspaceId, input.label, input.hostname ?? null, input.platform ?? null, input.userId ?? null],
   );
   const token = generateToken();
   const expiresAt = new Date(input.now.getTime() + input.ttlMs);
@@ -97,6 +100,8 @@ export interface AgentRow {
   created_at: Date;
   identity_key: string | null;
   static_key: string | null;
+  /** The member who enrolled it by device login; null: enrolled with an API key, the workspace's. */
+  enrolled_by: string | null;
 }
 
 /** Whether the current workspace has this agent (not revoked). */
@@ -108,7 +113,7 @@ export async function agentExists(tx: Queryable, agentId: string): Promise<boole
 /** Lists the current workspace's agents. */
 export async function listAgents(tx: Queryable): Promise<AgentRow[]> {
   return tx.query<AgentRow>(
-    `select a.id, a.label, a.hostname, a.platform, a.version, a.last_seen_at, a.last_ip, a.created_at, a.identity_key, a.static_key,
+    `select a.id, a.label, a.hostname, a.platform, a.version, a.last_seen_at, a.last_ip, a.created_at, a.identity_key, a.static_key, a.enrolled_by,
             (select t.expires_at from agent_tokens t
               where t.agent_id = a.id and t.revoked_at is null and t.grace_until is null
               order by t.created_at desc limit 1) as token_expires_at

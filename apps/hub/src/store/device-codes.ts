@@ -93,11 +93,12 @@ export async function approveDeviceCode(db: Database, userCode: string, userId: 
 }
 
 /**
- * The agent's poll: enrols the agent once the code is approved (exactly once: the used_at update decides), or
- * throws AUTHORIZATION_PENDING, DEVICE_CODE_EXPIRED, or UNAUTHORIZED for an unknown or already used code.
+ * The agent's poll: enrols the agent once the code is approved (exactly once: the used_at update decides), as its
+ * approver's (agents.enrolled_by), or throws AUTHORIZATION_PENDING, DEVICE_CODE_EXPIRED, or UNAUTHORIZED for an
+ * unknown or already used code, or one whose approver has left the workspace since.
  */
 export async function redeemDeviceCode(db: Database, deviceCode: string, ttlMs: number, now: Date, meta: RequestMeta): Promise<EnrolledAgent> {
-  return withCredentials(db, async (tx) => {
+  const enrolled = await withCredentials(db, async (tx) => {
     const [row] = await tx.query<{
       id: string;
       label: string | null;
@@ -116,6 +117,11 @@ export async function redeemDeviceCode(db: Database, deviceCode: string, ttlMs: 
     if (new Date(row.expires_at) <= now) throw new ConnectError('DEVICE_CODE_EXPIRED');
     if (!row.workspace_id || !row.approved_by) throw new ConnectError('AUTHORIZATION_PENDING');
     await tx.query('update device_codes set used_at = $2 where id = $1', [row.id, now]);
+    // The agent will be its approver's (agents.enrolled_by): one who left the workspace since approving enrols
+    // nothing. The row stays locked until commit, so a removal of that member waits for this enrolment (and then
+    // revokes the agent) or this waits for the removal and refuses. used_at is committed: the code is spent.
+    const [member] = await tx.query('select 1 from workspace_members where workspace_id = $1 and user_id = $2 for share', [row.workspace_id, row.approved_by]);
+    if (!member) return undefined;
     // An owner transaction, so the enrolment and the used_at mark commit together; every row names workspace_id.
     return enrolAgent(tx, row.workspace_id, {
       label: row.label ?? row.hostname ?? 'agent',
@@ -128,4 +134,6 @@ export async function redeemDeviceCode(db: Database, deviceCode: string, ttlMs: 
       userAgent: meta.userAgent,
     });
   });
+  if (!enrolled) throw new ConnectError('UNAUTHORIZED', 'the member who approved this device is no longer in the workspace; run `connect up` again');
+  return enrolled;
 }

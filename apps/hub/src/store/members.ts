@@ -2,6 +2,7 @@
  * Workspaces as a user sees them: membership, roles, creation. workspace_members is workspace-scoped (RLS) and is
  * changed inside withWorkspace; the lookups by user (which workspaces am I in) and the email addresses of members
  * read the system-only users table, so those few queries use withCredentials (store/system.ts) and filter by user or workspace id.
+ * Removing a member also revokes the agents they enrolled by device login (agents.enrolled_by).
  */
 
 import { MAX_WORKSPACE_NAME } from '@private-connect/api';
@@ -11,6 +12,7 @@ import type { Database, Queryable } from '../db/index.js';
 import { withBootstrap, withCredentials } from './system.js';
 import { recordAudit } from './audit.js';
 import { revokeInvitationsOfMember } from './invitations.js';
+import { revokeAgent } from './agent-tokens.js';
 import type { RequestMeta } from './users.js';
 
 /** Longest workspace name (the column's check). */
@@ -87,11 +89,19 @@ export async function listMembers(db: Database, workspaceId: string): Promise<Me
   return rows.map((row) => ({ userId: row.user_id, email: emails.get(row.user_id) ?? '', role: row.role, joinedAt: new Date(row.created_at).toISOString() }));
 }
 
+/** What removing a member did besides: the agents they had enrolled by device login, now revoked. */
+export interface RemovedMember {
+  revokedAgents: string[];
+}
+
 /**
  * Removes userId from the workspace (inside withWorkspace, so another workspace's member is simply not found).
- * An admin may not remove an owner, and the last owner cannot be removed. Returns false when there is no such member.
+ * An admin may not remove an owner, and the last owner cannot be removed. Returns undefined when there is no such member.
  * In the same transaction, every pending invitation sent to the member's address or by the member is revoked:
- * otherwise an older invitation link would let them (or someone they invited) join again.
+ * otherwise an older invitation link would let them (or someone they invited) join again. And every agent of this
+ * workspace the member enrolled by device login (agents.enrolled_by) is revoked with its tokens, as DELETE
+ * /v1/agents/:id does: the caller cuts their live connections (relay/cuts.ts). Agents enrolled with an API key are
+ * the workspace's and stay.
  */
 export async function removeMember(
   db: Database,
@@ -100,13 +110,14 @@ export async function removeMember(
   userId: string,
   now: Date,
   meta: RequestMeta,
-): Promise<boolean> {
+): Promise<RemovedMember | undefined> {
   // The address is in the system-only users table; it is used only to find invitations sent to it.
   const [user] = await withCredentials(db, (tx) => tx.query<{ email: string }>('select email from users where id = $1', [userId]));
   const actorType = actor.kind === 'user' ? 'user' : 'api_key';
   return db.withWorkspace(workspaceId, async (tx) => {
+    // Locked until commit: a device code of theirs being redeemed now waits, then finds them gone (device-codes.ts).
     const [target] = await tx.query<{ role: MemberRole }>('select role from workspace_members where user_id = $1 for update', [userId]);
-    if (!target) return false;
+    if (!target) return undefined;
     if (target.role === 'owner') {
       if (actor.kind === 'user' && actor.role !== 'owner') throw new ConnectError('FORBIDDEN', 'only an owner can remove an owner');
       const [{ owners }] = (await tx.query<{ owners: number }>(`select count(*)::int as owners from workspace_members where role = 'owner'`)) as [{ owners: number }];
@@ -123,6 +134,15 @@ export async function removeMember(
       ...meta,
       metadata: { role: target.role },
     });
-    return true;
+    const revokedAgents: string[] = [];
+    const owned = await tx.query<{ id: string }>(
+      'select id from agents where workspace_id = $1 and enrolled_by = $2 and revoked_at is null order by created_at, id',
+      [workspaceId, userId],
+    );
+    for (const { id } of owned) {
+      const why = { reason: 'member_removed', userId };
+      if (await revokeAgent(tx, workspaceId, id, { type: actorType, id: actor.id, ...meta, now }, why)) revokedAgents.push(id);
+    }
+    return { revokedAgents };
   });
 }
