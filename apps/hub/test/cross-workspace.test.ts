@@ -22,7 +22,7 @@ import {
   type HubMessage,
 } from '@private-connect/protocol';
 import { dbKind } from './support/test-database.js';
-import { startIdentityHub, type IdentityHub } from './support/identity-hub.js';
+import { sessionCookie, startIdentityHub, type IdentityHub } from './support/identity-hub.js';
 
 type Who = 'api_key' | 'agent' | 'user';
 const WHO: Who[] = ['api_key', 'agent', 'user'];
@@ -101,6 +101,8 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   const x = { workspaceId: '', apiKey: '', agentToken: '', cookie: '', userId: '' };
   /** Workspace Y: the target, and every identifier of it that must never show. */
   const y = { workspaceId: '', apiKey: '', keyId: '', keyPrefix: '', agentId: '', agentToken: '', userId: '', email: 'bob-victim@example.com', cookie: '', tunnelId: '', shareId: '', serviceId: '', invitationId: '' };
+  /** A plain member of Y with an agent of theirs (enrolled by device login): X removing them must revoke nothing. */
+  const yMember = { userId: '', email: 'carol-victim@example.com', agentId: '' };
   const Y_SERVICE = 'victim-secret-db';
   const Y_AGENT_LABEL = 'victim-agent-label';
   const Y_SHARE = 'victim-share-name';
@@ -132,7 +134,8 @@ describe(`cross-workspace battery (${dbKind})`, () => {
   };
 
   /** Y's identifiers that no answer to X may contain. */
-  const yMarks = () => [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE, y.serviceId, y.invitationId, Y_INVITEE].filter(Boolean);
+  const yMarks = () =>
+    [y.workspaceId, y.keyId, y.keyPrefix, y.agentId, y.userId, y.email, Y_SERVICE, Y_AGENT_LABEL, y.tunnelId, y.shareId, Y_SHARE, y.serviceId, y.invitationId, Y_INVITEE, yMember.userId, yMember.email, yMember.agentId].filter(Boolean);
 
   /** `echoed`: references the caller sent itself, which an answer may repeat. */
   const revealsNothing = (answer: Answer, what: string, echoed: string[] = []) => {
@@ -366,6 +369,21 @@ describe(`cross-workspace battery (${dbKind})`, () => {
         [[y.userId, m2]],
         'remove Y user from X',
       );
+      // Y's plain member, whose agent would be revoked with them: from Y, and through X (the snapshot: still there).
+      for (const ws of [y.workspaceId, x.workspaceId]) {
+        await same(
+          who,
+          { method: 'DELETE', path: `/v1/workspaces/${ws}/members/${yMember.userId}` },
+          { method: 'DELETE', path: `/v1/workspaces/${ws === y.workspaceId ? m1 : ws}/members/${m2}` },
+          ws === y.workspaceId
+            ? [
+                [y.workspaceId, m1],
+                [yMember.userId, m2],
+              ]
+            : [[yMember.userId, m2]],
+          `remove Y member with an agent (in ${ws === y.workspaceId ? 'Y' : 'X'})`,
+        );
+      }
     },
     'GET /v1/workspaces/:id/invitations': async (who) => {
       const m = uuid();
@@ -451,6 +469,19 @@ describe(`cross-workspace battery (${dbKind})`, () => {
     const share = await h.request('POST', '/v1/shares', { headers: { authorization: `Bearer ${y.apiKey}` }, body: { name: Y_SHARE, services: [Y_SERVICE], expiresIn: '7d' } });
     assert.equal(share.status, 201, JSON.stringify(share.body));
     y.shareId = share.body.share.id;
+
+    // Y's plain member Carol, with an agent of hers: a device code she approved for Y.
+    const invited = await h.request('POST', `/v1/workspaces/${y.workspaceId}/invites`, { cookie: bob.cookie, body: { email: yMember.email } });
+    assert.equal(invited.status, 202, JSON.stringify(invited.body));
+    const carol = await h.request('POST', `/v1/auth/verify?token=${encodeURIComponent(h.lastLinkToken(yMember.email))}`);
+    assert.equal(carol.status, 200, JSON.stringify(carol.body));
+    yMember.userId = carol.body.userId;
+    const code = await h.request('POST', '/v1/device/code', { body: { label: 'carol-laptop' } });
+    const approved = await h.request('POST', '/v1/device/approve', { cookie: sessionCookie(carol.headers)!, body: { user_code: code.body.user_code, workspaceId: y.workspaceId } });
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    const carolAgent = await h.request('POST', '/v1/device/token', { body: { device_code: code.body.device_code } });
+    assert.equal(carolAgent.status, 200, JSON.stringify(carolAgent.body));
+    yMember.agentId = carolAgent.body.agentId;
 
     const invitation = await h.request('POST', `/v1/workspaces/${y.workspaceId}/invites`, { cookie: bob.cookie, body: { email: Y_INVITEE } });
     assert.equal(invitation.status, 202, JSON.stringify(invitation.body));
