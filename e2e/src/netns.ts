@@ -204,6 +204,14 @@ async function until(ok: () => boolean, what: string, timeoutMs = 10_000): Promi
 
 /** A `connect` agent whose commands all run inside one namespace of the lab (AgentHome, as enrolAgent's). */
 export async function enrolNetnsAgent(lab: NetLab, role: string, hub: { url: string; apiKey: string }, options: { label: string; env?: NodeJS.ProcessEnv }): Promise<AgentHome> {
+  const agent = await netnsAgentHome(lab, role, options);
+  const up = agent.run(['up', '--hub', hub.url, '--api-key', hub.apiKey, '--label', options.label]);
+  if (up.code !== 0) throw new Error(`connect up in ${role} failed (${up.code}): ${up.stdout}${up.stderr}`);
+  return agent;
+}
+
+/** A config folder for `connect` commands run inside one namespace of the lab, not enrolled yet (`connect up` is the caller's). */
+export async function netnsAgentHome(lab: NetLab, role: string, options: { label: string; env?: NodeJS.ProcessEnv }): Promise<AgentHome> {
   const home = await tempDir('agent');
   // The hub's address in the lab is no loopback address: plain http needs CONNECT_ALLOW_INSECURE.
   const baseEnv: NodeJS.ProcessEnv = { CONNECT_HOME: home, CONNECT_RECONNECT_MAX_MS: '500', NO_COLOR: '1', CONNECT_ALLOW_INSECURE: 'true', ...options.env };
@@ -224,8 +232,6 @@ export async function enrolNetnsAgent(lab: NetLab, role: string, hub: { url: str
     expose: (target, name, extra = []) => startExpose(agent.start, target, name, extra),
     reach: (name, extra = []) => startReach(agent.start, name, extra),
   };
-  const up = agent.run(['up', '--hub', hub.url, '--api-key', hub.apiKey, '--label', options.label]);
-  if (up.code !== 0) throw new Error(`connect up in ${role} failed (${up.code}): ${up.stdout}${up.stderr}`);
   return agent;
 }
 

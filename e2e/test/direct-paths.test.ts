@@ -50,7 +50,7 @@ import {
   type Proc,
   type RawAgent,
 } from '../src/index.js';
-import { enrolNetnsAgent, missingNetnsTools, netLab, startNetnsHub, type NetLab, type NetnsHub } from '../src/netns.js';
+import { enrolNetnsAgent, missingNetnsTools, netLab, netnsAgentHome, startNetnsHub, type NetLab, type NetnsHub } from '../src/netns.js';
 
 const HUB = '10.25.1.2';
 const X = '10.25.2.2';
@@ -185,6 +185,29 @@ async function keyedRawAgent(hubUrl: string, apiKey: string, label: string, plai
       return answer.direct;
     },
   };
+}
+
+/**
+ * Signs `email` in by the link the hub printed (the newest for that address, `login`: asked for first), as a person
+ * would: their session cookie and user id.
+ */
+async function signIn(hub: NetnsHub, email: string, login = true): Promise<{ cookie: string; userId: string; workspaceId: string }> {
+  const printed = () => hub.proc.stderr().split('\n').filter((l) => l.includes(` link for ${email}: `)).length;
+  const seen = login ? printed() : 0;
+  if (login) {
+    const asked = await fetch(`${hub.url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: hub.url }, body: JSON.stringify({ email }) });
+    assert.equal(asked.status, 202);
+  }
+  const line = await eventually(async () => {
+    const lines = hub.proc.stderr().split('\n').filter((l) => l.includes(` link for ${email}: `));
+    assert.ok(lines.length > seen, `the hub printed a link for ${email}`);
+    return lines.at(-1)!;
+  });
+  const token = new URL(line.trim().split(' ').pop()!).searchParams.get('token');
+  const verified = await fetch(`${hub.url}/v1/auth/verify?token=${token}`, { method: 'POST', headers: { origin: hub.url } });
+  assert.equal(verified.status, 200, await verified.clone().text());
+  const { userId, workspaceId } = (await verified.json()) as { userId: string; workspaceId: string };
+  return { cookie: verified.headers.getSetCookie()[0]!.split(';')[0]!, userId, workspaceId };
 }
 
 describe('direct paths between agents in network namespaces', { timeout: 240_000 }, () => {
@@ -500,7 +523,7 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
     console.log(`# battery: ${Date.now() - t} ms`);
   });
 
-  test('revoking the reaching agent, or the share it reaches through, cuts its open direct stream at once, though it no longer hears the hub', async () => {
+  test('revoking the reaching agent, the share it reaches through, or the member who enrolled it cuts its open direct stream at once, though it no longer hears the hub', async () => {
     const t = Date.now();
     const block = ['OUTPUT', '-d', HUB, '-j', 'DROP'];
     /** Holds a direct stream from w, cuts w off the hub, runs `revoke`, and returns how long until the stream closed. */
@@ -542,6 +565,39 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
     const shareCut = await cutAfter(v, `partner-echo/${ECHO.name}`, async () => assert.equal((await api('DELETE', `/v1/shares/${share.id}`)).status, 204));
     console.log(`# share revoked: the direct stream closed ${shareCut} ms after DELETE /v1/shares/:id was sent`);
     assert.ok(shareCut < 1000, `cut ${shareCut} ms after the revocation`);
+
+    // A member's agent, enrolled by device login and approved by the member: removing the member revokes it. Members
+    // are managed by people, not API keys: the partner workspace's owner signs in, invites, and removes the member,
+    // whose agent reaches a service of that workspace exposed in x.
+    const partnerOwner = await signIn(hub, 'partner@elsewhere.example');
+    const home = await agent('x', 'x-partner-echo', partner.apiKey);
+    await home.expose(`127.0.0.1:${ECHO.target}`, 'member-echo', ['--direct-port', '7406']);
+    const email = 'member@elsewhere.example';
+    const invited = await fetch(`${hub.url}/v1/workspaces/${partner.workspaceId}/invites`, {
+      method: 'POST',
+      headers: { cookie: partnerOwner.cookie, origin: hub.url, 'content-type': 'application/json' },
+      body: JSON.stringify({ email }),
+    });
+    assert.equal(invited.status, 202, await invited.text());
+    const member = await signIn(hub, email, false);
+    const m = await netnsAgentHome(lab, 'w', { label: 'w-member', env: DIRECT_ON });
+    homes.push(m.home);
+    const up = m.start(['up', '--hub', hub.agentUrl, '--label', 'w-member', '--device']);
+    const shown = await up.waitFor((l) => l.type === 'device_code', 20_000, 'the device code');
+    const approved = await fetch(`${hub.url}/v1/device/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: member.cookie, origin: hub.url },
+      body: JSON.stringify({ user_code: shown.userCode, workspaceId: partner.workspaceId }),
+    });
+    assert.equal(approved.status, 200, await approved.text());
+    assert.equal(await up.exited, 0, up.stderr());
+    const remove = `/v1/workspaces/${partner.workspaceId}/members/${member.userId}`;
+    const memberCut = await cutAfter(m, 'member-echo', async () => {
+      const removed = await fetch(`${hub.url}${remove}`, { method: 'DELETE', headers: { cookie: partnerOwner.cookie, origin: hub.url, 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(removed.status, 204, await removed.text());
+    });
+    console.log(`# member removed: the direct stream of the agent they enrolled closed ${memberCut} ms after DELETE /v1/workspaces/:id/members/:userId was sent`);
+    assert.ok(memberCut < 1000, `cut ${memberCut} ms after the removal`);
     console.log(`# revocation: ${Date.now() - t} ms`);
   });
 
