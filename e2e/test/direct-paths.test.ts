@@ -525,7 +525,8 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
 
   test('revoking the reaching agent, the share it reaches through, or the member who enrolled it cuts its open direct stream at once, though it no longer hears the hub', async () => {
     const t = Date.now();
-    const block = ['OUTPUT', '-d', HUB, '-j', 'DROP'];
+    // Both ways: with only its packets to the hub dropped, w would still hear what the hub sends.
+    const blocks = [['OUTPUT', '-d', HUB, '-j', 'DROP'], ['INPUT', '-s', HUB, '-j', 'DROP']];
     /** Holds a direct stream from w, cuts w off the hub, runs `revoke`, and returns how long until the stream closed. */
     const cutAfter = async (reacher: AgentHome, name: string, revoke: () => Promise<void>) => {
       const reach = await reacher.reach(name);
@@ -536,14 +537,14 @@ describe('direct paths between agents in network namespaces', { timeout: 240_000
       const lines = () => JSON.stringify([reach.proc, exposers.get(ECHO.name)!.proc].map((p) => p.lines.filter((l) => typeof l === 'object' && l.type !== 'traffic').slice(-12)));
       assert.equal(await relayed(), before, `the held stream is direct: ${lines()}`);
       // From here w hears nothing from the hub: only the exposing agent can end the stream.
-      lab.exec('w', ['iptables', '-I', ...block]);
+      for (const rule of blocks) lab.exec('w', ['iptables', '-I', ...rule]);
       try {
         const at = Date.now();
         await revoke();
         const closed = await hold.waitFor((l) => l.type === 'closed', 10_000, 'the held stream closing');
         return Number(closed.at) - at;
       } finally {
-        lab.exec('w', ['iptables', '-D', ...block]);
+        for (const rule of blocks) lab.exec('w', ['iptables', '-D', ...rule]);
         await reach.proc.stop();
       }
     };
