@@ -197,7 +197,7 @@ describe(`live events (${dbKind})`, () => {
     assert.match(seen.lastIp, /x\.x|:x:x/);
     assert.ok(!JSON.stringify(answer.body).includes('127.0.0.1'), 'no whole address');
     for (const a of answer.body.agents) {
-      assert.deepEqual(Object.keys(a).sort(), ['createdAt', 'fingerprint', 'hostname', 'id', 'identityKey', 'label', 'lastIp', 'lastSeenAt', 'online', 'paths', 'platform', 'staticKey', 'tokenExpiresAt', 'version']);
+      assert.deepEqual(Object.keys(a).sort(), ['createdAt', 'enrolledBy', 'fingerprint', 'hostname', 'id', 'identityKey', 'label', 'lastIp', 'lastSeenAt', 'online', 'paths', 'platform', 'staticKey', 'tokenExpiresAt', 'version']);
       assert.ok(Date.parse(a.tokenExpiresAt) > Date.parse(a.createdAt));
     }
     // Agents that connected registered their end-to-end identity key; the API shows it with its fingerprint.
