@@ -16,6 +16,7 @@ import {
   parseTarget,
   validateServiceName,
   MAX_DIRECT_CANDIDATES,
+  RateBuckets,
   type HealthCheck,
   type Identity,
   type ReachPath,
@@ -209,6 +210,8 @@ export class Agent {
   private directServer: DirectServer | undefined;
   private directListening: Promise<DirectServer> | undefined;
   private readonly directReports = createDirectReporter((streams) => this.connection.request('direct_report', { streams }));
+  /** New connections through each share (by id) to this agent's TCP services, for the share's rate. */
+  private readonly shareConnectionRates = new RateBuckets();
   /** Direct paths to the services this agent reaches; undefined with direct paths off. */
   private readonly directPaths: DirectPaths | undefined;
   private readonly direct: { port: number; host: string } | undefined;
@@ -491,6 +494,14 @@ export class Agent {
     const entry = this.exposed.get(open.notice.service);
     if (!entry) return open.refuse('SERVICE_NOT_FOUND', `Service not found: ${open.notice.service}`);
     const share = open.notice.share;
+    if (share?.ratePerMin !== undefined && entry.protocol !== 'http') {
+      // The rate of new connections through a share to a TCP service: the hub applies it to the streams it relays,
+      // this agent to those that come direct. Relayed ones count here too, so both paths together keep to it.
+      const wait = this.shareConnectionRates.take(share.id, share.ratePerMin, Date.now());
+      if (wait > 0 && open.path === 'direct') {
+        return open.refuse('RATE_LIMITED', `the share "${share.name}" allows ${share.ratePerMin} new connections a minute; try again in ${wait} s`);
+      }
+    }
     if (share && entry.protocol === 'http') {
       // Through a share: this agent reads the requests and applies the share's limits (the hub cannot).
       this.shareFilter ??= createShareFilter((access) => this.accessReports.report(access));
