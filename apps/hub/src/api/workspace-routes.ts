@@ -50,7 +50,8 @@ export function registerWorkspaceRoutes(app: FastifyInstance, deps: IdentityDeps
     if (name === '') throw new ConnectError('BAD_REQUEST', `expected a workspace name of 1 to ${MAX_WORKSPACE_NAME} characters`);
     const workspace = await createWorkspace(deps.db, principal.userId, name, deps.clock.now(), requestMeta(request));
     void reply.status(201);
-    return workspace;
+    // As GET /v1/workspaces/:id answers it, setting included (a new workspace takes direct paths).
+    return { ...workspace, directPaths: await deps.db.withWorkspace(workspace.id, directPathsOn) };
   });
 
   api.get('/v1/workspaces/:id', { schema: ROUTE_SCHEMAS['GET /v1/workspaces/:id'] }, async (request) => {
