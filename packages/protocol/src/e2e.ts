@@ -284,6 +284,79 @@ export class E2ESession {
     if (this.usage) this.usage.bytes += at - offset;
   }
 
+  /**
+   * Encrypts the concatenation of `parts` as one record, returned as pieces (ciphertext parts, then the tag) for a
+   * transport that writes pieces as they are: nothing is copied into a frame buffer.
+   */
+  seal(parts: readonly Buffer[]): Buffer[] {
+    if (this.sent > 0 && this.sent % this.recordsPerKey === 0) this.sendKey = ratchet(this.sendKey);
+    nonce(this.sendNonce, this.sent++);
+    const cipher = createCipheriv(CIPHER, this.sendKey, this.sendNonce, { authTagLength: E2E_TAG_BYTES });
+    const out: Buffer[] = [];
+    let bytes = 0;
+    for (const part of parts) {
+      if (part.length === 0) continue;
+      const sealed = cipher.update(part);
+      bytes += sealed.length;
+      out.push(sealed);
+    }
+    const last = cipher.final();
+    if (last.length > 0) out.push(last);
+    out.push(cipher.getAuthTag());
+    if (this.usage) this.usage.bytes += bytes + last.length;
+    return out;
+  }
+
+  /**
+   * Decrypts one record given as the pieces it arrived in (`length` bytes in all), into plaintext pieces; throws
+   * E2E_DECRYPT_FAILED as open() does. Nothing is joined but the tag, when it straddles two pieces.
+   */
+  openPieces(pieces: readonly Buffer[], length: number): Buffer[] {
+    if (pieces.length === 1) {
+      const plain = this.open(pieces[0]!);
+      return plain.length > 0 ? [plain] : [];
+    }
+    if (length < E2E_TAG_BYTES) throw new ConnectError('E2E_DECRYPT_FAILED', `an encrypted record needs at least ${E2E_TAG_BYTES} bytes`);
+    if (this.received > 0 && this.received % this.recordsPerKey === 0 && this.receiveRatchetAt !== this.received) {
+      this.receiveKey = ratchet(this.receiveKey);
+      this.receiveRatchetAt = this.received;
+    }
+    nonce(this.receiveNonce, this.received);
+    const bodyLength = length - E2E_TAG_BYTES;
+    const decipher = createDecipheriv(CIPHER, this.receiveKey, this.receiveNonce, { authTagLength: E2E_TAG_BYTES });
+    const body: Buffer[] = [];
+    const tag: Buffer[] = [];
+    let at = 0;
+    for (const piece of pieces) {
+      const end = at + piece.length;
+      if (end <= bodyLength) body.push(piece);
+      else if (at >= bodyLength) tag.push(piece);
+      else {
+        body.push(piece.subarray(0, bodyLength - at));
+        tag.push(piece.subarray(bodyLength - at));
+      }
+      at = end;
+    }
+    decipher.setAuthTag(tag.length === 1 ? tag[0]! : Buffer.concat(tag));
+    try {
+      const out: Buffer[] = [];
+      for (const piece of body) {
+        const plain = decipher.update(piece);
+        if (plain.length > 0) out.push(plain);
+      }
+      const tail = decipher.final();
+      if (tail.length > 0) out.push(tail);
+      this.received++;
+      if (this.usage) this.usage.bytes += bodyLength;
+      return out;
+    } catch {
+      throw new ConnectError(
+        'E2E_DECRYPT_FAILED',
+        `encrypted record ${this.received} of this stream does not authenticate: it was altered, replayed or reordered on the way`,
+      );
+    }
+  }
+
   /** Decrypts one record; throws E2E_DECRYPT_FAILED when it does not authenticate as the next record. */
   open(record: Buffer): Buffer {
     if (record.length < E2E_TAG_BYTES) throw new ConnectError('E2E_DECRYPT_FAILED', `an encrypted record needs at least ${E2E_TAG_BYTES} bytes`);

@@ -118,6 +118,11 @@ export interface Frame {
   flags: number;
   streamId: number;
   payload: Buffer;
+  /**
+   * A DATA frame's payload as the pieces it arrived in, from a FrameDecoder made with `dataPieces` (`payload` is
+   * then empty): a large record is not joined into one buffer on its way to being decrypted.
+   */
+  pieces?: Buffer[];
 }
 
 /** Human name of a frame type, for errors and logs. */
@@ -235,6 +240,9 @@ export class FrameDecoder {
   private buffered = 0;
   private header: Header | undefined;
 
+  /** `dataPieces`: DATA frames come with their payload in `pieces`, as it arrived (see Frame.pieces). */
+  constructor(private readonly options: { dataPieces?: boolean } = {}) {}
+
   /** Feeds bytes; returns every frame completed by them. Throws ProtocolError; the decoder is then unusable. */
   push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
@@ -247,9 +255,14 @@ export class FrameDecoder {
       }
       const total = FRAME_HEADER_SIZE + this.header.length;
       if (this.buffered < total) break;
-      const bytes = this.take(total);
       const { type, flags, streamId } = this.header;
-      frames.push({ type, flags, streamId, payload: bytes.subarray(FRAME_HEADER_SIZE) });
+      if (this.options.dataPieces && type === FrameType.DATA) {
+        this.take(FRAME_HEADER_SIZE);
+        frames.push({ type, flags, streamId, payload: NO_PAYLOAD, pieces: this.takePieces(this.header.length) });
+      } else {
+        const bytes = this.take(total);
+        frames.push({ type, flags, streamId, payload: bytes.subarray(FRAME_HEADER_SIZE) });
+      }
       this.header = undefined;
     }
     return frames;
@@ -265,6 +278,26 @@ export class FrameDecoder {
     if (first.length >= n) return first.subarray(0, n);
     this.chunks = [Buffer.concat(this.chunks)];
     return this.chunks[0]!.subarray(0, n);
+  }
+
+  /** The next `n` bytes as the pieces of the chunks they are in (no copy). */
+  private takePieces(n: number): Buffer[] {
+    const pieces: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const first = this.chunks[0]!;
+      if (first.length <= left) {
+        pieces.push(first);
+        this.chunks.shift();
+        left -= first.length;
+      } else {
+        pieces.push(first.subarray(0, left));
+        this.chunks[0] = first.subarray(left);
+        left = 0;
+      }
+    }
+    this.buffered -= n;
+    return pieces;
   }
 
   private take(n: number): Buffer {
@@ -321,3 +354,4 @@ export function readJsonPayload(frame: Frame): Record<string, unknown> {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_PAYLOAD = Buffer.alloc(0);

@@ -397,3 +397,47 @@ describe('parsing the e2e fields of OPEN and OPEN_OK', () => {
     for (const [what, answer] of bad) assert.throws(() => parseAnswer(answer), (err: unknown) => err instanceof ProtocolError && err.code === 'BAD_MESSAGE', what);
   });
 });
+
+describe('records as pieces (direct connections: seal() and openPieces())', () => {
+  /** Cuts `buf` into pieces at the given offsets. */
+  const cut = (buf: Buffer, at: number[]) => [0, ...at, buf.length].slice(1).map((end, i, ends) => buf.subarray(i === 0 ? 0 : ends[i - 1], end)).filter((p, i, all) => p.length > 0 || all.length === 1);
+
+  test('seal() gives the bytes sealInto() gives, record after record, whatever the parts', () => {
+    const s = session();
+    const x = s.pair(3);
+    const y = s.pair(3);
+    for (let i = 0; i < 5; i++) {
+      const parts = [randomBytes(1000 + i), Buffer.alloc(0), randomBytes(17 * i)];
+      const whole = Buffer.alloc(parts.reduce((n, p) => n + p.length, 0) + E2E_TAG_BYTES);
+      x.a.sealInto(parts, whole, 0);
+      assert.deepEqual(Buffer.concat(y.a.seal(parts)), whole);
+    }
+  });
+
+  test('openPieces() opens a record cut anywhere, the tag straddling pieces included, as open() does', () => {
+    const s = session();
+    const { a, b } = s.pair(4);
+    const plain = randomBytes(5000);
+    for (const at of [[], [1], [2500], [4990, 5001], [5000], [5008], [1, 2, 3, 5015], [4999, 5000, 5001, 5002]]) {
+      const sealed = Buffer.concat(a.seal([plain]));
+      const opened = b.openPieces(cut(sealed, at), sealed.length);
+      assert.deepEqual(Buffer.concat(opened), plain, `cut at ${at.join(',')}`);
+    }
+  });
+
+  test('a piece altered, dropped or the record replayed fails with E2E_DECRYPT_FAILED', () => {
+    const s = session();
+    const { a, b } = s.pair(5);
+    const sealed = Buffer.concat(a.seal([randomBytes(3000)]));
+    const pieces = cut(Buffer.from(sealed), [1000, 2000, 3010]);
+    const altered = pieces[1]!;
+    altered[7] = altered[7]! ^ 1;
+    assertCode(() => b.openPieces(pieces, sealed.length), 'E2E_DECRYPT_FAILED');
+    const { a: a2, b: b2 } = s.pair(6);
+    const second = Buffer.concat(a2.seal([randomBytes(100)]));
+    const good = cut(second, [50]);
+    assert.equal(Buffer.concat(b2.openPieces(good, second.length)).length, 100);
+    assertCode(() => b2.openPieces(good, second.length), 'E2E_DECRYPT_FAILED', /altered, replayed or reordered/);
+    assertCode(() => b2.openPieces([second.subarray(0, 10)], 10), 'E2E_DECRYPT_FAILED');
+  });
+});

@@ -638,3 +638,22 @@ describe('malformed input (property)', () => {
     assert.ok(outcomes.refused > 200, `only ${outcomes.refused} inputs refused`);
   });
 });
+
+describe('FrameDecoder with dataPieces (direct connections)', () => {
+  test('a DATA payload comes as the pieces it arrived in, other frames whole, byte by byte or all at once', () => {
+    const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 251));
+    const stream = Buffer.concat([encodeFrame(FrameType.PING, 0, Buffer.alloc(8, 1)), encodeFrame(FrameType.DATA, 3, data, 1), encodeFrame(FrameType.CLOSE, 3)]);
+    for (const size of [1, 7, 1000, stream.length]) {
+      const decoder = new FrameDecoder({ dataPieces: true });
+      const frames = [];
+      for (let at = 0; at < stream.length; at += size) frames.push(...decoder.push(stream.subarray(at, at + size)));
+      assert.deepEqual(frames.map((f) => f.type), [FrameType.PING, FrameType.DATA, FrameType.CLOSE]);
+      const dataFrame = frames[1]!;
+      assert.equal(dataFrame.flags, 1);
+      assert.equal(dataFrame.payload.length, 0);
+      assert.deepEqual(Buffer.concat(dataFrame.pieces!), data);
+      if (size === 1000) assert.ok(dataFrame.pieces!.length > 1, 'cut across reads, not joined');
+      assert.deepEqual(frames[0]!.payload, Buffer.alloc(8, 1));
+    }
+  });
+});

@@ -50,6 +50,12 @@ export interface StreamSocket {
 /** What a stream needs from its connection. */
 export interface StreamTransport {
   send(frame: Buffer): void;
+  /**
+   * Sends one frame given as pieces (its header, then its payload's parts), on a byte-stream transport that writes
+   * them as they are (a direct connection): a record's sealed parts go out without being joined into one buffer.
+   * Without it, DATA frames are built whole and go through send().
+   */
+  sendPieces?(pieces: Buffer[]): void;
   /** Called once when the stream is over; the connection forgets it. */
   streamEnded(stream: TunnelStream): void;
   /** The connection window this stream's DATA counts against; none: only the stream's own credit limits it. */
@@ -191,8 +197,13 @@ export class TunnelStream {
 
   /** A DATA payload from the peer, with the frame's flags. */
   onData(payload: Buffer, flags = 0): void {
+    this.onRecord([payload], payload.length, flags);
+  }
+
+  /** A DATA payload from the peer as the pieces it arrived in (`length` bytes in all), with the frame's flags. */
+  onRecord(pieces: readonly Buffer[], length: number, flags = 0): void {
     if (this.ended) return;
-    const wire = payload.length;
+    const wire = length;
     this.unconsumed += wire;
     if (this.unconsumed > INITIAL_STREAM_WINDOW) {
       return this.reset('FLOW_CONTROL', 'the peer sent more than the window allows');
@@ -204,11 +215,11 @@ export class TunnelStream {
         sealed ? 'an encrypted record on a plaintext stream' : 'a plaintext DATA frame on an end-to-end encrypted stream',
       );
     }
-    let plain = payload;
+    let plain = pieces;
     if (this.session) {
       if (this.gotEndMarker) return this.reset('PROTOCOL_ERROR', 'DATA after the end marker');
       try {
-        plain = this.session.open(payload);
+        plain = this.session.openPieces(pieces, length);
       } catch (err) {
         return this.reset('E2E_DECRYPT_FAILED', err instanceof ConnectError ? err.message : 'an encrypted record did not authenticate');
       }
@@ -218,12 +229,22 @@ export class TunnelStream {
         return;
       }
     }
-    this.bytesIn += plain.length;
-    if (!this.socket) {
-      this.early.push([plain, wire]);
-      return;
+    const parts = plain.filter((p) => p.length > 0);
+    if (parts.length === 0) return this.consumed(wire);
+    // The record's credit comes back once its last piece was taken by the local socket; its pieces leave in one
+    // write (writev) where the socket can be corked.
+    const socket = this.socket as (StreamSocket & { cork?(): void; uncork?(): void }) | undefined;
+    const cork = parts.length > 1 && socket?.cork !== undefined;
+    if (cork) socket!.cork!();
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      const last = i === parts.length - 1;
+      this.bytesIn += part.length;
+      if (!this.socket) this.early.push([part, last ? wire : 0]);
+      else if (last) this.socket.write(part, () => this.consumed(wire));
+      else this.socket.write(part, noop);
     }
-    this.socket.write(plain, () => this.consumed(wire));
+    if (cork) socket!.uncork!();
   }
 
   /** A WINDOW increment from the peer. */
@@ -342,6 +363,16 @@ export class TunnelStream {
   private sendData(n: number): void {
     const session = this.session;
     const length = n + (session ? E2E_TAG_BYTES : 0);
+    if (this.transport.sendPieces) {
+      const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+      writeHeader(header, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, length);
+      const parts = this.take(n);
+      this.unconfirmed?.push(...parts);
+      this.transport.sendPieces([header, ...(session ? session.seal(parts) : parts)]);
+      this.sendCredit -= length;
+      this.transport.window?.consume(length);
+      return;
+    }
     const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
     writeHeader(frame, FrameType.DATA, session ? FrameFlag.ENCRYPTED : 0, this.id, length);
     const parts = this.take(n);
@@ -421,4 +452,4 @@ export class TunnelStream {
   }
 }
 
-
+const noop = (): void => undefined;

@@ -41,7 +41,8 @@ export interface DirectLinkEvents {
 
 export class DirectLink extends EventEmitter<DirectLinkEvents> implements StreamTransport {
   readonly streams = new Map<number, TunnelStream>();
-  private readonly decoder = new FrameDecoder();
+  /** DATA payloads come as the pieces they arrived in: a record is decrypted from them without being joined first. */
+  private readonly decoder = new FrameDecoder({ dataPieces: true });
   private lastHeard = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private quiet = false;
@@ -102,6 +103,16 @@ export class DirectLink extends EventEmitter<DirectLinkEvents> implements Stream
       setImmediate(this.uncork);
     }
     this.socket.write(frame);
+  }
+
+  sendPieces(pieces: Buffer[]): void {
+    if (this.closed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    for (const piece of pieces) this.socket.write(piece);
   }
 
   private corked = false;
@@ -206,7 +217,12 @@ export class DirectLink extends EventEmitter<DirectLinkEvents> implements Stream
     const increment = frame.type === FrameType.WINDOW ? readWindowIncrement(frame) : 0;
     const error = frame.type === FrameType.RESET ? parseErrorPayload(frame.payload) : undefined;
     try {
-      if (frame.type === FrameType.DATA) stream.onData(frame.payload, frame.flags);
+      if (frame.type === FrameType.DATA) {
+        const pieces = frame.pieces ?? [frame.payload];
+        let length = 0;
+        for (const piece of pieces) length += piece.length;
+        stream.onRecord(pieces, length, frame.flags);
+      }
       else if (frame.type === FrameType.WINDOW) stream.onWindow(increment);
       else if (frame.type === FrameType.CLOSE) stream.onClose();
       else stream.onReset(error!);
