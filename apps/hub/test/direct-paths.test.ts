@@ -6,24 +6,14 @@
  */
 
 import assert from 'node:assert/strict';
+import { connectRawAgent, newKeys, type RawAgent, type Reply } from './support/raw-agent.js';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
 import {
   DIRECT_TICKET_TTL_MS,
-  FrameType,
-  PROTOCOL_VERSION,
-  decodeFrame,
   ed25519Key,
-  encodeJsonFrame,
-  generateIdentity,
-  generateStaticKey,
   parseControlResult,
-  parseHubMessage,
-  signStaticKey,
   verifyDirectTicket,
-  type AgentKeys,
   type DirectAnswer,
-  type Frame,
   type HubMessage,
   type WelcomeMessage,
 } from '@private-connect/protocol';
@@ -38,79 +28,8 @@ import { loadTicketKey } from '../src/store/ticket-key.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './support/test-database.js';
 import { eventually, startTestHub, type TestHub } from './support/test-hub.js';
 
-type Reply = Extract<HubMessage, { t: 'reply' }>;
-
-function newKeys(): AgentKeys {
-  const identity = generateIdentity();
-  const staticKey = generateStaticKey().publicKey;
-  return { identityKey: identity.publicKey.toString('base64'), staticKey: staticKey.toString('base64'), staticSig: signStaticKey(identity, staticKey) };
-}
-
-interface RawAgent {
-  ws: WebSocket;
-  welcome: WelcomeMessage;
-  request(op: string, args: Record<string, unknown>): Promise<Reply>;
-  /** The next control message (replies excluded) that matches, taken out of the queue; waits for it. */
-  next(match: (msg: HubMessage) => boolean): Promise<HubMessage>;
-  /** Control messages received so far that were not replies, welcome or taken by `next`. */
-  controls(): HubMessage[];
-  /** The answer to an OPEN of `service` on stream `id`: its OPEN_ERROR frame. */
-  open(id: number, service: string): Promise<Frame>;
-  closed: Promise<unknown>;
-}
-
 /** A raw agent of the hub of `t`: hello with `hello`'s fields (keys, plain), resolved after the welcome. */
-function agentOf(t: { hub: Hub }, token: string, hello: object = {}): Promise<RawAgent> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${t.hub.port}/v1/agent`, { headers: { authorization: `Bearer ${token}` } });
-    const queue: HubMessage[] = [];
-    let wake: Array<() => void> = [];
-    const replies = new Map<number, (msg: Reply) => void>();
-    const streams = new Map<number, (frame: Frame) => void>();
-    let nextId = 1;
-    const closed = new Promise((res) => ws.on('close', res));
-    ws.on('error', reject);
-    ws.on('open', () => ws.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'hello', v: PROTOCOL_VERSION, agent: { version: 'test', label: 'raw' }, ...hello })));
-    ws.on('message', (data: Buffer) => {
-      const frame = decodeFrame(data);
-      if (frame.streamId !== 0) return streams.get(frame.streamId)?.(frame);
-      if (frame.type !== FrameType.CONTROL) return;
-      const msg = parseHubMessage(frame.payload);
-      if (msg.t === 'reply') {
-        replies.get(msg.id)?.(msg);
-        return void replies.delete(msg.id);
-      }
-      if (msg.t === 'welcome') {
-        return resolve({
-          ws,
-          welcome: msg,
-          closed,
-          request: (op, args) =>
-            new Promise((res) => {
-              const id = nextId++;
-              replies.set(id, res);
-              ws.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'req', id, op, args }));
-            }),
-          async next(match) {
-            for (;;) {
-              const at = queue.findIndex(match);
-              if (at >= 0) return queue.splice(at, 1)[0]!;
-              await new Promise<void>((r) => wake.push(r));
-            }
-          },
-          controls: () => [...queue],
-          open: (id, service) =>
-            new Promise((res) => {
-              streams.set(id, res);
-              ws.send(encodeJsonFrame(FrameType.OPEN, id, { service }));
-            }),
-        });
-      }
-      queue.push(msg);
-      for (const w of wake.splice(0)) w();
-    });
-  });
-}
+const agentOf = (t: { hub: Hub }, token: string, hello: object): Promise<RawAgent> => connectRawAgent(t.hub.port, token, hello);
 
 const ok = (reply: Reply): unknown => {
   assert.equal(reply.ok, true, JSON.stringify(reply));

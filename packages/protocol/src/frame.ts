@@ -282,22 +282,8 @@ export class FrameDecoder {
 
   /** The next `n` bytes as the pieces of the chunks they are in (no copy). */
   private takePieces(n: number): Buffer[] {
-    const pieces: Buffer[] = [];
-    let left = n;
-    while (left > 0) {
-      const first = this.chunks[0]!;
-      if (first.length <= left) {
-        pieces.push(first);
-        this.chunks.shift();
-        left -= first.length;
-      } else {
-        pieces.push(first.subarray(0, left));
-        this.chunks[0] = first.subarray(left);
-        left = 0;
-      }
-    }
     this.buffered -= n;
-    return pieces;
+    return shiftBytes(this.chunks, n);
   }
 
   private take(n: number): Buffer {
@@ -312,6 +298,28 @@ export class FrameDecoder {
     this.buffered -= n;
     return out;
   }
+}
+
+/**
+ * Removes the first `n` bytes from `chunks` (which must hold them) and returns them as the pieces they were in: whole
+ * chunks, and a subarray of the last one (its rest stays in front). Nothing is copied.
+ */
+export function shiftBytes(chunks: Buffer[], n: number): Buffer[] {
+  const pieces: Buffer[] = [];
+  let left = n;
+  while (left > 0) {
+    const head = chunks[0]!;
+    if (head.length <= left) {
+      pieces.push(head);
+      chunks.shift();
+      left -= head.length;
+    } else {
+      pieces.push(head.subarray(0, left));
+      chunks[0] = head.subarray(left);
+      left = 0;
+    }
+  }
+  return pieces;
 }
 
 /** Encodes a WINDOW frame: credit for stream `streamId`, or for the connection when it is 0. */

@@ -22,6 +22,7 @@ import {
   encodeFrame,
   encodeJsonFrame,
   encodeWindow,
+  shiftBytes,
   writeHeader,
   type E2ESession,
   type SendWindow,
@@ -401,22 +402,8 @@ export class TunnelStream {
 
   /** Removes the first `n` bytes from the queue, as the pieces they are in. */
   private take(n: number): Buffer[] {
-    const parts: Buffer[] = [];
-    let left = n;
-    while (left > 0) {
-      const head = this.queue[0]!;
-      if (head.length <= left) {
-        parts.push(head);
-        this.queue.shift();
-        left -= head.length;
-      } else {
-        parts.push(head.subarray(0, left));
-        this.queue[0] = head.subarray(left);
-        left = 0;
-      }
-    }
     this.queued -= n;
-    return parts;
+    return shiftBytes(this.queue, n);
   }
 
   private consumed(length: number): void {

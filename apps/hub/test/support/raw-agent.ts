@@ -14,6 +14,7 @@ import {
   parseHubMessage,
   signStaticKey,
   type AgentKeys,
+  type Frame,
   type HubMessage,
   type WelcomeMessage,
 } from '@private-connect/protocol';
@@ -37,6 +38,8 @@ export interface RawAgent {
   controls(): HubMessage[];
   /** The close code and reason, once the socket closed. */
   closed: Promise<{ code: number; reason: string }>;
+  /** Sends an OPEN of `service` on stream `id` and resolves with the first frame the hub answers on it. */
+  open(id: number, service: string): Promise<Frame>;
 }
 
 /** Connects to the hub at `port` with an agent token; resolves after the welcome. `hello`: extra hello fields (keys). */
@@ -46,13 +49,15 @@ export function connectRawAgent(port: number, token: string, hello: object = new
     const queue: HubMessage[] = [];
     const wake: Array<() => void> = [];
     const replies = new Map<number, (msg: Reply) => void>();
+    const streams = new Map<number, (frame: Frame) => void>();
     let nextId = 1;
     const closed = new Promise<{ code: number; reason: string }>((res) => ws.on('close', (code, reason) => res({ code, reason: reason.toString() })));
     ws.on('error', reject);
     ws.on('open', () => ws.send(encodeJsonFrame(FrameType.CONTROL, 0, { t: 'hello', v: PROTOCOL_VERSION, agent: { version: 'test', label: 'raw' }, ...hello })));
     ws.on('message', (data: Buffer) => {
       const frame = decodeFrame(data);
-      if (frame.streamId !== 0 || frame.type !== FrameType.CONTROL) return;
+      if (frame.streamId !== 0) return streams.get(frame.streamId)?.(frame);
+      if (frame.type !== FrameType.CONTROL) return;
       const msg = parseHubMessage(frame.payload);
       if (msg.t === 'reply') {
         replies.get(msg.id)?.(msg);
@@ -77,6 +82,11 @@ export function connectRawAgent(port: number, token: string, hello: object = new
             }
           },
           controls: () => [...queue],
+          open: (id, service) =>
+            new Promise((res) => {
+              streams.set(id, res);
+              ws.send(encodeJsonFrame(FrameType.OPEN, id, { service }));
+            }),
         });
       }
       queue.push(msg);
