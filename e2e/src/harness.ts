@@ -56,6 +56,17 @@ export interface HubProcess {
   stop(): Promise<void>;
 }
 
+/** A hub's /metrics at `url` as name → value (the sum of its samples: a labelled counter gives its total). */
+export async function readMetrics(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m) values.set(m[1]!, (values.get(m[1]!) ?? 0) + Number(m[3]));
+  }
+  return values;
+}
+
 /** Starts `connect-hub` and resolves once it logs "hub listening". */
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? (await tempDir('hub'));
@@ -105,15 +116,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     webUrl,
     dataDir,
     apiKey,
-    async metrics() {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      const values = new Map<string, number>();
-      for (const line of text.split('\n')) {
-        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (m) values.set(m[1]!, (values.get(m[1]!) ?? 0) + Number(m[3]));
-      }
-      return values;
-    },
+    metrics: () => readMetrics(url),
     async stop() {
       await proc.stop();
     },

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess, type Proc } from './processes.js';
-import { CONNECT_MAIN, HUB_MAIN, newApiKey, startExpose, startReach, tempDir, type AgentHome, type HubProcess } from './harness.js';
+import { CONNECT_MAIN, HUB_MAIN, newApiKey, readMetrics, startExpose, startReach, tempDir, type AgentHome, type HubProcess } from './harness.js';
 
 /** Every namespace of a run is named `<NETNS_PREFIX>-<pid>-<role>`. */
 export const NETNS_PREFIX = 'pc25';
@@ -278,15 +278,7 @@ export async function startNetnsHub(lab: NetLab, role: string, options: { addres
     dataDir,
     apiKey,
     agentUrl: `http://${options.address}:${options.port}`,
-    async metrics() {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      const values = new Map<string, number>();
-      for (const line of text.split('\n')) {
-        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (m) values.set(m[1]!, (values.get(m[1]!) ?? 0) + Number(m[3]));
-      }
-      return values;
-    },
+    metrics: () => readMetrics(url),
     async stop() {
       await proc.stop();
       await bridge.close();
